@@ -1,0 +1,27 @@
+#pragma once
+// OTLP/JSON encoding (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding): like proto3 JSON
+// but trace and span ids are hex strings, enums are integers, keys lowerCamelCase. Decoders must also
+// accept the quirks senders produce: 64-bit integers as strings or numbers, enums as names or numbers,
+// snake_case keys.
+#include <string>
+#include <string_view>
+
+#include "model/span_batch.h"
+
+namespace otelbpf {
+
+struct JsonDecodeError {
+  std::string message;
+};
+
+// Parses an ExportTraceServiceRequest. On failure returns false and fills `error` with a reason that is
+// sent back to the client in the 400 answer.
+bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecodeError& error);
+
+// Encodes an ExportTraceServiceRequest as one line of OTLP/JSON (no trailing newline).
+std::string encode_otlp_json(const otlp::ExportRequest& request);
+
+// Encodes an ExportTraceServiceResponse (for answers to JSON requests).
+std::string encode_otlp_json(const otlp::ExportResponse& response);
+
+}  // namespace otelbpf
