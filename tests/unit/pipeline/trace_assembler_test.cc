@@ -1,0 +1,195 @@
+// The linking rules of requirements §3.2 and §3.3 on synthetic spans, including partners that never come
+// and the bounds on waiting time and memory.
+#include "assembler/trace_assembler.h"
+
+#include <gtest/gtest.h>
+
+namespace otelbpf {
+namespace {
+
+using Clock = TraceAssembler::Clock;
+
+std::string id(char fill, std::size_t n) { return std::string(n, fill); }
+
+otlp::Span make_span(const std::string& trace, const std::string& span_id, const std::string& parent, int kind,
+                     std::uint64_t start, std::uint64_t end) {
+  otlp::Span s;
+  s.set_trace_id(trace);
+  s.set_span_id(span_id);
+  s.set_parent_span_id(parent);
+  s.set_kind(static_cast<otlp::Span::SpanKind>(kind));
+  s.set_start_time_unix_nano(start);
+  s.set_end_time_unix_nano(end);
+  return s;
+}
+
+void add_attr(otlp::Span& s, const std::string& k, const std::string& v) { set_span_attribute(s, k, v); }
+void add_int_attr(otlp::Span& s, const std::string& k, std::int64_t v) {
+  auto* kv = s.add_attributes();
+  kv->set_key(k);
+  kv->mutable_value()->set_int_value(v);
+}
+
+SpanBatch batch_of(SpanSource source, std::vector<otlp::Span> spans, const std::string& service = "svc",
+                   const std::string& pid = "") {
+  SpanBatch b;
+  b.source = source;
+  auto* rs = b.request.add_resource_spans();
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("service.name");
+  kv->mutable_value()->set_string_value(service);
+  if (!pid.empty()) {
+    auto* p = rs->mutable_resource()->add_attributes();
+    p->set_key("process.pid");
+    p->mutable_value()->set_string_value(pid);
+  }
+  auto* ss = rs->add_scope_spans();
+  for (auto& s : spans) *ss->add_spans() = std::move(s);
+  return b;
+}
+
+otlp::Span sys_span(const std::string& trace, const std::string& span_id, const std::string& parent, int kind,
+                    std::uint64_t start, std::uint64_t end, std::int64_t pid, bool has_context,
+                    const std::string& stid) {
+  auto s = make_span(trace, span_id, parent, kind, start, end);
+  add_int_attr(s, "process.pid", pid);
+  if (has_context) add_attr(s, "otelbpf.trace_context.source", "w3c");
+  if (!stid.empty()) add_attr(s, "otelbpf.syscall_trace_id", stid);
+  return s;
+}
+
+class AssemblerTest : public ::testing::Test {
+ protected:
+  AssemblerTest()
+      : assembler_(AssemblerOptions{std::chrono::milliseconds(1000), 1000, true},
+                   [this](std::shared_ptr<const SpanBatch> b) {
+                     for (const auto& rs : b->request.resource_spans())
+                       for (const auto& ss : rs.scope_spans())
+                         for (const auto& s : ss.spans()) out_[s.span_id()] = s;
+                     ++batches_;
+                   },
+                   metrics_) {}
+
+  double links(const char* rule) { return metrics_.value("otelbpf_assembler_links_total", {{"rule", rule}}); }
+
+  MetricsRegistry metrics_;
+  TraceAssembler assembler_;
+  std::map<std::string, otlp::Span> out_;
+  int batches_ = 0;
+  Clock::time_point t0_ = Clock::now();
+};
+
+const int kServer = otlp::Span::SPAN_KIND_SERVER;
+const int kClient = otlp::Span::SPAN_KIND_CLIENT;
+const int kInternal = otlp::Span::SPAN_KIND_INTERNAL;
+
+TEST_F(AssemblerTest, HeaderLinksSysServerUnderSysClientAndReparentsAppServer) {
+  const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
+  // Client process: the SDK's CLIENT span (sdk_client) injected traceparent; the sys CLIENT span saw it.
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x03', 8), sdk_client, kClient, 100, 900, 10, true, "")}), t0_);
+  // Server process: the sys SERVER span read the same header; the SDK made its SERVER span from it.
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), sdk_client, kServer, 200, 800, 20, true, "7")}), t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), sdk_client, kServer, 300, 700)}), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(500));
+  EXPECT_TRUE(out_.empty()) << "spans must wait for the link window";
+  assembler_.poll(t0_ + std::chrono::milliseconds(1000));
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_EQ(out_[id('\x03', 8)].parent_span_id(), sdk_client);
+  EXPECT_EQ(out_[id('\x04', 8)].parent_span_id(), id('\x03', 8));
+  EXPECT_EQ(out_[id('\x05', 8)].parent_span_id(), id('\x04', 8));
+  const auto* original = find_attribute(out_[id('\x05', 8)].attributes(), "otelbpf.original_parent_span_id");
+  ASSERT_NE(original, nullptr);
+  EXPECT_EQ(original->string_value(), "0202020202020202");
+  EXPECT_EQ(links("sys_server_under_sys_client"), 1);
+  EXPECT_EQ(links("app_server_under_sys_server"), 1);
+  for (auto& [sid, s] : out_) EXPECT_NE(find_attribute(s.attributes(), "otelbpf.span.source"), nullptr);
+}
+
+TEST_F(AssemblerTest, SysServerWithoutClientPartnerStaysUnderHeaderSpan) {
+  const auto trace = id('\x01', 16), header_span = id('\x02', 8);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x04', 8)].parent_span_id(), header_span);
+  EXPECT_EQ(out_[id('\x04', 8)].trace_id(), trace);
+}
+
+TEST_F(AssemblerTest, ReparentingCanBeTurnedOff) {
+  TraceAssembler assembler(AssemblerOptions{std::chrono::milliseconds(1000), 1000, false},
+                           [this](std::shared_ptr<const SpanBatch> b) {
+                             for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+                           },
+                           metrics_);
+  const auto trace = id('\x01', 16), header_span = id('\x02', 8);
+  assembler.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}), t0_);
+  assembler.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), header_span, kServer, 300, 700)}), t0_);
+  assembler.flush();
+  EXPECT_EQ(out_[id('\x05', 8)].parent_span_id(), header_span);
+}
+
+TEST_F(AssemblerTest, ThreadLinkPutsContextlessClientUnderInnermostAppSpan) {
+  const auto trace = id('\x01', 16);
+  const auto own_trace = id('\x09', 16);  // what the tracer gave the MySQL call: a fresh trace of its own
+  // The outbound call arrives first (it ends before the inbound request is answered).
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(own_trace, id('\x06', 8), "", kClient, 400, 450, 20, false, "7")}), t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), id('\x02', 8), kServer, 200, 800, 20, true, "7")}), t0_);
+  // App spans of the same process (by process.pid), the inner one enclosing the call.
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), id('\x02', 8), kServer, 300, 700),
+                                             make_span(trace, id('\x07', 8), id('\x05', 8), kInternal, 350, 500),
+                                             make_span(trace, id('\x08', 8), id('\x05', 8), kInternal, 510, 600)},
+                          "order", "20"),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), id('\x07', 8));
+  EXPECT_EQ(links("thread_under_app_span"), 1);
+}
+
+TEST_F(AssemblerTest, ThreadLinkWithoutAppSpansGoesUnderSysServer) {
+  const auto trace = id('\x01', 16);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "42"),
+                                             sys_span(trace, id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), id('\x04', 8));
+  EXPECT_EQ(links("thread_under_sys_server"), 1);
+}
+
+TEST_F(AssemblerTest, TraceContextWinsOverThreadLink) {
+  const auto sdk_trace = id('\x0a', 16), sdk_client = id('\x0b', 8);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(sdk_trace, id('\x06', 8), sdk_client, kClient, 400, 450, 30, true, "42"),
+                                             sys_span(id('\x01', 16), id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), sdk_trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), sdk_client);
+}
+
+TEST_F(AssemblerTest, PartnerThatNeverComesLeavesUnlinkedAfterTheWindow) {
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "99")}), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(999));
+  EXPECT_TRUE(out_.empty());
+  assembler_.poll(t0_ + std::chrono::milliseconds(1001));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), id('\x09', 16));
+  EXPECT_TRUE(out_[id('\x06', 8)].parent_span_id().empty());
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_unlinked_spans_total", {{"source", "sys"}}), 1);
+}
+
+TEST_F(AssemblerTest, MemoryBoundEmitsEarlyAndCounts) {
+  for (int i = 0; i < 15; ++i) {
+    std::vector<otlp::Span> spans;
+    for (int j = 0; j < 100; ++j)
+      spans.push_back(make_span(id('\x01', 16), std::string(4, static_cast<char>(i + 1)) + std::string(3, '\x01') +
+                                                    static_cast<char>(j + 1),
+                                "", kInternal, 1, 2));
+    assembler_.add(batch_of(SpanSource::kApp, std::move(spans)), t0_);
+  }
+  EXPECT_LE(assembler_.buffered_spans(), 1000u);
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_early_spans_total", {{"reason", "memory_bound"}}), 500);
+  assembler_.flush();
+  EXPECT_EQ(out_.size(), 1500u);
+}
+
+}  // namespace
+}  // namespace otelbpf

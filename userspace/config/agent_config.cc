@@ -1,0 +1,214 @@
+#include "config/agent_config.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+extern char** environ;
+
+namespace otelbpf {
+extern const char* const kDefaultConfigYaml;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, const std::string& sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    auto pos = s.find(sep, start);
+    parts.push_back(s.substr(start, pos - start));
+    if (pos == std::string::npos) break;
+    start = pos + sep.size();
+  }
+  return parts;
+}
+
+// Free-form maps (header lists) accept any key; everywhere else a key must exist in the defaults.
+bool is_free_form(const YAML::Node& default_node) { return default_node.IsMap() && default_node.size() == 0; }
+
+void merge_into(YAML::Node target, const YAML::Node& overlay, const std::string& path) {
+  if (!overlay.IsMap()) throw ConfigError(fmt::format("config: '{}' must be a mapping", path.empty() ? "/" : path));
+  for (const auto& item : overlay) {
+    const auto key = item.first.as<std::string>();
+    const auto full = path.empty() ? key : path + "." + key;
+    YAML::Node existing = target[key];
+    if (!existing.IsDefined()) {
+      if (!is_free_form(target)) throw ConfigError(fmt::format("config: unknown key '{}'", full));
+      target[key] = YAML::Clone(item.second);
+      continue;
+    }
+    if (existing.IsMap() && item.second.IsMap() && !is_free_form(existing)) {
+      merge_into(existing, item.second, full);
+    } else {
+      target[key] = YAML::Clone(item.second);
+    }
+  }
+}
+
+// "a.b.c" = "value": the value is parsed as YAML so lists and numbers work (--set probes.pids=[1,2]).
+void apply_override(YAML::Node root, const std::string& dotted, const std::string& value, const char* origin) {
+  auto parts = split(dotted, ".");
+  YAML::Node overlay = YAML::Node(YAML::NodeType::Map);
+  YAML::Node cursor = overlay;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    cursor[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    cursor = cursor[parts[i]];
+  }
+  try {
+    cursor[parts.back()] = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(fmt::format("config: {} {}: cannot parse value '{}'", origin, dotted, value));
+  }
+  if (cursor[parts.back()].IsNull() && !value.empty() && value != "null" && value != "~")
+    cursor[parts.back()] = value;
+  merge_into(root, overlay, "");
+}
+
+template <typename T>
+T get(const YAML::Node& root, const std::string& dotted) {
+  YAML::Node node = YAML::Clone(root);
+  for (const auto& part : split(dotted, ".")) {
+    node = node[part];
+    if (!node.IsDefined()) throw ConfigError(fmt::format("config: missing key '{}'", dotted));
+  }
+  try {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const auto wide = node.as<long long>();
+      if (wide < static_cast<long long>(std::numeric_limits<T>::min()) ||
+          static_cast<unsigned long long>(std::max(wide, 0LL)) > std::numeric_limits<T>::max())
+        throw ConfigError(fmt::format("config: '{}' = {} is out of range", dotted, wide));
+      return static_cast<T>(wide);
+    } else {
+      return node.as<T>();
+    }
+  } catch (const YAML::Exception&) {
+    throw ConfigError(fmt::format("config: '{}' has an invalid value '{}'", dotted, YAML::Dump(node)));
+  }
+}
+
+std::map<std::string, std::string> get_map(const YAML::Node& root, const std::string& dotted) {
+  std::map<std::string, std::string> out;
+  YAML::Node node = YAML::Clone(root);
+  for (const auto& part : split(dotted, ".")) node = node[part];
+  if (node.IsMap())
+    for (const auto& kv : node) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  return out;
+}
+
+OtlpEndpointConfig get_endpoint(const YAML::Node& root, const std::string& prefix) {
+  OtlpEndpointConfig e;
+  e.enabled = get<bool>(root, prefix + ".enabled");
+  e.endpoint = get<std::string>(root, prefix + ".endpoint");
+  if (prefix.ends_with("http")) e.compression = get<std::string>(root, prefix + ".compression");
+  e.timeout_ms = get<std::uint32_t>(root, prefix + ".timeout_ms");
+  e.headers = get_map(root, prefix + ".headers");
+  return e;
+}
+
+}  // namespace
+
+const char* default_config_yaml() { return kDefaultConfigYaml; }
+
+std::map<std::string, std::string> otelbpf_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    if (entry.rfind("OTELBPF_", 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+YAML::Node merge_config(const ConfigSources& sources) {
+  YAML::Node root = YAML::Load(kDefaultConfigYaml);
+  if (!sources.file.empty()) {
+    std::ifstream in(sources.file);
+    if (!in) throw ConfigError(fmt::format("config: cannot read '{}'", sources.file));
+    std::stringstream text;
+    text << in.rdbuf();
+    YAML::Node file_node;
+    try {
+      file_node = YAML::Load(text.str());
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(fmt::format("config: '{}' is not valid YAML: {}", sources.file, e.what()));
+    }
+    if (!file_node.IsNull()) merge_into(root, file_node, "");
+  }
+  for (const auto& [name, value] : sources.environment) {
+    // OTELBPF_RECEIVER__HTTP__PORT -> receiver.http.port
+    std::string key = name.substr(std::string("OTELBPF_").size());
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string dotted;
+    for (const auto& part : split(key, "__")) dotted += (dotted.empty() ? "" : ".") + part;
+    apply_override(root, dotted, value, name.c_str());
+  }
+  for (const auto& assignment : sources.set_overrides) {
+    auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError(fmt::format("config: --set '{}' must look like section.key=value", assignment));
+    apply_override(root, assignment.substr(0, eq), assignment.substr(eq + 1), "--set");
+  }
+  return root;
+}
+
+AgentConfig parse_config(const YAML::Node& root) {
+  AgentConfig c;
+  c.log_level = get<std::string>(root, "log_level");
+  c.node_name = get<std::string>(root, "node_name");
+  c.http.enabled = get<bool>(root, "receiver.http.enabled");
+  c.http.listen = get<std::string>(root, "receiver.http.listen");
+  c.http.port = get<std::uint16_t>(root, "receiver.http.port");
+  // DeepFlow agent-group keys, so an existing `external_agent_http_proxy_*` config works unchanged.
+  if (auto enabled = root["external_agent_http_proxy_enabled"]; enabled && !enabled.IsNull())
+    c.http.enabled = enabled.as<std::string>() != "0" && enabled.as<std::string>() != "false";
+  if (auto port = root["external_agent_http_proxy_port"]; port && !port.IsNull())
+    c.http.port = get<std::uint16_t>(root, "external_agent_http_proxy_port");
+  c.http.threads = get<int>(root, "receiver.http.threads");
+  c.http.max_body_bytes = get<std::uint64_t>(root, "receiver.http.max_body_bytes");
+  c.http.max_decompressed_bytes = get<std::uint64_t>(root, "receiver.http.max_decompressed_bytes");
+  c.http.body_timeout_ms = get<std::uint32_t>(root, "receiver.http.body_timeout_ms");
+  c.http.idle_timeout_ms = get<std::uint32_t>(root, "receiver.http.idle_timeout_ms");
+  c.http.retry_after_seconds = get<std::uint32_t>(root, "receiver.http.retry_after_seconds");
+  c.grpc.enabled = get<bool>(root, "receiver.grpc.enabled");
+  c.grpc.listen = get<std::string>(root, "receiver.grpc.listen");
+  c.grpc.max_message_bytes = get<std::uint64_t>(root, "receiver.grpc.max_message_bytes");
+  c.pipeline.max_batches = get<std::uint64_t>(root, "pipeline.max_batches");
+  c.pipeline.max_spans = get<std::uint64_t>(root, "pipeline.max_spans");
+  c.probes.enabled = get<bool>(root, "probes.enabled");
+  c.probes.payload_capture_bytes = get<std::uint32_t>(root, "probes.payload_capture_bytes");
+  if (c.probes.payload_capture_bytes > 4096)
+    throw ConfigError("config: probes.payload_capture_bytes must be at most 4096");
+  c.probes.ringbuf_bytes = get<std::uint32_t>(root, "probes.ringbuf_bytes");
+  c.probes.pids = get<std::vector<std::uint32_t>>(root, "probes.pids");
+  c.probes.cgroup_id = get<std::uint64_t>(root, "probes.cgroup_id");
+  c.probes.ignore_ports = get<std::vector<std::uint16_t>>(root, "probes.ignore_ports");
+  c.probes.max_connections = get<std::uint32_t>(root, "probes.max_connections");
+  c.probes.connection_idle_seconds = get<std::uint32_t>(root, "probes.connection_idle_seconds");
+  auto& e = c.exporters;
+  e.queue_batches = get<std::uint64_t>(root, "export.queue_batches");
+  e.max_batch_spans = get<std::uint64_t>(root, "export.max_batch_spans");
+  e.batch_delay_ms = get<std::uint32_t>(root, "export.batch_delay_ms");
+  e.initial_backoff_ms = get<std::uint32_t>(root, "export.initial_backoff_ms");
+  e.max_backoff_ms = get<std::uint32_t>(root, "export.max_backoff_ms");
+  e.max_retry_seconds = get<std::uint32_t>(root, "export.max_retry_seconds");
+  e.spool_dir = get<std::string>(root, "export.spool_dir");
+  e.spool_max_bytes = get<std::uint64_t>(root, "export.spool_max_bytes");
+  e.shutdown_timeout_ms = get<std::uint32_t>(root, "export.shutdown_timeout_ms");
+  e.file.enabled = get<bool>(root, "export.file.enabled");
+  e.file.path = get<std::string>(root, "export.file.path");
+  e.file.max_bytes = get<std::uint64_t>(root, "export.file.max_bytes");
+  e.file.keep_files = get<std::uint32_t>(root, "export.file.keep_files");
+  e.otlp_http = get_endpoint(root, "export.otlp_http");
+  e.otlp_grpc = get_endpoint(root, "export.otlp_grpc");
+  if (c.pipeline.max_batches == 0 || c.pipeline.max_spans == 0 || e.queue_batches == 0)
+    throw ConfigError("config: queue sizes must be positive");
+  return c;
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,100 @@
+#pragma once
+// The agent's configuration: embedded defaults (config/otelbpf.yaml) < YAML file < OTELBPF_* environment
+// < --set flags. Unknown keys are errors, so a typo never silently falls back to a default.
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace otelbpf {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct OtlpEndpointConfig {
+  bool enabled = false;
+  std::string endpoint;
+  std::string compression;
+  std::uint32_t timeout_ms = 10000;
+  std::map<std::string, std::string> headers;
+};
+
+struct AgentConfig {
+  std::string log_level;
+  std::string node_name;
+
+  struct {
+    bool enabled;
+    std::string listen;
+    std::uint16_t port;
+    int threads;
+    std::uint64_t max_body_bytes;
+    std::uint64_t max_decompressed_bytes;
+    std::uint32_t body_timeout_ms;
+    std::uint32_t idle_timeout_ms;
+    std::uint32_t retry_after_seconds;
+  } http{};
+  struct {
+    bool enabled;
+    std::string listen;
+    std::uint64_t max_message_bytes;
+  } grpc{};
+  struct {
+    std::uint64_t max_batches;
+    std::uint64_t max_spans;
+  } pipeline{};
+  struct {
+    bool enabled;
+    std::uint32_t payload_capture_bytes;
+    std::uint32_t ringbuf_bytes;
+    std::vector<std::uint32_t> pids;
+    std::uint64_t cgroup_id;
+    std::vector<std::uint16_t> ignore_ports;
+    std::uint32_t max_connections;
+    std::uint32_t connection_idle_seconds;
+  } probes{};
+  struct {
+    std::uint64_t queue_batches;
+    std::uint64_t max_batch_spans;
+    std::uint32_t batch_delay_ms;
+    std::uint32_t initial_backoff_ms;
+    std::uint32_t max_backoff_ms;
+    std::uint32_t max_retry_seconds;
+    std::string spool_dir;
+    std::uint64_t spool_max_bytes;
+    std::uint32_t shutdown_timeout_ms;
+    struct {
+      bool enabled;
+      std::string path;
+      std::uint64_t max_bytes;
+      std::uint32_t keep_files;
+    } file;
+    OtlpEndpointConfig otlp_http;
+    OtlpEndpointConfig otlp_grpc;
+  } exporters{};
+};
+
+struct ConfigSources {
+  std::string file;                       // --config path ("" = none)
+  std::vector<std::string> set_overrides;  // "a.b.c=value"
+  std::map<std::string, std::string> environment;  // OTELBPF_* variables (name -> value)
+};
+
+// The embedded defaults as YAML text (config/otelbpf.yaml).
+const char* default_config_yaml();
+
+// Merges all sources into one YAML tree (throws ConfigError naming the bad key or value).
+YAML::Node merge_config(const ConfigSources& sources);
+
+// Typed view of a merged tree, with range checks.
+AgentConfig parse_config(const YAML::Node& merged);
+
+// Collects the OTELBPF_* variables of this process.
+std::map<std::string, std::string> otelbpf_environment();
+
+}  // namespace otelbpf

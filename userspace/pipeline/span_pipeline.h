@@ -1,0 +1,48 @@
+#pragma once
+// The bounded hand-off between the span sources (OTLP receivers, the syscall tracer, the packet path) and
+// the assembler stage. Bounded by batches and by spans: a sender is told "full" at once (so OTLP clients get
+// 429/UNAVAILABLE and retry; eBPF sources count a drop), never blocked.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+#include "common/bounded_queue.h"
+#include "common/metrics.h"
+#include "model/span_batch.h"
+
+namespace otelbpf {
+
+struct SpanPipelineOptions {
+  std::size_t max_batches = 4096;
+  std::size_t max_spans = 262144;
+};
+
+class SpanPipeline {
+ public:
+  enum class Admission { kAccepted, kFull, kClosed };
+
+  explicit SpanPipeline(SpanPipelineOptions options, MetricsRegistry& metrics = default_metrics());
+
+  // Never blocks. On kFull/kClosed the batch is not taken and the caller decides (reject or count a drop).
+  Admission submit(SpanBatch batch);
+
+  // Consumer side (the assembler stage).
+  std::optional<SpanBatch> next(std::chrono::milliseconds timeout);
+
+  // Stops admissions; next() drains what is queued and then returns nullopt.
+  void close();
+  bool closed() const { return queue_.closed(); }
+
+  // Fraction of the span budget in use, for /readyz and back-pressure decisions.
+  double fill_ratio() const;
+  std::size_t queued_spans() const { return queued_spans_.load(); }
+
+ private:
+  SpanPipelineOptions options_;
+  BoundedQueue<SpanBatch> queue_;
+  std::atomic<std::size_t> queued_spans_{0};
+  Gauge& queued_spans_gauge_;
+};
+
+}  // namespace otelbpf

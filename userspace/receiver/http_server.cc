@@ -1,0 +1,331 @@
+#include "receiver/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+
+#include "google/rpc/status.pb.h"
+#include "model/otlp_json.h"
+
+namespace otelbpf {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kTransport = "http";
+
+bool is_trace_path(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  return target == "/v1/traces" || target == "/api/v1/otel/trace";
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// OTLP/HTTP error bodies are a google.rpc.Status in the request's encoding.
+std::string status_body(BodyEncoding encoding, int grpc_code, const std::string& message) {
+  if (encoding == BodyEncoding::kJson)
+    return fmt::format(R"({{"code":{},"message":"{}"}})", grpc_code, json_escape(message));
+  google::rpc::Status status;
+  status.set_code(grpc_code);
+  status.set_message(message);
+  return status.SerializeAsString();
+}
+
+const char* content_type_of(BodyEncoding encoding) {
+  return encoding == BodyEncoding::kJson ? "application/json" : "application/x-protobuf";
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  OtlpIngest& ingest;
+  MetricsRegistry& metrics;
+  ReadinessCheck ready;
+  net::io_context io;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+
+  Impl(HttpServerOptions o, OtlpIngest& i, MetricsRegistry& m, ReadinessCheck r)
+      : options(std::move(o)), ingest(i), metrics(m), ready(std::move(r)) {}
+
+  void accept_next();
+};
+
+namespace {
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string();
+  }
+
+  void start() { read_header(); }
+
+ private:
+  using Request = http::request<http::string_body>;
+  using Response = http::response<http::string_body>;
+
+  // One deadline timer per phase; expiry cancels the socket's pending read so the handler can answer.
+  void arm_timer(std::chrono::milliseconds timeout) {
+    timed_out_ = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
+    parser_->body_limit(server_.ingest.limits().max_body_bytes);
+    arm_timer(server_.options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    timer_.cancel();
+    if (ec) {
+      // Beast checks Content-Length against the body limit while parsing the header.
+      if (ec == http::error::body_limit) {
+        server_.ingest.count_rejection(kTransport, "too_large");
+        return reply_and_close(http::status::payload_too_large, "text/plain", "body exceeds the configured limit\n");
+      }
+      if (ec == http::error::header_limit) {
+        server_.ingest.count_rejection(kTransport, "header_too_large");
+        return reply_and_close(http::status::request_header_fields_too_large, "text/plain", "header too large\n");
+      }
+      if (ec != http::error::end_of_stream && !timed_out_ && ec != net::error::operation_aborted &&
+          ec != net::error::connection_reset) {
+        server_.ingest.count_rejection(kTransport, "bad_http");
+        return reply_and_close(http::status::bad_request, "text/plain", "malformed HTTP request\n");
+      }
+      return close();
+    }
+    const auto& req = parser_->get();
+    const std::string_view target(req.target().data(), req.target().size());
+    if (is_trace_path(target)) {
+      if (req.method() != http::verb::post) return reply_simple(http::status::method_not_allowed, "use POST\n");
+      const auto content_type = req[http::field::content_type];
+      if (!OtlpIngest::encoding_for_content_type({content_type.data(), content_type.size()}, encoding_)) {
+        server_.ingest.count_rejection(kTransport, "unsupported_media_type");
+        // The body was not read: the connection cannot be reused.
+        return reply_and_close(http::status::unsupported_media_type, "text/plain",
+                               "Content-Type must be application/x-protobuf or application/json\n");
+      }
+      if (auto length = parser_->content_length(); length && *length > server_.ingest.limits().max_body_bytes) {
+        server_.ingest.count_rejection(kTransport, "too_large");
+        return reply_and_close(http::status::payload_too_large, content_type_of(encoding_),
+                               status_body(encoding_, 8, "body exceeds the configured limit"));
+      }
+      return read_body();
+    }
+    // Non-OTLP endpoints carry no body worth reading; read whatever is there within the limits.
+    return read_body();
+  }
+
+  void read_body() {
+    arm_timer(server_.options.body_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+  }
+
+  void on_body(beast::error_code ec) {
+    timer_.cancel();
+    if (timed_out_) {
+      server_.ingest.count_rejection(kTransport, "body_timeout");
+      return reply_and_close(http::status::request_timeout, "text/plain", "request body not received in time\n");
+    }
+    if (ec == http::error::body_limit) {
+      server_.ingest.count_rejection(kTransport, "too_large");
+      return reply_and_close(http::status::payload_too_large, content_type_of(encoding_),
+                             status_body(encoding_, 8, "body exceeds the configured limit"));
+    }
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != net::error::connection_reset)
+        server_.ingest.count_rejection(kTransport, "bad_http");
+      return close();
+    }
+    handle(parser_->release());
+  }
+
+  void handle(Request req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    if (is_trace_path(path)) return handle_export(req);
+    if (req.method() != http::verb::get && req.method() != http::verb::head)
+      return reply_simple(http::status::method_not_allowed, "method not allowed\n");
+    if (path == "/metrics")
+      return reply(http::status::ok, "text/plain; version=0.0.4", server_.metrics.render_prometheus());
+    if (path == "/healthz") return reply(http::status::ok, "text/plain", "ok\n");
+    if (path == "/readyz") {
+      std::string reason;
+      if (!server_.ready || server_.ready(reason)) return reply(http::status::ok, "text/plain", "ready\n");
+      return reply(http::status::service_unavailable, "text/plain", reason + "\n");
+    }
+    return reply_simple(http::status::not_found, "not found\n");
+  }
+
+  void handle_export(const Request& req) {
+    const auto coding = req[http::field::content_encoding];
+    const auto result = server_.ingest.ingest_body(encoding_, {coding.data(), coding.size()}, req.body(), peer_,
+                                                   kTransport);
+    using Code = IngestResult::Code;
+    switch (result.code) {
+      case Code::kOk: {
+        otlp::ExportResponse response;
+        if (result.rejected_spans > 0) {
+          response.mutable_partial_success()->set_rejected_spans(result.rejected_spans);
+          response.mutable_partial_success()->set_error_message(result.partial_message);
+        }
+        return reply(http::status::ok, content_type_of(encoding_),
+                     encoding_ == BodyEncoding::kJson ? encode_otlp_json(response) : response.SerializeAsString());
+      }
+      case Code::kBadRequest:
+        return reply(http::status::bad_request, content_type_of(encoding_), status_body(encoding_, 3, result.message));
+      case Code::kTooLarge:
+        return reply(http::status::payload_too_large, content_type_of(encoding_),
+                     status_body(encoding_, 8, result.message));
+      case Code::kUnsupportedMediaType:
+        return reply(http::status::unsupported_media_type, "text/plain", result.message + "\n");
+      case Code::kBusy:
+        return reply(http::status::too_many_requests, content_type_of(encoding_),
+                     status_body(encoding_, 14, result.message), true);
+      case Code::kShuttingDown:
+        return reply(http::status::service_unavailable, content_type_of(encoding_),
+                     status_body(encoding_, 14, result.message), true);
+    }
+  }
+
+  void reply_simple(http::status status, std::string body) { reply(status, "text/plain", std::move(body)); }
+
+  void reply_and_close(http::status status, const char* type, std::string body) {
+    keep_alive_ = false;
+    reply(status, type, std::move(body));
+  }
+
+  void reply(http::status status, const char* content_type, std::string body, bool retry_after = false) {
+    auto response = std::make_shared<Response>(status, version_ ? version_ : 11);
+    response->set(http::field::server, "otelbpf-agent");
+    response->set(http::field::content_type, content_type);
+    if (retry_after) response->set(http::field::retry_after, std::to_string(server_.options.retry_after.count()));
+    response->body() = std::move(body);
+    response->keep_alive(keep_alive_);
+    response->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(10));
+    http::async_write(stream_, *response,
+                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                        self->stream_.expires_never();
+                        if (ec || !self->keep_alive_) return self->close();
+                        self->read_header();
+                      });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string peer_;
+  BodyEncoding encoding_ = BodyEncoding::kProtobuf;
+  bool timed_out_ = false;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept_next() {
+  acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted) return;
+      spdlog::warn("http receiver: accept failed: {}", ec.message());
+    } else {
+      std::make_shared<HttpSession>(std::move(socket), *this)->start();
+    }
+    if (acceptor.is_open()) accept_next();
+  });
+}
+
+HttpServer::HttpServer(HttpServerOptions options, OtlpIngest& ingest, MetricsRegistry& metrics,
+                       ReadinessCheck ready)
+    : impl_(std::make_unique<Impl>(std::move(options), ingest, metrics, std::move(ready))) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  auto& i = *impl_;
+  beast::error_code ec;
+  const auto address = net::ip::make_address(i.options.listen_address, ec);
+  if (ec) throw std::runtime_error("http receiver: bad listen address '" + i.options.listen_address + "'");
+  const tcp::endpoint endpoint(address, i.options.port);
+  i.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(endpoint, ec);
+  if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error(
+        fmt::format("http receiver: cannot listen on {}:{}: {}", i.options.listen_address, i.options.port, ec.message()));
+  i.work.emplace(i.io.get_executor());
+  i.accept_next();
+  for (int t = 0; t < std::max(1, i.options.threads); ++t) i.threads.emplace_back([&i] { i.io.run(); });
+  spdlog::info("http receiver listening on {}:{} (/v1/traces, /api/v1/otel/trace, /metrics, /healthz, /readyz)",
+               i.options.listen_address, bound_port());
+}
+
+void HttpServer::stop() {
+  if (!impl_) return;
+  auto& i = *impl_;
+  net::post(i.io, [&i] {
+    beast::error_code ec;
+    i.acceptor.close(ec);
+  });
+  i.work.reset();
+  i.io.stop();
+  for (auto& t : i.threads)
+    if (t.joinable()) t.join();
+  i.threads.clear();
+}
+
+std::uint16_t HttpServer::bound_port() const {
+  beast::error_code ec;
+  auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,49 @@
+#pragma once
+// The agent's HTTP listener (default :38086): OTLP/HTTP on /v1/traces and /api/v1/otel/trace (the path
+// DeepFlow's otel-collector configs use), plus /metrics, /healthz and /readyz.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "receiver/otlp_ingest.h"
+
+namespace otelbpf {
+
+struct HttpServerOptions {
+  std::string listen_address = "0.0.0.0";
+  std::uint16_t port = 38086;
+  int threads = 2;
+  std::chrono::milliseconds body_timeout{10000};  // a body must arrive within this after its header
+  std::chrono::milliseconds idle_timeout{120000};  // keep-alive connections idle longer are closed
+  std::size_t max_header_bytes = 64 * 1024;
+  std::chrono::seconds retry_after{1};  // what 429/503 answers ask senders to wait
+};
+
+// /readyz: returns true when ready, else false with the reason.
+using ReadinessCheck = std::function<bool(std::string& reason)>;
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, OtlpIngest& ingest, MetricsRegistry& metrics, ReadinessCheck ready);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving; throws std::runtime_error with the reason when the port cannot be bound.
+  void start();
+  // Stops accepting and closes connections.
+  void stop();
+  std::uint16_t bound_port() const;
+
+ // The listener's state, shared with its connection sessions (defined in the .cc).
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace otelbpf

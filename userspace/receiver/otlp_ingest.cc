@@ -1,0 +1,194 @@
+#include "receiver/otlp_ingest.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+
+#include "model/otlp_json.h"
+
+namespace otelbpf {
+namespace {
+
+bool is_all_zero(const std::string& bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
+// The OTLP spec: trace id 16 bytes, span id 8 bytes, neither all zero; a parent id is empty or 8 bytes.
+const char* invalid_span_reason(const otlp::Span& span) {
+  if (span.trace_id().size() != 16 || is_all_zero(span.trace_id())) return "invalid trace_id";
+  if (span.span_id().size() != 8 || is_all_zero(span.span_id())) return "invalid span_id";
+  if (!span.parent_span_id().empty() && span.parent_span_id().size() != 8) return "invalid parent_span_id";
+  return nullptr;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+IngestResult failure(IngestResult::Code code, std::string message) {
+  IngestResult result;
+  result.code = code;
+  result.message = std::move(message);
+  return result;
+}
+
+}  // namespace
+
+InflateStatus gunzip_bounded(std::string_view compressed, std::size_t limit, std::string& out) {
+  z_stream zs{};
+  // 16 + MAX_WBITS: gzip wrapper only; concatenated gzip members are handled by the reset loop below.
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return InflateStatus::kCorrupt;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  zs.avail_in = static_cast<uInt>(compressed.size());
+  std::array<char, 64 * 1024> chunk{};
+  InflateStatus status = InflateStatus::kOk;
+  out.clear();
+  for (;;) {
+    zs.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    zs.avail_out = static_cast<uInt>(chunk.size());
+    int rc = inflate(&zs, Z_NO_FLUSH);
+    const std::size_t produced = chunk.size() - zs.avail_out;
+    if (out.size() + produced > limit) {
+      status = InflateStatus::kTooLarge;
+      break;
+    }
+    out.append(chunk.data(), produced);
+    if (rc == Z_STREAM_END) {
+      if (zs.avail_in == 0) break;
+      inflateReset(&zs);
+      continue;
+    }
+    if (rc != Z_OK) {
+      status = InflateStatus::kCorrupt;
+      break;
+    }
+    if (zs.avail_in == 0 && produced == 0) {  // truncated stream
+      status = InflateStatus::kCorrupt;
+      break;
+    }
+  }
+  inflateEnd(&zs);
+  return status;
+}
+
+OtlpIngest::OtlpIngest(SpanPipeline& pipeline, IngestLimits limits, MetricsRegistry& metrics)
+    : pipeline_(pipeline), limits_(limits), metrics_(metrics) {}
+
+bool OtlpIngest::encoding_for_content_type(std::string_view content_type, BodyEncoding& encoding) {
+  std::string type = lower(content_type.substr(0, content_type.find(';')));
+  type.erase(std::remove(type.begin(), type.end(), ' '), type.end());
+  if (type == "application/x-protobuf" || type == "application/protobuf") {
+    encoding = BodyEncoding::kProtobuf;
+    return true;
+  }
+  if (type == "application/json") {
+    encoding = BodyEncoding::kJson;
+    return true;
+  }
+  return false;
+}
+
+void OtlpIngest::count_rejection(std::string_view transport, std::string_view reason) {
+  metrics_
+      .counter("otelbpf_receiver_rejected_requests_total", "OTLP requests answered with an error",
+               {{"transport", std::string(transport)}, {"reason", std::string(reason)}})
+      .inc();
+}
+
+IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view content_encoding,
+                                     std::string_view body, const std::string& peer_address,
+                                     std::string_view transport) {
+  IngestResult result;
+  if (body.size() > limits_.max_body_bytes) {
+    count_rejection(transport, "too_large");
+    return failure(IngestResult::Code::kTooLarge, "body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
+  }
+  std::string inflated;
+  const std::string coding = lower(content_encoding);
+  if (coding == "gzip") {
+    switch (gunzip_bounded(body, limits_.max_decompressed_bytes, inflated)) {
+      case InflateStatus::kOk:
+        body = inflated;
+        break;
+      case InflateStatus::kTooLarge:
+        count_rejection(transport, "too_large_decompressed");
+        return failure(IngestResult::Code::kTooLarge,
+                "decompressed body exceeds " + std::to_string(limits_.max_decompressed_bytes) + " bytes");
+      case InflateStatus::kCorrupt:
+        count_rejection(transport, "bad_gzip");
+        return failure(IngestResult::Code::kBadRequest, "body is not valid gzip");
+    }
+  } else if (!coding.empty() && coding != "identity") {
+    count_rejection(transport, "unsupported_encoding");
+    return failure(IngestResult::Code::kUnsupportedMediaType, "unsupported Content-Encoding: " + coding);
+  }
+
+  otlp::ExportRequest request;
+  if (encoding == BodyEncoding::kProtobuf) {
+    if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+      count_rejection(transport, "undecodable");
+      return failure(IngestResult::Code::kBadRequest, "body is not a valid ExportTraceServiceRequest protobuf");
+    }
+  } else {
+    JsonDecodeError error;
+    if (!decode_otlp_json(body, request, error)) {
+      count_rejection(transport, "undecodable");
+      return failure(IngestResult::Code::kBadRequest, "invalid OTLP/JSON: " + error.message);
+    }
+  }
+  return ingest_request(std::move(request), peer_address, transport);
+}
+
+IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::string& peer_address,
+                                        std::string_view transport) {
+  IngestResult result;
+  std::size_t accepted = 0;
+  std::string first_reason;
+  for (auto& rs : *request.mutable_resource_spans()) {
+    for (auto& ss : *rs.mutable_scope_spans()) {
+      auto* spans = ss.mutable_spans();
+      auto keep = std::stable_partition(spans->begin(), spans->end(), [&](const otlp::Span& span) {
+        const char* reason = invalid_span_reason(span);
+        if (reason && first_reason.empty()) first_reason = reason;
+        return reason == nullptr;
+      });
+      const int rejected = static_cast<int>(spans->end() - keep);
+      if (rejected > 0) spans->DeleteSubrange(static_cast<int>(keep - spans->begin()), rejected);
+      result.rejected_spans += rejected;
+      accepted += static_cast<std::size_t>(spans->size());
+    }
+  }
+  const std::string t(transport);
+  if (result.rejected_spans > 0) {
+    metrics_
+        .counter("otelbpf_receiver_rejected_spans_total", "Spans refused by the receiver",
+                 {{"transport", t}, {"reason", "invalid_id"}})
+        .inc(static_cast<std::uint64_t>(result.rejected_spans));
+    result.partial_message = std::to_string(result.rejected_spans) + " span(s) rejected: " + first_reason;
+  }
+  if (accepted > 0) {
+    SpanBatch batch;
+    batch.request = std::move(request);
+    batch.source = SpanSource::kApp;
+    batch.peer_address = peer_address;
+    switch (pipeline_.submit(std::move(batch))) {
+      case SpanPipeline::Admission::kAccepted:
+        break;
+      case SpanPipeline::Admission::kFull:
+        count_rejection(transport, "pipeline_full");
+        return failure(IngestResult::Code::kBusy, "pipeline is full, retry later");
+      case SpanPipeline::Admission::kClosed:
+        count_rejection(transport, "shutting_down");
+        return failure(IngestResult::Code::kShuttingDown, "agent is shutting down");
+    }
+  }
+  metrics_.counter("otelbpf_receiver_spans_total", "Spans accepted by the receiver", {{"transport", t}})
+      .inc(accepted);
+  metrics_.counter("otelbpf_receiver_requests_total", "OTLP export requests accepted", {{"transport", t}}).inc();
+  return result;
+}
+
+}  // namespace otelbpf

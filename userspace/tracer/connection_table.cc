@@ -1,0 +1,68 @@
+#include "tracer/connection_table.h"
+
+#include <cstring>
+
+namespace otelbpf {
+
+l7::Role Connection::role() const {
+  if (role_hint != l7::Role::kUnknown) return role_hint;
+  return stitcher ? stitcher->role() : l7::Role::kUnknown;
+}
+
+ConnectionTable::ConnectionTable(std::size_t max_connections, std::uint64_t idle_ns, EvictHandler on_evict)
+    : max_connections_(max_connections), idle_ns_(idle_ns), on_evict_(std::move(on_evict)) {}
+
+Connection& ConnectionTable::upsert(const otelbpf_event_header& event, bool& created) {
+  const ConnectionKey key{event.pid, event.sock.sock_id};
+  if (auto it = index_.find(key); it != index_.end()) {
+    created = false;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    auto& conn = *lru_.front();
+    // A kernel socket address reused by a new socket of the same process (missed close): start over.
+    if (std::memcmp(conn.sock.daddr, event.sock.daddr, sizeof conn.sock.daddr) != 0 ||
+        conn.sock.dport != event.sock.dport || conn.sock.sport != event.sock.sport) {
+      evict(lru_.begin(), event.ts_enter_ns);
+      return upsert(event, created);
+    }
+    conn.last_seen_ns = event.ts_exit_ns;
+    return conn;
+  }
+  if (index_.size() >= max_connections_ && !lru_.empty()) evict(std::prev(lru_.end()), event.ts_enter_ns);
+  auto conn = std::make_unique<Connection>();
+  conn->key = key;
+  conn->sock = event.sock;
+  conn->comm.assign(event.comm, strnlen(event.comm, sizeof event.comm));
+  conn->last_seen_ns = event.ts_exit_ns;
+  lru_.push_front(std::move(conn));
+  index_[key] = lru_.begin();
+  created = true;
+  return *lru_.front();
+}
+
+Connection* ConnectionTable::find(const ConnectionKey& key) {
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : it->second->get();
+}
+
+std::unique_ptr<Connection> ConnectionTable::take(const ConnectionKey& key) {
+  auto it = index_.find(key);
+  if (it == index_.end()) return nullptr;
+  auto conn = std::move(*it->second);
+  lru_.erase(it->second);
+  index_.erase(it);
+  return conn;
+}
+
+void ConnectionTable::evict(Lru::iterator it, std::uint64_t now_ns) {
+  auto conn = std::move(*it);
+  index_.erase(conn->key);
+  lru_.erase(it);
+  ++evictions_;
+  if (on_evict_) on_evict_(*conn, now_ns);
+}
+
+void ConnectionTable::evict_idle(std::uint64_t now_ns) {
+  while (!lru_.empty() && lru_.back()->last_seen_ns + idle_ns_ < now_ns) evict(std::prev(lru_.end()), now_ns);
+}
+
+}  // namespace otelbpf

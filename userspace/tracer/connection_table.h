@@ -1,0 +1,75 @@
+#pragma once
+// Every socket the probes report, keyed by process and kernel socket: its 5-tuple, its role, and the
+// protocol stitcher that turns its bytes into records. Bounded: the least recently used connection is
+// evicted at the bound, and connections without traffic are evicted after an idle time; either way the
+// stitcher is closed first so pending requests still leave as records.
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "bpf/events.h"
+#include "protocols/common/protocol.h"
+#include "protocols/common/record.h"
+
+namespace otelbpf {
+
+struct ConnectionKey {
+  std::uint32_t pid = 0;
+  std::uint64_t sock_id = 0;
+  bool operator==(const ConnectionKey&) const = default;
+};
+
+struct ConnectionKeyHash {
+  std::size_t operator()(const ConnectionKey& k) const {
+    return std::hash<std::uint64_t>()(k.sock_id * 0x9e3779b97f4a7c15ULL ^ k.pid);
+  }
+};
+
+struct Connection {
+  ConnectionKey key;
+  otelbpf_socket_info sock{};
+  std::string comm;
+  // From accept (server) or connect (client); kUnknown for connections opened before the agent started,
+  // whose role the stitcher infers from the first message.
+  l7::Role role_hint = l7::Role::kUnknown;
+  l7::Protocol protocol = l7::Protocol::kUnknown;
+  std::unique_ptr<l7::ProtocolStitcher> stitcher;
+  std::uint32_t failed_inferences = 0;
+  std::uint64_t last_seen_ns = 0;
+
+  l7::Role role() const;
+};
+
+class ConnectionTable {
+ public:
+  using EvictHandler = std::function<void(Connection&, std::uint64_t now_ns)>;
+
+  ConnectionTable(std::size_t max_connections, std::uint64_t idle_ns, EvictHandler on_evict);
+
+  // Finds or creates the connection of an event; `created` tells which.
+  Connection& upsert(const otelbpf_event_header& event, bool& created);
+  Connection* find(const ConnectionKey& key);
+  // Removes a connection without calling the evict handler (the caller closed it).
+  std::unique_ptr<Connection> take(const ConnectionKey& key);
+  // Evicts connections idle since before now - idle_ns.
+  void evict_idle(std::uint64_t now_ns);
+
+  std::size_t size() const { return index_.size(); }
+  std::uint64_t evictions() const { return evictions_; }
+
+ private:
+  using Lru = std::list<std::unique_ptr<Connection>>;
+  void evict(Lru::iterator it, std::uint64_t now_ns);
+
+  std::size_t max_connections_;
+  std::uint64_t idle_ns_;
+  EvictHandler on_evict_;
+  Lru lru_;  // most recently used first
+  std::unordered_map<ConnectionKey, Lru::iterator, ConnectionKeyHash> index_;
+  std::uint64_t evictions_ = 0;
+};
+
+}  // namespace otelbpf

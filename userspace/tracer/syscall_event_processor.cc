@@ -1,0 +1,198 @@
+#include "tracer/syscall_event_processor.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <time.h>
+
+namespace otelbpf {
+namespace {
+
+void add_resource_attribute(otlp::Resource& resource, const std::string& key, const std::string& value) {
+  auto* kv = resource.add_attributes();
+  kv->set_key(key);
+  kv->mutable_value()->set_string_value(value);
+}
+
+std::uint64_t now_monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+std::int64_t monotonic_to_wall_offset_ns() {
+  timespec real{}, mono{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return (static_cast<std::int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000ll + (real.tv_nsec - mono.tv_nsec);
+}
+
+SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions options, BatchSink sink,
+                                             MetricsRegistry& metrics)
+    : options_(std::move(options)),
+      sink_(std::move(sink)),
+      metrics_(metrics),
+      table_(options_.max_connections,
+             static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.connection_idle).count()),
+             [this](Connection& conn, std::uint64_t now_ns) {
+               metrics_.counter("otelbpf_tracer_connections_evicted_total", "Connections forgotten for idleness or the bound")
+                   .inc();
+               close_connection(conn, now_ns);
+             }),
+      monotonic_to_wall_ns_(monotonic_to_wall_offset_ns()),
+      events_(metrics.counter("otelbpf_tracer_events_total", "Syscall events processed")),
+      spans_(metrics.counter("otelbpf_tracer_spans_total", "sys spans made from syscall events")),
+      non_l7_connections_(metrics.counter("otelbpf_tracer_unrecognised_connections_total",
+                                          "Connections whose bytes matched no supported protocol")) {
+  if (options_.host_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    options_.host_name = host;
+  }
+}
+
+const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const std::string& comm) {
+  auto it = executables_.find(pid);
+  if (it != executables_.end()) return it->second;
+  if (executables_.size() > 65536) executables_.clear();
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  return executables_[pid] = ec ? comm : exe.filename().string();
+}
+
+void SyscallEventProcessor::on_event(const otelbpf_event_header& event, std::span<const std::uint8_t> payload) {
+  events_.inc();
+  switch (event.type) {
+    case OTELBPF_EV_DATA:
+      return on_data(event, payload);
+    case OTELBPF_EV_ACCEPT:
+    case OTELBPF_EV_CONNECT: {
+      bool created = false;
+      auto& conn = table_.upsert(event, created);
+      conn.role_hint = event.type == OTELBPF_EV_ACCEPT ? l7::Role::kServer : l7::Role::kClient;
+      return;
+    }
+    case OTELBPF_EV_CLOSE:
+      if (auto conn = table_.take({event.pid, event.sock.sock_id})) close_connection(*conn, event.ts_exit_ns);
+      return;
+    default:
+      metrics_.counter("otelbpf_tracer_bad_events_total", "Events of an unknown type from the kernel").inc();
+  }
+}
+
+void SyscallEventProcessor::on_data(const otelbpf_event_header& event, std::span<const std::uint8_t> payload) {
+  if (event.ret <= 0) return;
+  bool created = false;
+  auto& conn = table_.upsert(event, created);
+  const auto direction = event.direction == OTELBPF_DIR_INGRESS ? l7::Direction::kIngress : l7::Direction::kEgress;
+  const std::string_view captured(reinterpret_cast<const char*>(payload.data()),
+                                  std::min<std::size_t>(payload.size(), event.payload_len));
+  const bool message_start = l7::infer_protocol(captured, direction) != l7::Protocol::kUnknown;
+
+  if (!conn.stitcher) {
+    if (conn.failed_inferences >= options_.max_failed_inferences) return;
+    if (!message_start) {
+      if (++conn.failed_inferences == options_.max_failed_inferences) non_l7_connections_.inc();
+      return;
+    }
+    conn.protocol = l7::infer_protocol(captured, direction);
+    conn.stitcher = l7::make_stitcher(conn.protocol);
+    if (!conn.stitcher) return;
+  }
+
+  l7::DataChunk chunk;
+  chunk.direction = direction;
+  chunk.ts_enter_ns = event.ts_enter_ns;
+  chunk.ts_exit_ns = event.ts_exit_ns;
+  chunk.tid = event.tid;
+  chunk.tcp_seq = event.tcp_seq;
+  chunk.total_bytes = static_cast<std::uint64_t>(event.ret);
+  chunk.captured = captured;
+  records_.clear();
+  conn.stitcher->on_chunk(chunk, records_);
+
+  // Thread links (§3.3): reading a request starts the thread's syscall trace id; writing the answer ends it.
+  if (conn.role() == l7::Role::kServer && message_start) {
+    if (direction == l7::Direction::kIngress)
+      thread_links_.begin_request(event.pid, event.tid, event.ts_enter_ns);
+    else
+      thread_links_.end_request(event.pid, event.tid, event.ts_enter_ns);
+  }
+  finish_records(conn, records_);
+  if (pending_spans_ >= options_.max_batch_spans) flush();
+}
+
+void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l7::L7Record>& records) {
+  if (records.empty()) return;
+  auto [it, inserted] = pending_.try_emplace(conn.key.pid);
+  auto& resource_spans = it->second;
+  const auto& executable = executable_of(conn.key.pid, conn.comm);
+  if (inserted) {
+    auto* resource = resource_spans.mutable_resource();
+    add_resource_attribute(*resource, "service.name", executable);
+    add_resource_attribute(*resource, "process.executable.name", executable);
+    add_resource_attribute(*resource, "process.pid", std::to_string(conn.key.pid));
+    add_resource_attribute(*resource, "host.name", options_.host_name);
+    auto* scope = resource_spans.add_scope_spans()->mutable_scope();
+    scope->set_name("otelbpf.syscall");
+    scope->set_version("0.1.0");
+  }
+  auto* scope_spans = resource_spans.mutable_scope_spans(0);
+  for (const auto& record : records) {
+    SysSpanOrigin origin;
+    origin.pid = conn.key.pid;
+    origin.sock = &conn.sock;
+    origin.executable = executable;
+    origin.monotonic_to_wall_ns = monotonic_to_wall_ns_;
+    origin.syscall_trace_id = thread_links_.id_at(conn.key.pid, record.req_tid, record.start_ns);
+    *scope_spans->add_spans() = build_sys_span(record, origin, ids_);
+    ++pending_spans_;
+    spans_.inc();
+  }
+}
+
+void SyscallEventProcessor::close_connection(Connection& conn, std::uint64_t ts_ns) {
+  if (!conn.stitcher) return;
+  records_.clear();
+  conn.stitcher->on_close(ts_ns, records_);
+  finish_records(conn, records_);
+  const auto& stats = conn.stitcher->stats();
+  const std::string protocol = l7::to_string(conn.protocol);
+  auto count = [&](const char* what, std::uint64_t n) {
+    if (n) metrics_.counter("otelbpf_parser_events_total", "Parser outcomes, by protocol", {{"protocol", protocol}, {"event", what}}).inc(n);
+  };
+  count("parse_error", stats.parse_errors);
+  count("resync", stats.resyncs);
+  count("unmatched_response", stats.unmatched_responses);
+  count("truncated_header", stats.truncated_headers);
+  count("request_evicted", stats.requests_evicted);
+  if (stats.bytes_skipped)
+    metrics_.counter("otelbpf_parser_skipped_bytes_total", "Bytes skipped while resynchronising", {{"protocol", protocol}})
+        .inc(stats.bytes_skipped);
+}
+
+void SyscallEventProcessor::flush() {
+  if (pending_.empty()) return;
+  SpanBatch batch;
+  batch.source = SpanSource::kSys;
+  for (auto& [pid, resource_spans] : pending_) *batch.request.add_resource_spans() = std::move(resource_spans);
+  pending_.clear();
+  pending_spans_ = 0;
+  sink_(std::move(batch));
+}
+
+void SyscallEventProcessor::tick() {
+  table_.evict_idle(now_monotonic_ns());
+  monotonic_to_wall_ns_ = monotonic_to_wall_offset_ns();
+  metrics_.gauge("otelbpf_tracer_connections", "Connections in the connection table").set(static_cast<std::int64_t>(table_.size()));
+  flush();
+}
+
+void SyscallEventProcessor::close_all() {
+  table_.evict_idle(UINT64_MAX);
+  flush();
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,73 @@
+#pragma once
+// Userspace half of the syscall tracer: kernel events in, sys spans out. Owns the connection table,
+// protocol inference, the stitchers and the thread links; knows nothing about how events are delivered,
+// so tests drive it with synthetic events and the agent with the ring buffer.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "bpf/events.h"
+#include "common/metrics.h"
+#include "model/span_batch.h"
+#include "tracer/connection_table.h"
+#include "tracer/sys_span_builder.h"
+#include "tracer/thread_links.h"
+
+namespace otelbpf {
+
+struct SyscallEventProcessorOptions {
+  std::size_t max_connections = 65536;
+  std::chrono::seconds connection_idle{300};
+  std::size_t max_batch_spans = 512;
+  // Connections whose first messages match no protocol are given up on after this many tries.
+  std::uint32_t max_failed_inferences = 16;
+  std::string host_name;
+};
+
+class SyscallEventProcessor {
+ public:
+  using BatchSink = std::function<void(SpanBatch)>;
+
+  SyscallEventProcessor(SyscallEventProcessorOptions options, BatchSink sink,
+                        MetricsRegistry& metrics = default_metrics());
+
+  void on_event(const otelbpf_event_header& event, std::span<const std::uint8_t> payload);
+  // Periodic housekeeping: idle eviction, clock resync, and handing the spans made so far to the sink.
+  void tick();
+  // Closes every connection (pending requests leave as records) and flushes (shutdown).
+  void close_all();
+
+  std::size_t connections() const { return table_.size(); }
+
+ private:
+  void on_data(const otelbpf_event_header& event, std::span<const std::uint8_t> payload);
+  void finish_records(const Connection& conn, std::vector<l7::L7Record>& records);
+  void close_connection(Connection& conn, std::uint64_t ts_ns);
+  const std::string& executable_of(std::uint32_t pid, const std::string& comm);
+  void flush();
+
+  SyscallEventProcessorOptions options_;
+  BatchSink sink_;
+  MetricsRegistry& metrics_;
+  ConnectionTable table_;
+  ThreadLinks thread_links_;
+  SpanIdGenerator ids_;
+  std::int64_t monotonic_to_wall_ns_ = 0;
+  std::unordered_map<std::uint32_t, std::string> executables_;
+  // Spans made since the last flush, grouped by process (one OTLP resource per process).
+  std::unordered_map<std::uint32_t, otlp::ResourceSpans> pending_;
+  std::size_t pending_spans_ = 0;
+  std::vector<l7::L7Record> records_;  // scratch, reused
+  l7::StitcherStats closed_stats_;
+  Counter& events_;
+  Counter& spans_;
+  Counter& non_l7_connections_;
+};
+
+// CLOCK_REALTIME - CLOCK_MONOTONIC: bpf_ktime_get_ns() is monotonic, spans carry wall-clock time.
+std::int64_t monotonic_to_wall_offset_ns();
+
+}  // namespace otelbpf

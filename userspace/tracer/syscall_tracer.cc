@@ -1,0 +1,96 @@
+#include "tracer/syscall_tracer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "probes/kernel_filesystems.h"
+
+namespace otelbpf {
+
+SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options, SyscallEventProcessorOptions processor_options,
+                             SpanPipeline& pipeline, MetricsRegistry& metrics)
+    : probe_options_(std::move(probe_options)),
+      pipeline_(pipeline),
+      metrics_(metrics),
+      processor_(std::move(processor_options), [this](SpanBatch batch) {
+        const auto spans = batch.span_count();
+        if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
+          metrics_.counter("otelbpf_tracer_dropped_spans_total", "sys spans dropped", {{"reason", "pipeline_full"}})
+              .inc(spans);
+      }, metrics) {}
+
+SyscallTracer::~SyscallTracer() { stop(); }
+
+bool SyscallTracer::start(std::string& error) {
+  try {
+    ensure_kernel_filesystems();
+    probes_ = SyscallProbes::load(probe_options_, [this](const otelbpf_event_header& header,
+                                                         std::span<const std::uint8_t> payload) {
+      processor_.on_event(header, payload);
+    });
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  std::size_t refused = 0;
+  for (const auto& probe : probes_->status()) {
+    metrics_.gauge("otelbpf_probe_attached", "1 when the probe is attached", {{"probe", probe.name}})
+        .set(probe.attached ? 1 : 0);
+    refused += probe.attached ? 0 : 1;
+  }
+  spdlog::info("syscall tracer: {} probes attached, {} refused by the kernel", probes_->attached_count(), refused);
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void SyscallTracer::run() {
+  auto last_tick = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    const int rc = probes_->poll(std::chrono::milliseconds(50));
+    if (rc < 0) spdlog::warn("syscall tracer: ring buffer poll failed: {}", std::strerror(-rc));
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_tick >= std::chrono::milliseconds(100)) {
+      processor_.tick();
+      publish_kernel_counters();
+      last_tick = now;
+    }
+  }
+  // Drain what the kernel already queued before the links go away.
+  while (probes_->poll(std::chrono::milliseconds(0)) > 0) {
+  }
+  publish_kernel_counters();
+  processor_.close_all();
+}
+
+void SyscallTracer::publish_kernel_counters() {
+  const auto now = probes_->counters();
+  auto publish = [&](const char* name, const char* help, std::uint64_t current, std::uint64_t& previous) {
+    if (current > previous) metrics_.counter(name, help).inc(current - previous);
+    previous = current;
+  };
+  publish("otelbpf_probe_events_total", "Events the probes emitted", now.events, published_.events);
+  publish("otelbpf_probe_ringbuf_drops_total", "Events lost because the ring buffer was full", now.ringbuf_drops,
+          published_.ringbuf_drops);
+  publish("otelbpf_probe_non_socket_skipped_total", "Syscalls on non-socket fds skipped in the kernel",
+          now.non_socket_skipped, published_.non_socket_skipped);
+  publish("otelbpf_probe_filtered_total", "Syscalls dropped by the kernel-side filters", now.filtered,
+          published_.filtered);
+  publish("otelbpf_probe_inflight_lost_total", "Syscall entries whose exit was never paired", now.inflight_lost,
+          published_.inflight_lost);
+}
+
+void SyscallTracer::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  thread_.join();
+  probes_.reset();
+}
+
+const std::vector<ProbeStatus>& SyscallTracer::probe_status() const {
+  static const std::vector<ProbeStatus> none;
+  return probes_ ? probes_->status() : none;
+}
+
+}  // namespace otelbpf

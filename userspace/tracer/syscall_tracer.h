@@ -1,0 +1,46 @@
+#pragma once
+// The syscall tracer as the agent runs it: the probes, a polling thread, the event processor, and the
+// hand-off of sys spans to the pipeline. A kernel that refuses the probes leaves the agent in OTel-only
+// mode (requirements §6): start() reports why and returns false, and nothing else stops.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "pipeline/span_pipeline.h"
+#include "probes/syscall_probes.h"
+#include "tracer/syscall_event_processor.h"
+
+namespace otelbpf {
+
+class SyscallTracer {
+ public:
+  SyscallTracer(SyscallProbeOptions probe_options, SyscallEventProcessorOptions processor_options,
+                SpanPipeline& pipeline, MetricsRegistry& metrics = default_metrics());
+  ~SyscallTracer();
+  SyscallTracer(const SyscallTracer&) = delete;
+  SyscallTracer& operator=(const SyscallTracer&) = delete;
+
+  // Loads and attaches the probes and starts the polling thread; false (with `error`) when the kernel
+  // refuses them all.
+  bool start(std::string& error);
+  // Detaches the probes, closes every connection (pending requests become spans) and flushes.
+  void stop();
+  bool running() const { return thread_.joinable(); }
+  const std::vector<ProbeStatus>& probe_status() const;
+
+ private:
+  void run();
+  void publish_kernel_counters();
+
+  SyscallProbeOptions probe_options_;
+  SpanPipeline& pipeline_;
+  MetricsRegistry& metrics_;
+  SyscallEventProcessor processor_;
+  std::unique_ptr<SyscallProbes> probes_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  KernelCounters published_{};
+};
+
+}  // namespace otelbpf
