@@ -1,0 +1,224 @@
+// The tracer's userspace half driven with events shaped exactly as the kernel emits them: connection
+// roles, HTTP pairing into sys spans, socket attributes, sequence numbers, thread links, connections that
+// predate the agent, closes and the connection bound.
+#include "tracer/syscall_event_processor.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace otelbpf {
+namespace {
+
+struct Recorder {
+  std::vector<otlp::Span> spans;
+  std::vector<otlp::Resource> resources;
+  void operator()(SpanBatch batch) {
+    EXPECT_EQ(batch.source, SpanSource::kSys);
+    for (const auto& rs : batch.request.resource_spans())
+      for (const auto& ss : rs.scope_spans())
+        for (const auto& s : ss.spans()) {
+          spans.push_back(s);
+          resources.push_back(rs.resource());
+        }
+  }
+};
+
+const otlp::AnyValue* attr(const otlp::Span& s, std::string_view key) {
+  for (const auto& kv : s.attributes())
+    if (kv.key() == key) return &kv.value();
+  return nullptr;
+}
+
+// Event timestamps are CLOCK_MONOTONIC like bpf_ktime_get_ns(), offset from the test's start, so the
+// processor's idle eviction (which compares with the real clock) treats them as fresh.
+std::uint64_t monotonic_base() {
+  static const std::uint64_t base = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  }();
+  return base;
+}
+
+class EventFactory {
+ public:
+  EventFactory(std::uint32_t pid, std::uint64_t sock_id, const char* local, std::uint16_t lport, const char* remote,
+               std::uint16_t rport) {
+    h_.pid = pid;
+    h_.sock.sock_id = sock_id;
+    h_.sock.family = AF_INET;
+    h_.sock.protocol = IPPROTO_TCP;
+    inet_pton(AF_INET, local, h_.sock.saddr);
+    inet_pton(AF_INET, remote, h_.sock.daddr);
+    h_.sock.sport = lport;
+    h_.sock.dport = rport;
+    std::strncpy(h_.comm, "testproc", sizeof h_.comm);
+  }
+  otelbpf_event_header open(std::uint32_t type, std::uint64_t ts) {
+    auto h = h_;
+    h.type = type;
+    h.tid = h_.pid;
+    h.ts_enter_ns = h.ts_exit_ns = monotonic_base() + ts;
+    return h;
+  }
+  otelbpf_event_header data(std::uint8_t dir, std::uint32_t tid, std::uint64_t ts, std::uint32_t seq, std::size_t len) {
+    auto h = h_;
+    h.type = OTELBPF_EV_DATA;
+    h.tid = tid;
+    h.direction = dir;
+    h.ts_enter_ns = monotonic_base() + ts;
+    h.ts_exit_ns = monotonic_base() + ts + 10;
+    h.tcp_seq = seq;
+    h.ret = static_cast<std::int64_t>(len);
+    h.payload_len = static_cast<std::uint32_t>(len);
+    return h;
+  }
+
+ private:
+  otelbpf_event_header h_{};
+};
+
+std::span<const std::uint8_t> bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
+  MetricsRegistry metrics;
+  Recorder out;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory inbound(100, 0xaaa, "10.0.0.2", 8080, "10.0.0.9", 40000);
+  EventFactory outbound(100, 0xbbb, "10.0.0.2", 50000, "10.0.0.7", 3306);
+
+  const std::string request =
+      "GET /orders/7?x=1 HTTP/1.1\r\nHost: shop\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+  const std::string call = "POST /stock HTTP/1.1\r\nHost: stock\r\nContent-Length: 2\r\n\r\n{}";
+  const std::string call_response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const std::string response = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\nbusy!";
+
+  auto accept = inbound.open(OTELBPF_EV_ACCEPT, 900);
+  processor.on_event(accept, {});
+  processor.on_event(inbound.data(OTELBPF_DIR_INGRESS, 101, 1000, 5000, request.size()), bytes(request));
+  auto connect = outbound.open(OTELBPF_EV_CONNECT, 1100);
+  processor.on_event(connect, {});
+  processor.on_event(outbound.data(OTELBPF_DIR_EGRESS, 101, 1200, 7000, call.size()), bytes(call));
+  processor.on_event(outbound.data(OTELBPF_DIR_INGRESS, 101, 1300, 9000, call_response.size()), bytes(call_response));
+  processor.on_event(inbound.data(OTELBPF_DIR_EGRESS, 101, 1400, 6000, response.size()), bytes(response));
+  processor.tick();
+
+  ASSERT_EQ(out.spans.size(), 2u);
+  const auto& client = out.spans[0];
+  const auto& server = out.spans[1];
+  EXPECT_EQ(client.kind(), otlp::Span::SPAN_KIND_CLIENT);
+  EXPECT_EQ(client.name(), "POST /stock");
+  EXPECT_EQ(attr(client, "network.peer.address")->string_value(), "10.0.0.7");
+  EXPECT_EQ(attr(client, "network.peer.port")->int_value(), 3306);
+  EXPECT_EQ(attr(client, "otelbpf.tcp.req_seq")->int_value(), 7000);
+  EXPECT_EQ(attr(client, "otelbpf.tcp.resp_seq")->int_value(), 9000);
+  EXPECT_EQ(server.kind(), otlp::Span::SPAN_KIND_SERVER);
+  EXPECT_EQ(attr(server, "http.request.method")->string_value(), "GET");
+  EXPECT_EQ(attr(server, "url.path")->string_value(), "/orders/7");
+  EXPECT_EQ(attr(server, "http.response.status_code")->int_value(), 503);
+  EXPECT_EQ(server.status().code(), otlp::Status::STATUS_CODE_ERROR);
+  EXPECT_EQ(attr(server, "server.port")->int_value(), 8080);
+  EXPECT_EQ(attr(server, "client.address")->string_value(), "10.0.0.9");
+  EXPECT_EQ(attr(server, "thread.id")->int_value(), 101);
+  EXPECT_EQ(attr(server, "process.pid")->int_value(), 100);
+  EXPECT_EQ(attr(server, "otelbpf.req.bytes")->int_value(), static_cast<std::int64_t>(request.size()));
+  EXPECT_EQ(attr(server, "otelbpf.resp.bytes")->int_value(), static_cast<std::int64_t>(response.size()));
+  // The trace context the request carried names the trace and the parent.
+  EXPECT_EQ(server.trace_id(), std::string("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16));
+  EXPECT_EQ(server.parent_span_id(), std::string("\xb7\xad\x6b\x71\x69\x20\x33\x31", 8));
+  // Timing: request read start to response write end, in wall-clock time.
+  EXPECT_EQ(server.end_time_unix_nano() - server.start_time_unix_nano(), 1410u - 1000u);
+  // Thread link: the outbound call shares the inbound request's syscall trace id.
+  ASSERT_NE(attr(server, "otelbpf.syscall_trace_id"), nullptr);
+  ASSERT_NE(attr(client, "otelbpf.syscall_trace_id"), nullptr);
+  EXPECT_EQ(attr(server, "otelbpf.syscall_trace_id")->string_value(),
+            attr(client, "otelbpf.syscall_trace_id")->string_value());
+  EXPECT_EQ(metrics.value("otelbpf_tracer_spans_total"), 2);
+}
+
+TEST(SyscallEventProcessor, CallsAfterTheAnswerAreNotChildren) {
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory inbound(1, 1, "127.0.0.1", 80, "127.0.0.1", 1234);
+  EventFactory later(1, 2, "127.0.0.1", 1235, "127.0.0.1", 81);
+  const std::string req = "GET / HTTP/1.1\r\n\r\n", resp = "HTTP/1.1 204 No Content\r\n\r\n";
+  processor.on_event(inbound.open(OTELBPF_EV_ACCEPT, 1), {});
+  processor.on_event(inbound.data(OTELBPF_DIR_INGRESS, 7, 10, 1, req.size()), bytes(req));
+  processor.on_event(inbound.data(OTELBPF_DIR_EGRESS, 7, 20, 1, resp.size()), bytes(resp));
+  processor.on_event(later.data(OTELBPF_DIR_EGRESS, 7, 30, 1, req.size()), bytes(req));
+  processor.on_event(later.data(OTELBPF_DIR_INGRESS, 7, 40, 1, resp.size()), bytes(resp));
+  processor.tick();
+  ASSERT_EQ(out.spans.size(), 2u);
+  EXPECT_NE(attr(out.spans[0], "otelbpf.syscall_trace_id"), nullptr);
+  EXPECT_EQ(attr(out.spans[1], "otelbpf.syscall_trace_id"), nullptr);
+}
+
+TEST(SyscallEventProcessor, ConnectionOpenedBeforeTheAgentIsPickedUpAtTheNextMessage) {
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory conn(5, 9, "127.0.0.1", 8080, "127.0.0.1", 4444);
+  // No accept seen; the first bytes are the tail of a body already in flight.
+  const std::string tail = "ody of a previous request}";
+  const std::string req = "PUT /item HTTP/1.1\r\nContent-Length: 0\r\n\r\n", resp = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+  processor.on_event(conn.data(OTELBPF_DIR_INGRESS, 5, 10, 100, tail.size()), bytes(tail));
+  processor.on_event(conn.data(OTELBPF_DIR_INGRESS, 5, 20, 126, req.size()), bytes(req));
+  processor.on_event(conn.data(OTELBPF_DIR_EGRESS, 5, 30, 1, resp.size()), bytes(resp));
+  processor.tick();
+  ASSERT_EQ(out.spans.size(), 1u);
+  EXPECT_EQ(out.spans[0].kind(), otlp::Span::SPAN_KIND_SERVER);
+  EXPECT_EQ(attr(out.spans[0], "http.response.status_code")->int_value(), 201);
+}
+
+TEST(SyscallEventProcessor, CloseFlushesPendingRequestAndGarbageIsCounted) {
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessorOptions options;
+  options.max_failed_inferences = 3;
+  SyscallEventProcessor processor(options, std::ref(out), metrics);
+  EventFactory conn(5, 9, "127.0.0.1", 5555, "127.0.0.1", 80);
+  EventFactory junk(5, 10, "127.0.0.1", 5556, "127.0.0.1", 9999);
+  const std::string req = "GET /slow HTTP/1.1\r\n\r\n";
+  processor.on_event(conn.open(OTELBPF_EV_CONNECT, 1), {});
+  processor.on_event(conn.data(OTELBPF_DIR_EGRESS, 5, 10, 1, req.size()), bytes(req));
+  for (int i = 0; i < 5; ++i) {
+    const std::string garbage = "\x01\x02\x03 not a protocol";
+    processor.on_event(junk.data(OTELBPF_DIR_EGRESS, 5, 20 + i, 1, garbage.size()), bytes(garbage));
+  }
+  auto close = conn.open(OTELBPF_EV_CLOSE, 50);
+  processor.on_event(close, {});
+  processor.tick();
+  ASSERT_EQ(out.spans.size(), 1u);
+  EXPECT_EQ(out.spans[0].kind(), otlp::Span::SPAN_KIND_CLIENT);
+  ASSERT_NE(attr(out.spans[0], "otelbpf.response_missing"), nullptr);
+  EXPECT_EQ(metrics.value("otelbpf_tracer_unrecognised_connections_total"), 1);
+  EXPECT_EQ(processor.connections(), 1u);  // the junk connection stays known (and ignored) until it closes
+}
+
+TEST(SyscallEventProcessor, ConnectionTableIsBounded) {
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessorOptions options;
+  options.max_connections = 8;
+  SyscallEventProcessor processor(options, std::ref(out), metrics);
+  const std::string req = "GET / HTTP/1.1\r\n\r\n";
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    EventFactory conn(5, 100 + i, "127.0.0.1", static_cast<std::uint16_t>(6000 + i), "127.0.0.1", 80);
+    processor.on_event(conn.data(OTELBPF_DIR_EGRESS, 5, 10 + i, 1, req.size()), bytes(req));
+  }
+  EXPECT_EQ(processor.connections(), 8u);
+  EXPECT_EQ(metrics.value("otelbpf_tracer_connections_evicted_total"), 12);
+  processor.tick();
+  // Evicted connections' pending requests still leave as spans.
+  EXPECT_EQ(out.spans.size(), 12u);
+}
+
+}  // namespace
+}  // namespace otelbpf

@@ -1,0 +1,1152 @@
+#include "model/otlp_json.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace otelbpf {
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using Event = opentelemetry::proto::trace::v1::Span_Event;
+using Link = opentelemetry::proto::trace::v1::Span_Link;
+using Scope = opentelemetry::proto::common::v1::InstrumentationScope;
+using ArrayValue = opentelemetry::proto::common::v1::ArrayValue;
+using KeyValueList = opentelemetry::proto::common::v1::KeyValueList;
+using RepeatedKeyValues = google::protobuf::RepeatedPtrField<otlp::KeyValue>;
+
+constexpr int kMaxAnyValueDepth = 64;
+constexpr std::size_t kTraceIdBytes = 16;
+constexpr std::size_t kSpanIdBytes = 8;
+
+// ---------------------------------------------------------------------------------------------------------
+// Tables shared by decoder and encoder.
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+constexpr std::array<std::int8_t, 256> make_hex_table() {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<std::int8_t>(i);
+  for (int i = 0; i < 6; ++i) {
+    t['a' + i] = static_cast<std::int8_t>(10 + i);
+    t['A' + i] = static_cast<std::int8_t>(10 + i);
+  }
+  return t;
+}
+constexpr auto kHexValue = make_hex_table();
+
+// Standard and URL-safe alphabets (proto3 JSON parsers accept both).
+constexpr std::array<std::int8_t, 256> make_base64_table() {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int i = 0; i < 64; ++i)
+    t[static_cast<unsigned char>(kBase64Alphabet[i])] = static_cast<std::int8_t>(i);
+  t['-'] = 62;
+  t['_'] = 63;
+  return t;
+}
+constexpr auto kBase64Value = make_base64_table();
+
+const char* type_name(element_type type) {
+  switch (type) {
+    case element_type::ARRAY:
+      return "an array";
+    case element_type::OBJECT:
+      return "an object";
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE:
+      return "a number";
+    case element_type::STRING:
+      return "a string";
+    case element_type::BOOL:
+      return "a boolean";
+    case element_type::NULL_VALUE:
+      return "null";
+  }
+  return "an unknown value";
+}
+
+// Compares a JSON key with a field's lowerCamelCase JSON name and its proto (snake_case) name.
+inline bool is_key(std::string_view key, std::string_view camel, std::string_view snake) {
+  return key == camel || key == snake;
+}
+inline bool is_key(std::string_view key, std::string_view name) { return key == name; }
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoder. Every function returns false on error after setting `problem_`; callers on the way up prepend
+// their position (key or array index) to `path_`, so the success path pays nothing for error reporting.
+
+class Decoder {
+ public:
+  explicit Decoder(JsonDecodeError& error) : error_(error) {}
+
+  bool request(element root, otlp::ExportRequest& out) {
+    if (root.type() != element_type::OBJECT) {
+      error_.message = std::string("top-level JSON value must be an object, got ") + type_name(root.type());
+      return false;
+    }
+    simdjson::dom::object obj = root.get_object().value_unsafe();
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "resourceSpans", "resource_spans")) {
+        ok = repeated(field.value, [&](element e) { return resource_spans(e, *out.add_resource_spans()); });
+      }
+      if (!ok) return finish(field.key);
+    }
+    return true;
+  }
+
+ private:
+  // ---- error handling ----
+  bool fail(std::string problem) {
+    problem_ = std::move(problem);
+    return false;
+  }
+  bool type_error(const char* expected, element value) {
+    return fail(std::string("expected ") + expected + ", got " + type_name(value.type()));
+  }
+  bool at_key(std::string_view key) {
+    if (!path_.empty() && path_.front() != '[') path_.insert(0, 1, '.');
+    path_.insert(0, key);
+    return false;
+  }
+  bool at_index(std::size_t index) {
+    if (!path_.empty() && path_.front() != '[') path_.insert(0, 1, '.');
+    path_.insert(0, "[" + std::to_string(index) + "]");
+    return false;
+  }
+  bool finish(std::string_view key) {
+    at_key(key);
+    error_.message = "invalid field " + path_ + ": " + problem_;
+    return false;
+  }
+
+  // ---- structure helpers ----
+  bool object(element value, simdjson::dom::object& out) {
+    if (value.type() != element_type::OBJECT) return type_error("an object", value);
+    out = value.get_object().value_unsafe();
+    return true;
+  }
+
+  // Null array elements are skipped (null means absent).
+  template <class Each>
+  bool repeated(element value, Each&& each) {
+    if (value.type() != element_type::ARRAY) return type_error("an array", value);
+    std::size_t index = 0;
+    simdjson::dom::array array = value.get_array().value_unsafe();
+    for (element item : array) {
+      if (!item.is_null() && !each(item)) return at_index(index);
+      ++index;
+    }
+    return true;
+  }
+
+  // ---- scalars ----
+  bool string(element value, std::string& out) {
+    if (value.type() != element_type::STRING) return type_error("a string", value);
+    out.assign(value.get_string().value_unsafe());
+    return true;
+  }
+
+  bool boolean(element value, bool& out) {
+    if (value.type() != element_type::BOOL) return type_error("a boolean", value);
+    out = value.get_bool().value_unsafe();
+    return true;
+  }
+
+  // Integer given as a JSON number or a decimal string, checked against [min, max].
+  template <class T>
+  bool integer(element value, T& out) {
+    constexpr auto kMin = std::numeric_limits<T>::min();
+    constexpr auto kMax = std::numeric_limits<T>::max();
+    switch (value.type()) {
+      case element_type::INT64: {
+        std::int64_t v = value.get_int64().value_unsafe();
+        if constexpr (std::is_signed_v<T>) {
+          if (v < static_cast<std::int64_t>(kMin) || v > static_cast<std::int64_t>(kMax)) break;
+        } else {
+          if (v < 0 || static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(kMax)) break;
+        }
+        out = static_cast<T>(v);
+        return true;
+      }
+      case element_type::UINT64: {
+        std::uint64_t v = value.get_uint64().value_unsafe();
+        if (v > static_cast<std::uint64_t>(kMax)) break;
+        out = static_cast<T>(v);
+        return true;
+      }
+      case element_type::DOUBLE: {
+        // Integral doubles such as 1.7e18 or 3.0 are accepted, as proto3 JSON parsers do.
+        double d = value.get_double().value_unsafe();
+        if (!(d == std::floor(d))) return fail("expected an integer, got a fractional number");
+        // 2^63 and 2^64 are exactly representable; compare against them rather than against kMax.
+        constexpr double kUpper = std::is_signed_v<T> ? -static_cast<double>(kMin) : 2.0 * (kMax / 2 + 1);
+        if (d < static_cast<double>(kMin) || d >= kUpper) break;
+        out = static_cast<T>(d);
+        return true;
+      }
+      case element_type::STRING: {
+        std::string_view s = value.get_string().value_unsafe();
+        const char* first = s.data();
+        const char* last = s.data() + s.size();
+        // from_chars does not accept a leading '+' (but must not then accept "+-1").
+        if (last - first > 1 && *first == '+' && first[1] != '-') ++first;
+        auto [ptr, ec] = std::from_chars(first, last, out);
+        if (ec == std::errc::result_out_of_range) break;
+        if (first == last || ec != std::errc() || ptr != last) {
+          return fail("expected an integer, got the string \"" + std::string(s.substr(0, 64)) + "\"");
+        }
+        return true;
+      }
+      default:
+        return type_error("an integer (number or decimal string)", value);
+    }
+    return fail("integer out of range");
+  }
+
+  // fixed64: like integer<uint64_t>, plus the {"low":..,"high":..} long-bits object that some versions of
+  // the OpenTelemetry JS exporter produced.
+  bool fixed64(element value, std::uint64_t& out) {
+    if (value.type() != element_type::OBJECT) return integer(value, out);
+    std::int64_t low = 0, high = 0;
+    bool has_low = false, has_high = false;
+    simdjson::dom::object obj = value.get_object().value_unsafe();
+    for (auto field : obj) {
+      if (field.key == "low") {
+        if (!integer(field.value, low)) return at_key(field.key);
+        has_low = true;
+      } else if (field.key == "high") {
+        if (!integer(field.value, high)) return at_key(field.key);
+        has_high = true;
+      }
+    }
+    if (!has_low || !has_high) return type_error("an integer (number or decimal string)", value);
+    out =
+        (static_cast<std::uint64_t>(high & 0xffffffff) << 32) | static_cast<std::uint64_t>(low & 0xffffffff);
+    return true;
+  }
+
+  bool real(element value, double& out) {
+    switch (value.type()) {
+      case element_type::INT64:
+        out = static_cast<double>(value.get_int64().value_unsafe());
+        return true;
+      case element_type::UINT64:
+        out = static_cast<double>(value.get_uint64().value_unsafe());
+        return true;
+      case element_type::DOUBLE:
+        out = value.get_double().value_unsafe();
+        return true;
+      case element_type::STRING: {
+        std::string_view s = value.get_string().value_unsafe();
+        if (s == "NaN") {
+          out = std::numeric_limits<double>::quiet_NaN();
+        } else if (s == "Infinity") {
+          out = std::numeric_limits<double>::infinity();
+        } else if (s == "-Infinity") {
+          out = -std::numeric_limits<double>::infinity();
+        } else {
+          auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+          // from_chars also reads "nan" and "inf": only the proto3 JSON spellings above are accepted.
+          if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(out)) {
+            return fail("expected a number, got the string \"" + std::string(s.substr(0, 64)) + "\"");
+          }
+        }
+        return true;
+      }
+      default:
+        return type_error("a number", value);
+    }
+  }
+
+  // Enum given as an integer or as its proto name.
+  template <class Enum, class Parse>
+  bool enumeration(element value, Enum& out, Parse&& parse) {
+    if (value.type() == element_type::STRING) {
+      std::string name(value.get_string().value_unsafe());
+      if (parse(name, &out)) return true;
+      // Numeric strings are accepted too.
+      std::int32_t number = 0;
+      auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
+      if (!name.empty() && ec == std::errc() && ptr == name.data() + name.size()) {
+        out = static_cast<Enum>(number);
+        return true;
+      }
+      return fail("unknown enum value \"" + name.substr(0, 64) + "\"");
+    }
+    std::int32_t number = 0;
+    if (value.type() != element_type::INT64 && value.type() != element_type::UINT64 &&
+        value.type() != element_type::DOUBLE) {
+      return type_error("an enum (integer or name)", value);
+    }
+    if (!integer(value, number)) return false;
+    out = static_cast<Enum>(number);  // proto3 enums are open: unknown numbers are kept
+    return true;
+  }
+
+  // Trace and span ids: hex strings (case-insensitive); "" means absent.
+  bool hex_id(element value, std::size_t bytes, std::string& out) {
+    if (value.type() != element_type::STRING) return type_error("a hex string", value);
+    std::string_view s = value.get_string().value_unsafe();
+    if (s.empty()) {
+      out.clear();
+      return true;
+    }
+    if (s.size() != 2 * bytes) {
+      return fail("expected " + std::to_string(2 * bytes) + " hex characters, got " +
+                  std::to_string(s.size()));
+    }
+    out.resize(bytes);
+    for (std::size_t i = 0; i < bytes; ++i) {
+      int hi = kHexValue[static_cast<unsigned char>(s[2 * i])];
+      int lo = kHexValue[static_cast<unsigned char>(s[2 * i + 1])];
+      if (hi < 0 || lo < 0) {
+        out.clear();
+        return fail("invalid hex string \"" + std::string(s) + "\"");
+      }
+      out[i] = static_cast<char>((hi << 4) | lo);
+    }
+    return true;
+  }
+
+  bool base64(element value, std::string& out) {
+    if (value.type() != element_type::STRING) return type_error("a base64 string", value);
+    std::string_view s = value.get_string().value_unsafe();
+    while (!s.empty() && s.back() == '=') s.remove_suffix(1);
+    if (s.size() % 4 == 1) return fail("invalid base64 length");
+    out.clear();
+    out.reserve(s.size() / 4 * 3 + 2);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : s) {
+      int v = kBase64Value[static_cast<unsigned char>(c)];
+      if (v < 0) return fail("invalid base64 character");
+      acc = (acc << 6) | static_cast<std::uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out.push_back(static_cast<char>((acc >> bits) & 0xff));
+      }
+    }
+    return true;
+  }
+
+  // ---- messages ----
+  bool resource_spans(element value, otlp::ResourceSpans& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "resource")) {
+        ok = resource(field.value, *out.mutable_resource());
+      } else if (is_key(field.key, "scopeSpans", "scope_spans")) {
+        ok = repeated(field.value, [&](element e) { return scope_spans(e, *out.add_scope_spans()); });
+      } else if (is_key(field.key, "schemaUrl", "schema_url")) {
+        ok = string(field.value, *out.mutable_schema_url());
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool resource(element value, otlp::Resource& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "attributes")) {
+        ok = key_values(field.value, *out.mutable_attributes(), 0);
+      } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_attributes_count(v);
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool scope_spans(element value, otlp::ScopeSpans& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "scope")) {
+        ok = scope(field.value, *out.mutable_scope());
+      } else if (is_key(field.key, "spans")) {
+        ok = repeated(field.value, [&](element e) { return span(e, *out.add_spans()); });
+      } else if (is_key(field.key, "schemaUrl", "schema_url")) {
+        ok = string(field.value, *out.mutable_schema_url());
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool scope(element value, Scope& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "name")) {
+        ok = string(field.value, *out.mutable_name());
+      } else if (is_key(field.key, "version")) {
+        ok = string(field.value, *out.mutable_version());
+      } else if (is_key(field.key, "attributes")) {
+        ok = key_values(field.value, *out.mutable_attributes(), 0);
+      } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_attributes_count(v);
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool span(element value, otlp::Span& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      std::string_view key = field.key;
+      bool ok = true;
+      if (is_key(key, "traceId", "trace_id")) {
+        ok = hex_id(field.value, kTraceIdBytes, *out.mutable_trace_id());
+      } else if (is_key(key, "spanId", "span_id")) {
+        ok = hex_id(field.value, kSpanIdBytes, *out.mutable_span_id());
+      } else if (is_key(key, "parentSpanId", "parent_span_id")) {
+        ok = hex_id(field.value, kSpanIdBytes, *out.mutable_parent_span_id());
+      } else if (is_key(key, "traceState", "trace_state")) {
+        ok = string(field.value, *out.mutable_trace_state());
+      } else if (is_key(key, "flags")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_flags(v);
+      } else if (is_key(key, "name")) {
+        ok = string(field.value, *out.mutable_name());
+      } else if (is_key(key, "kind")) {
+        otlp::Span::SpanKind v{};
+        ok = enumeration(field.value, v, [](const std::string& name, otlp::Span::SpanKind* kind) {
+          return otlp::Span::SpanKind_Parse(name, kind);
+        });
+        out.set_kind(v);
+      } else if (is_key(key, "startTimeUnixNano", "start_time_unix_nano")) {
+        std::uint64_t v = 0;
+        ok = fixed64(field.value, v);
+        out.set_start_time_unix_nano(v);
+      } else if (is_key(key, "endTimeUnixNano", "end_time_unix_nano")) {
+        std::uint64_t v = 0;
+        ok = fixed64(field.value, v);
+        out.set_end_time_unix_nano(v);
+      } else if (is_key(key, "attributes")) {
+        ok = key_values(field.value, *out.mutable_attributes(), 0);
+      } else if (is_key(key, "droppedAttributesCount", "dropped_attributes_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_attributes_count(v);
+      } else if (is_key(key, "events")) {
+        ok = repeated(field.value, [&](element e) { return event(e, *out.add_events()); });
+      } else if (is_key(key, "droppedEventsCount", "dropped_events_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_events_count(v);
+      } else if (is_key(key, "links")) {
+        ok = repeated(field.value, [&](element e) { return link(e, *out.add_links()); });
+      } else if (is_key(key, "droppedLinksCount", "dropped_links_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_links_count(v);
+      } else if (is_key(key, "status")) {
+        ok = status(field.value, *out.mutable_status());
+      }
+      if (!ok) return at_key(key);
+    }
+    return true;
+  }
+
+  bool event(element value, Event& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "timeUnixNano", "time_unix_nano")) {
+        std::uint64_t v = 0;
+        ok = fixed64(field.value, v);
+        out.set_time_unix_nano(v);
+      } else if (is_key(field.key, "name")) {
+        ok = string(field.value, *out.mutable_name());
+      } else if (is_key(field.key, "attributes")) {
+        ok = key_values(field.value, *out.mutable_attributes(), 0);
+      } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_attributes_count(v);
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool link(element value, Link& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "traceId", "trace_id")) {
+        ok = hex_id(field.value, kTraceIdBytes, *out.mutable_trace_id());
+      } else if (is_key(field.key, "spanId", "span_id")) {
+        ok = hex_id(field.value, kSpanIdBytes, *out.mutable_span_id());
+      } else if (is_key(field.key, "traceState", "trace_state")) {
+        ok = string(field.value, *out.mutable_trace_state());
+      } else if (is_key(field.key, "attributes")) {
+        ok = key_values(field.value, *out.mutable_attributes(), 0);
+      } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_dropped_attributes_count(v);
+      } else if (is_key(field.key, "flags")) {
+        std::uint32_t v = 0;
+        ok = integer(field.value, v);
+        out.set_flags(v);
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool status(element value, otlp::Status& out) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "message")) {
+        ok = string(field.value, *out.mutable_message());
+      } else if (is_key(field.key, "code")) {
+        otlp::Status::StatusCode v{};
+        ok = enumeration(field.value, v, [](const std::string& name, otlp::Status::StatusCode* code) {
+          return otlp::Status::StatusCode_Parse(name, code);
+        });
+        out.set_code(v);
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  // `depth` is the number of AnyValues enclosing these key/values.
+  bool key_values(element value, RepeatedKeyValues& out, int depth) {
+    return repeated(value, [&](element e) { return key_value(e, *out.Add(), depth); });
+  }
+
+  bool key_value(element value, otlp::KeyValue& out, int depth) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      bool ok = true;
+      if (is_key(field.key, "key")) {
+        ok = string(field.value, *out.mutable_key());
+      } else if (is_key(field.key, "value")) {
+        ok = any_value(field.value, *out.mutable_value(), depth + 1);
+      }
+      if (!ok) return at_key(field.key);
+    }
+    return true;
+  }
+
+  bool any_value(element value, otlp::AnyValue& out, int depth) {
+    if (depth > kMaxAnyValueDepth) {
+      return fail("AnyValue nesting deeper than " + std::to_string(kMaxAnyValueDepth) + " levels");
+    }
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      std::string_view key = field.key;
+      bool ok = true;
+      if (is_key(key, "stringValue", "string_value")) {
+        ok = string(field.value, *out.mutable_string_value());
+      } else if (is_key(key, "boolValue", "bool_value")) {
+        bool v = false;
+        ok = boolean(field.value, v);
+        out.set_bool_value(v);
+      } else if (is_key(key, "intValue", "int_value")) {
+        std::int64_t v = 0;
+        ok = integer(field.value, v);
+        out.set_int_value(v);
+      } else if (is_key(key, "doubleValue", "double_value")) {
+        double v = 0;
+        ok = real(field.value, v);
+        out.set_double_value(v);
+      } else if (is_key(key, "arrayValue", "array_value")) {
+        ok = array_value(field.value, *out.mutable_array_value(), depth);
+      } else if (is_key(key, "kvlistValue", "kvlist_value")) {
+        ok = kvlist_value(field.value, *out.mutable_kvlist_value(), depth);
+      } else if (is_key(key, "bytesValue", "bytes_value")) {
+        ok = base64(field.value, *out.mutable_bytes_value());
+      }
+      if (!ok) return at_key(key);
+    }
+    return true;
+  }
+
+  bool array_value(element value, ArrayValue& out, int depth) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null() || !is_key(field.key, "values")) continue;
+      auto& values = *out.mutable_values();
+      if (!repeated(field.value, [&](element e) { return any_value(e, *values.Add(), depth + 1); })) {
+        return at_key(field.key);
+      }
+    }
+    return true;
+  }
+
+  bool kvlist_value(element value, KeyValueList& out, int depth) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null() || !is_key(field.key, "values")) continue;
+      if (!key_values(field.value, *out.mutable_values(), depth)) return at_key(field.key);
+    }
+    return true;
+  }
+
+  JsonDecodeError& error_;
+  std::string problem_;
+  std::string path_;
+};
+
+// One parser per thread, reused so that its buffers are allocated once; dropped after a huge document so
+// that a single big request does not pin its memory forever.
+constexpr std::size_t kParserKeepCapacity = 16u << 20;
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoder: writes straight into the output string.
+
+class Encoder {
+ public:
+  explicit Encoder(std::string& out) : out_(out) {}
+
+  void request(const otlp::ExportRequest& request) {
+    begin();
+    if (request.resource_spans_size() > 0) {
+      key("\"resourceSpans\":");
+      list(request.resource_spans(), [this](const otlp::ResourceSpans& rs) { resource_spans(rs); });
+    }
+    end();
+  }
+
+  void response(const otlp::ExportResponse& response) {
+    begin();
+    if (response.has_partial_success()) {
+      const auto& partial = response.partial_success();
+      if (partial.rejected_spans() != 0 || !partial.error_message().empty()) {
+        key("\"partialSuccess\":");
+        begin();
+        if (partial.rejected_spans() != 0) {
+          key("\"rejectedSpans\":");
+          quoted_integer(partial.rejected_spans());
+        }
+        if (!partial.error_message().empty()) {
+          key("\"errorMessage\":");
+          string(partial.error_message());
+        }
+        end();
+      }
+    }
+    end();
+  }
+
+ private:
+  // ---- structure ----
+  void begin() {
+    out_ += '{';
+    first_ = true;
+  }
+  void end() {
+    out_ += '}';
+    first_ = false;
+  }
+  // `k` is the quoted key with its colon.
+  void key(std::string_view k) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_.append(k);
+  }
+  template <class Items, class Each>
+  void list(const Items& items, Each&& each) {
+    out_ += '[';
+    bool first = true;
+    for (const auto& item : items) {
+      if (!first) out_ += ',';
+      first = false;
+      each(item);
+    }
+    out_ += ']';
+    first_ = false;
+  }
+
+  // ---- scalars ----
+  template <class T>
+  void integer(T value) {
+    char buffer[24];
+    auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+    out_.append(buffer, result.ptr);
+  }
+  template <class T>
+  void quoted_integer(T value) {
+    out_ += '"';
+    integer(value);
+    out_ += '"';
+  }
+
+  void real(double value) {
+    if (std::isnan(value)) {
+      out_.append("\"NaN\"");
+    } else if (std::isinf(value)) {
+      out_.append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    } else if (value == 0 && std::signbit(value)) {
+      out_.append("-0.0");  // "-0" would read back as the integer 0
+    } else {
+      char buffer[32];
+      auto result = std::to_chars(buffer, buffer + sizeof buffer, value);  // shortest round-trip form
+      out_.append(buffer, result.ptr);
+    }
+  }
+
+  void hex(const std::string& bytes) {
+    out_ += '"';
+    std::size_t at = out_.size();
+    out_.resize(at + 2 * bytes.size());
+    char* p = out_.data() + at;
+    for (unsigned char c : bytes) {
+      *p++ = kHexDigits[c >> 4];
+      *p++ = kHexDigits[c & 0xf];
+    }
+    out_ += '"';
+  }
+
+  void base64(const std::string& bytes) {
+    out_ += '"';
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    std::size_t n = bytes.size();
+    std::size_t at = out_.size();
+    out_.resize(at + (n + 2) / 3 * 4);
+    char* o = out_.data() + at;
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+      std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
+      *o++ = kBase64Alphabet[(v >> 18) & 63];
+      *o++ = kBase64Alphabet[(v >> 12) & 63];
+      *o++ = kBase64Alphabet[(v >> 6) & 63];
+      *o++ = kBase64Alphabet[v & 63];
+    }
+    if (i < n) {
+      std::uint32_t v = std::uint32_t{p[i]} << 16;
+      if (i + 1 < n) v |= std::uint32_t{p[i + 1]} << 8;
+      *o++ = kBase64Alphabet[(v >> 18) & 63];
+      *o++ = kBase64Alphabet[(v >> 12) & 63];
+      *o++ = i + 1 < n ? kBase64Alphabet[(v >> 6) & 63] : '=';
+      *o++ = '=';
+    }
+    out_ += '"';
+  }
+
+  // Length of the valid UTF-8 sequence starting at p (a byte >= 0x80), or 0 if it is invalid (RFC 3629:
+  // no overlong forms, no surrogates, nothing above U+10FFFF).
+  static std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
+    auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xbf) {
+      return p + i < end && p[i] >= lo && p[i] <= hi;
+    };
+    unsigned char c = p[0];
+    if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+    if (c == 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+    if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) return cont(1) && cont(2) ? 3 : 0;
+    if (c == 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+    if (c == 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+    if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    if (c == 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+    return 0;
+  }
+
+  // JSON string with escapes; invalid UTF-8 bytes become U+FFFD so the output is always valid JSON.
+  void string(std::string_view s) {
+    out_ += '"';
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    const auto* run = p;  // start of the bytes that are copied verbatim
+    auto flush = [&] { out_.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run)); };
+    while (p < end) {
+      unsigned char c = *p;
+      if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        ++p;
+        continue;
+      }
+      if (c >= 0x80) {
+        std::size_t n = utf8_sequence(p, end);
+        if (n != 0) {
+          p += n;
+          continue;
+        }
+        flush();
+        out_.append("\xEF\xBF\xBD");
+        run = ++p;
+        continue;
+      }
+      flush();
+      switch (c) {
+        case '"':
+          out_.append("\\\"");
+          break;
+        case '\\':
+          out_.append("\\\\");
+          break;
+        case '\n':
+          out_.append("\\n");
+          break;
+        case '\r':
+          out_.append("\\r");
+          break;
+        case '\t':
+          out_.append("\\t");
+          break;
+        case '\b':
+          out_.append("\\b");
+          break;
+        case '\f':
+          out_.append("\\f");
+          break;
+        default: {
+          const char escape[] = {'\\', 'u', '0', '0', kHexDigits[c >> 4], kHexDigits[c & 0xf]};
+          out_.append(escape, sizeof escape);
+        }
+      }
+      run = ++p;
+    }
+    flush();
+    out_ += '"';
+  }
+
+  // ---- messages ----
+  void resource_spans(const otlp::ResourceSpans& rs) {
+    begin();
+    if (rs.has_resource()) {
+      key("\"resource\":");
+      resource(rs.resource());
+    }
+    if (rs.scope_spans_size() > 0) {
+      key("\"scopeSpans\":");
+      list(rs.scope_spans(), [this](const otlp::ScopeSpans& ss) { scope_spans(ss); });
+    }
+    if (!rs.schema_url().empty()) {
+      key("\"schemaUrl\":");
+      string(rs.schema_url());
+    }
+    end();
+  }
+
+  void resource(const otlp::Resource& r) {
+    begin();
+    attributes(r.attributes());
+    if (r.dropped_attributes_count() != 0) {
+      key("\"droppedAttributesCount\":");
+      integer(r.dropped_attributes_count());
+    }
+    end();
+  }
+
+  void scope_spans(const otlp::ScopeSpans& ss) {
+    begin();
+    if (ss.has_scope()) {
+      key("\"scope\":");
+      scope(ss.scope());
+    }
+    if (ss.spans_size() > 0) {
+      key("\"spans\":");
+      list(ss.spans(), [this](const otlp::Span& s) { span(s); });
+    }
+    if (!ss.schema_url().empty()) {
+      key("\"schemaUrl\":");
+      string(ss.schema_url());
+    }
+    end();
+  }
+
+  void scope(const Scope& s) {
+    begin();
+    if (!s.name().empty()) {
+      key("\"name\":");
+      string(s.name());
+    }
+    if (!s.version().empty()) {
+      key("\"version\":");
+      string(s.version());
+    }
+    attributes(s.attributes());
+    if (s.dropped_attributes_count() != 0) {
+      key("\"droppedAttributesCount\":");
+      integer(s.dropped_attributes_count());
+    }
+    end();
+  }
+
+  void span(const otlp::Span& s) {
+    begin();
+    if (!s.trace_id().empty()) {
+      key("\"traceId\":");
+      hex(s.trace_id());
+    }
+    if (!s.span_id().empty()) {
+      key("\"spanId\":");
+      hex(s.span_id());
+    }
+    if (!s.trace_state().empty()) {
+      key("\"traceState\":");
+      string(s.trace_state());
+    }
+    if (!s.parent_span_id().empty()) {
+      key("\"parentSpanId\":");
+      hex(s.parent_span_id());
+    }
+    if (s.flags() != 0) {
+      key("\"flags\":");
+      integer(s.flags());
+    }
+    if (!s.name().empty()) {
+      key("\"name\":");
+      string(s.name());
+    }
+    if (s.kind() != 0) {
+      key("\"kind\":");
+      integer(static_cast<int>(s.kind()));
+    }
+    if (s.start_time_unix_nano() != 0) {
+      key("\"startTimeUnixNano\":");
+      quoted_integer(s.start_time_unix_nano());
+    }
+    if (s.end_time_unix_nano() != 0) {
+      key("\"endTimeUnixNano\":");
+      quoted_integer(s.end_time_unix_nano());
+    }
+    attributes(s.attributes());
+    if (s.dropped_attributes_count() != 0) {
+      key("\"droppedAttributesCount\":");
+      integer(s.dropped_attributes_count());
+    }
+    if (s.events_size() > 0) {
+      key("\"events\":");
+      list(s.events(), [this](const Event& e) { event(e); });
+    }
+    if (s.dropped_events_count() != 0) {
+      key("\"droppedEventsCount\":");
+      integer(s.dropped_events_count());
+    }
+    if (s.links_size() > 0) {
+      key("\"links\":");
+      list(s.links(), [this](const Link& l) { link(l); });
+    }
+    if (s.dropped_links_count() != 0) {
+      key("\"droppedLinksCount\":");
+      integer(s.dropped_links_count());
+    }
+    if (s.has_status()) {
+      key("\"status\":");
+      status(s.status());
+    }
+    end();
+  }
+
+  void event(const Event& e) {
+    begin();
+    if (e.time_unix_nano() != 0) {
+      key("\"timeUnixNano\":");
+      quoted_integer(e.time_unix_nano());
+    }
+    if (!e.name().empty()) {
+      key("\"name\":");
+      string(e.name());
+    }
+    attributes(e.attributes());
+    if (e.dropped_attributes_count() != 0) {
+      key("\"droppedAttributesCount\":");
+      integer(e.dropped_attributes_count());
+    }
+    end();
+  }
+
+  void link(const Link& l) {
+    begin();
+    if (!l.trace_id().empty()) {
+      key("\"traceId\":");
+      hex(l.trace_id());
+    }
+    if (!l.span_id().empty()) {
+      key("\"spanId\":");
+      hex(l.span_id());
+    }
+    if (!l.trace_state().empty()) {
+      key("\"traceState\":");
+      string(l.trace_state());
+    }
+    attributes(l.attributes());
+    if (l.dropped_attributes_count() != 0) {
+      key("\"droppedAttributesCount\":");
+      integer(l.dropped_attributes_count());
+    }
+    if (l.flags() != 0) {
+      key("\"flags\":");
+      integer(l.flags());
+    }
+    end();
+  }
+
+  void status(const otlp::Status& s) {
+    begin();
+    if (!s.message().empty()) {
+      key("\"message\":");
+      string(s.message());
+    }
+    if (s.code() != 0) {
+      key("\"code\":");
+      integer(static_cast<int>(s.code()));
+    }
+    end();
+  }
+
+  void attributes(const RepeatedKeyValues& kvs) {
+    if (kvs.empty()) return;
+    key("\"attributes\":");
+    key_values(kvs);
+  }
+
+  void key_values(const RepeatedKeyValues& kvs) {
+    list(kvs, [this](const otlp::KeyValue& kv) { key_value(kv); });
+  }
+
+  void key_value(const otlp::KeyValue& kv) {
+    begin();
+    if (!kv.key().empty()) {
+      key("\"key\":");
+      string(kv.key());
+    }
+    if (kv.has_value()) {
+      key("\"value\":");
+      any_value(kv.value());
+    }
+    end();
+  }
+
+  // A oneof member is written even when it holds its default value (proto3 JSON does the same).
+  void any_value(const otlp::AnyValue& v) {
+    begin();
+    switch (v.value_case()) {
+      case otlp::AnyValue::kStringValue:
+        key("\"stringValue\":");
+        string(v.string_value());
+        break;
+      case otlp::AnyValue::kBoolValue:
+        key("\"boolValue\":");
+        out_.append(v.bool_value() ? "true" : "false");
+        break;
+      case otlp::AnyValue::kIntValue:
+        key("\"intValue\":");
+        quoted_integer(v.int_value());
+        break;
+      case otlp::AnyValue::kDoubleValue:
+        key("\"doubleValue\":");
+        real(v.double_value());
+        break;
+      case otlp::AnyValue::kArrayValue:
+        key("\"arrayValue\":");
+        begin();
+        if (v.array_value().values_size() > 0) {
+          key("\"values\":");
+          list(v.array_value().values(), [this](const otlp::AnyValue& item) { any_value(item); });
+        }
+        end();
+        break;
+      case otlp::AnyValue::kKvlistValue:
+        key("\"kvlistValue\":");
+        begin();
+        if (v.kvlist_value().values_size() > 0) {
+          key("\"values\":");
+          key_values(v.kvlist_value().values());
+        }
+        end();
+        break;
+      case otlp::AnyValue::kBytesValue:
+        key("\"bytesValue\":");
+        base64(v.bytes_value());
+        break;
+      case otlp::AnyValue::VALUE_NOT_SET:
+        break;
+    }
+    end();
+  }
+
+  std::string& out_;
+  bool first_ = true;  // no member written yet in the innermost open object
+};
+
+}  // namespace
+
+bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecodeError& error) {
+  out.Clear();
+  error.message.clear();
+  thread_local std::unique_ptr<simdjson::dom::parser> parser;
+  if (!parser) parser = std::make_unique<simdjson::dom::parser>();
+  element root;
+  // simdjson copies the input into a padded buffer when needed, and validates UTF-8.
+  auto parse_error = parser->parse(json.data(), json.size()).get(root);
+  bool ok = false;
+  if (parse_error) {
+    error.message = std::string("invalid JSON: ") + simdjson::error_message(parse_error);
+  } else {
+    ok = Decoder(error).request(root, out);
+  }
+  if (parser->capacity() > kParserKeepCapacity) parser.reset();
+  if (!ok) out.Clear();
+  return ok;
+}
+
+std::string encode_otlp_json(const otlp::ExportRequest& request) {
+  std::string out;
+  out.reserve(256);
+  Encoder(out).request(request);
+  return out;
+}
+
+std::string encode_otlp_json(const otlp::ExportResponse& response) {
+  std::string out;
+  Encoder(out).response(response);
+  return out;
+}
+
+}  // namespace otelbpf
