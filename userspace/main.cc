@@ -1,2 +1,269 @@
-// Replaced by the real agent entry point (in progress).
-int main() { return 0; }
+// otelbpf-agent: receives OTLP spans, traces what applications never instrumented with eBPF, stitches both
+// into one trace, and exports the combined stream.
+//
+// Start-up reads as the data flows: exporters, assembler, pipeline, receivers, probes. Shutdown (SIGTERM,
+// SIGINT) runs the other way: stop the doors, drain the pipeline, flush the assembler, flush the exporters.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "assembler/trace_assembler.h"
+#include "config/agent_config.h"
+#include "export/export_worker.h"
+#include "export/file_exporter.h"
+#include "export/otlp_endpoint.h"
+#include "export/otlp_grpc_exporter.h"
+#include "export/otlp_http_exporter.h"
+#include "pipeline/span_pipeline.h"
+#include "receiver/grpc_server.h"
+#include "receiver/http_server.h"
+#ifdef OTELBPF_WITH_BPF
+#include "tracer/syscall_tracer.h"
+#endif
+
+namespace otelbpf {
+namespace {
+
+struct CommandLine {
+  ConfigSources sources;
+  bool print_config = false;
+  bool print_defaults = false;
+};
+
+// Named flags are shorthands for --set; they are applied last, so they win.
+int parse_command_line(int argc, char** argv, CommandLine& cl) {
+  CLI::App app{"otelbpf-agent: OTLP + eBPF full-stack tracing node agent"};
+  std::vector<std::string> sets;
+  std::optional<int> http_port;
+  std::optional<std::string> grpc_listen, export_file, otlp_http, otlp_grpc, log_level, spool_dir;
+  bool no_grpc = false, no_probes = false, no_file = false;
+  app.add_option("-c,--config", cl.sources.file, "YAML config file (keys as in --print-defaults)");
+  app.add_option("--set", sets, "Override one key: section.key=value (repeatable)");
+  app.add_option("--http-port", http_port, "OTLP/HTTP + /metrics port (receiver.http.port)");
+  app.add_option("--grpc-listen", grpc_listen, "OTLP/gRPC address host:port (receiver.grpc.listen)");
+  app.add_flag("--no-grpc", no_grpc, "Disable the OTLP/gRPC receiver");
+  app.add_option("--export-file", export_file, "OTLP/JSON-lines output file (export.file.path)");
+  app.add_flag("--no-file-export", no_file, "Disable the file exporter");
+  app.add_option("--otlp-http-endpoint", otlp_http, "Also export OTLP/HTTP protobuf to this URL");
+  app.add_option("--otlp-grpc-endpoint", otlp_grpc, "Also export OTLP/gRPC to this host:port");
+  app.add_option("--spool-dir", spool_dir, "On-disk spool for exports while an endpoint is down");
+  app.add_flag("--no-probes", no_probes, "OTel-only mode: do not load the eBPF probes");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  app.add_flag("--print-config", cl.print_config, "Print the effective configuration and exit");
+  app.add_flag("--print-defaults", cl.print_defaults, "Print the documented defaults and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  cl.sources.set_overrides = sets;
+  auto& s = cl.sources.set_overrides;
+  if (http_port) s.push_back("receiver.http.port=" + std::to_string(*http_port));
+  if (grpc_listen) s.push_back("receiver.grpc.listen=" + *grpc_listen);
+  if (no_grpc) s.push_back("receiver.grpc.enabled=false");
+  if (export_file) s.push_back("export.file.path=" + *export_file);
+  if (no_file) s.push_back("export.file.enabled=false");
+  if (otlp_http) {
+    s.push_back("export.otlp_http.enabled=true");
+    s.push_back("export.otlp_http.endpoint=" + *otlp_http);
+  }
+  if (otlp_grpc) {
+    s.push_back("export.otlp_grpc.enabled=true");
+    s.push_back("export.otlp_grpc.endpoint=" + *otlp_grpc);
+  }
+  if (spool_dir) s.push_back("export.spool_dir=" + *spool_dir);
+  if (no_probes) s.push_back("probes.enabled=false");
+  if (log_level) s.push_back("log_level=" + *log_level);
+  cl.sources.environment = otelbpf_environment();
+  return -1;
+}
+
+std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& config) {
+  const auto& e = config.exporters;
+  ExportWorkerOptions worker;
+  worker.queue_batches = e.queue_batches;
+  worker.max_batch_spans = e.max_batch_spans;
+  worker.max_batch_delay = std::chrono::milliseconds(e.batch_delay_ms);
+  worker.initial_backoff = std::chrono::milliseconds(e.initial_backoff_ms);
+  worker.max_backoff = std::chrono::milliseconds(e.max_backoff_ms);
+  worker.max_retry_elapsed = std::chrono::seconds(e.max_retry_seconds);
+  worker.spool_dir = e.spool_dir;
+  worker.spool_max_bytes = e.spool_max_bytes;
+
+  auto otlp_config = [](const OtlpEndpointConfig& c) {
+    OtlpExporterConfig out;
+    out.endpoint = c.endpoint;
+    out.compression = c.compression;
+    out.timeout = std::chrono::milliseconds(c.timeout_ms);
+    out.headers = c.headers;
+    return out;
+  };
+
+  std::vector<std::unique_ptr<ExportWorker>> workers;
+  if (e.file.enabled) {
+    FileExporterOptions file;
+    file.path = e.file.path;
+    file.max_bytes = e.file.max_bytes;
+    file.keep_files = e.file.keep_files;
+    spdlog::info("exporting OTLP/JSON lines to {}", file.path);
+    workers.push_back(std::make_unique<ExportWorker>(std::make_unique<FileExporter>(file), worker));
+  }
+  if (e.otlp_http.enabled) {
+    auto settings = resolve_otlp_settings(otlp_config(e.otlp_http), OtlpProtocol::kHttpProtobuf);
+    OtlpHttpExporterOptions http;
+    http.endpoint = settings.endpoint;
+    http.gzip = settings.gzip;
+    http.timeout = settings.timeout;
+    http.headers = settings.headers;
+    spdlog::info("exporting OTLP/HTTP protobuf to {}{}", http.endpoint, http.gzip ? " (gzip)" : "");
+    workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpHttpExporter>(http), worker));
+  }
+  if (e.otlp_grpc.enabled) {
+    auto settings = resolve_otlp_settings(otlp_config(e.otlp_grpc), OtlpProtocol::kGrpc);
+    OtlpGrpcExporterOptions grpc;
+    grpc.endpoint = settings.endpoint;
+    grpc.gzip = settings.gzip;
+    grpc.timeout = settings.timeout;
+    grpc.headers = settings.headers;
+    spdlog::info("exporting OTLP/gRPC to {}", grpc.endpoint);
+    workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpGrpcExporter>(grpc), worker));
+  }
+  if (workers.empty()) spdlog::warn("no exporter is enabled: spans are received and counted, then discarded");
+  return workers;
+}
+
+std::uint16_t port_of(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  return colon == std::string::npos ? 0 : static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
+}
+
+int run(const AgentConfig& config) {
+  // Signals are taken synchronously by sigwait on this thread; every thread started below inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto& metrics = default_metrics();
+  metrics.gauge("otelbpf_build_info", "Agent build", {{"version", "0.1.0"}}).set(1);
+
+  auto workers = make_exporters(config);
+  TraceAssembler assembler(
+      AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms), config.assembler.max_buffered_spans,
+                       config.assembler.reparent_app_server_spans},
+      [&workers](std::shared_ptr<const SpanBatch> batch) {
+        for (auto& worker : workers) worker->enqueue(batch);
+      });
+  SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans});
+  auto stage = std::make_unique<AssemblerStage>(pipeline, assembler);
+
+  OtlpIngest ingest(pipeline, IngestLimits{config.http.max_body_bytes, config.http.max_decompressed_bytes});
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<GrpcServer> grpc;
+  if (config.http.enabled) {
+    HttpServerOptions options;
+    options.listen_address = config.http.listen;
+    options.port = config.http.port;
+    options.threads = config.http.threads;
+    options.body_timeout = std::chrono::milliseconds(config.http.body_timeout_ms);
+    options.idle_timeout = std::chrono::milliseconds(config.http.idle_timeout_ms);
+    options.retry_after = std::chrono::seconds(config.http.retry_after_seconds);
+    http = std::make_unique<HttpServer>(options, ingest, metrics, [&pipeline](std::string& reason) {
+      if (pipeline.fill_ratio() < 0.9) return true;
+      reason = "span pipeline is over 90% full";
+      return false;
+    });
+    http->start();
+  }
+  if (config.grpc.enabled) {
+    grpc = std::make_unique<GrpcServer>(GrpcServerOptions{config.grpc.listen, config.grpc.max_message_bytes}, ingest);
+    grpc->start();
+  }
+
+#ifdef OTELBPF_WITH_BPF
+  std::unique_ptr<SyscallTracer> tracer;
+  if (config.probes.enabled) {
+    SyscallProbeOptions probes;
+    probes.payload_capture_bytes = config.probes.payload_capture_bytes;
+    probes.ringbuf_bytes = config.probes.ringbuf_bytes;
+    probes.pids = config.probes.pids;
+    probes.cgroup_id = config.probes.cgroup_id;
+    probes.ignore_ports = config.probes.ignore_ports;
+    // The agent's own doors: an SDK's export requests to us are transport, not application traffic.
+    if (config.http.enabled) probes.ignore_ports.push_back(config.http.port);
+    if (config.grpc.enabled && port_of(config.grpc.listen)) probes.ignore_ports.push_back(port_of(config.grpc.listen));
+    SyscallEventProcessorOptions processing;
+    processing.max_connections = config.probes.max_connections;
+    processing.connection_idle = std::chrono::seconds(config.probes.connection_idle_seconds);
+    processing.host_name = config.node_name;
+    tracer = std::make_unique<SyscallTracer>(probes, processing, pipeline);
+    std::string error;
+    if (!tracer->start(error)) {
+      spdlog::error("eBPF probes unavailable ({}); continuing in OTel-only mode", error);
+      metrics.gauge("otelbpf_probes_enabled", "1 when the eBPF syscall probes run").set(0);
+      tracer.reset();
+    } else {
+      metrics.gauge("otelbpf_probes_enabled", "1 when the eBPF syscall probes run").set(1);
+    }
+  }
+#else
+  if (config.probes.enabled) spdlog::warn("built without eBPF support; running in OTel-only mode");
+#endif
+
+  spdlog::info("otelbpf-agent running (pid {})", getpid());
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("received {}, flushing", strsignal(signal));
+
+  if (http) http->stop();
+  if (grpc) grpc->stop();
+#ifdef OTELBPF_WITH_BPF
+  if (tracer) tracer->stop();
+#endif
+  pipeline.close();
+  stage->join();
+  stage.reset();
+  const auto deadline = std::chrono::milliseconds(config.exporters.shutdown_timeout_ms);
+  for (auto& worker : workers) worker->shutdown(deadline);
+  workers.clear();
+  spdlog::info("otelbpf-agent stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace otelbpf
+
+int main(int argc, char** argv) {
+  using namespace otelbpf;
+  CommandLine cl;
+  if (int rc = parse_command_line(argc, argv, cl); rc >= 0) return rc;
+  if (cl.print_defaults) {
+    std::cout << default_config_yaml();
+    return 0;
+  }
+  AgentConfig config;
+  try {
+    auto merged = merge_config(cl.sources);
+    if (cl.print_config) {
+      std::cout << YAML::Dump(merged) << "\n";
+      return 0;
+    }
+    config = parse_config(merged);
+  } catch (const ConfigError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  try {
+    return run(config);
+  } catch (const std::exception& e) {
+    spdlog::critical("otelbpf-agent cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -35,7 +35,8 @@ void merge_into(YAML::Node target, const YAML::Node& overlay, const std::string&
   for (const auto& item : overlay) {
     const auto key = item.first.as<std::string>();
     const auto full = path.empty() ? key : path + "." + key;
-    YAML::Node existing = target[key];
+    const YAML::Node& const_target = target;
+    YAML::Node existing = const_target[key];
     if (!existing.IsDefined()) {
       if (!is_free_form(target)) throw ConfigError(fmt::format("config: unknown key '{}'", full));
       target[key] = YAML::Clone(item.second);
@@ -51,30 +52,43 @@ void merge_into(YAML::Node target, const YAML::Node& overlay, const std::string&
 
 // "a.b.c" = "value": the value is parsed as YAML so lists and numbers work (--set probes.pids=[1,2]).
 void apply_override(YAML::Node root, const std::string& dotted, const std::string& value, const char* origin) {
-  auto parts = split(dotted, ".");
-  YAML::Node overlay = YAML::Node(YAML::NodeType::Map);
-  YAML::Node cursor = overlay;
-  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-    cursor[parts[i]] = YAML::Node(YAML::NodeType::Map);
-    cursor = cursor[parts[i]];
-  }
+  const auto parts = split(dotted, ".");
+  YAML::Node leaf;
   try {
-    cursor[parts.back()] = YAML::Load(value);
+    leaf = YAML::Load(value);
   } catch (const YAML::Exception& e) {
     throw ConfigError(fmt::format("config: {} {}: cannot parse value '{}'", origin, dotted, value));
   }
-  if (cursor[parts.back()].IsNull() && !value.empty() && value != "null" && value != "~")
-    cursor[parts.back()] = value;
+  // An empty value means the empty string, not null (e.g. --set export.spool_dir=).
+  if (leaf.IsNull() && value != "null" && value != "~") leaf = YAML::Node(value);
+  // Build {a: {b: {c: leaf}}} from the inside out; yaml-cpp's operator= on a Node copies the value into
+  // the referenced node, so reset() is what rebinds a handle.
+  YAML::Node overlay = leaf;
+  for (auto i = parts.size(); i-- > 0;) {
+    YAML::Node wrapper(YAML::NodeType::Map);
+    wrapper[parts[i]] = overlay;
+    overlay.reset(wrapper);
+  }
   merge_into(root, overlay, "");
+}
+
+// Read-only lookup of "a.b.c" (const access never inserts keys).
+YAML::Node lookup(const YAML::Node& root, const std::string& dotted) {
+  YAML::Node node;
+  node.reset(root);
+  for (const auto& part : split(dotted, ".")) {
+    const YAML::Node& current = node;
+    YAML::Node child = current[part];
+    if (!child.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    node.reset(child);
+  }
+  return node;
 }
 
 template <typename T>
 T get(const YAML::Node& root, const std::string& dotted) {
-  YAML::Node node = YAML::Clone(root);
-  for (const auto& part : split(dotted, ".")) {
-    node = node[part];
-    if (!node.IsDefined()) throw ConfigError(fmt::format("config: missing key '{}'", dotted));
-  }
+  const YAML::Node node = lookup(root, dotted);
+  if (!node.IsDefined()) throw ConfigError(fmt::format("config: missing key '{}'", dotted));
   try {
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       const auto wide = node.as<long long>();
@@ -92,8 +106,7 @@ T get(const YAML::Node& root, const std::string& dotted) {
 
 std::map<std::string, std::string> get_map(const YAML::Node& root, const std::string& dotted) {
   std::map<std::string, std::string> out;
-  YAML::Node node = YAML::Clone(root);
-  for (const auto& part : split(dotted, ".")) node = node[part];
+  const YAML::Node node = lookup(root, dotted);
   if (node.IsMap())
     for (const auto& kv : node) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
   return out;
@@ -190,6 +203,9 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.probes.ignore_ports = get<std::vector<std::uint16_t>>(root, "probes.ignore_ports");
   c.probes.max_connections = get<std::uint32_t>(root, "probes.max_connections");
   c.probes.connection_idle_seconds = get<std::uint32_t>(root, "probes.connection_idle_seconds");
+  c.assembler.link_window_ms = get<std::uint32_t>(root, "assembler.link_window_ms");
+  c.assembler.max_buffered_spans = get<std::uint64_t>(root, "assembler.max_buffered_spans");
+  c.assembler.reparent_app_server_spans = get<bool>(root, "assembler.reparent_app_server_spans");
   auto& e = c.exporters;
   e.queue_batches = get<std::uint64_t>(root, "export.queue_batches");
   e.max_batch_spans = get<std::uint64_t>(root, "export.max_batch_spans");

@@ -59,6 +59,11 @@ struct AgentConfig {
     std::uint32_t connection_idle_seconds;
   } probes{};
   struct {
+    std::uint32_t link_window_ms;
+    std::uint64_t max_buffered_spans;
+    bool reparent_app_server_spans;
+  } assembler{};
+  struct {
     std::uint64_t queue_batches;
     std::uint64_t max_batch_spans;
     std::uint32_t batch_delay_ms;
