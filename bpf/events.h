@@ -1,4 +1,4 @@
-/* Every event the kernel side sends to userspace, shared by bpf/*.bpf.c and userspace/.
+/* Every event the kernel side sends to userspace, shared by the bpf/ probes and userspace/.
  * Fixed-width types and explicit padding only: userspace static_asserts the sizes (probes/events.cc). */
 #ifndef OTELBPF_BPF_EVENTS_H
 #define OTELBPF_BPF_EVENTS_H
@@ -50,6 +50,17 @@ enum otelbpf_syscall {
   OTELBPF_SYS_ACCEPT,
   OTELBPF_SYS_ACCEPT4,
   OTELBPF_SYS_CLOSE,
+};
+
+/* Indexes of the per-CPU counter map of the syscall probes (userspace sums the CPUs). */
+enum otelbpf_counter {
+  OTELBPF_CNT_EVENTS = 0,       /* events written to the ring buffer */
+  OTELBPF_CNT_RINGBUF_DROPS,    /* bpf_ringbuf_output failed: ring buffer full, event lost */
+  OTELBPF_CNT_NON_SOCKET,       /* traced syscalls on fds that are not sockets (files, pipes, ...) */
+  OTELBPF_CNT_OTHER_SOCKET,     /* sockets other than TCP/UDP over IPv4/IPv6 (unix, netlink, ...) */
+  OTELBPF_CNT_FILTERED,         /* syscalls dropped by the pid, cgroup or port filters */
+  OTELBPF_CNT_INFLIGHT_LOST,    /* syscall entry state could not be stored, its exit is not traced */
+  OTELBPF_CNT_MAX,
 };
 
 /* Socket identity and 5-tuple, read from the fd's struct sock in the kernel.

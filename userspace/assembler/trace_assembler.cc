@@ -101,11 +101,15 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
         if (batch.source == SpanSource::kSys) {
           f.has_context = find_attribute(span.attributes(), "otelbpf.trace_context.source") != nullptr;
           f.syscall_trace_id = string_of(find_attribute(span.attributes(), "otelbpf.syscall_trace_id"));
-          const std::string header_key = f.trace_id + f.parent_span_id;
-          if (f.has_context && f.kind == otlp::Span::SPAN_KIND_CLIENT) sys_client_by_header_[header_key] = f.span_id;
-          if (f.has_context && f.kind == otlp::Span::SPAN_KIND_SERVER) sys_server_by_header_[header_key] = f.span_id;
-          if (f.kind == otlp::Span::SPAN_KIND_SERVER && !f.syscall_trace_id.empty())
-            sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = f.span_id;
+          const auto req_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.req_seq"));
+          const auto resp_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.resp_seq"));
+          if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
+          if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty()) sys_client_by_tcp_[f.tcp_key] = f.span_id;
+          if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
+            if (!f.syscall_trace_id.empty())
+              sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = f.span_id;
+            if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(f.span_id);
+          }
         } else if (batch.source == SpanSource::kApp) {
           app_spans_by_trace_[f.trace_id].push_back(f.span_id);
         }
@@ -114,73 +118,132 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
   }
 }
 
-const TraceAssembler::SpanFacts* TraceAssembler::innermost_app_span(const std::string& trace_id, std::int64_t pid,
-                                                                    const std::string& service,
-                                                                    std::uint64_t start_ns,
-                                                                    std::uint64_t end_ns) const {
-  auto it = app_spans_by_trace_.find(trace_id);
-  if (it == app_spans_by_trace_.end()) return nullptr;
+const TraceAssembler::SpanFacts* TraceAssembler::facts_of(const std::string& span_id) const {
+  auto it = facts_.find(span_id);
+  return it == facts_.end() ? nullptr : &it->second;
+}
+
+const TraceAssembler::SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) const {
+  if (client.syscall_trace_id.empty()) return nullptr;
+  auto s = sys_server_by_thread_link_.find(std::to_string(client.pid) + "/" + client.syscall_trace_id);
+  return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
+}
+
+// The sys SERVER span that read the header an app SERVER span was made from: several may have read the
+// same header (a proxy forwards it), so prefer the same process, else the innermost one enclosing the span.
+const TraceAssembler::SpanFacts* TraceAssembler::sys_server_for_app_server(const SpanFacts& app) const {
+  auto it = sys_servers_by_header_.find(app.trace_id + app.parent_span_id);
+  if (it == sys_servers_by_header_.end()) return nullptr;
   const SpanFacts* best = nullptr;
   for (const auto& id : it->second) {
-    auto f = facts_.find(id);
-    if (f == facts_.end()) continue;
-    const auto& app = f->second;
-    const bool same_process = (app.pid != 0 && app.pid == pid) || (app.pid == 0 && !service.empty() && app.service == service);
-    if (!same_process || app.start_ns > start_ns || app.end_ns < end_ns) continue;
-    // Innermost: the latest start among the spans that enclose the call.
-    if (!best || app.start_ns > best->start_ns || (app.start_ns == best->start_ns && app.end_ns < best->end_ns))
-      best = &app;
+    const auto* s = facts_of(id);
+    if (!s) continue;
+    if (app.pid != 0 && s->pid == app.pid) return s;
+    if (s->start_ns <= app.start_ns && s->end_ns >= app.end_ns && (!best || s->start_ns > best->start_ns)) best = s;
+  }
+  return app.pid != 0 ? nullptr : best;
+}
+
+// The innermost app span of the calling process that encloses an outbound call. The process is known by
+// process.pid when the SDK reports it, else by the service of the app SERVER span under the same sys SERVER.
+const TraceAssembler::SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server,
+                                                                    const SpanFacts& call) const {
+  const std::string trace = final_trace(server.span_id, 0);
+  auto it = app_spans_by_trace_.find(trace);
+  if (it == app_spans_by_trace_.end()) return nullptr;
+  std::string service;
+  for (const auto& id : it->second) {
+    const auto* app = facts_of(id);
+    if (app && app->kind == otlp::Span::SPAN_KIND_SERVER && app->pid == 0 && sys_server_for_app_server(*app) == &server)
+      service = app->service;
+  }
+  const SpanFacts* best = nullptr;
+  for (const auto& id : it->second) {
+    const auto* app = facts_of(id);
+    if (!app) continue;
+    const bool same_process = app->pid != 0 ? app->pid == call.pid : (!service.empty() && app->service == service);
+    if (!same_process || app->start_ns > call.start_ns || app->end_ns < call.end_ns) continue;
+    if (!best || app->start_ns > best->start_ns || (app->start_ns == best->start_ns && app->end_ns < best->end_ns))
+      best = app;
   }
   return best;
+}
+
+std::string TraceAssembler::final_trace(const std::string& span_id, int depth) const {
+  const auto* f = facts_of(span_id);
+  if (!f) return {};
+  return resolve(*f, depth + 1).trace_id;
+}
+
+TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, int depth) const {
+  if (auto frozen = frozen_.find(f.span_id); frozen != frozen_.end()) return frozen->second;
+  Resolution r{f.trace_id, f.parent_span_id, nullptr};
+  // Chains are short (client -> server -> thread-linked client ...); the bound only guards against cycles.
+  if (depth > 16) return r;
+  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER) {
+    // §3.4: the client end of the same TCP exchange is the parent, whatever the addresses say.
+    if (!f.tcp_key.empty())
+      if (auto c = sys_client_by_tcp_.find(f.tcp_key); c != sys_client_by_tcp_.end() && c->second != f.span_id) {
+        r.parent_span_id = c->second;
+        r.trace_id = final_trace(c->second, depth);
+        r.rule = "tcp_sys_server_under_sys_client";
+      }
+    // §3.2 otherwise: the header's span id, as built.
+  } else if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT) {
+    const SpanFacts* server = thread_linked_server(f);
+    if (f.has_context) {
+      // A proxy forwards the header it read: then the call belongs under the request it is serving.
+      if (server && server->has_context && server->trace_id == f.trace_id &&
+          server->parent_span_id == f.parent_span_id) {
+        r.parent_span_id = server->span_id;
+        r.trace_id = final_trace(server->span_id, depth);
+        r.rule = "proxy_sys_client_under_sys_server";
+      }
+    } else if (server) {
+      // §3.3: no context of its own: the inbound request of the same thread.
+      r.trace_id = final_trace(server->span_id, depth);
+      if (const auto* app = innermost_app_span(*server, f)) {
+        r.parent_span_id = app->span_id;
+        r.rule = "thread_under_app_span";
+      } else {
+        r.parent_span_id = server->span_id;
+        r.rule = "thread_under_sys_server";
+      }
+    }
+  } else if (f.source == SpanSource::kApp && f.kind == otlp::Span::SPAN_KIND_SERVER &&
+             options_.reparent_app_server_spans) {
+    // §3.2: the SDK's SERVER span made from a header goes under the sys SERVER span that read it.
+    if (const auto* server = sys_server_for_app_server(f)) {
+      r.parent_span_id = server->span_id;
+      r.trace_id = final_trace(server->span_id, depth);
+      r.rule = "app_server_under_sys_server";
+    }
+  }
+  return r;
 }
 
 void TraceAssembler::link(SpanBatch& batch) {
   for (auto& rs : *batch.request.mutable_resource_spans())
     for (auto& ss : *rs.mutable_scope_spans())
       for (auto& span : *ss.mutable_spans()) {
-        const auto facts_it = facts_.find(span.span_id());
-        if (facts_it == facts_.end()) continue;
-        const SpanFacts& f = facts_it->second;
-        const std::string header_key = span.trace_id() + span.parent_span_id();
-        if (batch.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER && f.has_context) {
-          // §3.2: the server end joins under the client end this node saw with the same header.
-          if (auto c = sys_client_by_header_.find(header_key); c != sys_client_by_header_.end()) {
-            span.set_parent_span_id(c->second);
-            count_link("sys_server_under_sys_client");
-          }
-        } else if (batch.source == SpanSource::kApp && f.kind == otlp::Span::SPAN_KIND_SERVER &&
-                   options_.reparent_app_server_spans) {
-          // §3.2: the SDK's SERVER span made from the header the sys SERVER span read goes under it.
-          if (auto s = sys_server_by_header_.find(header_key); s != sys_server_by_header_.end()) {
-            set_span_attribute(span, "otelbpf.original_parent_span_id", hex(span.parent_span_id()));
-            span.set_parent_span_id(s->second);
-            app_service_of_sys_server_[s->second] = f.service;
-            count_link("app_server_under_sys_server");
-          }
-        } else if (batch.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context) {
-          // §3.3: an outbound call without context of its own joins the inbound request of its thread.
-          auto s = f.syscall_trace_id.empty()
-                       ? sys_server_by_thread_link_.end()
-                       : sys_server_by_thread_link_.find(std::to_string(f.pid) + "/" + f.syscall_trace_id);
-          if (s == sys_server_by_thread_link_.end()) {
-            metrics_.counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent", {{"source", "sys"}}).inc();
-            continue;
-          }
-          const auto server = facts_.find(s->second);
-          if (server == facts_.end()) continue;
-          span.set_trace_id(server->second.trace_id);
-          const auto service = app_service_of_sys_server_.find(s->second);
-          const SpanFacts* app = innermost_app_span(server->second.trace_id, f.pid,
-                                                    service == app_service_of_sys_server_.end() ? "" : service->second,
-                                                    f.start_ns, f.end_ns);
-          if (app) {
-            span.set_parent_span_id(app->span_id);
-            count_link("thread_under_app_span");
-          } else {
-            span.set_parent_span_id(server->second.span_id);
-            count_link("thread_under_sys_server");
-          }
+        auto it = facts_.find(span.span_id());
+        if (it == facts_.end()) continue;
+        SpanFacts& f = it->second;
+        const Resolution r = resolve(f, 0);
+        frozen_[f.span_id] = r;
+        f.emitted = true;
+        if (!r.rule) {
+          if (batch.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
+            metrics_.counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
+                             {{"source", "sys"}})
+                .inc();
+          continue;
         }
+        if (batch.source == SpanSource::kApp)
+          set_span_attribute(span, "otelbpf.original_parent_span_id", hex(span.parent_span_id()));
+        span.set_trace_id(r.trace_id.empty() ? span.trace_id() : r.trace_id);
+        span.set_parent_span_id(r.parent_span_id);
+        count_link(r.rule);
       }
 }
 
@@ -195,16 +258,16 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   const auto horizon = now - 3 * options_.link_window;
   if (now - last_forget_ < options_.link_window) return;
   last_forget_ = now;
-  std::erase_if(facts_, [&](const auto& kv) { return kv.second.seen < horizon; });
+  std::erase_if(facts_, [&](const auto& kv) { return kv.second.emitted && kv.second.seen < horizon; });
   auto gone = [&](const std::string& id) { return !facts_.contains(id); };
-  std::erase_if(sys_client_by_header_, [&](const auto& kv) { return gone(kv.second); });
-  std::erase_if(sys_server_by_header_, [&](const auto& kv) { return gone(kv.second); });
+  std::erase_if(frozen_, [&](const auto& kv) { return gone(kv.first); });
+  std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
   std::erase_if(sys_server_by_thread_link_, [&](const auto& kv) { return gone(kv.second); });
-  std::erase_if(app_service_of_sys_server_, [&](const auto& kv) { return gone(kv.first); });
-  for (auto it = app_spans_by_trace_.begin(); it != app_spans_by_trace_.end();) {
-    std::erase_if(it->second, gone);
-    it = it->second.empty() ? app_spans_by_trace_.erase(it) : std::next(it);
-  }
+  for (auto* index : {&sys_servers_by_header_, &app_spans_by_trace_})
+    for (auto it = index->begin(); it != index->end();) {
+      std::erase_if(it->second, gone);
+      it = it->second.empty() ? index->erase(it) : std::next(it);
+    }
 }
 
 void TraceAssembler::poll(Clock::time_point now) {

@@ -60,7 +60,16 @@ class TraceAssembler {
     std::string service;
     bool has_context = false;  // sys span whose ids came from the request's trace context
     std::string syscall_trace_id;
+    std::string tcp_key;  // "req_seq/resp_seq" of a sys span
     Clock::time_point seen;
+    // Once a span has left, its links are frozen so that later children agree with what was exported.
+    bool emitted = false;
+  };
+  // Where the rules put a span: its trace, its parent, and which rule decided.
+  struct Resolution {
+    std::string trace_id;
+    std::string parent_span_id;
+    const char* rule = nullptr;  // nullptr: unchanged
   };
   struct Pending {
     SpanBatch batch;
@@ -72,8 +81,12 @@ class TraceAssembler {
   void link(SpanBatch& batch);
   void emit(Pending& pending);
   void forget_old_facts(Clock::time_point now);
-  const SpanFacts* innermost_app_span(const std::string& trace_id, std::int64_t pid, const std::string& service,
-                                      std::uint64_t start_ns, std::uint64_t end_ns) const;
+  Resolution resolve(const SpanFacts& span, int depth) const;
+  std::string final_trace(const std::string& span_id, int depth) const;
+  const SpanFacts* facts_of(const std::string& span_id) const;
+  const SpanFacts* thread_linked_server(const SpanFacts& client) const;
+  const SpanFacts* sys_server_for_app_server(const SpanFacts& app) const;
+  const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call) const;
   void count_link(const char* rule);
 
   AssemblerOptions options_;
@@ -83,15 +96,12 @@ class TraceAssembler {
   std::size_t buffered_spans_ = 0;
 
   std::unordered_map<std::string, SpanFacts> facts_;  // by span id
-  // sys CLIENT spans carrying context, by trace id + the header's span id (their parent).
-  std::unordered_map<std::string, std::string> sys_client_by_header_;
-  // sys SERVER spans carrying context, by trace id + the header's span id.
-  std::unordered_map<std::string, std::string> sys_server_by_header_;
-  // sys SERVER spans by process + syscall trace id (thread links).
+  std::unordered_map<std::string, Resolution> frozen_;  // resolutions of emitted spans
+  // sys CLIENT spans by TCP sequence numbers (§3.4), sys SERVER spans by process + syscall trace id (§3.3),
+  // sys SERVER spans by trace id + the header's span id (§3.2), app span ids by trace.
+  std::unordered_map<std::string, std::string> sys_client_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
-  // app SERVER span re-parented under each sys SERVER span: its service names the process's app spans.
-  std::unordered_map<std::string, std::string> app_service_of_sys_server_;
-  // app span ids by trace.
+  std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;
   std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;
   Clock::time_point last_forget_{};
 };

@@ -18,7 +18,8 @@ SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options, SyscallEventProc
         if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
           metrics_.counter("otelbpf_tracer_dropped_spans_total", "sys spans dropped", {{"reason", "pipeline_full"}})
               .inc(spans);
-      }, metrics) {}
+      }, metrics),
+      probe_metrics_(metrics) {}
 
 SyscallTracer::~SyscallTracer() { stop(); }
 
@@ -34,11 +35,8 @@ bool SyscallTracer::start(std::string& error) {
     return false;
   }
   std::size_t refused = 0;
-  for (const auto& probe : probes_->status()) {
-    metrics_.gauge("otelbpf_probe_attached", "1 when the probe is attached", {{"probe", probe.name}})
-        .set(probe.attached ? 1 : 0);
-    refused += probe.attached ? 0 : 1;
-  }
+  for (const auto& probe : probes_->status()) refused += probe.attached ? 0 : 1;
+  publish_kernel_counters();
   spdlog::info("syscall tracer: {} probes attached, {} refused by the kernel", probes_->attached_count(), refused);
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
@@ -64,22 +62,7 @@ void SyscallTracer::run() {
   processor_.close_all();
 }
 
-void SyscallTracer::publish_kernel_counters() {
-  const auto now = probes_->counters();
-  auto publish = [&](const char* name, const char* help, std::uint64_t current, std::uint64_t& previous) {
-    if (current > previous) metrics_.counter(name, help).inc(current - previous);
-    previous = current;
-  };
-  publish("otelbpf_probe_events_total", "Events the probes emitted", now.events, published_.events);
-  publish("otelbpf_probe_ringbuf_drops_total", "Events lost because the ring buffer was full", now.ringbuf_drops,
-          published_.ringbuf_drops);
-  publish("otelbpf_probe_non_socket_skipped_total", "Syscalls on non-socket fds skipped in the kernel",
-          now.non_socket_skipped, published_.non_socket_skipped);
-  publish("otelbpf_probe_filtered_total", "Syscalls dropped by the kernel-side filters", now.filtered,
-          published_.filtered);
-  publish("otelbpf_probe_inflight_lost_total", "Syscall entries whose exit was never paired", now.inflight_lost,
-          published_.inflight_lost);
-}
+void SyscallTracer::publish_kernel_counters() { probe_metrics_.publish(*probes_); }
 
 void SyscallTracer::stop() {
   if (!thread_.joinable()) return;

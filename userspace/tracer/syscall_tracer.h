@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "pipeline/span_pipeline.h"
+#include "probes/probe_metrics.h"
 #include "probes/syscall_probes.h"
 #include "tracer/syscall_event_processor.h"
 
@@ -40,7 +41,7 @@ class SyscallTracer {
   std::unique_ptr<SyscallProbes> probes_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  KernelCounters published_{};
+  ProbeMetrics probe_metrics_;
 };
 
 }  // namespace otelbpf

@@ -50,8 +50,10 @@ SpanBatch batch_of(SpanSource source, std::vector<otlp::Span> spans, const std::
 
 otlp::Span sys_span(const std::string& trace, const std::string& span_id, const std::string& parent, int kind,
                     std::uint64_t start, std::uint64_t end, std::int64_t pid, bool has_context,
-                    const std::string& stid) {
+                    const std::string& stid, std::int64_t req_seq = 0, std::int64_t resp_seq = 0) {
   auto s = make_span(trace, span_id, parent, kind, start, end);
+  if (req_seq) add_int_attr(s, "otelbpf.tcp.req_seq", req_seq);
+  if (resp_seq) add_int_attr(s, "otelbpf.tcp.resp_seq", resp_seq);
   add_int_attr(s, "process.pid", pid);
   if (has_context) add_attr(s, "otelbpf.trace_context.source", "w3c");
   if (!stid.empty()) add_attr(s, "otelbpf.syscall_trace_id", stid);
@@ -83,12 +85,13 @@ const int kServer = otlp::Span::SPAN_KIND_SERVER;
 const int kClient = otlp::Span::SPAN_KIND_CLIENT;
 const int kInternal = otlp::Span::SPAN_KIND_INTERNAL;
 
-TEST_F(AssemblerTest, HeaderLinksSysServerUnderSysClientAndReparentsAppServer) {
+TEST_F(AssemblerTest, TcpLinksSysServerUnderSysClientAndHeaderReparentsAppServer) {
   const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
   // Client process: the SDK's CLIENT span (sdk_client) injected traceparent; the sys CLIENT span saw it.
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x03', 8), sdk_client, kClient, 100, 900, 10, true, "")}), t0_);
-  // Server process: the sys SERVER span read the same header; the SDK made its SERVER span from it.
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), sdk_client, kServer, 200, 800, 20, true, "7")}), t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x03', 8), sdk_client, kClient, 100, 900, 10, true, "", 5000, 9000)}), t0_);
+  // Server process: the sys SERVER span read the same bytes (same TCP sequence numbers) and header; the SDK
+  // made its SERVER span from that header.
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), sdk_client, kServer, 200, 800, 20, true, "7", 5000, 9000)}), t0_);
   assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), sdk_client, kServer, 300, 700)}), t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(500));
   EXPECT_TRUE(out_.empty()) << "spans must wait for the link window";
@@ -100,7 +103,7 @@ TEST_F(AssemblerTest, HeaderLinksSysServerUnderSysClientAndReparentsAppServer) {
   const auto* original = find_attribute(out_[id('\x05', 8)].attributes(), "otelbpf.original_parent_span_id");
   ASSERT_NE(original, nullptr);
   EXPECT_EQ(original->string_value(), "0202020202020202");
-  EXPECT_EQ(links("sys_server_under_sys_client"), 1);
+  EXPECT_EQ(links("tcp_sys_server_under_sys_client"), 1);
   EXPECT_EQ(links("app_server_under_sys_server"), 1);
   for (auto& [sid, s] : out_) EXPECT_NE(find_attribute(s.attributes(), "otelbpf.span.source"), nullptr);
 }
@@ -111,6 +114,30 @@ TEST_F(AssemblerTest, SysServerWithoutClientPartnerStaysUnderHeaderSpan) {
   assembler_.flush();
   EXPECT_EQ(out_[id('\x04', 8)].parent_span_id(), header_span);
   EXPECT_EQ(out_[id('\x04', 8)].trace_id(), trace);
+}
+
+TEST_F(AssemblerTest, TcpLinkCarriesTheClientsTraceAcrossUninstrumentedHops) {
+  // curl (no SDK, fresh trace A) -> nginx (fresh trace B) -> nginx's upstream call on the same thread.
+  const auto trace_a = id('\x0a', 16), trace_b = id('\x0b', 16), trace_c = id('\x0c', 16);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_b, id('\x12', 8), "", kServer, 200, 800, 20, false, "5", 100, 200),
+                                             sys_span(trace_c, id('\x13', 8), "", kClient, 300, 700, 20, false, "5", 300, 400)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_a, id('\x11', 8), "", kClient, 100, 900, 10, false, "", 100, 200)}), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].trace_id(), trace_a);
+  EXPECT_EQ(out_[id('\x13', 8)].parent_span_id(), id('\x12', 8));
+  EXPECT_EQ(out_[id('\x13', 8)].trace_id(), trace_a);
+}
+
+TEST_F(AssemblerTest, ProxyForwardingTheHeaderNestsItsCallUnderItsRequest) {
+  const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x21', 8), sdk_client, kServer, 200, 800, 20, true, "5"),
+                                             sys_span(trace, id('\x22', 8), sdk_client, kClient, 300, 700, 20, true, "5")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x22', 8)].parent_span_id(), id('\x21', 8));
+  EXPECT_EQ(links("proxy_sys_client_under_sys_server"), 1);
 }
 
 TEST_F(AssemblerTest, ReparentingCanBeTurnedOff) {

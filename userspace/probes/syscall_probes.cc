@@ -1,0 +1,279 @@
+#include "probes/syscall_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "probes/kernel_filesystems.h"
+#include "probes/libbpf_logging.h"
+#include "syscalls.skel.h"
+
+namespace otelbpf {
+namespace {
+
+std::string libbpf_error_text(int err) {
+  char buf[256];
+  libbpf_strerror(err, buf, sizeof(buf));
+  return fmt::format("{} (errno {})", buf, err < 0 ? -err : err);
+}
+
+// libbpf returns NULL and sets errno on failure.
+int last_error() { return errno ? -errno : -EINVAL; }
+
+std::string probe_name(const bpf_program* prog) {
+  std::string_view section = bpf_program__section_name(prog);
+  if (section.starts_with("tracepoint/")) section.remove_prefix(std::strlen("tracepoint/"));
+  return std::string(section);
+}
+
+std::uint32_t ring_size(std::uint32_t requested) {
+  // The kernel wants a power-of-two multiple of the page size.
+  std::uint64_t size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  while (size < requested && size < (1ull << 31)) size <<= 1;
+  return static_cast<std::uint32_t>(size);
+}
+
+void raise_memlock_limit() {
+  // Memory is accounted to the cgroup since 5.11; older kernels need the rlimit.
+  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_MEMLOCK, &unlimited) != 0)
+    spdlog::debug("setrlimit(RLIMIT_MEMLOCK) failed: {}", std::strerror(errno));
+}
+
+struct LoadConfig {
+  std::uint32_t payload_capture_bytes;
+  std::uint32_t ringbuf_bytes;
+  std::uint32_t self_tgid;
+};
+
+// Opens the object with rodata and map sizes set; programs named in `skip` are not loaded.
+std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
+    const LoadConfig& config, const std::map<std::string, std::string>& skip, bool load_none = false) {
+  std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> skel(syscalls_bpf__open(), syscalls_bpf__destroy);
+  if (!skel) throw ProbeError("opening the syscall probe object failed: " + libbpf_error_text(last_error()));
+  skel->rodata->payload_capture_bytes = config.payload_capture_bytes;
+  skel->rodata->self_tgid = config.self_tgid;
+  if (int err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes); err)
+    throw ProbeError("setting the ring buffer size failed: " + libbpf_error_text(err));
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (load_none || skip.contains(probe_name(prog))) bpf_program__set_autoload(prog, false);
+  }
+  return skel;
+}
+
+// After a failed load: loads each program alone to learn which ones this kernel refuses.
+// Returns probe name -> reason. Throws when even the maps alone cannot be created.
+std::map<std::string, std::string> find_refused_programs(const LoadConfig& config) {
+  QuietLibbpfWarnings quiet;
+  {
+    auto maps_only = open_configured(config, {}, /*load_none=*/true);
+    if (int err = syscalls_bpf__load(maps_only.get()); err)
+      throw ProbeError("loading the syscall probes failed (maps): " + libbpf_error_text(err) +
+                       "; needs root or CAP_BPF+CAP_PERFMON and kernel BTF at /sys/kernel/btf/vmlinux");
+  }
+  std::vector<std::string> names;
+  {
+    auto probe = open_configured(config, {}, true);
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, probe->obj) names.push_back(probe_name(prog));
+  }
+  std::map<std::string, std::string> refused;
+  for (const auto& name : names) {
+    auto one = open_configured(config, {}, true);
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, one->obj) {
+      if (probe_name(prog) == name) bpf_program__set_autoload(prog, true);
+    }
+    if (int err = syscalls_bpf__load(one.get()); err) refused.emplace(name, libbpf_error_text(err));
+  }
+  return refused;
+}
+
+template <typename Key>
+void replace_key_set(bpf_map* map, const std::vector<Key>& keys, const char* what) {
+  const std::uint8_t one = 1;
+  std::set<Key> wanted(keys.begin(), keys.end());
+  for (const Key& key : wanted) {
+    if (int err = bpf_map__update_elem(map, &key, sizeof(key), &one, sizeof(one), BPF_ANY); err)
+      throw ProbeError(fmt::format("setting the {} filter failed at {}: {} (at most {} entries)", what, key,
+                                   libbpf_error_text(err), bpf_map__max_entries(map)));
+  }
+  std::vector<Key> stale;
+  Key key{};
+  const Key* prev = nullptr;
+  while (bpf_map__get_next_key(map, prev, &key, sizeof(key)) == 0) {
+    if (!wanted.contains(key)) stale.push_back(key);
+    prev = &key;
+  }
+  for (const Key& k : stale) bpf_map__delete_elem(map, &k, sizeof(k), 0);
+}
+
+}  // namespace
+
+void SyscallProbes::SkeletonDeleter::operator()(syscalls_bpf* skel) const { syscalls_bpf__destroy(skel); }
+
+SyscallProbes::SyscallProbes(Skeleton skel, EventHandler handler)
+    : skel_(std::move(skel)), handler_(std::move(handler)) {}
+
+SyscallProbes::~SyscallProbes() {
+  // Detach newest first, then stop consuming, then free programs and maps.
+  while (!links_.empty()) links_.pop_back();
+  ring_.reset();
+  skel_.reset();
+}
+
+std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& options, EventHandler handler) {
+  if (!handler) throw ProbeError("SyscallProbes::load needs an event handler");
+  route_libbpf_logs_to_spdlog();
+  ensure_kernel_filesystems();
+  raise_memlock_limit();
+
+  LoadConfig config{
+      .payload_capture_bytes = std::min<std::uint32_t>(options.payload_capture_bytes, OTELBPF_MAX_PAYLOAD),
+      .ringbuf_bytes = ring_size(options.ringbuf_bytes),
+      .self_tgid = options.trace_own_process ? 0u : static_cast<std::uint32_t>(getpid()),
+  };
+  if (config.payload_capture_bytes != options.payload_capture_bytes)
+    spdlog::warn("payload_capture_bytes {} exceeds the kernel-side maximum, using {}",
+                 options.payload_capture_bytes, config.payload_capture_bytes);
+
+  std::map<std::string, std::string> refused;
+  auto opened = open_configured(config, refused);
+  int err;
+  {
+    QuietLibbpfWarnings quiet;  // a refused program is reported below, once, by name
+    err = syscalls_bpf__load(opened.get());
+  }
+  if (err) {
+    opened.reset();
+    refused = find_refused_programs(config);
+    for (const auto& [name, reason] : refused)
+      spdlog::warn("probe {}: kernel refused to load it: {} (debug log has the verifier output)", name,
+                   reason);
+    opened = open_configured(config, refused);
+    if (err = syscalls_bpf__load(opened.get()); err)
+      throw ProbeError("loading the syscall probes failed: " + libbpf_error_text(err));
+  }
+
+  std::unique_ptr<SyscallProbes> probes(new SyscallProbes(Skeleton(opened.release()), std::move(handler)));
+  probes->set_filters(options);
+
+  probes->ring_.reset(ring_buffer__new(bpf_map__fd(probes->skel_->maps.events),
+                                       &SyscallProbes::on_ring_record, probes.get(), nullptr));
+  if (!probes->ring_)
+    throw ProbeError("creating the ring buffer consumer failed: " + libbpf_error_text(last_error()));
+
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, probes->skel_->obj) {
+    ProbeStatus status;
+    status.name = probe_name(prog);
+    if (auto it = refused.find(status.name); it != refused.end()) {
+      status.error = "not loaded: " + it->second;
+    } else {
+      bpf_link* link;
+      {
+        QuietLibbpfWarnings quiet;
+        link = bpf_program__attach(prog);
+      }
+      if (link) {
+        probes->links_.emplace_back(link);
+        status.attached = true;
+      } else {
+        status.error = "attach: " + libbpf_error_text(last_error());
+        spdlog::warn("probe {}: kernel refused to {}", status.name, status.error);
+      }
+    }
+    probes->status_.push_back(std::move(status));
+  }
+  if (probes->links_.empty()) {
+    std::string first = probes->status_.empty() ? "no programs" : probes->status_.front().error;
+    throw ProbeError("no syscall probe could be attached; first error: " + first);
+  }
+  spdlog::info("syscall probes: {}/{} attached, payload capture {} bytes, ring buffer {} KiB{}",
+               probes->links_.size(), probes->status_.size(), config.payload_capture_bytes,
+               config.ringbuf_bytes >> 10, config.self_tgid ? "" : ", tracing own process");
+  return probes;
+}
+
+void SyscallProbes::set_filters(const SyscallProbeOptions& filters) {
+  auto* bss = skel_->bss;
+  auto apply = [](auto& enabled, bpf_map* map, const auto& keys, const char* what) {
+    if (keys.empty()) {
+      enabled = 0;  // stop consulting the set before emptying it
+      replace_key_set(map, keys, what);
+    } else {
+      replace_key_set(map, keys, what);
+      enabled = 1;
+    }
+  };
+  apply(bss->filter_pids_enabled, skel_->maps.filter_pids, filters.pids, "pid");
+  apply(bss->filter_ignore_ports_enabled, skel_->maps.filter_ignore_ports, filters.ignore_ports,
+        "ignore_ports");
+  apply(bss->filter_only_ports_enabled, skel_->maps.filter_only_ports, filters.only_ports, "only_ports");
+  bss->filter_cgroup_id = filters.cgroup_id;
+}
+
+int SyscallProbes::on_ring_record(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<SyscallProbes*>(ctx);
+  otelbpf_event_header header;
+  if (size < sizeof(header)) {
+    ++self->malformed_events_;
+    return 0;
+  }
+  std::memcpy(&header, data, sizeof(header));
+  if (header.payload_len > size - sizeof(header)) {
+    ++self->malformed_events_;
+    return 0;
+  }
+  try {
+    self->handler_(header, {static_cast<const std::uint8_t*>(data) + sizeof(header), header.payload_len});
+  } catch (...) {
+    // libbpf is C: an exception must not unwind through it. Stop this poll and rethrow from poll().
+    self->handler_error_ = std::current_exception();
+    return -ECANCELED;
+  }
+  return 0;
+}
+
+int SyscallProbes::poll(std::chrono::milliseconds timeout) {
+  int n = ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count()));
+  if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
+  if (n == -EINTR) return 0;
+  return n;
+}
+
+int SyscallProbes::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+
+KernelCounters SyscallProbes::counters() const {
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return {};
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpus));
+  std::uint64_t totals[OTELBPF_CNT_MAX] = {};
+  for (std::uint32_t idx = 0; idx < OTELBPF_CNT_MAX; ++idx) {
+    if (bpf_map__lookup_elem(skel_->maps.counters, &idx, sizeof(idx), per_cpu.data(),
+                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
+      continue;
+    for (auto v : per_cpu) totals[idx] += v;
+  }
+  return KernelCounters{
+      .events = totals[OTELBPF_CNT_EVENTS],
+      .ringbuf_drops = totals[OTELBPF_CNT_RINGBUF_DROPS],
+      .non_socket_skipped = totals[OTELBPF_CNT_NON_SOCKET],
+      .other_socket_skipped = totals[OTELBPF_CNT_OTHER_SOCKET],
+      .filtered = totals[OTELBPF_CNT_FILTERED],
+      .inflight_lost = totals[OTELBPF_CNT_INFLIGHT_LOST],
+  };
+}
+
+}  // namespace otelbpf

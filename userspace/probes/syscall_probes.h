@@ -1,0 +1,106 @@
+#pragma once
+// Loader of bpf/syscalls.bpf.c: the syscall tracepoint probes that turn socket I/O into events.
+// Open, configure rodata, load, fill filter maps, attach each program, poll the ring buffer;
+// everything is released in reverse order when the SyscallProbes object dies.
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bpf/events.h"
+#include "probes/libbpf_handles.h"
+
+struct syscalls_bpf;  // bpftool skeleton (syscalls.skel.h), private to the .cc
+
+namespace otelbpf {
+
+struct SyscallProbeOptions {
+  // Load time (rodata / map sizes).
+  std::uint32_t payload_capture_bytes = 1024;  // clamped to OTELBPF_MAX_PAYLOAD
+  std::uint32_t ringbuf_bytes = 8u << 20;      // rounded up to a power of two >= page size
+  // The agent never traces its own process (its export traffic would feed itself). Tests that
+  // generate traffic in-process turn this on.
+  bool trace_own_process = false;
+  // Runtime filters (also changeable later with set_filters()).
+  std::vector<std::uint32_t> pids;          // tgids to trace; empty = all
+  std::uint64_t cgroup_id = 0;              // cgroup v2 id to trace; 0 = all
+  std::vector<std::uint16_t> ignore_ports;  // drop sockets whose local or remote port is listed
+  std::vector<std::uint16_t> only_ports;    // non-empty: keep only sockets with a listed port
+};
+
+struct ProbeStatus {
+  std::string name;  // tracepoint, e.g. "syscalls/sys_enter_read"
+  bool attached = false;
+  std::string error;  // why not, when !attached
+};
+
+// Sums over all CPUs of the kernel-side counters (enum otelbpf_counter); monotonic.
+struct KernelCounters {
+  std::uint64_t events = 0;
+  std::uint64_t ringbuf_drops = 0;
+  std::uint64_t non_socket_skipped = 0;
+  std::uint64_t other_socket_skipped = 0;
+  std::uint64_t filtered = 0;
+  std::uint64_t inflight_lost = 0;
+};
+
+class ProbeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class SyscallProbes {
+ public:
+  // Called from poll() for each event. `payload` points into the ring buffer: valid only during the call.
+  using EventHandler =
+      std::function<void(const otelbpf_event_header& header, std::span<const std::uint8_t> payload)>;
+
+  // Loads and attaches every probe the kernel accepts; refused ones are logged once each and show in
+  // status(). Throws ProbeError when nothing can load or attach (no privileges, no BTF, ...).
+  static std::unique_ptr<SyscallProbes> load(const SyscallProbeOptions& options, EventHandler handler);
+
+  ~SyscallProbes();
+  SyscallProbes(const SyscallProbes&) = delete;
+  SyscallProbes& operator=(const SyscallProbes&) = delete;
+
+  // Waits up to `timeout` for events and dispatches them. Returns the number of events handled, or
+  // -errno (EINTR counts as 0 events). An exception thrown by the handler propagates from here.
+  int poll(std::chrono::milliseconds timeout);
+  // Fd that becomes readable when events are waiting, for an external epoll loop; then call poll(0ms).
+  int epoll_fd() const;
+
+  // Replaces the runtime filters (pids, cgroup_id, ignore_ports, only_ports; other fields are ignored).
+  void set_filters(const SyscallProbeOptions& filters);
+
+  const std::vector<ProbeStatus>& status() const { return status_; }
+  std::size_t attached_count() const { return links_.size(); }
+  KernelCounters counters() const;
+  // Ring buffer records shorter than their header claims (never expected: a kernel/userspace mismatch).
+  std::uint64_t malformed_events() const { return malformed_events_; }
+
+ private:
+  struct SkeletonDeleter {
+    void operator()(syscalls_bpf* skel) const;
+  };
+  using Skeleton = std::unique_ptr<syscalls_bpf, SkeletonDeleter>;
+
+  SyscallProbes(Skeleton skel, EventHandler handler);
+  void attach_all();
+  static int on_ring_record(void* ctx, void* data, std::size_t size);
+
+  // Declaration order is construction order; the destructor tears down in reverse (links newest first).
+  Skeleton skel_;
+  EventHandler handler_;
+  RingBufferConsumer ring_;
+  std::vector<BpfLink> links_;
+  std::vector<ProbeStatus> status_;
+  std::uint64_t malformed_events_ = 0;
+  std::exception_ptr handler_error_;
+};
+
+}  // namespace otelbpf
