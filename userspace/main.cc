@@ -4,6 +4,7 @@
 // Start-up reads as the data flows: exporters, assembler, pipeline, receivers, probes. Shutdown (SIGTERM,
 // SIGINT) runs the other way: stop the doors, drain the pipeline, flush the assembler, flush the exporters.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -163,6 +164,8 @@ int run(const AgentConfig& config) {
   SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans});
   auto stage = std::make_unique<AssemblerStage>(pipeline, assembler);
 
+  // /readyz answers 503 until every component (the probes included) has started or given up.
+  std::atomic<bool> started{false};
   OtlpIngest ingest(pipeline, IngestLimits{config.http.max_body_bytes, config.http.max_decompressed_bytes});
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<GrpcServer> grpc;
@@ -174,7 +177,11 @@ int run(const AgentConfig& config) {
     options.body_timeout = std::chrono::milliseconds(config.http.body_timeout_ms);
     options.idle_timeout = std::chrono::milliseconds(config.http.idle_timeout_ms);
     options.retry_after = std::chrono::seconds(config.http.retry_after_seconds);
-    http = std::make_unique<HttpServer>(options, ingest, metrics, [&pipeline](std::string& reason) {
+    http = std::make_unique<HttpServer>(options, ingest, metrics, [&pipeline, &started](std::string& reason) {
+      if (!started) {
+        reason = "starting";
+        return false;
+      }
       if (pipeline.fill_ratio() < 0.9) return true;
       reason = "span pipeline is over 90% full";
       return false;
@@ -216,6 +223,7 @@ int run(const AgentConfig& config) {
   if (config.probes.enabled) spdlog::warn("built without eBPF support; running in OTel-only mode");
 #endif
 
+  started = true;
   spdlog::info("otelbpf-agent running (pid {})", getpid());
   int signal = 0;
   sigwait(&signals, &signal);

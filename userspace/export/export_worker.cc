@@ -1,0 +1,282 @@
+#include "export/export_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace otelbpf {
+namespace {
+constexpr const char* kDroppedName = "otelbpf_exporter_dropped_spans_total";
+constexpr const char* kDroppedHelp = "Spans an exporter gave up on, by reason";
+// How long an idle worker sleeps in the queue between looks at the spool; close() wakes it anyway.
+constexpr std::chrono::milliseconds kIdleWait{1000};
+}  // namespace
+
+ExportWorker::ExportWorker(std::unique_ptr<SpanExporter> exporter, ExportWorkerOptions options,
+                           MetricsRegistry& metrics)
+    : exporter_(std::move(exporter)),
+      options_(std::move(options)),
+      name_(exporter_->name()),
+      metrics_(metrics),
+      sent_spans_(metrics.counter("otelbpf_exporter_sent_spans_total", "Spans the endpoint accepted",
+                                  {{"exporter", name_}})),
+      failed_attempts_(metrics.counter("otelbpf_exporter_failed_attempts_total",
+                                       "Send attempts that failed (each retry counts)",
+                                       {{"exporter", name_}})),
+      spooled_spans_(
+          metrics.counter("otelbpf_exporter_spooled_spans_total",
+                          "Spans written to the on-disk spool (sent later, when the endpoint is back)",
+                          {{"exporter", name_}})),
+      spool_bytes_(metrics.gauge("otelbpf_exporter_spool_bytes", "Bytes in the exporter's on-disk spool",
+                                 {{"exporter", name_}})),
+      queue_batches_(metrics.gauge("otelbpf_exporter_queue_batches",
+                                   "Batches waiting in the exporter's queue", {{"exporter", name_}})),
+      queue_(std::max<std::size_t>(options_.queue_batches, 1)),
+      rng_(std::random_device{}()) {
+  for (const char* reason : {"queue_full", "spool_full", "permanent", "shutdown"})
+    metrics_.counter(kDroppedName, kDroppedHelp, {{"exporter", name_}, {"reason", reason}});
+  if (!options_.spool_dir.empty())
+    spool_ = std::make_unique<BatchSpool>(std::filesystem::path(options_.spool_dir) / name_,
+                                          options_.spool_max_bytes, &spool_bytes_);
+  thread_ = std::thread([this] { run(); });
+}
+
+ExportWorker::~ExportWorker() { shutdown(std::chrono::milliseconds(0)); }
+
+bool ExportWorker::enqueue(std::shared_ptr<const SpanBatch> batch) {
+  if (!batch) return true;
+  const std::size_t spans = batch->span_count();
+  if (spans == 0) return true;
+  if (queue_.try_push(batch)) {
+    queue_batches_.set(static_cast<std::int64_t>(queue_.size()));
+    return true;
+  }
+  park(batch->request, spans, queue_.closed() ? "shutdown" : "queue_full");
+  return false;
+}
+
+void ExportWorker::shutdown(std::chrono::milliseconds deadline) {
+  std::call_once(shutdown_once_, [&] {
+    {
+      std::lock_guard lock(stop_mutex_);
+      stop_deadline_ = Clock::now() + deadline;
+      stopping_.store(true);
+    }
+    stop_cv_.notify_all();
+    queue_.close();
+    if (thread_.joinable()) thread_.join();
+  });
+}
+
+bool ExportWorker::past_stop_deadline() const { return stopping_.load() && Clock::now() >= stop_deadline_; }
+
+bool ExportWorker::sleep_until(Clock::time_point until) {
+  std::unique_lock lock(stop_mutex_);
+  // Only a shutdown() that arrives during this sleep cuts it short: once stopping, retries still pace
+  // themselves until the shutdown deadline.
+  const bool was_stopping = stopping_.load();
+  return stop_cv_.wait_until(lock, until, [&] { return !was_stopping && stopping_.load(); });
+}
+
+std::chrono::milliseconds ExportWorker::jittered(std::chrono::milliseconds backoff) {
+  // Randomization factor 0.5, as the Collector's backoff: exporters of many agents restarting against one
+  // collector must not retry in lockstep.
+  std::uniform_real_distribution<double> factor(0.5, 1.5);
+  auto ms = static_cast<std::int64_t>(static_cast<double>(backoff.count()) * factor(rng_));
+  return std::chrono::milliseconds(std::max<std::int64_t>(ms, 1));
+}
+
+void ExportWorker::count_drop(const std::string& reason, std::size_t spans) {
+  metrics_.counter(kDroppedName, kDroppedHelp, {{"exporter", name_}, {"reason", reason}}).inc(spans);
+}
+
+void ExportWorker::park(const otlp::ExportRequest& request, std::size_t spans,
+                        const char* reason_without_spool) {
+  if (!spool_) {
+    count_drop(reason_without_spool, spans);
+    return;
+  }
+  std::string error;
+  switch (spool_->push(request, spans, error)) {
+    case BatchSpool::PushResult::kStored:
+      spooled_spans_.inc(spans);
+      return;
+    case BatchSpool::PushResult::kFull:
+      count_drop("spool_full", spans);
+      return;
+    case BatchSpool::PushResult::kError:
+      spdlog::warn("exporter {}: cannot spool {} spans: {}", name_, spans, error);
+      count_drop("spool_error", spans);
+      return;
+  }
+}
+
+void ExportWorker::enter_degraded(std::chrono::milliseconds retry_after) {
+  if (!degraded_) {
+    degraded_ = true;
+    probe_backoff_ = options_.initial_backoff;
+    spdlog::warn("exporter {}: endpoint failing; new batches go to the spool until it answers again", name_);
+  } else {
+    probe_backoff_ = std::min(probe_backoff_ * 2, options_.max_backoff);
+  }
+  next_probe_ = Clock::now() + std::max(jittered(probe_backoff_), retry_after);
+}
+
+void ExportWorker::leave_degraded() {
+  if (!degraded_) return;
+  degraded_ = false;
+  spdlog::info("exporter {}: endpoint answers again; replaying {} spooled batches", name_,
+               spool_ ? spool_->batches() : 0);
+}
+
+bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
+  out.request.Clear();
+  out.spans = 0;
+  BatchPtr first = std::move(carry_);
+  carry_.reset();
+  if (!first) {
+    auto popped = queue_.pop_for(first_wait);
+    if (!popped) return false;
+    first = std::move(*popped);
+  }
+  const auto flush_at = Clock::now() + options_.max_batch_delay;
+  // Resources are copied, not deduplicated: merging is for fewer requests, not smaller ones.
+  out.request.MergeFrom(first->request);
+  out.spans = first->span_count();
+  while (out.spans < options_.max_batch_spans) {
+    auto wait = stopping_.load() ? Clock::duration::zero() : flush_at - Clock::now();
+    if (wait < Clock::duration::zero()) break;
+    auto next = queue_.pop_for(wait);
+    if (!next) break;
+    const std::size_t spans = (*next)->span_count();
+    if (out.spans + spans > options_.max_batch_spans) {
+      carry_ = std::move(*next);
+      break;
+    }
+    out.request.MergeFrom((*next)->request);
+    out.spans += spans;
+  }
+  queue_batches_.set(static_cast<std::int64_t>(queue_.size()));
+  return true;
+}
+
+void ExportWorker::deliver(Pending& pending) {
+  if (past_stop_deadline()) {
+    park(pending.request, pending.spans, "shutdown");
+    return;
+  }
+  // While the endpoint is down, retrying every new request for max_retry_elapsed would only pile up; the
+  // spool's oldest batch probes instead, and these wait behind it in order.
+  if (degraded_ && spool_ && !spool_->empty()) {
+    park(pending.request, pending.spans, "shutdown");
+    return;
+  }
+  const auto give_up_at = Clock::now() + options_.max_retry_elapsed;
+  auto backoff = options_.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    ExportOutcome outcome = exporter_->send(pending.request);
+    switch (outcome.kind) {
+      case ExportOutcome::Kind::kOk:
+        sent_spans_.inc(pending.spans);
+        leave_degraded();
+        return;
+      case ExportOutcome::Kind::kPermanent:
+        spdlog::warn("exporter {}: dropping {} spans: {}", name_, pending.spans, outcome.reason);
+        count_drop("permanent", pending.spans);
+        leave_degraded();  // the endpoint answered, so the spool can be tried
+        return;
+      case ExportOutcome::Kind::kRetryable:
+        break;
+    }
+    failed_attempts_.inc();
+    spdlog::debug("exporter {}: attempt {} failed: {}", name_, attempt, outcome.reason);
+    const auto wait = std::max(jittered(backoff), outcome.retry_after);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+    auto limit = give_up_at;
+    if (stopping_.load()) limit = std::min(limit, stop_deadline_);
+    if (Clock::now() + wait > limit) {
+      const bool stopping = stopping_.load();
+      spdlog::warn("exporter {}: {} spans not sent after {} attempts ({}); {}", name_, pending.spans, attempt,
+                   outcome.reason, spool_ ? "spooling them" : "dropping them");
+      park(pending.request, pending.spans, stopping ? "shutdown" : "retry_exhausted");
+      if (spool_) enter_degraded(outcome.retry_after);
+      return;
+    }
+    sleep_until(Clock::now() + wait);
+  }
+}
+
+bool ExportWorker::replay_one() {
+  std::string corrupt;
+  auto entry = spool_->front(corrupt);
+  if (!entry) {
+    if (!corrupt.empty()) {
+      spdlog::error("exporter {}: discarding a spooled batch: {}", name_, corrupt);
+      metrics_
+          .counter("otelbpf_exporter_spool_corrupt_files_total",
+                   "Spool files that failed their checks on replay", {{"exporter", name_}})
+          .inc();
+    }
+    return true;
+  }
+  ExportOutcome outcome = exporter_->send(entry->request);
+  switch (outcome.kind) {
+    case ExportOutcome::Kind::kOk:
+      spool_->pop(entry->sequence);
+      sent_spans_.inc(entry->spans);
+      leave_degraded();
+      return true;
+    case ExportOutcome::Kind::kPermanent:
+      spool_->pop(entry->sequence);
+      spdlog::warn("exporter {}: dropping {} spooled spans: {}", name_, entry->spans, outcome.reason);
+      count_drop("permanent", entry->spans);
+      leave_degraded();
+      return true;
+    case ExportOutcome::Kind::kRetryable:
+      break;
+  }
+  failed_attempts_.inc();
+  spdlog::debug("exporter {}: spool replay failed: {}", name_, outcome.reason);
+  enter_degraded(outcome.retry_after);
+  return false;
+}
+
+void ExportWorker::run() {
+  Pending pending;
+  for (;;) {
+    const bool stopping = stopping_.load();
+    if (stopping && past_stop_deadline()) break;
+    const bool spooled = spool_ && !spool_->empty();
+    // The spool is replayed one batch per round, so that live batches keep moving while a long one drains.
+    if (spooled && !stopping && (!degraded_ || Clock::now() >= next_probe_)) replay_one();
+
+    Clock::duration first_wait = kIdleWait;
+    if (stopping) {
+      first_wait = Clock::duration::zero();
+    } else if (spool_ && !spool_->empty()) {
+      first_wait =
+          degraded_ ? std::max(next_probe_ - Clock::now(), Clock::duration::zero()) : Clock::duration::zero();
+    }
+    if (collect(pending, first_wait)) {
+      deliver(pending);
+    } else if (stopping) {
+      break;  // queue closed and drained
+    }
+  }
+
+  // Shutdown: the spool gets one chance within the deadline (it stays on disk for the next start anyway).
+  if (spool_) {
+    while (!spool_->empty() && !past_stop_deadline()) {
+      if (!replay_one()) break;
+    }
+  }
+  if (carry_) {
+    park(carry_->request, carry_->span_count(), "shutdown");
+    carry_.reset();
+  }
+  while (auto batch = queue_.pop_for(Clock::duration::zero()))
+    park((*batch)->request, (*batch)->span_count(), "shutdown");
+  queue_batches_.set(0);
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,37 @@
+#pragma once
+// What every exporter (file, OTLP/HTTP, OTLP/gRPC) is to the export stage: a named sink that sends one
+// ExportRequest and says whether it went through, may go through later, or never will. Queueing,
+// batching, retry and spooling are not the exporter's business: ExportWorker gives every exporter the same.
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "model/span_batch.h"
+
+namespace otelbpf {
+
+struct ExportOutcome {
+  enum class Kind { kOk, kRetryable, kPermanent } kind = Kind::kOk;
+  std::string reason;
+  // The endpoint's own "come back later" (HTTP Retry-After, gRPC RetryInfo); 0 = none given.
+  std::chrono::milliseconds retry_after{0};
+
+  static ExportOutcome ok(std::string note = {}) { return {Kind::kOk, std::move(note), {}}; }
+  static ExportOutcome retryable(std::string reason, std::chrono::milliseconds retry_after = {}) {
+    return {Kind::kRetryable, std::move(reason), retry_after};
+  }
+  static ExportOutcome permanent(std::string reason) { return {Kind::kPermanent, std::move(reason), {}}; }
+};
+
+const char* to_string(ExportOutcome::Kind kind);
+
+class SpanExporter {
+ public:
+  virtual ~SpanExporter() = default;
+  // Stable and unique per agent: it labels the metrics and names the exporter's spool subdirectory.
+  virtual const std::string& name() const = 0;
+  // Called from one thread at a time (the exporter's worker); may block up to the exporter's own timeout.
+  virtual ExportOutcome send(const otlp::ExportRequest& request) = 0;
+};
+
+}  // namespace otelbpf

@@ -1,0 +1,98 @@
+#include "export/file_exporter.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "model/otlp_json.h"
+
+namespace otelbpf {
+namespace fs = std::filesystem;
+
+FileExporter::FileExporter(FileExporterOptions options, std::string name)
+    : options_(std::move(options)), name_(std::move(name)) {}
+
+FileExporter::~FileExporter() { close_file(); }
+
+void FileExporter::close_file() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool FileExporter::open_file(std::string& error) {
+  if (fd_ >= 0) return true;
+  std::error_code ec;
+  fs::path parent = fs::path(options_.path).parent_path();
+  if (!parent.empty()) {
+    fs::create_directories(parent, ec);
+    if (ec) {
+      error = "cannot create " + parent.string() + ": " + ec.message();
+      return false;
+    }
+  }
+  fd_ = ::open(options_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    error = "cannot open " + options_.path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  return true;
+}
+
+bool FileExporter::rotate(std::string& error) {
+  close_file();
+  std::error_code ec;
+  const std::string& base = options_.path;
+  if (options_.keep_files == 0) {
+    fs::resize_file(base, 0, ec);
+  } else {
+    fs::remove(base + "." + std::to_string(options_.keep_files), ec);
+    for (std::uint32_t i = options_.keep_files; i > 1; --i) {
+      fs::path from = base + "." + std::to_string(i - 1);
+      if (fs::exists(from, ec)) fs::rename(from, base + "." + std::to_string(i), ec);
+    }
+    fs::rename(base, base + ".1", ec);
+  }
+  if (ec) {
+    error = "cannot rotate " + base + ": " + ec.message();
+    return false;
+  }
+  return open_file(error);
+}
+
+ExportOutcome FileExporter::send(const otlp::ExportRequest& request) {
+  std::string line = encode_otlp_json(request);
+  line += '\n';
+  std::string error;
+  if (!open_file(error)) return ExportOutcome::retryable(error);
+  if (options_.max_bytes > 0 && size_ > 0 && size_ + line.size() > options_.max_bytes && !rotate(error))
+    return ExportOutcome::retryable(error);
+
+  const std::uint64_t before = size_;
+  std::size_t written = 0;
+  while (written < line.size()) {
+    ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = "cannot write " + options_.path + ": " + std::strerror(n < 0 ? errno : EIO);
+      // Cut back the partial line so the retry appends a clean one.
+      if (written > 0 && ::ftruncate(fd_, static_cast<off_t>(before)) != 0)
+        spdlog::warn("file exporter {}: cannot cut back a partial line in {}: {}", name_, options_.path,
+                     std::strerror(errno));
+      close_file();
+      return ExportOutcome::retryable(error);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  size_ += line.size();
+  return ExportOutcome::ok();
+}
+
+}  // namespace otelbpf

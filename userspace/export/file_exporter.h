@@ -1,0 +1,42 @@
+#pragma once
+// The embedded default exporter: one OTLP/JSON ExportTraceServiceRequest per line, appended to a file
+// (the format the OTel Collector's file exporter writes and its otlpjsonfile receiver reads back).
+#include <cstdint>
+#include <string>
+
+#include "export/exporter.h"
+
+namespace otelbpf {
+
+struct FileExporterOptions {
+  std::string path = "./otelbpf-spans.jsonl";
+  // Rotate before a line would take the file beyond this size (0 = never): path -> path.1 -> path.2 ...
+  std::uint64_t max_bytes = 0;
+  // Rotated files kept besides the live one; older ones are deleted (0 = the live file is just truncated).
+  std::uint32_t keep_files = 3;
+};
+
+class FileExporter final : public SpanExporter {
+ public:
+  explicit FileExporter(FileExporterOptions options, std::string name = "file");
+  ~FileExporter() override;
+  FileExporter(const FileExporter&) = delete;
+  FileExporter& operator=(const FileExporter&) = delete;
+
+  const std::string& name() const override { return name_; }
+  // A whole line or nothing: a failed write is cut back, so a retry never leaves half a line behind.
+  // Every failure (directory not creatable, disk full, ...) is retryable: disks get fixed.
+  ExportOutcome send(const otlp::ExportRequest& request) override;
+
+ private:
+  bool open_file(std::string& error);
+  bool rotate(std::string& error);
+  void close_file();
+
+  FileExporterOptions options_;
+  std::string name_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace otelbpf

@@ -1,0 +1,194 @@
+#include "export/otlp_endpoint.h"
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace otelbpf {
+namespace {
+
+constexpr std::string_view kTracesPath = "/v1/traces";
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<std::string> non_empty(const EnvLookup& env, const std::string& name) {
+  auto value = env(name);
+  if (value && trim(*value).empty()) return std::nullopt;
+  return value;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      int value = 0;
+      std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
+      out += static_cast<char>(value);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// gRPC targets are host:port; the OTel variables carry URLs ("http://collector:4317").
+std::string grpc_target(const std::string& endpoint, const char* source) {
+  std::string_view rest = trim(endpoint);
+  if (rest.starts_with("https://"))
+    throw std::invalid_argument(std::string(source) + ": TLS endpoints are not supported: " + endpoint);
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
+  if (rest.empty()) throw std::invalid_argument(std::string(source) + ": no host in " + endpoint);
+  return std::string(rest);
+}
+
+}  // namespace
+
+std::optional<std::string> process_env(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (!value) return std::nullopt;
+  return std::string(value);
+}
+
+std::string resolve_otlp_endpoint(const std::string& config_value, OtlpProtocol protocol,
+                                  const EnvLookup& env) {
+  const bool grpc = protocol == OtlpProtocol::kGrpc;
+  if (!trim(config_value).empty())
+    return grpc ? grpc_target(config_value, "export.otlp_grpc.endpoint") : std::string(trim(config_value));
+  if (auto traces = non_empty(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    return grpc ? grpc_target(*traces, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") : std::string(trim(*traces));
+  if (auto base = non_empty(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    if (grpc) return grpc_target(*base, "OTEL_EXPORTER_OTLP_ENDPOINT");
+    std::string url(trim(*base));
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url + std::string(kTracesPath);
+  }
+  return grpc ? "localhost:4317" : "http://localhost:4318/v1/traces";
+}
+
+std::map<std::string, std::string> parse_otlp_headers(std::string_view text) {
+  std::map<std::string, std::string> headers;
+  while (!text.empty()) {
+    auto comma = text.find(',');
+    std::string_view entry = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    if (entry.empty()) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos || trim(entry.substr(0, eq)).empty())
+      throw std::invalid_argument("header entry without key=value: " + std::string(entry));
+    headers[percent_decode(trim(entry.substr(0, eq)))] = percent_decode(trim(entry.substr(eq + 1)));
+  }
+  return headers;
+}
+
+OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, OtlpProtocol protocol,
+                                           const EnvLookup& env) {
+  OtlpExporterSettings settings;
+  settings.endpoint = resolve_otlp_endpoint(config.endpoint, protocol, env);
+
+  std::string compression = config.compression;
+  std::string compression_source = "compression";
+  for (const char* name : {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"}) {
+    if (!compression.empty()) break;
+    if (auto value = non_empty(env, name)) {
+      compression = std::string(trim(*value));
+      compression_source = name;
+    }
+  }
+  if (compression == "gzip") {
+    settings.gzip = true;
+  } else if (!compression.empty() && compression != "none") {
+    throw std::invalid_argument(compression_source + ": unknown compression \"" + compression +
+                                "\" (gzip or none)");
+  }
+
+  if (config.timeout) {
+    settings.timeout = *config.timeout;
+  } else {
+    for (const char* name : {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"}) {
+      auto value = non_empty(env, name);
+      if (!value) continue;
+      std::string_view text = trim(*value);
+      long long ms = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+      if (ec != std::errc() || end != text.data() + text.size() || ms <= 0)
+        throw std::invalid_argument(std::string(name) + ": not a positive number of milliseconds: " + *value);
+      settings.timeout = std::chrono::milliseconds(ms);
+      break;
+    }
+  }
+
+  for (const char* name : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
+    auto value = non_empty(env, name);
+    if (!value) continue;
+    try {
+      for (auto& [key, val] : parse_otlp_headers(*value)) settings.headers[key] = val;
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(name) + ": " + e.what());
+    }
+  }
+  for (const auto& [key, val] : config.headers) settings.headers[key] = val;
+  return settings;
+}
+
+bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error) {
+  url = trim(url);
+  if (url.starts_with("https://")) {
+    error = "https endpoints are not supported (use http://): " + std::string(url);
+    return false;
+  }
+  if (!url.starts_with("http://")) {
+    error = "endpoint is not an http:// URL: " + std::string(url);
+    return false;
+  }
+  std::string_view rest = url.substr(7);
+  auto slash = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view target = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.starts_with('[')) {  // [::1]:4318
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      error = "unterminated IPv6 address in " + std::string(url);
+      return false;
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (after.starts_with(':')) port = after.substr(1);
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) {
+    error = "no host in " + std::string(url);
+    return false;
+  }
+  unsigned port_number = 80;
+  if (!port.empty()) {
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+    if (ec != std::errc() || end != port.data() + port.size() || port_number == 0 || port_number > 65535) {
+      error = "bad port in " + std::string(url);
+      return false;
+    }
+  }
+  out.host = std::string(host);
+  out.port = std::to_string(port_number);
+  if (target.empty() || target.starts_with('?'))
+    out.target = std::string(kTracesPath) + std::string(target);
+  else
+    out.target = std::string(target);
+  return true;
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,239 @@
+#include "export/otlp_http_exporter.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <optional>
+#include <stdexcept>
+
+#include "export/otlp_endpoint.h"
+#include "google/rpc/status.pb.h"
+
+namespace otelbpf {
+namespace {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+std::string gzip_compress(const std::string& data) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("deflateInit2 failed");
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
+  return out;
+}
+
+// Answers are small; a bound keeps a misbehaving endpoint from making us inflate a bomb.
+std::optional<std::string> gzip_decompress(const std::string& data, std::size_t limit) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 32 + MAX_WBITS) != Z_OK) return std::nullopt;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  char chunk[16384];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    zs.next_out = reinterpret_cast<Bytef*>(chunk);
+    zs.avail_out = sizeof(chunk);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(chunk, sizeof(chunk) - zs.avail_out);
+    if (out.size() > limit) rc = Z_MEM_ERROR;
+  }
+  inflateEnd(&zs);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  return out;
+}
+
+bool is_retryable_status(unsigned status) {
+  return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+// Retry-After is either delay-seconds or an HTTP-date; only the first is worth parsing for an agent.
+std::chrono::milliseconds parse_retry_after(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  unsigned long seconds = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec != std::errc() || end != value.data() + value.size()) return std::chrono::milliseconds(0);
+  return std::chrono::seconds(std::min<unsigned long>(seconds, 24 * 3600));
+}
+
+}  // namespace
+
+struct OtlpHttpExporter::Connection {
+  HttpUrl url;
+  std::string host_header;
+  net::io_context io;
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+
+  void close() {
+    if (stream) {
+      beast::error_code ignored;
+      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream->socket().close(ignored);
+    }
+    stream.reset();
+    buffer.clear();
+  }
+
+  // Runs the io_context until what `start` began has completed; tcp_stream's expiry bounds it.
+  template <typename Start>
+  beast::error_code run(Start&& start) {
+    beast::error_code result = net::error::would_block;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    io.restart();
+    io.run();
+    return result;
+  }
+
+  beast::error_code connect(Clock::time_point deadline) {
+    // The resolver has no expiry of its own: a timer cancels it.
+    tcp::resolver resolver(io);
+    net::steady_timer timer(io);
+    timer.expires_at(deadline);
+    timer.async_wait([&resolver](beast::error_code ec) {
+      if (!ec) resolver.cancel();
+    });
+    beast::error_code result = net::error::would_block;
+    tcp::resolver::results_type endpoints;
+    resolver.async_resolve(url.host, url.port, [&](beast::error_code ec, tcp::resolver::results_type found) {
+      timer.cancel();
+      result = ec;
+      endpoints = std::move(found);
+    });
+    io.restart();
+    io.run();
+    if (result) return result == net::error::operation_aborted ? beast::error::timeout : result;
+
+    stream.emplace(io);
+    stream->expires_at(deadline);
+    auto ec = run([&](auto handler) { stream->async_connect(endpoints, std::move(handler)); });
+    if (ec) close();
+    return ec;
+  }
+};
+
+OtlpHttpExporter::OtlpHttpExporter(OtlpHttpExporterOptions options, std::string name,
+                                   MetricsRegistry& metrics)
+    : options_(std::move(options)),
+      name_(std::move(name)),
+      rejected_spans_(
+          metrics.counter("otelbpf_exporter_rejected_spans_total",
+                          "Spans the endpoint accepted the request for but rejected (partial success)",
+                          {{"exporter", name_}})),
+      connection_(std::make_unique<Connection>()) {
+  std::string error;
+  if (!parse_http_url(options_.endpoint, connection_->url, error))
+    throw std::invalid_argument("exporter " + name_ + ": " + error);
+  const auto& url = connection_->url;
+  bool ipv6 = url.host.find(':') != std::string::npos;
+  connection_->host_header =
+      (ipv6 ? "[" + url.host + "]" : url.host) + (url.port == "80" ? "" : ":" + url.port);
+}
+
+OtlpHttpExporter::~OtlpHttpExporter() { connection_->close(); }
+
+ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
+  auto& conn = *connection_;
+  const auto deadline = Clock::now() + options_.timeout;
+
+  http::request<http::string_body> req{http::verb::post, conn.url.target, 11};
+  req.set(http::field::host, conn.host_header);
+  req.set(http::field::user_agent, "otelbpf/0.1");
+  req.set(http::field::content_type, "application/x-protobuf");
+  for (const auto& [key, value] : options_.headers) req.set(key, value);
+  req.body() = request.SerializeAsString();
+  if (options_.gzip) {
+    req.body() = gzip_compress(req.body());
+    req.set(http::field::content_encoding, "gzip");
+  }
+  req.keep_alive(true);
+  req.prepare_payload();
+
+  const std::string where = conn.url.host + ":" + conn.url.port + conn.url.target;
+  std::optional<http::response_parser<http::string_body>> parser;
+  // A kept-alive connection may have been closed by the server while idle; that is found out only by
+  // using it, so one fresh connection is tried before calling it a failure.
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = conn.stream.has_value();
+    if (!reused) {
+      if (auto ec = conn.connect(deadline))
+        return ExportOutcome::retryable("connect " + where + ": " + ec.message());
+    }
+    conn.stream->expires_at(deadline);
+    auto ec = conn.run([&](auto handler) { http::async_write(*conn.stream, req, std::move(handler)); });
+    if (!ec) {
+      parser.emplace();
+      parser->body_limit(options_.max_response_bytes);
+      ec = conn.run(
+          [&](auto handler) { http::async_read(*conn.stream, conn.buffer, *parser, std::move(handler)); });
+    }
+    if (!ec) break;
+    conn.close();
+    if (reused && attempt == 0 && ec != beast::error::timeout) continue;
+    return ExportOutcome::retryable("POST " + where + ": " + ec.message());
+  }
+
+  auto response = parser->release();
+  if (!response.keep_alive()) conn.close();
+  const unsigned status = response.result_int();
+  std::string body = std::move(response.body());
+  if (beast::iequals(response[http::field::content_encoding], "gzip")) {
+    auto inflated = gzip_decompress(body, options_.max_response_bytes);
+    body = inflated ? std::move(*inflated) : std::string();
+  }
+  const bool protobuf_body = response[http::field::content_type].starts_with("application/x-protobuf");
+
+  if (status >= 200 && status < 300) {
+    otlp::ExportResponse answer;
+    if (protobuf_body && !body.empty() && answer.ParseFromString(body) && answer.has_partial_success()) {
+      const auto& partial = answer.partial_success();
+      if (partial.rejected_spans() > 0 || !partial.error_message().empty()) {
+        if (partial.rejected_spans() > 0)
+          rejected_spans_.inc(static_cast<std::uint64_t>(partial.rejected_spans()));
+        std::string note = fmt::format("partial success: {} spans rejected: {}", partial.rejected_spans(),
+                                       partial.error_message());
+        spdlog::warn("exporter {}: {} answered {}", name_, where, note);
+        return ExportOutcome::ok(std::move(note));
+      }
+    }
+    return ExportOutcome::ok();
+  }
+
+  // The spec's error body is a google.rpc.Status; anything else is shown as (the start of) text.
+  std::string message;
+  google::rpc::Status rpc_status;
+  if (protobuf_body && rpc_status.ParseFromString(body))
+    message = rpc_status.message();
+  else
+    message = body.substr(0, 256);
+  std::string reason =
+      fmt::format("HTTP {} from {}{}{}", status, where, message.empty() ? "" : ": ", message);
+  if (is_retryable_status(status)) {
+    auto retry_after = response[http::field::retry_after];
+    return ExportOutcome::retryable(
+        std::move(reason), parse_retry_after(std::string_view(retry_after.data(), retry_after.size())));
+  }
+  return ExportOutcome::permanent(std::move(reason));
+}
+
+}  // namespace otelbpf

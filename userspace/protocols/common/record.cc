@@ -1,0 +1,49 @@
+#include "protocols/common/record.h"
+
+namespace otelbpf::l7 {
+
+const char* to_string(Direction d) { return d == Direction::kEgress ? "egress" : "ingress"; }
+
+const char* to_string(ParseState s) {
+  switch (s) {
+    case ParseState::kSuccess:
+      return "success";
+    case ParseState::kNeedsMoreData:
+      return "needs_more_data";
+    case ParseState::kInvalid:
+      return "invalid";
+  }
+  return "?";
+}
+
+const char* to_string(Role r) {
+  switch (r) {
+    case Role::kClient:
+      return "client";
+    case Role::kServer:
+      return "server";
+    case Role::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+const AttributeValue* find_attribute(const L7Record& r, std::string_view key) {
+  for (const auto& [k, v] : r.attributes) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+StitcherStats& StitcherStats::operator+=(const StitcherStats& o) {
+  records += o.records;
+  parse_errors += o.parse_errors;
+  resyncs += o.resyncs;
+  bytes_skipped += o.bytes_skipped;
+  unmatched_responses += o.unmatched_responses;
+  truncated_headers += o.truncated_headers;
+  requests_evicted += o.requests_evicted;
+  return *this;
+}
+
+}  // namespace otelbpf::l7

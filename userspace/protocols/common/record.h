@@ -1,0 +1,76 @@
+#pragma once
+// What every protocol stitcher produces: one L7Record per request/response pair, which the tracer turns
+// into one sys (or net) span (requirements §2).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "protocols/common/stream.h"
+#include "protocols/trace_context.h"
+
+namespace otelbpf::l7 {
+
+// Server when the process read the request, client when it wrote it.
+enum class Role : uint8_t { kUnknown, kClient, kServer };
+const char* to_string(Role r);
+
+using AttributeValue = std::variant<std::string, int64_t, double, bool>;
+using Attributes = std::vector<std::pair<std::string, AttributeValue>>;
+
+struct L7Record {
+  std::string protocol;  // "http1"; becomes otelbpf.l7.protocol
+  Role role = Role::kUnknown;
+  std::string span_name;  // e.g. "GET /users/42"
+  // start: ts_enter of the first chunk of the request; end: ts_exit of the chunk carrying the last byte of
+  // the response (or, when the response is missing, the close / eviction time).
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  uint32_t req_seq = 0;
+  uint32_t resp_seq = 0;
+  uint64_t req_bytes = 0;
+  uint64_t resp_bytes = 0;
+  uint32_t req_tid = 0;
+  uint32_t resp_tid = 0;  // thread of the chunk carrying the first byte of the response
+  // Semantic-convention attributes of the protocol (http.request.method, url.path, ...); the tracer adds
+  // the process, socket and otelbpf.* attributes common to all protocols.
+  Attributes attributes;
+  bool error = false;                   // span status ERROR (HTTP 5xx, MySQL ERR, ...)
+  std::string status_message;           // why, when error
+  std::optional<TraceContext> context;  // from the request
+  bool response_missing = false;        // connection closed or request evicted before a response
+};
+
+// The value of attribute `key`, or nullptr.
+const AttributeValue* find_attribute(const L7Record& r, std::string_view key);
+
+// Counters of one stitcher; the tracer sums them per protocol into metrics, so every byte a parser
+// drops is accounted for.
+struct StitcherStats {
+  uint64_t records = 0;              // records emitted, response_missing ones included
+  uint64_t parse_errors = 0;         // malformed messages (each one leads to a resync)
+  uint64_t resyncs = 0;              // times framing was lost and the parser waited for a message start
+  uint64_t bytes_skipped = 0;        // bytes passed over while resynchronising
+  uint64_t unmatched_responses = 0;  // responses with no pending request
+  uint64_t truncated_headers = 0;    // headers cut by the capture size (recorded as far as parsed)
+  uint64_t requests_evicted = 0;     // pending requests dropped for the bound (emitted as response_missing)
+
+  StitcherStats& operator+=(const StitcherStats& o);
+};
+
+// Turns one connection's chunks (both directions, in time order) into records.
+class ProtocolStitcher {
+ public:
+  virtual ~ProtocolStitcher() = default;
+  virtual void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) = 0;
+  // The connection closed (or the tracer evicts it): finish messages that end at close and emit pending
+  // requests as response_missing.
+  virtual void on_close(uint64_t ts_ns, std::vector<L7Record>& out) = 0;
+  virtual const StitcherStats& stats() const = 0;
+  virtual Role role() const = 0;
+};
+
+}  // namespace otelbpf::l7

@@ -1,0 +1,23 @@
+#pragma once
+// Small text helpers the protocol parsers share (header names are ASCII and case-insensitive).
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace otelbpf::l7 {
+
+constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+
+// Strips optional whitespace (SP, HTAB) at both ends.
+std::string_view trim_ows(std::string_view s);
+
+// Value of one hex digit, or -1.
+int hex_value(char c);
+
+// Unsigned decimal without sign or spaces; nullopt when empty, not all digits, or above `max`.
+std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max = UINT64_MAX / 16);
+
+}  // namespace otelbpf::l7

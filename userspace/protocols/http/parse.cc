@@ -1,0 +1,674 @@
+#include "protocols/http/parse.h"
+
+#include <algorithm>
+#include <array>
+
+#include "protocols/common/text.h"
+
+namespace otelbpf::l7::http {
+namespace {
+
+// Methods that may start a request. Recognising only known methods keeps a resynchronising parser from
+// taking body bytes for a request line.
+constexpr std::array<std::string_view, 19> kMethods = {
+    "GET",       "POST",  "PUT",  "DELETE", "HEAD", "OPTIONS", "PATCH",  "CONNECT", "TRACE", "PROPFIND",
+    "PROPPATCH", "MKCOL", "COPY", "MOVE",   "LOCK", "UNLOCK",  "REPORT", "SEARCH",  "PURGE",
+};
+
+bool is_tchar(char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// "HTTP/1.0" or "HTTP/1.1".
+bool parse_version(std::string_view v, int* minor) {
+  if (v.size() != 8 || v.substr(0, 7) != "HTTP/1." || (v[7] != '0' && v[7] != '1')) return false;
+  *minor = v[7] - '0';
+  return true;
+}
+
+bool parse_request_line(std::string_view line, Message* msg) {
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1) return false;
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = trim_ows(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  if (!is_token(method) || target.empty()) return false;
+  if (!parse_version(line.substr(sp2 + 1), &msg->minor_version)) return false;
+  msg->method.assign(method);
+  msg->target.assign(target);
+  return true;
+}
+
+bool parse_status_code(std::string_view line, Message* msg) {
+  if (line.size() < 12 || line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10]) ||
+      !is_digit(line[11])) {
+    return false;
+  }
+  if (!parse_version(line.substr(0, 8), &msg->minor_version)) return false;
+  msg->status_code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  return msg->status_code >= 100;
+}
+
+bool parse_status_line(std::string_view line, Message* msg) {
+  if (!parse_status_code(line, msg)) return false;
+  if (line.size() > 12) {
+    if (line[12] != ' ') return false;
+    msg->reason.assign(trim_ows(line.substr(13)));
+  }
+  return true;
+}
+
+// One field line. `last_kept` says whether the previous field was stored, for obsolete line folding.
+bool add_field_line(std::string_view line, Message* msg, size_t max_headers, bool* last_kept) {
+  if (line.front() == ' ' || line.front() == '\t') {
+    // obs-fold (RFC 9112 §5.2): a continuation of the previous field value.
+    if (msg->headers.empty() && !*last_kept) return false;
+    if (*last_kept) {
+      std::string& v = msg->headers.back().second;
+      v.push_back(' ');
+      v.append(trim_ows(line));
+    }
+    return true;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string_view name = line.substr(0, colon);
+  if (!is_token(name)) return false;  // includes whitespace before the colon, which RFC 9112 forbids
+  const std::string_view value = trim_ows(line.substr(colon + 1));
+  if (iequals(name, "content-length")) {
+    // A list of identical values is tolerated; differing values are a smuggling attempt or a broken peer.
+    std::string_view rest = value;
+    while (true) {
+      const size_t comma = rest.find(',');
+      const auto n = parse_decimal(trim_ows(rest.substr(0, comma)), uint64_t{1} << 62);
+      if (!n) return false;
+      if (msg->has_content_length && msg->content_length != *n) return false;
+      msg->has_content_length = true;
+      msg->content_length = *n;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  } else if (iequals(name, "transfer-encoding")) {
+    msg->has_transfer_encoding = true;
+    const size_t comma = value.rfind(',');
+    const std::string_view last = trim_ows(comma == std::string_view::npos ? value : value.substr(comma + 1));
+    msg->chunked = iequals(last, "chunked");
+  }
+  *last_kept = msg->headers.size() < max_headers;
+  if (*last_kept) msg->headers.emplace_back(std::string(name), std::string(value));
+  return true;
+}
+
+// Next line of `block` from *pos, without its CRLF or LF; false when no complete line is left.
+bool next_line(std::string_view block, size_t* pos, std::string_view* line) {
+  const size_t nl = block.find('\n', *pos);
+  if (nl == std::string_view::npos) return false;
+  std::string_view l = block.substr(*pos, nl - *pos);
+  if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  *line = l;
+  *pos = nl + 1;
+  return true;
+}
+
+}  // namespace
+
+const std::string* Message::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return &v;
+  }
+  return nullptr;
+}
+
+ParseState ParseMessageStart(std::string_view buf, MessageKind* kind) {
+  if (buf.empty()) return ParseState::kNeedsMoreData;
+  bool maybe = false;
+  {
+    // Status line: "HTTP/1." [01] SP [1-5] DIGIT DIGIT.
+    static constexpr std::string_view kPattern = "HTTP/1.v Sdd";
+    const size_t n = std::min(buf.size(), kPattern.size());
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; ++i) {
+      const char p = kPattern[i];
+      const char c = buf[i];
+      if (p == 'v') {
+        ok = c == '0' || c == '1';
+      } else if (p == 'S') {
+        ok = c >= '1' && c <= '5';
+      } else if (p == 'd') {
+        ok = is_digit(c);
+      } else {
+        ok = c == p;
+      }
+    }
+    if (ok) {
+      if (n == kPattern.size()) {
+        *kind = MessageKind::kResponse;
+        return ParseState::kSuccess;
+      }
+      maybe = true;
+    }
+  }
+  for (std::string_view m : kMethods) {
+    const size_t n = std::min(buf.size(), m.size());
+    if (buf.substr(0, n) != m.substr(0, n)) continue;
+    if (buf.size() <= m.size()) {
+      maybe = true;
+      continue;
+    }
+    if (buf[m.size()] == ' ') {
+      *kind = MessageKind::kRequest;
+      return ParseState::kSuccess;
+    }
+  }
+  return maybe ? ParseState::kNeedsMoreData : ParseState::kInvalid;
+}
+
+size_t FindHeaderEnd(std::string_view buf, size_t from) {
+  size_t i = buf.find('\n', from);
+  while (i != std::string_view::npos) {
+    if (i + 1 < buf.size() && buf[i + 1] == '\n') return i + 2;
+    if (i + 2 < buf.size() && buf[i + 1] == '\r' && buf[i + 2] == '\n') return i + 3;
+    i = buf.find('\n', i + 1);
+  }
+  return std::string_view::npos;
+}
+
+ParseState ParseHeaderBlock(std::string_view block, MessageKind kind, Message* msg, size_t max_headers) {
+  size_t pos = 0;
+  std::string_view line;
+  if (!next_line(block, &pos, &line)) return ParseState::kNeedsMoreData;
+  msg->kind = kind;
+  const bool start_ok = kind == MessageKind::kRequest    ? parse_request_line(line, msg)
+                        : kind == MessageKind::kResponse ? parse_status_line(line, msg)
+                                                         : false;
+  if (!start_ok) return ParseState::kInvalid;
+  bool last_kept = false;
+  while (next_line(block, &pos, &line)) {
+    if (line.empty()) return ParseState::kSuccess;
+    if (!add_field_line(line, msg, max_headers, &last_kept)) return ParseState::kInvalid;
+  }
+  return ParseState::kNeedsMoreData;
+}
+
+void ParseTruncatedHeader(std::string_view partial, MessageKind kind, Message* msg, size_t max_headers) {
+  msg->kind = kind;
+  size_t pos = 0;
+  std::string_view first;
+  const bool first_complete = next_line(partial, &pos, &first);
+  if (!first_complete) {
+    first = partial;
+    if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+  }
+  if (kind == MessageKind::kRequest) {
+    if (!first_complete || !parse_request_line(first, msg)) {
+      // The request line itself was cut (a long URL): keep the method and as much of the target as came.
+      const size_t sp = first.find(' ');
+      msg->method.assign(first.substr(0, sp));
+      if (sp != std::string_view::npos) {
+        std::string_view target = first.substr(sp + 1);
+        target = target.substr(0, target.find(" HTTP/"));
+        msg->target.assign(trim_ows(target));
+      }
+    }
+  } else if (kind == MessageKind::kResponse) {
+    if (!first_complete || !parse_status_line(first, msg)) parse_status_code(first, msg);
+  }
+  if (!first_complete) return;
+  std::string_view line;
+  bool last_kept = false;
+  while (next_line(partial, &pos, &line) && !line.empty()) {
+    // A malformed line in a cut header is skipped: what is there is still worth recording.
+    add_field_line(line, msg, max_headers, &last_kept);
+  }
+}
+
+ParseState DecideFraming(Message* msg, std::string_view request_method) {
+  if (msg->kind == MessageKind::kRequest) {
+    if (msg->has_transfer_encoding) {
+      // RFC 9112 §6.3: a request whose final coding is not chunked has no determinable length.
+      if (!msg->chunked) return ParseState::kInvalid;
+      msg->framing = BodyFraming::kChunked;
+    } else if (msg->has_content_length && msg->content_length > 0) {
+      msg->framing = BodyFraming::kContentLength;
+    } else {
+      msg->framing = BodyFraming::kNone;
+    }
+    return ParseState::kSuccess;
+  }
+  const int code = msg->status_code;
+  if (code == 101 || (request_method == "CONNECT" && code >= 200 && code < 300)) {
+    msg->framing = BodyFraming::kTunnel;
+  } else if (code < 200 || code == 204 || code == 304 || request_method == "HEAD") {
+    msg->framing = BodyFraming::kNone;
+  } else if (msg->has_transfer_encoding) {
+    msg->framing = msg->chunked ? BodyFraming::kChunked : BodyFraming::kUntilClose;
+  } else if (msg->has_content_length) {
+    msg->framing = msg->content_length > 0 ? BodyFraming::kContentLength : BodyFraming::kNone;
+  } else {
+    msg->framing = BodyFraming::kUntilClose;
+  }
+  return ParseState::kSuccess;
+}
+
+ParseState ParseChunkSizeLine(std::string_view line, uint64_t* size) {
+  uint64_t v = 0;
+  size_t i = 0;
+  for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
+    if (i == 15) return ParseState::kInvalid;  // no chunk is 2^60 bytes; refuse to overflow
+    v = v * 16 + static_cast<uint64_t>(hex_value(line[i]));
+  }
+  if (i == 0) return ParseState::kInvalid;
+  const std::string_view rest = trim_ows(line.substr(i));
+  if (!rest.empty() && rest.front() != ';') return ParseState::kInvalid;
+  *size = v;
+  return ParseState::kSuccess;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+StreamParser::StreamParser(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits)
+    : dir_(dir), listener_(listener), stats_(stats), limits_(limits) {}
+
+bool StreamParser::accept(MessageKind k) {
+  if (kind_ == MessageKind::kUnknown) listener_.on_kind_detected(dir_, k);
+  return kind_ == k;
+}
+
+bool StreamParser::starts_message(std::string_view captured) {
+  MessageKind k = MessageKind::kUnknown;
+  return ParseMessageStart(captured, &k) == ParseState::kSuccess && accept(k);
+}
+
+void StreamParser::feed(const DataChunk& c) {
+  const std::string_view known = c.captured;
+  const uint64_t total = std::max<uint64_t>(c.total_bytes, known.size());
+  if (total == 0 || state_ == State::kTunnel) return;
+  chunk_ = &c;
+  if (state_ == State::kLostFraming) {
+    if (starts_message(known)) {
+      complete_message();  // it ended with the previous chunk
+    } else {
+      add_body(total);
+      // With chunked framing lost, a fully captured chunk ending in the last-chunk marker ends the body.
+      if (cur_->framing == BodyFraming::kChunked && known.size() == total && known.ends_with("0\r\n\r\n")) {
+        complete_message();
+      }
+      chunk_ = nullptr;
+      return;
+    }
+  }
+  if (state_ == State::kAwaitStart) {
+    // Mid-connection (agent started late, or framing lost): only a chunk that starts a message of the
+    // direction's kind is a safe place to begin; a prefix too short to tell is given the benefit of the
+    // doubt and checked as it grows.
+    MessageKind k = MessageKind::kUnknown;
+    const ParseState s = known.empty() ? ParseState::kInvalid : ParseMessageStart(known, &k);
+    if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !accept(k))) {
+      stats_.bytes_skipped += total;
+      chunk_ = nullptr;
+      return;
+    }
+    state_ = State::kHeader;
+  }
+  uint64_t pos = 0;
+  while (pos < total && state_ != State::kTunnel) {
+    if (state_ == State::kAwaitStart) {
+      stats_.bytes_skipped += total - pos;
+      break;
+    }
+    if (pos >= known.size()) {
+      on_gap(total - pos);
+      break;
+    }
+    pos += step(known.substr(pos), pos);
+  }
+  chunk_ = nullptr;
+}
+
+size_t StreamParser::step(std::string_view data, uint64_t pos) {
+  switch (state_) {
+    case State::kHeader:
+      return step_header(data, pos);
+    case State::kBody:
+    case State::kChunkData: {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), remaining_));
+      remaining_ -= n;
+      add_body(n);
+      if (remaining_ == 0) {
+        if (state_ == State::kBody) {
+          complete_message();
+        } else {
+          state_ = State::kChunkDataEnd;
+          got_cr_ = false;
+        }
+      }
+      return n;
+    }
+    case State::kChunkSize:
+      return step_chunk_size(data);
+    case State::kChunkDataEnd:
+      return step_chunk_data_end(data);
+    case State::kTrailer:
+      return step_trailer(data);
+    case State::kUntilClose:
+    case State::kLostFraming:
+      add_body(data.size());
+      return data.size();
+    case State::kAwaitStart:
+    case State::kTunnel:
+      break;
+  }
+  return data.size();
+}
+
+void StreamParser::begin_message(uint64_t pos) {
+  cur_ = std::make_shared<Message>();
+  cur_->kind = kind_;
+  cur_->wire.start_ns = chunk_->ts_enter_ns;
+  cur_->wire.end_ns = chunk_->ts_exit_ns;
+  cur_->wire.tid = chunk_->tid;
+  cur_->wire.seq = chunk_->tcp_seq + static_cast<uint32_t>(pos);  // wraps like TCP sequence numbers
+  start_checked_ = false;
+}
+
+size_t StreamParser::step_header(std::string_view data, uint64_t pos) {
+  if (header_buf_.empty()) {
+    // RFC 9112 §2.2: empty lines before a request line are ignored (some clients send CRLF after a body).
+    size_t n = 0;
+    while (n < data.size() && (data[n] == '\r' || data[n] == '\n')) ++n;
+    if (n > 0) return n;
+    begin_message(pos);
+  }
+  const size_t old = header_buf_.size();
+  const size_t take = std::min(data.size(), limits_.max_header_bytes - old);
+  header_buf_.append(data.data(), take);
+  cur_->wire.end_ns = chunk_->ts_exit_ns;
+  if (!start_checked_) {
+    MessageKind k = MessageKind::kUnknown;
+    const ParseState s = ParseMessageStart(header_buf_, &k);
+    if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !accept(k))) {
+      lose_sync(old, true);
+      return 0;
+    }
+    start_checked_ = s == ParseState::kSuccess;
+  }
+  const size_t end = FindHeaderEnd(header_buf_, old >= 3 ? old - 3 : 0);
+  if (end == std::string_view::npos) {
+    if (header_buf_.size() >= limits_.max_header_bytes) {
+      lose_sync(old, true);  // header too large
+      return 0;
+    }
+    return take;
+  }
+  if (!start_checked_ || !header_done(end)) {
+    lose_sync(old, true);
+    return 0;
+  }
+  return end - old;
+}
+
+bool StreamParser::header_done(size_t header_len) {
+  Message& m = *cur_;
+  m.kind = kind_;
+  if (ParseHeaderBlock(std::string_view(header_buf_).substr(0, header_len), kind_, &m, limits_.max_headers) !=
+      ParseState::kSuccess) {
+    return false;
+  }
+  const std::string_view method =
+      kind_ == MessageKind::kResponse ? listener_.request_method_for_response() : std::string_view();
+  if (DecideFraming(&m, method) != ParseState::kSuccess) return false;
+  m.header_bytes = header_len;
+  m.wire.bytes = header_len;
+  header_buf_.clear();
+  start_checked_ = false;
+  listener_.on_header(dir_, cur_);
+  switch (m.framing) {
+    case BodyFraming::kNone:
+    case BodyFraming::kTunnel:
+      complete_message();
+      break;
+    case BodyFraming::kContentLength:
+      remaining_ = m.content_length;
+      state_ = State::kBody;
+      break;
+    case BodyFraming::kChunked:
+      line_buf_.clear();
+      state_ = State::kChunkSize;
+      break;
+    case BodyFraming::kUntilClose:
+      state_ = State::kUntilClose;
+      break;
+  }
+  return true;
+}
+
+void StreamParser::header_cut(bool at_close) {
+  ++stats_.truncated_headers;
+  if (!at_close) ++stats_.resyncs;
+  Message& m = *cur_;
+  ParseTruncatedHeader(header_buf_, kind_, &m, limits_.max_headers);
+  m.header_truncated = true;
+  m.framing_lost = true;
+  // Only used by the lost-framing heuristics: the real framing depends on fields that were not captured.
+  m.framing = m.chunked ? BodyFraming::kChunked : BodyFraming::kUntilClose;
+  m.header_bytes = header_buf_.size();
+  m.wire.bytes = header_buf_.size();
+  header_buf_.clear();
+  start_checked_ = false;
+  state_ = State::kLostFraming;
+  listener_.on_header(dir_, cur_);
+}
+
+size_t StreamParser::step_chunk_size(std::string_view data) {
+  const size_t nl = data.find('\n');
+  const size_t take = nl == std::string_view::npos ? data.size() : nl + 1;
+  if (line_buf_.size() + take > limits_.max_chunk_line_bytes) {
+    lose_sync(0, true);
+    return 0;
+  }
+  line_buf_.append(data.data(), take);
+  if (nl == std::string_view::npos) {
+    add_body(take);
+    return take;
+  }
+  std::string_view line(line_buf_);
+  line.remove_suffix(1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  uint64_t size = 0;
+  if (ParseChunkSizeLine(line, &size) != ParseState::kSuccess) {
+    lose_sync(0, true);
+    return 0;
+  }
+  add_body(take);
+  line_buf_.clear();
+  if (size == 0) {
+    state_ = State::kTrailer;
+  } else {
+    remaining_ = size;
+    state_ = State::kChunkData;
+  }
+  return take;
+}
+
+size_t StreamParser::step_chunk_data_end(std::string_view data) {
+  const char ch = data.front();
+  if (ch == '\r' && !got_cr_) {
+    got_cr_ = true;
+    add_body(1);
+    return 1;
+  }
+  if (ch == '\n') {
+    add_body(1);
+    line_buf_.clear();
+    state_ = State::kChunkSize;
+    return 1;
+  }
+  lose_sync(0, true);
+  return 0;
+}
+
+size_t StreamParser::step_trailer(std::string_view data) {
+  const size_t nl = data.find('\n');
+  const size_t take = nl == std::string_view::npos ? data.size() : nl + 1;
+  if (line_buf_.size() + take > limits_.max_header_bytes) {
+    lose_sync(0, true);
+    return 0;
+  }
+  line_buf_.append(data.data(), take);
+  add_body(take);
+  if (nl == std::string_view::npos) return take;
+  const bool empty_line = line_buf_ == "\n" || line_buf_ == "\r\n";
+  line_buf_.clear();
+  if (empty_line) complete_message();
+  return take;
+}
+
+void StreamParser::on_gap(uint64_t n) {
+  // The capture kept only the start of this chunk: n bytes are known by count alone.
+  while (n > 0) {
+    switch (state_) {
+      case State::kHeader:
+        if (header_buf_.empty() || !start_checked_) {
+          // A message starts somewhere in bytes we cannot see.
+          lose_sync(header_buf_.size(), false);
+          stats_.bytes_skipped += n;
+        } else {
+          header_cut(false);
+          add_body(n);
+        }
+        return;
+      case State::kBody:
+      case State::kChunkData: {
+        const uint64_t k = std::min(n, remaining_);
+        remaining_ -= k;
+        n -= k;
+        add_body(k);
+        if (remaining_ == 0) {
+          if (state_ == State::kBody) {
+            complete_message();
+          } else {
+            state_ = State::kChunkDataEnd;
+            got_cr_ = false;
+          }
+        }
+        break;
+      }
+      case State::kChunkDataEnd: {
+        // Assume the CRLF is there; the next chunk-size line is what we cannot skip.
+        const uint64_t want = got_cr_ ? 1 : 2;
+        const uint64_t k = std::min(n, want);
+        n -= k;
+        add_body(k);
+        if (k == want) {
+          line_buf_.clear();
+          state_ = State::kChunkSize;
+        } else {
+          got_cr_ = true;
+        }
+        break;
+      }
+      case State::kChunkSize:
+      case State::kTrailer:
+        cur_->framing_lost = true;
+        ++stats_.resyncs;
+        line_buf_.clear();
+        state_ = State::kLostFraming;
+        break;
+      case State::kUntilClose:
+      case State::kLostFraming:
+        add_body(n);
+        return;
+      case State::kAwaitStart:
+        stats_.bytes_skipped += n;
+        return;
+      case State::kTunnel:
+        return;
+    }
+  }
+}
+
+void StreamParser::add_body(uint64_t n) {
+  cur_->body_bytes += n;
+  cur_->wire.bytes += n;
+  cur_->wire.end_ns = chunk_->ts_exit_ns;
+}
+
+void StreamParser::complete_message() {
+  std::shared_ptr<Message> msg = std::move(cur_);
+  msg->complete = true;
+  state_ = msg->framing == BodyFraming::kTunnel ? State::kTunnel : State::kHeader;
+  remaining_ = 0;
+  line_buf_.clear();
+  listener_.on_complete(dir_, msg);
+}
+
+void StreamParser::lose_sync(uint64_t extra_skipped, bool parse_error) {
+  if (parse_error) ++stats_.parse_errors;
+  ++stats_.resyncs;
+  stats_.bytes_skipped += extra_skipped;
+  // A message already announced to the stitcher is finished, not dropped: its request/response pair
+  // still deserves a record, flagged as framing lost.
+  if (cur_ && cur_->header_bytes > 0) {
+    cur_->framing_lost = true;
+    complete_message();
+  }
+  cur_.reset();
+  header_buf_.clear();
+  line_buf_.clear();
+  start_checked_ = false;
+  remaining_ = 0;
+  if (state_ != State::kTunnel) state_ = State::kAwaitStart;
+}
+
+void StreamParser::end_lost_message() {
+  if (state_ != State::kLostFraming) return;
+  complete_message();
+  state_ = State::kAwaitStart;
+}
+
+void StreamParser::enter_tunnel() {
+  cur_.reset();
+  header_buf_.clear();
+  line_buf_.clear();
+  state_ = State::kTunnel;
+}
+
+void StreamParser::finish() {
+  switch (state_) {
+    case State::kHeader:
+      if (!header_buf_.empty()) {
+        if (start_checked_) {
+          header_cut(true);
+          complete_message();
+        } else {
+          stats_.bytes_skipped += header_buf_.size();
+        }
+      }
+      break;
+    case State::kUntilClose:
+    case State::kLostFraming:
+      complete_message();
+      break;
+    case State::kBody:
+    case State::kChunkSize:
+    case State::kChunkData:
+    case State::kChunkDataEnd:
+    case State::kTrailer:
+      cur_->framing_lost = true;  // cut by the close
+      complete_message();
+      break;
+    case State::kAwaitStart:
+    case State::kTunnel:
+      break;
+  }
+  cur_.reset();
+  header_buf_.clear();
+  state_ = State::kTunnel;
+}
+
+}  // namespace otelbpf::l7::http
