@@ -11,7 +11,7 @@
 #include <unordered_map>
 
 #include "bpf/events.h"
-#include "protocols/common/protocol.h"
+#include "protocols/registry/protocol.h"
 #include "protocols/common/record.h"
 
 namespace otelbpf {

@@ -1,5 +1,6 @@
 #include "tracer/syscall_event_processor.h"
 
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -89,18 +90,24 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event, std::span
   const auto direction = event.direction == OTELBPF_DIR_INGRESS ? l7::Direction::kIngress : l7::Direction::kEgress;
   const std::string_view captured(reinterpret_cast<const char*>(payload.data()),
                                   std::min<std::size_t>(payload.size(), event.payload_len));
-  const bool message_start = l7::infer_protocol(captured, direction) != l7::Protocol::kUnknown;
+  l7::InferenceInput inference;
+  inference.first_bytes = captured;
+  inference.direction = direction;
+  inference.udp = event.sock.protocol == IPPROTO_UDP;
+  inference.local_port = event.sock.sport;
+  inference.remote_port = event.sock.dport;
 
   if (!conn.stitcher) {
     if (conn.failed_inferences >= options_.max_failed_inferences) return;
-    if (!message_start) {
+    conn.protocol = l7::infer_protocol(inference);
+    if (conn.protocol == l7::Protocol::kUnknown) {
       if (++conn.failed_inferences == options_.max_failed_inferences) non_l7_connections_.inc();
       return;
     }
-    conn.protocol = l7::infer_protocol(captured, direction);
     conn.stitcher = l7::make_stitcher(conn.protocol);
     if (!conn.stitcher) return;
   }
+  const bool message_start = l7::is_message_start(conn.protocol, inference);
 
   l7::DataChunk chunk;
   chunk.direction = direction;

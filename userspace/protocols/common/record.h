@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "protocols/common/stream.h"
-#include "protocols/trace_context.h"
+#include "protocols/common/trace_context.h"
 
 namespace otelbpf::l7 {
 

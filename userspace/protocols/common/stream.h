@@ -46,4 +46,14 @@ struct WireExtent {
   uint64_t bytes = 0;     // wire bytes, counted by total_bytes (uncaptured bytes included)
 };
 
+// What protocol inference sees of a chunk that may begin a message: the bytes, and the socket's context
+// (binary protocols are told apart by transport and ports where the bytes alone are ambiguous).
+struct InferenceInput {
+  std::string_view first_bytes;
+  Direction direction = Direction::kEgress;
+  bool udp = false;
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;
+};
+
 }  // namespace otelbpf::l7

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "protocols/common/stream.h"
-#include "protocols/trace_context.h"
+#include "protocols/common/trace_context.h"
 
 namespace otelbpf::l7::http {
 

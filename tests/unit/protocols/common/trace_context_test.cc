@@ -1,4 +1,4 @@
-#include "protocols/trace_context.h"
+#include "protocols/common/trace_context.h"
 
 #include <gtest/gtest.h>
 

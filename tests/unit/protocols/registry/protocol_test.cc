@@ -1,4 +1,4 @@
-#include "protocols/common/protocol.h"
+#include "protocols/registry/protocol.h"
 
 #include <gtest/gtest.h>
 
