@@ -3,31 +3,13 @@
 //   node verify_http_sys_spans.js <agent export.jsonl> <sdk ids.json> <nginx port> <backend port>
 const fs = require('fs');
 const assert = require('assert');
+const { KIND, loadSpans, sysSpans, one: oneOf, assertChild: checkChild } = require('./spans_lib');
 const [exported, idsPath, nginxPort, backendPort] = process.argv.slice(2);
 const ids = JSON.parse(fs.readFileSync(idsPath, 'utf8'));
 
-const spans = [];
-for (const line of fs.readFileSync(exported, 'utf8').split('\n')) {
-  if (!line.trim()) continue;
-  for (const rs of JSON.parse(line).resourceSpans || [])
-    for (const ss of rs.scopeSpans || [])
-      for (const s of ss.spans || []) {
-        const attrs = {};
-        for (const kv of s.attributes || []) {
-          const v = kv.value || {};
-          attrs[kv.key] = 'intValue' in v ? Number(v.intValue) : 'stringValue' in v ? v.stringValue : 'boolValue' in v ? v.boolValue : v.doubleValue;
-        }
-        spans.push({ ...s, attrs, start: BigInt(s.startTimeUnixNano || 0), end: BigInt(s.endTimeUnixNano || 0) });
-      }
-}
-const KIND = { SERVER: 2, CLIENT: 3 };
-const sys = spans.filter((s) => s.attrs['otelbpf.span.source'] === 'sys');
-function one(desc, pred) {
-  const found = sys.filter(pred);
-  assert.strictEqual(found.length, 1, `expected exactly one sys span: ${desc}; found ${found.length}\n` +
-    sys.map((s) => `  ${s.attrs['process.executable.name']} kind=${s.kind} ${s.name} peer=${s.attrs['network.peer.port']}`).join('\n'));
-  return found[0];
-}
+const spans = loadSpans(exported);
+const sys = sysSpans(spans);
+const one = (desc, pred) => oneOf(sys, desc, pred);
 const byExe = (exe, kind, path, extra = () => true) => (s) =>
   s.attrs['process.executable.name'] === exe && s.kind === kind && s.attrs['url.path'] === path && extra(s);
 function checkHttp(span, method, path, status) {
@@ -40,13 +22,6 @@ function checkHttp(span, method, path, status) {
   assert.ok(span.end > span.start, `${span.name}: end after start`);
   assert.ok(span.attrs['otelbpf.req.bytes'] > 0 && span.attrs['otelbpf.resp.bytes'] > 0, 'byte counts');
 }
-function checkChild(parent, child, what) {
-  assert.strictEqual(child.traceId, parent.traceId, `${what}: same trace`);
-  assert.strictEqual(child.parentSpanId, parent.spanId, `${what}: parent link`);
-  // The server end of a call lies within its client end (same clock, one machine).
-  assert.ok(child.start >= parent.start && child.end <= parent.end + 1000000n, `${what}: nested in time`);
-}
-
 // 1. curl -> nginx (both uninstrumented): a CLIENT span in curl, a SERVER span in nginx, one TCP exchange.
 const curl = one('curl CLIENT GET /static/hello', byExe('curl', KIND.CLIENT, '/static/hello'));
 checkHttp(curl, 'GET', '/static/hello', 200);

@@ -1,0 +1,58 @@
+// Reading an otelbpf export file (OTLP/JSON lines) into flat span records, for the e2e verifiers.
+const fs = require('fs');
+const assert = require('assert');
+
+const KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 };
+
+function attributeValue(v) {
+  v = v || {};
+  if ('intValue' in v) return Number(v.intValue);
+  if ('stringValue' in v) return v.stringValue;
+  if ('boolValue' in v) return v.boolValue;
+  if ('doubleValue' in v) return Number(v.doubleValue);
+  if ('arrayValue' in v) return (v.arrayValue.values || []).map(attributeValue);
+  return undefined;
+}
+
+// Every span of the file, with `attrs` (span attributes), `resource` (resource attributes) and BigInt times.
+function loadSpans(path) {
+  const spans = [];
+  for (const line of fs.readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    for (const rs of JSON.parse(line).resourceSpans || []) {
+      const resource = {};
+      for (const kv of (rs.resource && rs.resource.attributes) || []) resource[kv.key] = attributeValue(kv.value);
+      for (const ss of rs.scopeSpans || [])
+        for (const s of ss.spans || []) {
+          const attrs = {};
+          for (const kv of s.attributes || []) attrs[kv.key] = attributeValue(kv.value);
+          spans.push({ ...s, attrs, resource, start: BigInt(s.startTimeUnixNano || 0), end: BigInt(s.endTimeUnixNano || 0) });
+        }
+    }
+  }
+  return spans;
+}
+
+const sysSpans = (spans) => spans.filter((s) => s.attrs['otelbpf.span.source'] === 'sys');
+
+function describe(spans) {
+  return spans
+    .map((s) => `  ${s.attrs['process.executable.name']} kind=${s.kind} proto=${s.attrs['otelbpf.l7.protocol']} "${s.name}" peer=${s.attrs['network.peer.port']}`)
+    .join('\n');
+}
+
+// Exactly one span matching `pred`, else an assertion naming `desc` and listing what there is.
+function one(spans, desc, pred) {
+  const found = spans.filter(pred);
+  assert.strictEqual(found.length, 1, `expected exactly one span: ${desc}; found ${found.length}\n${describe(spans)}`);
+  return found[0];
+}
+
+// The server end of a call lies under its client end: same trace, parent link, nested in time.
+function assertChild(parent, child, what) {
+  assert.strictEqual(child.traceId, parent.traceId, `${what}: same trace`);
+  assert.strictEqual(child.parentSpanId, parent.spanId, `${what}: parent link`);
+  assert.ok(child.start >= parent.start && child.end <= parent.end + 1000000n, `${what}: nested in time`);
+}
+
+module.exports = { KIND, loadSpans, sysSpans, one, assertChild, describe };
