@@ -3,14 +3,14 @@
 //
 // Start-up reads as the data flows: exporters, assembler, pipeline, receivers, probes. Shutdown (SIGTERM,
 // SIGINT) runs the other way: stop the doors, drain the pipeline, flush the assembler, flush the exporters.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include "assembler/trace_assembler.h"
 #include "config/agent_config.h"
@@ -139,7 +139,8 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
 
 std::uint16_t port_of(const std::string& host_port) {
   auto colon = host_port.rfind(':');
-  return colon == std::string::npos ? 0 : static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
+  return colon == std::string::npos ? 0
+                                    : static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
 }
 
 int run(const AgentConfig& config) {
@@ -156,8 +157,8 @@ int run(const AgentConfig& config) {
 
   auto workers = make_exporters(config);
   TraceAssembler assembler(
-      AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms), config.assembler.max_buffered_spans,
-                       config.assembler.reparent_app_server_spans},
+      AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
+                       config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans},
       [&workers](std::shared_ptr<const SpanBatch> batch) {
         for (auto& worker : workers) worker->enqueue(batch);
       });
@@ -189,7 +190,8 @@ int run(const AgentConfig& config) {
     http->start();
   }
   if (config.grpc.enabled) {
-    grpc = std::make_unique<GrpcServer>(GrpcServerOptions{config.grpc.listen, config.grpc.max_message_bytes}, ingest);
+    grpc = std::make_unique<GrpcServer>(GrpcServerOptions{config.grpc.listen, config.grpc.max_message_bytes},
+                                        ingest);
     grpc->start();
   }
 
@@ -204,7 +206,8 @@ int run(const AgentConfig& config) {
     probes.ignore_ports = config.probes.ignore_ports;
     // The agent's own doors: an SDK's export requests to us are transport, not application traffic.
     if (config.http.enabled) probes.ignore_ports.push_back(config.http.port);
-    if (config.grpc.enabled && port_of(config.grpc.listen)) probes.ignore_ports.push_back(port_of(config.grpc.listen));
+    if (config.grpc.enabled && port_of(config.grpc.listen))
+      probes.ignore_ports.push_back(port_of(config.grpc.listen));
     SyscallEventProcessorOptions processing;
     processing.max_connections = config.probes.max_connections;
     processing.connection_idle = std::chrono::seconds(config.probes.connection_idle_seconds);

@@ -10,7 +10,7 @@
 #include "protocols/common/record.h"
 #include "protocols/http/parse.h"
 #include "protocols/http/stitcher.h"
-#include "protocols/trace_context.h"
+#include "protocols/common/trace_context.h"
 
 using namespace otelbpf::l7;
 

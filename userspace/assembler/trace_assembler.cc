@@ -53,7 +53,9 @@ TraceAssembler::TraceAssembler(AssemblerOptions options, AssembledBatchSink sink
     : options_(options), sink_(std::move(sink)), metrics_(metrics) {}
 
 void TraceAssembler::count_link(const char* rule) {
-  metrics_.counter("otelbpf_assembler_links_total", "Links the trace assembler made, by rule", {{"rule", rule}}).inc();
+  metrics_
+      .counter("otelbpf_assembler_links_total", "Links the trace assembler made, by rule", {{"rule", rule}})
+      .inc();
 }
 
 void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
@@ -65,14 +67,17 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
         set_span_attribute(span, kSpanSourceAttribute, source);
         ++spans;
       }
-  metrics_.counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler", {{"source", source}})
+  metrics_
+      .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler",
+               {{"source", source}})
       .inc(spans);
   index(batch, now);
   pending_.push_back({std::move(batch), now, spans});
   buffered_spans_ += spans;
   while (buffered_spans_ > options_.max_buffered_spans && !pending_.empty()) {
-    metrics_.counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
-                     {{"reason", "memory_bound"}})
+    metrics_
+        .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
+                 {{"reason", "memory_bound"}})
         .inc(pending_.front().spans);
     emit(pending_.front());
     pending_.pop_front();
@@ -103,8 +108,10 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
           f.syscall_trace_id = string_of(find_attribute(span.attributes(), "otelbpf.syscall_trace_id"));
           const auto req_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.req_seq"));
           const auto resp_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.resp_seq"));
-          if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
-          if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty()) sys_client_by_tcp_[f.tcp_key] = f.span_id;
+          if (req_seq != 0 && resp_seq != 0)
+            f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
+          if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty())
+            sys_client_by_tcp_[f.tcp_key] = f.span_id;
           if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
             if (!f.syscall_trace_id.empty())
               sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = f.span_id;
@@ -139,7 +146,8 @@ const TraceAssembler::SpanFacts* TraceAssembler::sys_server_for_app_server(const
     const auto* s = facts_of(id);
     if (!s) continue;
     if (app.pid != 0 && s->pid == app.pid) return s;
-    if (s->start_ns <= app.start_ns && s->end_ns >= app.end_ns && (!best || s->start_ns > best->start_ns)) best = s;
+    if (s->start_ns <= app.start_ns && s->end_ns >= app.end_ns && (!best || s->start_ns > best->start_ns))
+      best = s;
   }
   return app.pid != 0 ? nullptr : best;
 }
@@ -154,16 +162,19 @@ const TraceAssembler::SpanFacts* TraceAssembler::innermost_app_span(const SpanFa
   std::string service;
   for (const auto& id : it->second) {
     const auto* app = facts_of(id);
-    if (app && app->kind == otlp::Span::SPAN_KIND_SERVER && app->pid == 0 && sys_server_for_app_server(*app) == &server)
+    if (app && app->kind == otlp::Span::SPAN_KIND_SERVER && app->pid == 0 &&
+        sys_server_for_app_server(*app) == &server)
       service = app->service;
   }
   const SpanFacts* best = nullptr;
   for (const auto& id : it->second) {
     const auto* app = facts_of(id);
     if (!app) continue;
-    const bool same_process = app->pid != 0 ? app->pid == call.pid : (!service.empty() && app->service == service);
+    const bool same_process =
+        app->pid != 0 ? app->pid == call.pid : (!service.empty() && app->service == service);
     if (!same_process || app->start_ns > call.start_ns || app->end_ns < call.end_ns) continue;
-    if (!best || app->start_ns > best->start_ns || (app->start_ns == best->start_ns && app->end_ns < best->end_ns))
+    if (!best || app->start_ns > best->start_ns ||
+        (app->start_ns == best->start_ns && app->end_ns < best->end_ns))
       best = app;
   }
   return best;
@@ -183,7 +194,8 @@ TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, int depth
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER) {
     // §3.4: the client end of the same TCP exchange is the parent, whatever the addresses say.
     if (!f.tcp_key.empty())
-      if (auto c = sys_client_by_tcp_.find(f.tcp_key); c != sys_client_by_tcp_.end() && c->second != f.span_id) {
+      if (auto c = sys_client_by_tcp_.find(f.tcp_key);
+          c != sys_client_by_tcp_.end() && c->second != f.span_id) {
         r.parent_span_id = c->second;
         r.trace_id = final_trace(c->second, depth);
         r.rule = "tcp_sys_server_under_sys_client";
@@ -234,8 +246,9 @@ void TraceAssembler::link(SpanBatch& batch) {
         f.emitted = true;
         if (!r.rule) {
           if (batch.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
-            metrics_.counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
-                             {{"source", "sys"}})
+            metrics_
+                .counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
+                         {{"source", "sys"}})
                 .inc();
           continue;
         }
@@ -276,7 +289,8 @@ void TraceAssembler::poll(Clock::time_point now) {
     pending_.pop_front();
   }
   forget_old_facts(now);
-  metrics_.gauge("otelbpf_assembler_buffered_spans", "Spans waiting in the link window").set(static_cast<std::int64_t>(buffered_spans_));
+  metrics_.gauge("otelbpf_assembler_buffered_spans", "Spans waiting in the link window")
+      .set(static_cast<std::int64_t>(buffered_spans_));
 }
 
 void TraceAssembler::flush() {

@@ -36,7 +36,8 @@ class TraceAssembler {
  public:
   using Clock = std::chrono::steady_clock;
 
-  TraceAssembler(AssemblerOptions options, AssembledBatchSink sink, MetricsRegistry& metrics = default_metrics());
+  TraceAssembler(AssemblerOptions options, AssembledBatchSink sink,
+                 MetricsRegistry& metrics = default_metrics());
 
   void add(SpanBatch batch, Clock::time_point now = Clock::now());
   // Emits the batches whose window has passed.
@@ -95,7 +96,7 @@ class TraceAssembler {
   std::deque<Pending> pending_;
   std::size_t buffered_spans_ = 0;
 
-  std::unordered_map<std::string, SpanFacts> facts_;  // by span id
+  std::unordered_map<std::string, SpanFacts> facts_;    // by span id
   std::unordered_map<std::string, Resolution> frozen_;  // resolutions of emitted spans
   // sys CLIENT spans by TCP sequence numbers (§3.4), sys SERVER spans by process + syscall trace id (§3.3),
   // sys SERVER spans by trace id + the header's span id (§3.2), app span ids by trace.

@@ -25,7 +25,8 @@ std::string render_labels(const MetricLabels& labels) {
 }
 }  // namespace
 
-Counter& MetricsRegistry::counter(const std::string& name, const std::string& help, const MetricLabels& labels) {
+Counter& MetricsRegistry::counter(const std::string& name, const std::string& help,
+                                  const MetricLabels& labels) {
   std::lock_guard lock(mutex_);
   auto& family = families_[name];
   if (family.help.empty()) family.help = help;

@@ -31,7 +31,8 @@ std::vector<std::string> split(const std::string& s, const std::string& sep) {
 bool is_free_form(const YAML::Node& default_node) { return default_node.IsMap() && default_node.size() == 0; }
 
 void merge_into(YAML::Node target, const YAML::Node& overlay, const std::string& path) {
-  if (!overlay.IsMap()) throw ConfigError(fmt::format("config: '{}' must be a mapping", path.empty() ? "/" : path));
+  if (!overlay.IsMap())
+    throw ConfigError(fmt::format("config: '{}' must be a mapping", path.empty() ? "/" : path));
   for (const auto& item : overlay) {
     const auto key = item.first.as<std::string>();
     const auto full = path.empty() ? key : path + "." + key;
@@ -51,7 +52,8 @@ void merge_into(YAML::Node target, const YAML::Node& overlay, const std::string&
 }
 
 // "a.b.c" = "value": the value is parsed as YAML so lists and numbers work (--set probes.pids=[1,2]).
-void apply_override(YAML::Node root, const std::string& dotted, const std::string& value, const char* origin) {
+void apply_override(YAML::Node root, const std::string& dotted, const std::string& value,
+                    const char* origin) {
   const auto parts = split(dotted, ".");
   YAML::Node leaf;
   try {

@@ -85,8 +85,8 @@ struct AgentConfig {
 };
 
 struct ConfigSources {
-  std::string file;                       // --config path ("" = none)
-  std::vector<std::string> set_overrides;  // "a.b.c=value"
+  std::string file;                                // --config path ("" = none)
+  std::vector<std::string> set_overrides;          // "a.b.c=value"
   std::map<std::string, std::string> environment;  // OTELBPF_* variables (name -> value)
 };
 

@@ -5,7 +5,8 @@ namespace otelbpf {
 SpanPipeline::SpanPipeline(SpanPipelineOptions options, MetricsRegistry& metrics)
     : options_(options),
       queue_(options.max_batches),
-      queued_spans_gauge_(metrics.gauge("otelbpf_pipeline_queued_spans", "Spans waiting for the assembler")) {}
+      queued_spans_gauge_(metrics.gauge("otelbpf_pipeline_queued_spans", "Spans waiting for the assembler")) {
+}
 
 SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
   if (queue_.closed()) return Admission::kClosed;

@@ -13,7 +13,8 @@ using opentelemetry::proto::collector::trace::v1::TraceService;
 // gRPC peers look like "ipv4:10.0.0.5:43210" or "ipv6:[::1]:43210"; pod attribution wants the address.
 std::string peer_address(const std::string& peer) {
   std::string s = peer;
-  if (auto colon = s.find(':'); colon != std::string::npos && (s.rfind("ipv4", 0) == 0 || s.rfind("ipv6", 0) == 0))
+  if (auto colon = s.find(':');
+      colon != std::string::npos && (s.rfind("ipv4", 0) == 0 || s.rfind("ipv6", 0) == 0))
     s = s.substr(colon + 1);
   if (!s.empty() && s.front() == '[') return s.substr(1, s.find(']') - 1);
   if (auto colon = s.rfind(':'); colon != std::string::npos) s = s.substr(0, colon);

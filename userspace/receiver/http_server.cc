@@ -106,8 +106,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.ingest.limits().max_body_bytes);
     arm_timer(server_.options.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -116,11 +117,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // Beast checks Content-Length against the body limit while parsing the header.
       if (ec == http::error::body_limit) {
         server_.ingest.count_rejection(kTransport, "too_large");
-        return reply_and_close(http::status::payload_too_large, "text/plain", "body exceeds the configured limit\n");
+        return reply_and_close(http::status::payload_too_large, "text/plain",
+                               "body exceeds the configured limit\n");
       }
       if (ec == http::error::header_limit) {
         server_.ingest.count_rejection(kTransport, "header_too_large");
-        return reply_and_close(http::status::request_header_fields_too_large, "text/plain", "header too large\n");
+        return reply_and_close(http::status::request_header_fields_too_large, "text/plain",
+                               "header too large\n");
       }
       if (ec != http::error::end_of_stream && !timed_out_ && ec != net::error::operation_aborted &&
           ec != net::error::connection_reset) {
@@ -132,7 +135,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto& req = parser_->get();
     const std::string_view target(req.target().data(), req.target().size());
     if (is_trace_path(target)) {
-      if (req.method() != http::verb::post) return reply_simple(http::status::method_not_allowed, "use POST\n");
+      if (req.method() != http::verb::post)
+        return reply_simple(http::status::method_not_allowed, "use POST\n");
       const auto content_type = req[http::field::content_type];
       if (!OtlpIngest::encoding_for_content_type({content_type.data(), content_type.size()}, encoding_)) {
         server_.ingest.count_rejection(kTransport, "unsupported_media_type");
@@ -140,7 +144,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return reply_and_close(http::status::unsupported_media_type, "text/plain",
                                "Content-Type must be application/x-protobuf or application/json\n");
       }
-      if (auto length = parser_->content_length(); length && *length > server_.ingest.limits().max_body_bytes) {
+      if (auto length = parser_->content_length();
+          length && *length > server_.ingest.limits().max_body_bytes) {
         server_.ingest.count_rejection(kTransport, "too_large");
         return reply_and_close(http::status::payload_too_large, content_type_of(encoding_),
                                status_body(encoding_, 8, "body exceeds the configured limit"));
@@ -161,7 +166,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     timer_.cancel();
     if (timed_out_) {
       server_.ingest.count_rejection(kTransport, "body_timeout");
-      return reply_and_close(http::status::request_timeout, "text/plain", "request body not received in time\n");
+      return reply_and_close(http::status::request_timeout, "text/plain",
+                             "request body not received in time\n");
     }
     if (ec == http::error::body_limit) {
       server_.ingest.count_rejection(kTransport, "too_large");
@@ -197,8 +203,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void handle_export(const Request& req) {
     const auto coding = req[http::field::content_encoding];
-    const auto result = server_.ingest.ingest_body(encoding_, {coding.data(), coding.size()}, req.body(), peer_,
-                                                   kTransport);
+    const auto result =
+        server_.ingest.ingest_body(encoding_, {coding.data(), coding.size()}, req.body(), peer_, kTransport);
     using Code = IngestResult::Code;
     switch (result.code) {
       case Code::kOk: {
@@ -207,11 +213,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
           response.mutable_partial_success()->set_rejected_spans(result.rejected_spans);
           response.mutable_partial_success()->set_error_message(result.partial_message);
         }
-        return reply(http::status::ok, content_type_of(encoding_),
-                     encoding_ == BodyEncoding::kJson ? encode_otlp_json(response) : response.SerializeAsString());
+        return reply(
+            http::status::ok, content_type_of(encoding_),
+            encoding_ == BodyEncoding::kJson ? encode_otlp_json(response) : response.SerializeAsString());
       }
       case Code::kBadRequest:
-        return reply(http::status::bad_request, content_type_of(encoding_), status_body(encoding_, 3, result.message));
+        return reply(http::status::bad_request, content_type_of(encoding_),
+                     status_body(encoding_, 3, result.message));
       case Code::kTooLarge:
         return reply(http::status::payload_too_large, content_type_of(encoding_),
                      status_body(encoding_, 8, result.message));
@@ -237,7 +245,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto response = std::make_shared<Response>(status, version_ ? version_ : 11);
     response->set(http::field::server, "otelbpf-agent");
     response->set(http::field::content_type, content_type);
-    if (retry_after) response->set(http::field::retry_after, std::to_string(server_.options.retry_after.count()));
+    if (retry_after)
+      response->set(http::field::retry_after, std::to_string(server_.options.retry_after.count()));
     response->body() = std::move(body);
     response->keep_alive(keep_alive_);
     response->prepare_payload();
@@ -299,13 +308,14 @@ void HttpServer::start() {
   if (!ec) i.acceptor.bind(endpoint, ec);
   if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::runtime_error(
-        fmt::format("http receiver: cannot listen on {}:{}: {}", i.options.listen_address, i.options.port, ec.message()));
+    throw std::runtime_error(fmt::format("http receiver: cannot listen on {}:{}: {}",
+                                         i.options.listen_address, i.options.port, ec.message()));
   i.work.emplace(i.io.get_executor());
   i.accept_next();
   for (int t = 0; t < std::max(1, i.options.threads); ++t) i.threads.emplace_back([&i] { i.io.run(); });
-  spdlog::info("http receiver listening on {}:{} (/v1/traces, /api/v1/otel/trace, /metrics, /healthz, /readyz)",
-               i.options.listen_address, bound_port());
+  spdlog::info(
+      "http receiver listening on {}:{} (/v1/traces, /api/v1/otel/trace, /metrics, /healthz, /readyz)",
+      i.options.listen_address, bound_port());
 }
 
 void HttpServer::stop() {

@@ -17,7 +17,7 @@ struct HttpServerOptions {
   std::string listen_address = "0.0.0.0";
   std::uint16_t port = 38086;
   int threads = 2;
-  std::chrono::milliseconds body_timeout{10000};  // a body must arrive within this after its header
+  std::chrono::milliseconds body_timeout{10000};   // a body must arrive within this after its header
   std::chrono::milliseconds idle_timeout{120000};  // keep-alive connections idle longer are closed
   std::size_t max_header_bytes = 64 * 1024;
   std::chrono::seconds retry_after{1};  // what 429/503 answers ask senders to wait
@@ -39,7 +39,7 @@ class HttpServer {
   void stop();
   std::uint16_t bound_port() const;
 
- // The listener's state, shared with its connection sessions (defined in the .cc).
+  // The listener's state, shared with its connection sessions (defined in the .cc).
   struct Impl;
 
  private:

@@ -104,7 +104,8 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
   IngestResult result;
   if (body.size() > limits_.max_body_bytes) {
     count_rejection(transport, "too_large");
-    return failure(IngestResult::Code::kTooLarge, "body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
+    return failure(IngestResult::Code::kTooLarge,
+                   "body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
   }
   std::string inflated;
   const std::string coding = lower(content_encoding);
@@ -115,8 +116,9 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
         break;
       case InflateStatus::kTooLarge:
         count_rejection(transport, "too_large_decompressed");
-        return failure(IngestResult::Code::kTooLarge,
-                "decompressed body exceeds " + std::to_string(limits_.max_decompressed_bytes) + " bytes");
+        return failure(
+            IngestResult::Code::kTooLarge,
+            "decompressed body exceeds " + std::to_string(limits_.max_decompressed_bytes) + " bytes");
       case InflateStatus::kCorrupt:
         count_rejection(transport, "bad_gzip");
         return failure(IngestResult::Code::kBadRequest, "body is not valid gzip");
@@ -130,7 +132,8 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
   if (encoding == BodyEncoding::kProtobuf) {
     if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
       count_rejection(transport, "undecodable");
-      return failure(IngestResult::Code::kBadRequest, "body is not a valid ExportTraceServiceRequest protobuf");
+      return failure(IngestResult::Code::kBadRequest,
+                     "body is not a valid ExportTraceServiceRequest protobuf");
     }
   } else {
     JsonDecodeError error;
@@ -187,7 +190,8 @@ IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::
   }
   metrics_.counter("otelbpf_receiver_spans_total", "Spans accepted by the receiver", {{"transport", t}})
       .inc(accepted);
-  metrics_.counter("otelbpf_receiver_requests_total", "OTLP export requests accepted", {{"transport", t}}).inc();
+  metrics_.counter("otelbpf_receiver_requests_total", "OTLP export requests accepted", {{"transport", t}})
+      .inc();
   return result;
 }
 

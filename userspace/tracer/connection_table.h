@@ -11,8 +11,8 @@
 #include <unordered_map>
 
 #include "bpf/events.h"
-#include "protocols/registry/protocol.h"
 #include "protocols/common/record.h"
+#include "protocols/registry/protocol.h"
 
 namespace otelbpf {
 

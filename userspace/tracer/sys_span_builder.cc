@@ -29,9 +29,13 @@ void add(otlp::Span& span, const std::string& key, const l7::AttributeValue& val
 }
 
 void add_int(otlp::Span& span, const std::string& key, std::int64_t value) { add(span, key, value); }
-void add_str(otlp::Span& span, const std::string& key, std::string value) { add(span, key, std::move(value)); }
+void add_str(otlp::Span& span, const std::string& key, std::string value) {
+  add(span, key, std::move(value));
+}
 
-std::string bytes_of(const std::uint8_t* data, std::size_t n) { return std::string(reinterpret_cast<const char*>(data), n); }
+std::string bytes_of(const std::uint8_t* data, std::size_t n) {
+  return std::string(reinterpret_cast<const char*>(data), n);
+}
 
 }  // namespace
 
@@ -70,12 +74,12 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
   otlp::Span span;
   span.set_span_id(ids.span_id());
   span.set_name(record.span_name.empty() ? record.protocol : record.span_name);
-  span.set_kind(record.role == l7::Role::kServer ? otlp::Span::SPAN_KIND_SERVER : otlp::Span::SPAN_KIND_CLIENT);
-  span.set_start_time_unix_nano(static_cast<std::uint64_t>(static_cast<std::int64_t>(record.start_ns) +
-                                                           origin.monotonic_to_wall_ns));
-  span.set_end_time_unix_nano(
-      static_cast<std::uint64_t>(static_cast<std::int64_t>(std::max(record.end_ns, record.start_ns)) +
-                                 origin.monotonic_to_wall_ns));
+  span.set_kind(record.role == l7::Role::kServer ? otlp::Span::SPAN_KIND_SERVER
+                                                 : otlp::Span::SPAN_KIND_CLIENT);
+  span.set_start_time_unix_nano(
+      static_cast<std::uint64_t>(static_cast<std::int64_t>(record.start_ns) + origin.monotonic_to_wall_ns));
+  span.set_end_time_unix_nano(static_cast<std::uint64_t>(
+      static_cast<std::int64_t>(std::max(record.end_ns, record.start_ns)) + origin.monotonic_to_wall_ns));
 
   const auto& ctx = record.context;
   if (ctx && ctx->ids_valid) {
@@ -104,7 +108,8 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
     add_int(span, "network.local.port", s.sport);
     const bool server = record.role == l7::Role::kServer;
     // The protocol may already have named the server (HTTP Host); the socket's view is the address.
-    if (!l7::find_attribute(record, "server.address")) add_str(span, "server.address", server ? local : remote);
+    if (!l7::find_attribute(record, "server.address"))
+      add_str(span, "server.address", server ? local : remote);
     if (!l7::find_attribute(record, "server.port")) add_int(span, "server.port", server ? s.sport : s.dport);
     add_str(span, "client.address", server ? remote : local);
     add_int(span, "client.port", server ? s.dport : s.sport);

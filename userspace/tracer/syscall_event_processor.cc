@@ -3,8 +3,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <time.h>
+#include <filesystem>
 
 namespace otelbpf {
 namespace {
@@ -27,7 +27,8 @@ std::int64_t monotonic_to_wall_offset_ns() {
   timespec real{}, mono{};
   clock_gettime(CLOCK_REALTIME, &real);
   clock_gettime(CLOCK_MONOTONIC, &mono);
-  return (static_cast<std::int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000ll + (real.tv_nsec - mono.tv_nsec);
+  return (static_cast<std::int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000ll +
+         (real.tv_nsec - mono.tv_nsec);
 }
 
 SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions options, BatchSink sink,
@@ -38,7 +39,9 @@ SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions option
       table_(options_.max_connections,
              static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.connection_idle).count()),
              [this](Connection& conn, std::uint64_t now_ns) {
-               metrics_.counter("otelbpf_tracer_connections_evicted_total", "Connections forgotten for idleness or the bound")
+               metrics_
+                   .counter("otelbpf_tracer_connections_evicted_total",
+                            "Connections forgotten for idleness or the bound")
                    .inc();
                close_connection(conn, now_ns);
              }),
@@ -63,7 +66,8 @@ const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const
   return executables_[pid] = ec ? comm : exe.filename().string();
 }
 
-void SyscallEventProcessor::on_event(const otelbpf_event_header& event, std::span<const std::uint8_t> payload) {
+void SyscallEventProcessor::on_event(const otelbpf_event_header& event,
+                                     std::span<const std::uint8_t> payload) {
   events_.inc();
   switch (event.type) {
     case OTELBPF_EV_DATA:
@@ -83,11 +87,13 @@ void SyscallEventProcessor::on_event(const otelbpf_event_header& event, std::spa
   }
 }
 
-void SyscallEventProcessor::on_data(const otelbpf_event_header& event, std::span<const std::uint8_t> payload) {
+void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
+                                    std::span<const std::uint8_t> payload) {
   if (event.ret <= 0) return;
   bool created = false;
   auto& conn = table_.upsert(event, created);
-  const auto direction = event.direction == OTELBPF_DIR_INGRESS ? l7::Direction::kIngress : l7::Direction::kEgress;
+  const auto direction =
+      event.direction == OTELBPF_DIR_INGRESS ? l7::Direction::kIngress : l7::Direction::kEgress;
   const std::string_view captured(reinterpret_cast<const char*>(payload.data()),
                                   std::min<std::size_t>(payload.size(), event.payload_len));
   l7::InferenceInput inference;
@@ -168,7 +174,11 @@ void SyscallEventProcessor::close_connection(Connection& conn, std::uint64_t ts_
   const auto& stats = conn.stitcher->stats();
   const std::string protocol = l7::to_string(conn.protocol);
   auto count = [&](const char* what, std::uint64_t n) {
-    if (n) metrics_.counter("otelbpf_parser_events_total", "Parser outcomes, by protocol", {{"protocol", protocol}, {"event", what}}).inc(n);
+    if (n)
+      metrics_
+          .counter("otelbpf_parser_events_total", "Parser outcomes, by protocol",
+                   {{"protocol", protocol}, {"event", what}})
+          .inc(n);
   };
   count("parse_error", stats.parse_errors);
   count("resync", stats.resyncs);
@@ -176,7 +186,9 @@ void SyscallEventProcessor::close_connection(Connection& conn, std::uint64_t ts_
   count("truncated_header", stats.truncated_headers);
   count("request_evicted", stats.requests_evicted);
   if (stats.bytes_skipped)
-    metrics_.counter("otelbpf_parser_skipped_bytes_total", "Bytes skipped while resynchronising", {{"protocol", protocol}})
+    metrics_
+        .counter("otelbpf_parser_skipped_bytes_total", "Bytes skipped while resynchronising",
+                 {{"protocol", protocol}})
         .inc(stats.bytes_skipped);
 }
 
@@ -184,7 +196,8 @@ void SyscallEventProcessor::flush() {
   if (pending_.empty()) return;
   SpanBatch batch;
   batch.source = SpanSource::kSys;
-  for (auto& [pid, resource_spans] : pending_) *batch.request.add_resource_spans() = std::move(resource_spans);
+  for (auto& [pid, resource_spans] : pending_)
+    *batch.request.add_resource_spans() = std::move(resource_spans);
   pending_.clear();
   pending_spans_ = 0;
   sink_(std::move(batch));
@@ -193,7 +206,8 @@ void SyscallEventProcessor::flush() {
 void SyscallEventProcessor::tick() {
   table_.evict_idle(now_monotonic_ns());
   monotonic_to_wall_ns_ = monotonic_to_wall_offset_ns();
-  metrics_.gauge("otelbpf_tracer_connections", "Connections in the connection table").set(static_cast<std::int64_t>(table_.size()));
+  metrics_.gauge("otelbpf_tracer_connections", "Connections in the connection table")
+      .set(static_cast<std::int64_t>(table_.size()));
   flush();
 }
 

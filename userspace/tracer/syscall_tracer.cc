@@ -8,17 +8,23 @@
 
 namespace otelbpf {
 
-SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options, SyscallEventProcessorOptions processor_options,
-                             SpanPipeline& pipeline, MetricsRegistry& metrics)
+SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options,
+                             SyscallEventProcessorOptions processor_options, SpanPipeline& pipeline,
+                             MetricsRegistry& metrics)
     : probe_options_(std::move(probe_options)),
       pipeline_(pipeline),
       metrics_(metrics),
-      processor_(std::move(processor_options), [this](SpanBatch batch) {
-        const auto spans = batch.span_count();
-        if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
-          metrics_.counter("otelbpf_tracer_dropped_spans_total", "sys spans dropped", {{"reason", "pipeline_full"}})
-              .inc(spans);
-      }, metrics),
+      processor_(
+          std::move(processor_options),
+          [this](SpanBatch batch) {
+            const auto spans = batch.span_count();
+            if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
+              metrics_
+                  .counter("otelbpf_tracer_dropped_spans_total", "sys spans dropped",
+                           {{"reason", "pipeline_full"}})
+                  .inc(spans);
+          },
+          metrics),
       probe_metrics_(metrics) {}
 
 SyscallTracer::~SyscallTracer() { stop(); }
@@ -26,10 +32,10 @@ SyscallTracer::~SyscallTracer() { stop(); }
 bool SyscallTracer::start(std::string& error) {
   try {
     ensure_kernel_filesystems();
-    probes_ = SyscallProbes::load(probe_options_, [this](const otelbpf_event_header& header,
-                                                         std::span<const std::uint8_t> payload) {
-      processor_.on_event(header, payload);
-    });
+    probes_ = SyscallProbes::load(
+        probe_options_, [this](const otelbpf_event_header& header, std::span<const std::uint8_t> payload) {
+          processor_.on_event(header, payload);
+        });
   } catch (const std::exception& e) {
     error = e.what();
     return false;
@@ -37,7 +43,8 @@ bool SyscallTracer::start(std::string& error) {
   std::size_t refused = 0;
   for (const auto& probe : probes_->status()) refused += probe.attached ? 0 : 1;
   publish_kernel_counters();
-  spdlog::info("syscall tracer: {} probes attached, {} refused by the kernel", probes_->attached_count(), refused);
+  spdlog::info("syscall tracer: {} probes attached, {} refused by the kernel", probes_->attached_count(),
+               refused);
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
   return true;

@@ -26,7 +26,8 @@ TEST(AgentConfig, LayersOverrideInOrder) {
   const std::string path = ::testing::TempDir() + "/otelbpf-config-test.yaml";
   {
     std::ofstream out(path);
-    out << "receiver:\n  http:\n    port: 1111\n    threads: 3\nexport:\n  otlp_http:\n    headers:\n      x-token: abc\n";
+    out << "receiver:\n  http:\n    port: 1111\n    threads: 3\nexport:\n  otlp_http:\n    headers:\n      "
+           "x-token: abc\n";
   }
   ConfigSources sources;
   sources.file = path;

@@ -11,8 +11,8 @@ using Clock = TraceAssembler::Clock;
 
 std::string id(char fill, std::size_t n) { return std::string(n, fill); }
 
-otlp::Span make_span(const std::string& trace, const std::string& span_id, const std::string& parent, int kind,
-                     std::uint64_t start, std::uint64_t end) {
+otlp::Span make_span(const std::string& trace, const std::string& span_id, const std::string& parent,
+                     int kind, std::uint64_t start, std::uint64_t end) {
   otlp::Span s;
   s.set_trace_id(trace);
   s.set_span_id(span_id);
@@ -63,14 +63,15 @@ otlp::Span sys_span(const std::string& trace, const std::string& span_id, const 
 class AssemblerTest : public ::testing::Test {
  protected:
   AssemblerTest()
-      : assembler_(AssemblerOptions{std::chrono::milliseconds(1000), 1000, true},
-                   [this](std::shared_ptr<const SpanBatch> b) {
-                     for (const auto& rs : b->request.resource_spans())
-                       for (const auto& ss : rs.scope_spans())
-                         for (const auto& s : ss.spans()) out_[s.span_id()] = s;
-                     ++batches_;
-                   },
-                   metrics_) {}
+      : assembler_(
+            AssemblerOptions{std::chrono::milliseconds(1000), 1000, true},
+            [this](std::shared_ptr<const SpanBatch> b) {
+              for (const auto& rs : b->request.resource_spans())
+                for (const auto& ss : rs.scope_spans())
+                  for (const auto& s : ss.spans()) out_[s.span_id()] = s;
+              ++batches_;
+            },
+            metrics_) {}
 
   double links(const char* rule) { return metrics_.value("otelbpf_assembler_links_total", {{"rule", rule}}); }
 
@@ -88,11 +89,16 @@ const int kInternal = otlp::Span::SPAN_KIND_INTERNAL;
 TEST_F(AssemblerTest, TcpLinksSysServerUnderSysClientAndHeaderReparentsAppServer) {
   const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
   // Client process: the SDK's CLIENT span (sdk_client) injected traceparent; the sys CLIENT span saw it.
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x03', 8), sdk_client, kClient, 100, 900, 10, true, "", 5000, 9000)}), t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x03', 8), sdk_client, kClient, 100, 900, 10,
+                                                      true, "", 5000, 9000)}),
+                 t0_);
   // Server process: the sys SERVER span read the same bytes (same TCP sequence numbers) and header; the SDK
   // made its SERVER span from that header.
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), sdk_client, kServer, 200, 800, 20, true, "7", 5000, 9000)}), t0_);
-  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), sdk_client, kServer, 300, 700)}), t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), sdk_client, kServer, 200, 800, 20,
+                                                      true, "7", 5000, 9000)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), sdk_client, kServer, 300, 700)}),
+                 t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(500));
   EXPECT_TRUE(out_.empty()) << "spans must wait for the link window";
   assembler_.poll(t0_ + std::chrono::milliseconds(1000));
@@ -110,7 +116,9 @@ TEST_F(AssemblerTest, TcpLinksSysServerUnderSysClientAndHeaderReparentsAppServer
 
 TEST_F(AssemblerTest, SysServerWithoutClientPartnerStaysUnderHeaderSpan) {
   const auto trace = id('\x01', 16), header_span = id('\x02', 8);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}), t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}),
+                 t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\x04', 8)].parent_span_id(), header_span);
   EXPECT_EQ(out_[id('\x04', 8)].trace_id(), trace);
@@ -119,10 +127,14 @@ TEST_F(AssemblerTest, SysServerWithoutClientPartnerStaysUnderHeaderSpan) {
 TEST_F(AssemblerTest, TcpLinkCarriesTheClientsTraceAcrossUninstrumentedHops) {
   // curl (no SDK, fresh trace A) -> nginx (fresh trace B) -> nginx's upstream call on the same thread.
   const auto trace_a = id('\x0a', 16), trace_b = id('\x0b', 16), trace_c = id('\x0c', 16);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_b, id('\x12', 8), "", kServer, 200, 800, 20, false, "5", 100, 200),
-                                             sys_span(trace_c, id('\x13', 8), "", kClient, 300, 700, 20, false, "5", 300, 400)}),
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(trace_b, id('\x12', 8), "", kServer, 200, 800, 20, false, "5", 100, 200),
+                sys_span(trace_c, id('\x13', 8), "", kClient, 300, 700, 20, false, "5", 300, 400)}),
+      t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace_a, id('\x11', 8), "", kClient, 100, 900, 10, false, "", 100, 200)}),
                  t0_);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_a, id('\x11', 8), "", kClient, 100, 900, 10, false, "", 100, 200)}), t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x11', 8));
   EXPECT_EQ(out_[id('\x12', 8)].trace_id(), trace_a);
@@ -132,8 +144,9 @@ TEST_F(AssemblerTest, TcpLinkCarriesTheClientsTraceAcrossUninstrumentedHops) {
 
 TEST_F(AssemblerTest, ProxyForwardingTheHeaderNestsItsCallUnderItsRequest) {
   const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x21', 8), sdk_client, kServer, 200, 800, 20, true, "5"),
-                                             sys_span(trace, id('\x22', 8), sdk_client, kClient, 300, 700, 20, true, "5")}),
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x21', 8), sdk_client, kServer, 200, 800, 20, true, "5"),
+                           sys_span(trace, id('\x22', 8), sdk_client, kClient, 300, 700, 20, true, "5")}),
                  t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\x22', 8)].parent_span_id(), id('\x21', 8));
@@ -141,14 +154,18 @@ TEST_F(AssemblerTest, ProxyForwardingTheHeaderNestsItsCallUnderItsRequest) {
 }
 
 TEST_F(AssemblerTest, ReparentingCanBeTurnedOff) {
-  TraceAssembler assembler(AssemblerOptions{std::chrono::milliseconds(1000), 1000, false},
-                           [this](std::shared_ptr<const SpanBatch> b) {
-                             for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
-                           },
-                           metrics_);
+  TraceAssembler assembler(
+      AssemblerOptions{std::chrono::milliseconds(1000), 1000, false},
+      [this](std::shared_ptr<const SpanBatch> b) {
+        for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+      },
+      metrics_);
   const auto trace = id('\x01', 16), header_span = id('\x02', 8);
-  assembler.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}), t0_);
-  assembler.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), header_span, kServer, 300, 700)}), t0_);
+  assembler.add(batch_of(SpanSource::kSys,
+                         {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}),
+                t0_);
+  assembler.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), header_span, kServer, 300, 700)}),
+                t0_);
   assembler.flush();
   EXPECT_EQ(out_[id('\x05', 8)].parent_span_id(), header_span);
 }
@@ -157,12 +174,17 @@ TEST_F(AssemblerTest, ThreadLinkPutsContextlessClientUnderInnermostAppSpan) {
   const auto trace = id('\x01', 16);
   const auto own_trace = id('\x09', 16);  // what the tracer gave the MySQL call: a fresh trace of its own
   // The outbound call arrives first (it ends before the inbound request is answered).
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(own_trace, id('\x06', 8), "", kClient, 400, 450, 20, false, "7")}), t0_);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), id('\x02', 8), kServer, 200, 800, 20, true, "7")}), t0_);
+  assembler_.add(
+      batch_of(SpanSource::kSys, {sys_span(own_trace, id('\x06', 8), "", kClient, 400, 450, 20, false, "7")}),
+      t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x04', 8), id('\x02', 8), kServer, 200, 800, 20, true, "7")}),
+                 t0_);
   // App spans of the same process (by process.pid), the inner one enclosing the call.
-  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), id('\x02', 8), kServer, 300, 700),
-                                             make_span(trace, id('\x07', 8), id('\x05', 8), kInternal, 350, 500),
-                                             make_span(trace, id('\x08', 8), id('\x05', 8), kInternal, 510, 600)},
+  assembler_.add(batch_of(SpanSource::kApp,
+                          {make_span(trace, id('\x05', 8), id('\x02', 8), kServer, 300, 700),
+                           make_span(trace, id('\x07', 8), id('\x05', 8), kInternal, 350, 500),
+                           make_span(trace, id('\x08', 8), id('\x05', 8), kInternal, 510, 600)},
                           "order", "20"),
                  t0_);
   assembler_.flush();
@@ -173,8 +195,9 @@ TEST_F(AssemblerTest, ThreadLinkPutsContextlessClientUnderInnermostAppSpan) {
 
 TEST_F(AssemblerTest, ThreadLinkWithoutAppSpansGoesUnderSysServer) {
   const auto trace = id('\x01', 16);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "42"),
-                                             sys_span(trace, id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "42"),
+                           sys_span(trace, id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
                  t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\x06', 8)].trace_id(), trace);
@@ -184,8 +207,9 @@ TEST_F(AssemblerTest, ThreadLinkWithoutAppSpansGoesUnderSysServer) {
 
 TEST_F(AssemblerTest, TraceContextWinsOverThreadLink) {
   const auto sdk_trace = id('\x0a', 16), sdk_client = id('\x0b', 8);
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(sdk_trace, id('\x06', 8), sdk_client, kClient, 400, 450, 30, true, "42"),
-                                             sys_span(id('\x01', 16), id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(sdk_trace, id('\x06', 8), sdk_client, kClient, 400, 450, 30, true, "42"),
+                           sys_span(id('\x01', 16), id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
                  t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\x06', 8)].trace_id(), sdk_trace);
@@ -193,7 +217,9 @@ TEST_F(AssemblerTest, TraceContextWinsOverThreadLink) {
 }
 
 TEST_F(AssemblerTest, PartnerThatNeverComesLeavesUnlinkedAfterTheWindow) {
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "99")}), t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "99")}),
+                 t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(999));
   EXPECT_TRUE(out_.empty());
   assembler_.poll(t0_ + std::chrono::milliseconds(1001));
@@ -207,9 +233,10 @@ TEST_F(AssemblerTest, MemoryBoundEmitsEarlyAndCounts) {
   for (int i = 0; i < 15; ++i) {
     std::vector<otlp::Span> spans;
     for (int j = 0; j < 100; ++j)
-      spans.push_back(make_span(id('\x01', 16), std::string(4, static_cast<char>(i + 1)) + std::string(3, '\x01') +
-                                                    static_cast<char>(j + 1),
-                                "", kInternal, 1, 2));
+      spans.push_back(make_span(
+          id('\x01', 16),
+          std::string(4, static_cast<char>(i + 1)) + std::string(3, '\x01') + static_cast<char>(j + 1), "",
+          kInternal, 1, 2));
     assembler_.add(batch_of(SpanSource::kApp, std::move(spans)), t0_);
   }
   EXPECT_LE(assembler_.buffered_spans(), 1000u);

@@ -89,7 +89,8 @@ class ReceiverTest : public ::testing::Test {
   }
 
   double rejected(const std::string& reason) {
-    return metrics_.value("otelbpf_receiver_rejected_requests_total", {{"transport", "http"}, {"reason", reason}});
+    return metrics_.value("otelbpf_receiver_rejected_requests_total",
+                          {{"transport", "http"}, {"reason", reason}});
   }
 
   MetricsRegistry metrics_;
@@ -112,19 +113,22 @@ TEST_F(ReceiverTest, AcceptsProtobufOnBothPaths) {
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->span_count(), 3u);
   EXPECT_EQ(batch->peer_address, "127.0.0.1");
-  EXPECT_EQ(batch->request.resource_spans(0).resource().attributes(0).value().string_value(), "receiver-test");
+  EXPECT_EQ(batch->request.resource_spans(0).resource().attributes(0).value().string_value(),
+            "receiver-test");
   EXPECT_EQ(metrics_.value("otelbpf_receiver_spans_total", {{"transport", "http"}}), 6);
 }
 
 TEST_F(ReceiverTest, AcceptsJsonAndAnswersInJson) {
-  const std::string json = R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C",
+  const std::string json =
+      R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C",
     "spanId":"EEE19B7EC3C1B174","name":"json","kind":2,"startTimeUnixNano":"1544712660000000000"}]}]}]})";
   auto res = send(http::verb::post, "/v1/traces", json, "application/json");
   EXPECT_EQ(res.result(), http::status::ok);
   EXPECT_EQ(res[http::field::content_type], "application/json");
   auto batch = pipeline_.next(std::chrono::milliseconds(100));
   ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->request.resource_spans(0).scope_spans(0).spans(0).start_time_unix_nano(), 1544712660000000000u);
+  EXPECT_EQ(batch->request.resource_spans(0).scope_spans(0).spans(0).start_time_unix_nano(),
+            1544712660000000000u);
 }
 
 TEST_F(ReceiverTest, TruncatedProtobufIs400WithStatus) {
@@ -153,14 +157,16 @@ TEST_F(ReceiverTest, InvalidJsonIs400InJson) {
 }
 
 TEST_F(ReceiverTest, JsonIdOfWrongLengthIs400) {
-  const std::string json = R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abcd","spanId":"EEE19B7EC3C1B174"}]}]}]})";
+  const std::string json =
+      R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abcd","spanId":"EEE19B7EC3C1B174"}]}]}]})";
   auto res = send(http::verb::post, "/v1/traces", json, "application/json");
   EXPECT_EQ(res.result(), http::status::bad_request);
   EXPECT_EQ(rejected("undecodable"), 1);
 }
 
 TEST_F(ReceiverTest, ProtobufIdsOfWrongLengthArePartialSuccess) {
-  auto res = send(http::verb::post, "/v1/traces", make_request(2, 3).SerializeAsString(), "application/x-protobuf");
+  auto res =
+      send(http::verb::post, "/v1/traces", make_request(2, 3).SerializeAsString(), "application/x-protobuf");
   EXPECT_EQ(res.result(), http::status::ok);
   otlp::ExportResponse response;
   ASSERT_TRUE(response.ParseFromString(res.body()));
@@ -169,13 +175,14 @@ TEST_F(ReceiverTest, ProtobufIdsOfWrongLengthArePartialSuccess) {
   auto batch = pipeline_.next(std::chrono::milliseconds(100));
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->span_count(), 2u);
-  EXPECT_EQ(metrics_.value("otelbpf_receiver_rejected_spans_total", {{"transport", "http"}, {"reason", "invalid_id"}}),
+  EXPECT_EQ(metrics_.value("otelbpf_receiver_rejected_spans_total",
+                           {{"transport", "http"}, {"reason", "invalid_id"}}),
             3);
 }
 
 TEST_F(ReceiverTest, GzipBodyIsInflated) {
-  auto res = send(http::verb::post, "/v1/traces", gzip(make_request(4).SerializeAsString()), "application/x-protobuf",
-                  "gzip");
+  auto res = send(http::verb::post, "/v1/traces", gzip(make_request(4).SerializeAsString()),
+                  "application/x-protobuf", "gzip");
   EXPECT_EQ(res.result(), http::status::ok);
   auto batch = pipeline_.next(std::chrono::milliseconds(100));
   ASSERT_TRUE(batch);
@@ -207,11 +214,13 @@ TEST_F(ReceiverTest, SlowClientGets408WhileOthersAreServed) {
   tcp::socket slow(io);
   slow.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
   const std::string head =
-      "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
+      "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: "
+      "1000\r\n\r\n"
       "only-a-few-bytes";
   net::write(slow, net::buffer(head));
   // Another client is served while the slow one stalls.
-  auto res = send(http::verb::post, "/v1/traces", make_request(1).SerializeAsString(), "application/x-protobuf");
+  auto res =
+      send(http::verb::post, "/v1/traces", make_request(1).SerializeAsString(), "application/x-protobuf");
   EXPECT_EQ(res.result(), http::status::ok);
   beast::flat_buffer buffer;
   http::response<http::string_body> slow_res;
@@ -224,9 +233,11 @@ TEST_F(ReceiverTest, SlowClientGets408WhileOthersAreServed) {
 
 TEST_F(ReceiverTest, FullPipelineIs429WithRetryAfter) {
   // The pipeline holds 100 spans; fill it, then the next request must be pushed back, not lost.
-  auto first = send(http::verb::post, "/v1/traces", make_request(100).SerializeAsString(), "application/x-protobuf");
+  auto first =
+      send(http::verb::post, "/v1/traces", make_request(100).SerializeAsString(), "application/x-protobuf");
   EXPECT_EQ(first.result(), http::status::ok);
-  auto res = send(http::verb::post, "/v1/traces", make_request(1).SerializeAsString(), "application/x-protobuf");
+  auto res =
+      send(http::verb::post, "/v1/traces", make_request(1).SerializeAsString(), "application/x-protobuf");
   EXPECT_EQ(res.result(), http::status::too_many_requests);
   EXPECT_EQ(res[http::field::retry_after], "1");
   EXPECT_EQ(rejected("pipeline_full"), 1);

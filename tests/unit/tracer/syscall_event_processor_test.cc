@@ -46,8 +46,8 @@ std::uint64_t monotonic_base() {
 
 class EventFactory {
  public:
-  EventFactory(std::uint32_t pid, std::uint64_t sock_id, const char* local, std::uint16_t lport, const char* remote,
-               std::uint16_t rport) {
+  EventFactory(std::uint32_t pid, std::uint64_t sock_id, const char* local, std::uint16_t lport,
+               const char* remote, std::uint16_t rport) {
     h_.pid = pid;
     h_.sock.sock_id = sock_id;
     h_.sock.family = AF_INET;
@@ -65,7 +65,8 @@ class EventFactory {
     h.ts_enter_ns = h.ts_exit_ns = monotonic_base() + ts;
     return h;
   }
-  otelbpf_event_header data(std::uint8_t dir, std::uint32_t tid, std::uint64_t ts, std::uint32_t seq, std::size_t len) {
+  otelbpf_event_header data(std::uint8_t dir, std::uint32_t tid, std::uint64_t ts, std::uint32_t seq,
+                            std::size_t len) {
     auto h = h_;
     h.type = OTELBPF_EV_DATA;
     h.tid = tid;
@@ -94,7 +95,8 @@ TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
   EventFactory outbound(100, 0xbbb, "10.0.0.2", 50000, "10.0.0.7", 3306);
 
   const std::string request =
-      "GET /orders/7?x=1 HTTP/1.1\r\nHost: shop\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+      "GET /orders/7?x=1 HTTP/1.1\r\nHost: shop\r\ntraceparent: "
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
   const std::string call = "POST /stock HTTP/1.1\r\nHost: stock\r\nContent-Length: 2\r\n\r\n{}";
   const std::string call_response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
   const std::string response = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\nbusy!";
@@ -105,7 +107,8 @@ TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
   auto connect = outbound.open(OTELBPF_EV_CONNECT, 1100);
   processor.on_event(connect, {});
   processor.on_event(outbound.data(OTELBPF_DIR_EGRESS, 101, 1200, 7000, call.size()), bytes(call));
-  processor.on_event(outbound.data(OTELBPF_DIR_INGRESS, 101, 1300, 9000, call_response.size()), bytes(call_response));
+  processor.on_event(outbound.data(OTELBPF_DIR_INGRESS, 101, 1300, 9000, call_response.size()),
+                     bytes(call_response));
   processor.on_event(inbound.data(OTELBPF_DIR_EGRESS, 101, 1400, 6000, response.size()), bytes(response));
   processor.tick();
 
@@ -130,7 +133,8 @@ TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
   EXPECT_EQ(attr(server, "otelbpf.req.bytes")->int_value(), static_cast<std::int64_t>(request.size()));
   EXPECT_EQ(attr(server, "otelbpf.resp.bytes")->int_value(), static_cast<std::int64_t>(response.size()));
   // The trace context the request carried names the trace and the parent.
-  EXPECT_EQ(server.trace_id(), std::string("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16));
+  EXPECT_EQ(server.trace_id(),
+            std::string("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16));
   EXPECT_EQ(server.parent_span_id(), std::string("\xb7\xad\x6b\x71\x69\x20\x33\x31", 8));
   // Timing: request read start to response write end, in wall-clock time.
   EXPECT_EQ(server.end_time_unix_nano() - server.start_time_unix_nano(), 1410u - 1000u);
@@ -167,7 +171,8 @@ TEST(SyscallEventProcessor, ConnectionOpenedBeforeTheAgentIsPickedUpAtTheNextMes
   EventFactory conn(5, 9, "127.0.0.1", 8080, "127.0.0.1", 4444);
   // No accept seen; the first bytes are the tail of a body already in flight.
   const std::string tail = "ody of a previous request}";
-  const std::string req = "PUT /item HTTP/1.1\r\nContent-Length: 0\r\n\r\n", resp = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+  const std::string req = "PUT /item HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                    resp = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
   processor.on_event(conn.data(OTELBPF_DIR_INGRESS, 5, 10, 100, tail.size()), bytes(tail));
   processor.on_event(conn.data(OTELBPF_DIR_INGRESS, 5, 20, 126, req.size()), bytes(req));
   processor.on_event(conn.data(OTELBPF_DIR_EGRESS, 5, 30, 1, resp.size()), bytes(resp));
