@@ -241,7 +241,11 @@ int run(const AgentConfig& config) {
   stage->join();
   stage.reset();
   const auto deadline = std::chrono::milliseconds(config.exporters.shutdown_timeout_ms);
-  for (auto& worker : workers) worker->shutdown(deadline);
+  // One deadline for all exporters together, not one each: the stop must fit the grace period.
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (auto& worker : workers)
+    worker->shutdown(std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                until - std::chrono::steady_clock::now())));
   workers.clear();
   spdlog::info("otelbpf-agent stopped");
   return 0;

@@ -33,8 +33,11 @@ ExportWorker::ExportWorker(std::unique_ptr<SpanExporter> exporter, ExportWorkerO
                                    "Batches waiting in the exporter's queue", {{"exporter", name_}})),
       queue_(std::max<std::size_t>(options_.queue_batches, 1)),
       rng_(std::random_device{}()) {
-  for (const char* reason : {"queue_full", "spool_full", "permanent", "shutdown"})
+  // Every series exists from the start, so alerts on them see 0 rather than nothing.
+  for (const char* reason : {"queue_full", "spool_full", "spool_error", "permanent", "retry_exhausted", "shutdown"})
     metrics_.counter(kDroppedName, kDroppedHelp, {{"exporter", name_}, {"reason", reason}});
+  metrics_.counter("otelbpf_exporter_spool_corrupt_files_total", "Spool files that failed their checks on replay",
+                   {{"exporter", name_}});
   if (!options_.spool_dir.empty())
     spool_ = std::make_unique<BatchSpool>(std::filesystem::path(options_.spool_dir) / name_,
                                           options_.spool_max_bytes, &spool_bytes_);
