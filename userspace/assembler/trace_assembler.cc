@@ -28,6 +28,16 @@ std::int64_t int_of(const otlp::AnyValue* v) {
   return 0;
 }
 
+// Path order of capture points (requirements §3.4): client pod, client node, tunnel, server node, server pod.
+int path_rank(const std::string& tap_side) {
+  static const std::pair<const char*, int> kOrder[] = {{"client-pod-nic", 0},  {"client-node-nic", 1},
+                                                       {"tunnel", 2},          {"loopback", 2},
+                                                       {"server-node-nic", 3}, {"server-pod-nic", 4}};
+  for (const auto& [side, rank] : kOrder)
+    if (tap_side == side) return rank;
+  return 2;
+}
+
 }  // namespace
 
 const otlp::AnyValue* find_attribute(const google::protobuf::RepeatedPtrField<otlp::KeyValue>& attributes,
@@ -103,13 +113,18 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
         f.pid = pid ? int_of(pid) : resource_pid;
         f.service = service;
         f.seen = now;
-        if (batch.source == SpanSource::kSys) {
-          f.has_context = find_attribute(span.attributes(), "otelbpf.trace_context.source") != nullptr;
-          f.syscall_trace_id = string_of(find_attribute(span.attributes(), "otelbpf.syscall_trace_id"));
+        if (batch.source != SpanSource::kApp) {
           const auto req_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.req_seq"));
           const auto resp_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.resp_seq"));
           if (req_seq != 0 && resp_seq != 0)
             f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
+        }
+        if (batch.source == SpanSource::kNet && !f.tcp_key.empty()) {
+          f.path_rank = path_rank(string_of(find_attribute(span.attributes(), "otelbpf.tap.side")));
+          net_by_tcp_[f.tcp_key].push_back(f.span_id);
+        } else if (batch.source == SpanSource::kSys) {
+          f.has_context = find_attribute(span.attributes(), "otelbpf.trace_context.source") != nullptr;
+          f.syscall_trace_id = string_of(find_attribute(span.attributes(), "otelbpf.syscall_trace_id"));
           if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty())
             sys_client_by_tcp_[f.tcp_key] = f.span_id;
           if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
@@ -186,21 +201,58 @@ std::string TraceAssembler::final_trace(const std::string& span_id, int depth) c
   return resolve(*f, depth + 1).trace_id;
 }
 
+std::vector<const TraceAssembler::SpanFacts*> TraceAssembler::net_path(const std::string& tcp_key) const {
+  std::vector<const SpanFacts*> path;
+  if (auto it = net_by_tcp_.find(tcp_key); it != net_by_tcp_.end())
+    for (const auto& id : it->second)
+      if (const auto* f = facts_of(id)) path.push_back(f);
+  std::sort(path.begin(), path.end(), [](const SpanFacts* a, const SpanFacts* b) {
+    return a->path_rank != b->path_rank ? a->path_rank < b->path_rank : a->start_ns < b->start_ns;
+  });
+  return path;
+}
+
 TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, int depth) const {
   if (auto frozen = frozen_.find(f.span_id); frozen != frozen_.end()) return frozen->second;
   Resolution r{f.trace_id, f.parent_span_id, nullptr};
   // Chains are short (client -> server -> thread-linked client ...); the bound only guards against cycles.
   if (depth > 16) return r;
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER) {
-    // §3.4: the client end of the same TCP exchange is the parent, whatever the addresses say.
-    if (!f.tcp_key.empty())
-      if (auto c = sys_client_by_tcp_.find(f.tcp_key);
-          c != sys_client_by_tcp_.end() && c->second != f.span_id) {
+    // §3.4: the client end of the same TCP exchange is the parent, whatever the addresses say; the net
+    // spans seen on the way sit in between, so the server end goes under the last of them.
+    if (!f.tcp_key.empty()) {
+      const auto path = net_path(f.tcp_key);
+      auto c = sys_client_by_tcp_.find(f.tcp_key);
+      if (!path.empty()) {
+        r.parent_span_id = path.back()->span_id;
+        r.trace_id = c != sys_client_by_tcp_.end() ? final_trace(c->second, depth) : f.trace_id;
+        r.rule = "tcp_sys_server_under_net_span";
+      } else if (c != sys_client_by_tcp_.end() && c->second != f.span_id) {
         r.parent_span_id = c->second;
         r.trace_id = final_trace(c->second, depth);
         r.rule = "tcp_sys_server_under_sys_client";
       }
+    }
     // §3.2 otherwise: the header's span id, as built.
+  } else if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
+    // §3.4: net spans chain from the client end, capture point by capture point, in path order.
+    const auto path = net_path(f.tcp_key);
+    const auto client = sys_client_by_tcp_.find(f.tcp_key);
+    const bool has_client = client != sys_client_by_tcp_.end();
+    const auto self = std::find(path.begin(), path.end(), &f);
+    if (self != path.end() && self != path.begin()) {
+      r.parent_span_id = (*std::prev(self))->span_id;
+      r.rule = "tcp_net_span_under_net_span";
+    } else if (has_client) {
+      r.parent_span_id = client->second;
+      r.rule = "tcp_net_span_under_sys_client";
+    }
+    if (has_client) {
+      r.trace_id = final_trace(client->second, depth);
+    } else if (!path.empty()) {
+      r.trace_id = path.front()->trace_id;  // no client end seen: the path's first capture names the trace
+      if (!r.rule && r.trace_id != f.trace_id) r.rule = "tcp_net_path";
+    }
   } else if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT) {
     const SpanFacts* server = thread_linked_server(f);
     if (f.has_context) {
@@ -263,7 +315,7 @@ void TraceAssembler::link(SpanBatch& batch) {
 void TraceAssembler::emit(Pending& pending) {
   link(pending.batch);
   buffered_spans_ -= pending.spans;
-  sink_(std::make_shared<const SpanBatch>(std::move(pending.batch)));
+  sink_(std::make_shared<SpanBatch>(std::move(pending.batch)));
 }
 
 void TraceAssembler::forget_old_facts(Clock::time_point now) {
@@ -275,6 +327,10 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   auto gone = [&](const std::string& id) { return !facts_.contains(id); };
   std::erase_if(frozen_, [&](const auto& kv) { return gone(kv.first); });
   std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
+  for (auto it = net_by_tcp_.begin(); it != net_by_tcp_.end();) {
+    std::erase_if(it->second, gone);
+    it = it->second.empty() ? net_by_tcp_.erase(it) : std::next(it);
+  }
   std::erase_if(sys_server_by_thread_link_, [&](const auto& kv) { return gone(kv.second); });
   for (auto* index : {&sys_servers_by_header_, &app_spans_by_trace_})
     for (auto it = index->begin(); it != index->end();) {

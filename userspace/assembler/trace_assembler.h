@@ -19,8 +19,9 @@
 
 namespace otelbpf {
 
-// Receives assembled batches; the exporters' fan-out in the agent.
-using AssembledBatchSink = std::function<void(std::shared_ptr<const SpanBatch>)>;
+// Receives assembled batches; the exporters' fan-out in the agent. The batch is not yet shared, so the sink
+// may still change it (pod attribution) before handing it on as shared_ptr<const SpanBatch>.
+using AssembledBatchSink = std::function<void(std::shared_ptr<SpanBatch>)>;
 
 inline constexpr const char* kSpanSourceAttribute = "otelbpf.span.source";
 
@@ -61,7 +62,8 @@ class TraceAssembler {
     std::string service;
     bool has_context = false;  // sys span whose ids came from the request's trace context
     std::string syscall_trace_id;
-    std::string tcp_key;  // "req_seq/resp_seq" of a sys span
+    std::string tcp_key;  // "req_seq/resp_seq" of a sys or net span
+    int path_rank = 0;    // net spans: position of the capture point on the path (client pod NIC first)
     Clock::time_point seen;
     // Once a span has left, its links are frozen so that later children agree with what was exported.
     bool emitted = false;
@@ -86,6 +88,8 @@ class TraceAssembler {
   std::string final_trace(const std::string& span_id, int depth) const;
   const SpanFacts* facts_of(const std::string& span_id) const;
   const SpanFacts* thread_linked_server(const SpanFacts& client) const;
+  // The net spans of an exchange in path order (client pod NIC ... server pod NIC).
+  std::vector<const SpanFacts*> net_path(const std::string& tcp_key) const;
   const SpanFacts* sys_server_for_app_server(const SpanFacts& app) const;
   const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call) const;
   void count_link(const char* rule);
@@ -101,6 +105,8 @@ class TraceAssembler {
   // sys CLIENT spans by TCP sequence numbers (§3.4), sys SERVER spans by process + syscall trace id (§3.3),
   // sys SERVER spans by trace id + the header's span id (§3.2), app span ids by trace.
   std::unordered_map<std::string, std::string> sys_client_by_tcp_;
+  // net spans of one TCP exchange (one per capture point), by TCP sequence numbers.
+  std::unordered_map<std::string, std::vector<std::string>> net_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
   std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;
   std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;

@@ -142,6 +142,57 @@ TEST_F(AssemblerTest, TcpLinkCarriesTheClientsTraceAcrossUninstrumentedHops) {
   EXPECT_EQ(out_[id('\x13', 8)].trace_id(), trace_a);
 }
 
+otlp::Span net_span(const std::string& trace, const std::string& span_id, const char* tap_side,
+                    std::uint64_t start, std::uint64_t end, std::int64_t req_seq, std::int64_t resp_seq) {
+  auto s = make_span(trace, span_id, "", kClient, start, end);
+  add_attr(s, "otelbpf.tap.side", tap_side);
+  add_int_attr(s, "otelbpf.tcp.req_seq", req_seq);
+  add_int_attr(s, "otelbpf.tcp.resp_seq", resp_seq);
+  return s;
+}
+
+TEST_F(AssemblerTest, NetSpansNestBetweenClientAndServerInPathOrder) {
+  const auto trace_client = id('\x0a', 16);
+  // Arrival order is not path order: the server pod's capture comes first.
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x31', 16), id('\x35', 8), "server-pod-nic", 140, 860, 100, 200),
+                           net_span(id('\x32', 16), id('\x33', 8), "tunnel", 120, 880, 100, 200),
+                           net_span(id('\x33', 16), id('\x31', 8), "client-pod-nic", 110, 890, 100, 200),
+                           net_span(id('\x34', 16), id('\x32', 8), "client-node-nic", 115, 885, 100, 200),
+                           net_span(id('\x35', 16), id('\x34', 8), "server-node-nic", 130, 870, 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800,
+                                                      20, false, "", 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_client, id('\x11', 8), "", kClient, 100, 900, 10,
+                                                      false, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  // client sys -> client pod NIC -> client node NIC -> tunnel -> server node NIC -> server pod NIC -> server
+  // sys
+  EXPECT_EQ(out_[id('\x31', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x32', 8)].parent_span_id(), id('\x31', 8));
+  EXPECT_EQ(out_[id('\x33', 8)].parent_span_id(), id('\x32', 8));
+  EXPECT_EQ(out_[id('\x34', 8)].parent_span_id(), id('\x33', 8));
+  EXPECT_EQ(out_[id('\x35', 8)].parent_span_id(), id('\x34', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x35', 8));
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_client) << "every span joins the client's trace";
+  EXPECT_EQ(links("tcp_net_span_under_sys_client"), 1);
+  EXPECT_EQ(links("tcp_net_span_under_net_span"), 4);
+  EXPECT_EQ(links("tcp_sys_server_under_net_span"), 1);
+}
+
+TEST_F(AssemblerTest, NetSpansWithoutSysEndsStillFormOnePath) {
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x41', 16), id('\x41', 8), "client-node-nic", 110, 890, 7, 9),
+                           net_span(id('\x42', 16), id('\x42', 8), "server-node-nic", 120, 880, 7, 9)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x42', 8)].parent_span_id(), id('\x41', 8));
+  EXPECT_EQ(out_[id('\x42', 8)].trace_id(), out_[id('\x41', 8)].trace_id());
+  EXPECT_TRUE(out_[id('\x41', 8)].parent_span_id().empty());
+}
+
 TEST_F(AssemblerTest, ProxyForwardingTheHeaderNestsItsCallUnderItsRequest) {
   const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
   assembler_.add(batch_of(SpanSource::kSys,
