@@ -243,13 +243,18 @@ int SyscallProbes::on_ring_record(void* ctx, void* data, std::size_t size) {
     self->handler_error_ = std::current_exception();
     return -ECANCELED;
   }
-  return 0;
+  // libbpf keeps consuming while the kernel keeps producing, so under sustained load one poll would never
+  // return and the caller's periodic work (flushing spans, eviction, counters) would starve. A negative
+  // return stops it; the record just handled is already consumed.
+  return ++self->handled_this_poll_ >= kMaxEventsPerPoll ? -EAGAIN : 0;
 }
 
 int SyscallProbes::poll(std::chrono::milliseconds timeout) {
+  handled_this_poll_ = 0;
   int n = ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count()));
   if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
   if (n == -EINTR) return 0;
+  if (n == -EAGAIN && handled_this_poll_ >= kMaxEventsPerPoll) return static_cast<int>(handled_this_poll_);
   return n;
 }
 

@@ -100,6 +100,9 @@ class SyscallProbes {
   std::vector<BpfLink> links_;
   std::vector<ProbeStatus> status_;
   std::uint64_t malformed_events_ = 0;
+  // Events handled by the current poll(); it returns after kMaxEventsPerPoll so its caller keeps its pace.
+  static constexpr std::uint64_t kMaxEventsPerPoll = 8192;
+  std::uint64_t handled_this_poll_ = 0;
   std::exception_ptr handler_error_;
 };
 

@@ -88,6 +88,8 @@ L7Record MakeRecord(const Message& request, const Message* response, Role role) 
   }
 
   Attributes& a = r.attributes;
+  // At most ~14 attributes: one allocation instead of a growth series per record (a hot path under load).
+  a.reserve(16);
   const bool known =
       std::find(kKnownMethods.begin(), kKnownMethods.end(), request.method) != kKnownMethods.end();
   a.emplace_back("http.request.method", known ? request.method : std::string("_OTHER"));
