@@ -127,10 +127,11 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   conn.stitcher->on_chunk(chunk, records_);
 
   // Thread links (§3.3): reading a request starts the thread's syscall trace id; writing the answer ends it.
-  if (conn.role() == l7::Role::kServer && message_start) {
-    if (direction == l7::Direction::kIngress)
+  // Any write on a server connection is an answer, whatever the protocol, so it needs no message-start test.
+  if (conn.role() == l7::Role::kServer) {
+    if (direction == l7::Direction::kIngress && message_start)
       thread_links_.begin_request(event.pid, event.tid, event.ts_enter_ns);
-    else
+    else if (direction == l7::Direction::kEgress)
       thread_links_.end_request(event.pid, event.tid, event.ts_enter_ns);
   }
   finish_records(conn, records_);

@@ -20,11 +20,14 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Installs the pinned npm clients once (node_modules is kept beside package.json).
+# Installs the pinned npm clients; again whenever package-lock.json changed since the last install.
 ensure_node_clients() {
-  if [ ! -d "$E2E_DIR/node/node_modules/@opentelemetry/sdk-trace-base" ]; then
+  local stamp="$E2E_DIR/node/node_modules/.otelbpf-lock.sha256" want
+  want=$(sha256sum "$E2E_DIR/node/package-lock.json" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || {
       cat "$WORK/npm.log"; fail "npm ci failed"; }
+    echo "$want" >"$stamp"
   fi
 }
 

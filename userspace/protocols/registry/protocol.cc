@@ -1,6 +1,12 @@
 #include "protocols/registry/protocol.h"
 
+#include "protocols/dns/entry.h"
 #include "protocols/http/entry.h"
+#include "protocols/postgres/entry.h"
+#include "protocols/kafka/entry.h"
+#include "protocols/http2/entry.h"
+#include "protocols/mysql/entry.h"
+#include "protocols/redis/entry.h"
 
 namespace otelbpf::l7 {
 namespace {
@@ -15,6 +21,12 @@ struct ProtocolEntry {
 // Inference order: the most specific signatures first, so a permissive matcher never shadows a strict one.
 const ProtocolEntry kProtocols[] = {
     {Protocol::kHttp1, "http1", http::looks_like_message_start, http::make_stitcher},
+    {Protocol::kHttp2, "http2", http2::looks_like_message_start, http2::make_stitcher},
+    {Protocol::kMysql, "mysql", mysql::looks_like_message_start, mysql::make_stitcher},
+    {Protocol::kDns, "dns", dns::looks_like_message_start, dns::make_stitcher},
+    {Protocol::kKafka, "kafka", kafka::looks_like_message_start, kafka::make_stitcher},
+    {Protocol::kRedis, "redis", redis::looks_like_message_start, redis::make_stitcher},
+    {Protocol::kPostgres, "postgresql", postgres::looks_like_message_start, postgres::make_stitcher},
 };
 
 const ProtocolEntry* entry_of(Protocol p) {

@@ -12,9 +12,25 @@ TEST(InferProtocol, RecognisesHttp1RequestsAndResponsesInEitherDirection) {
   EXPECT_EQ(infer_protocol("HTTP/1.0 404 Not Found\r\n", Direction::kEgress), Protocol::kHttp1);
 }
 
+// Each registered protocol's own signature picks it, in the registry's order (strict matchers first).
+TEST(InferProtocol, EachRegisteredProtocolIsRecognisedByItsSignature) {
+  EXPECT_EQ(infer_protocol("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Direction::kEgress), Protocol::kHttp2);
+  EXPECT_EQ(infer_protocol("*1\r\n$4\r\nPING\r\n", Direction::kEgress), Protocol::kRedis);
+  // COM_QUERY "SELECT 1": length 9, sequence 0, command 0x03.
+  EXPECT_EQ(infer_protocol(std::string_view("\x09\x00\x00\x00\x03SELECT 1", 13), Direction::kEgress),
+            Protocol::kMysql);
+  // PostgreSQL StartupMessage, protocol 3.0, user=app.
+  EXPECT_EQ(infer_protocol(std::string_view("\x00\x00\x00\x13\x00\x03\x00\x00user\x00app\x00\x00", 19),
+                           Direction::kEgress),
+            Protocol::kPostgres);
+  for (Protocol p : {Protocol::kHttp1, Protocol::kHttp2, Protocol::kMysql, Protocol::kPostgres, Protocol::kRedis,
+                     Protocol::kDns, Protocol::kKafka}) {
+    EXPECT_NE(make_stitcher(p), nullptr) << to_string(p);
+    EXPECT_STRNE(to_string(p), "unknown");
+  }
+}
+
 TEST(InferProtocol, RejectsOtherProtocolsAndPrefixesTooShortToTell) {
-  EXPECT_EQ(infer_protocol("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Direction::kEgress), Protocol::kUnknown);
-  EXPECT_EQ(infer_protocol("*1\r\n$4\r\nPING\r\n", Direction::kEgress), Protocol::kUnknown);
   EXPECT_EQ(infer_protocol(std::string_view("\x16\x03\x01\x02\x00", 5), Direction::kEgress),
             Protocol::kUnknown);
   EXPECT_EQ(infer_protocol("GE", Direction::kEgress), Protocol::kUnknown);

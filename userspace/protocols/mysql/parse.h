@@ -1,0 +1,98 @@
+#pragma once
+// MySQL bytes -> packets -> typed messages. The free functions parse one complete payload and say whether
+// it is one (ParseState); PacketReader drives the framing over one direction of a connection, chunk by
+// chunk, skipping payload bytes that the capture did not keep and waiting for a safe restart point when a
+// packet header falls in a gap.
+#include <cstdint>
+#include <string_view>
+
+#include "protocols/common/record.h"
+#include "protocols/common/stream.h"
+#include "protocols/mysql/types.h"
+
+namespace otelbpf::l7::mysql {
+
+// Length-encoded integer at the front of `p` (consumed). False when cut or the 0xFB/0xFF markers.
+bool ParseLenencInt(std::string_view& p, uint64_t* value);
+
+// A packet header at the front of `buf`: payload length and sequence id.
+ParseState ParsePacketHeader(std::string_view buf, uint32_t* length, uint8_t* seq);
+
+// Payload parsers; each wants the payload (no packet header).
+ParseState ParseGreeting(std::string_view payload, Greeting* out);
+ParseState ParseHandshakeResponse(std::string_view payload, HandshakeResponse* out);
+ParseState ParseOk(std::string_view payload, OkPacket* out);  // header byte 0x00 or 0xFE
+ParseState ParseErr(std::string_view payload, ErrPacket* out);
+ParseState ParseEof(std::string_view payload, uint64_t length, EofPacket* out);
+ParseState ParsePrepareOk(std::string_view payload, PrepareOk* out);
+
+// A packet that ends a run of column definitions or rows: an EOF packet, or with CLIENT_DEPRECATE_EOF the
+// OK packet that replaces it (header 0xFE). A row starting with 0xFE would be a length-encoded string of
+// 16 MiB or more, so its packet is a full 0xFFFFFF one.
+inline bool IsTerminator(std::string_view payload, uint64_t length) {
+  return !payload.empty() && static_cast<uint8_t>(payload[0]) == 0xFE && length < kMaxPacketPayload;
+}
+// The classic 5-byte EOF (not the deprecate-EOF OK, which has at least 7 bytes).
+inline bool IsClassicEof(std::string_view payload, uint64_t length) {
+  return IsTerminator(payload, length) && length < 7;
+}
+
+// Does `buf` (the first bytes of a chunk) start a client command packet whose shape fits its command
+// byte? Strict, because inference uses it: sequence id 0, a known command, a length that fits the
+// command, text commands starting with text. kNeedsMoreData for a plausible prefix too short to tell.
+ParseState ParseCommandStart(std::string_view buf, uint8_t* command);
+// Does `buf` start a server greeting (protocol version 10, a printable NUL-terminated version string)?
+ParseState ParseGreetingStart(std::string_view buf);
+// A plausible first packet of a response (sequence id 1: OK, ERR, or a column count).
+bool LooksLikeResponseStart(std::string_view buf);
+
+// One direction of one connection: bytes -> packets.
+class PacketReader {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void on_packet(Direction dir, Packet& packet) = 0;
+    // Framing was lost (a header fell in a capture gap, or lose_sync): a partial packet was handed over
+    // cut off. Called once when it happens, then again with the uncaptured bytes skipped after the loss
+    // point of the chunk (they belong to whatever message was going on) and the chunk's exit time.
+    virtual void on_framing_lost(Direction dir, uint64_t skipped_bytes, uint64_t ts_ns) = 0;
+    // Framing is lost: may a packet start at the beginning of this chunk?
+    virtual bool can_resync(Direction dir, std::string_view first_bytes) = 0;
+  };
+
+  PacketReader(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits);
+
+  void feed(const DataChunk& chunk);
+  // Forget the framing and wait for a chunk the listener accepts.
+  void lose_sync();
+  // Stop parsing this direction for good (TLS, compression, replication stream).
+  void disable() { state_ = State::kDisabled; }
+  bool lost() const { return state_ == State::kLost; }
+  bool disabled() const { return state_ == State::kDisabled; }
+  // Whether a packet is partly read (between packets otherwise).
+  bool mid_packet() const { return state_ == State::kPayload || header_len_ > 0 || continuing_; }
+
+ private:
+  enum class State : uint8_t { kHeader, kPayload, kLost, kDisabled };
+
+  size_t step(std::string_view data, uint64_t pos, uint64_t total);
+  void on_gap(uint64_t n);
+  void finish_physical(uint64_t end_pos, uint64_t total);
+  void reset_packet();
+
+  Direction dir_;
+  Listener& listener_;
+  StitcherStats& stats_;
+  Limits limits_;
+  State state_ = State::kHeader;
+  char header_[kPacketHeaderSize] = {};
+  size_t header_len_ = 0;
+  uint32_t physical_len_ = 0;  // payload length of the physical packet being read
+  uint64_t remaining_ = 0;     // its payload bytes still to come
+  bool continuing_ = false;    // the previous physical packet was a full 0xFFFFFF one
+  Packet cur_;
+  const DataChunk* chunk_ = nullptr;
+};
+
+}  // namespace otelbpf::l7::mysql
