@@ -338,135 +338,152 @@ static __always_inline int exit_close(long ret) {
 
 /* ---- hooks: args[] follow /sys/kernel/tracing/events/syscalls/sys_enter_X/format ---- */
 
+/* The per-syscall tracepoints' own record layout (tracefs events/syscalls/<name>/format), deliberately
+ * not CO-RE: vmlinux's trace_event_raw_sys_enter describes raw_syscalls, whose `long id` moves `args` to
+ * offset 24 on PREEMPT_RT kernels (12-byte trace_entry), while syscalls/sys_enter_* keep an `int nr` and
+ * `args` at 16 on every kernel. Reading through the raw struct there is refused with EACCES. */
+struct syscall_enter_args {
+  __u64 common;        /* common_type, flags, preempt_count, pid: 8 bytes (12 on RT, overlapping nr) */
+  __u32 syscall_nr;    /* not read: its offset differs on RT */
+  __u32 pad;
+  unsigned long args[6];
+};
+struct syscall_exit_args {
+  __u64 common;
+  __u32 syscall_nr;
+  __u32 pad;
+  long ret;
+};
+
 #define ARG(n) (ctx->args[n])
 
 SEC("tracepoint/syscalls/sys_enter_read")
-int sys_enter_read(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_read(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_READ, OTELBPF_DIR_INGRESS, ARG(0), ARG(1), ARG(2), 0);
 }
 SEC("tracepoint/syscalls/sys_exit_read")
-int sys_exit_read(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_read(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_READ, SHAPE_FLAT, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
-int sys_enter_write(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_write(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_WRITE, OTELBPF_DIR_EGRESS, ARG(0), ARG(1), ARG(2), 0);
 }
 SEC("tracepoint/syscalls/sys_exit_write")
-int sys_exit_write(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_write(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_WRITE, SHAPE_FLAT, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
-int sys_enter_readv(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_readv(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_READV, OTELBPF_DIR_INGRESS, ARG(0), ARG(1), ARG(2), 0);
 }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int sys_exit_readv(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_readv(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_READV, SHAPE_IOVEC, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_writev(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_WRITEV, OTELBPF_DIR_EGRESS, ARG(0), ARG(1), ARG(2), 0);
 }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int sys_exit_writev(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_writev(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_WRITEV, SHAPE_IOVEC, ctx->ret);
 }
 
 /* sendto(fd, buf, len, flags, addr, addrlen) */
 SEC("tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_sendto(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_SENDTO, OTELBPF_DIR_EGRESS, ARG(0), ARG(1), ARG(2), ARG(4));
 }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int sys_exit_sendto(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_sendto(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_SENDTO, SHAPE_FLAT, ctx->ret);
 }
 
 /* recvfrom(fd, buf, size, flags, addr, addrlen): addr is filled in by the time of exit. */
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sys_enter_recvfrom(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_recvfrom(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_RECVFROM, OTELBPF_DIR_INGRESS, ARG(0), ARG(1), ARG(2), ARG(4));
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sys_exit_recvfrom(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_recvfrom(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_RECVFROM, SHAPE_FLAT, ctx->ret);
 }
 
 /* sendmsg/recvmsg(fd, msg, flags) */
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_sendmsg(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_SENDMSG, OTELBPF_DIR_EGRESS, ARG(0), ARG(1), 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sys_exit_sendmsg(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_sendmsg(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_SENDMSG, SHAPE_MSGHDR, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sys_enter_recvmsg(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_recvmsg(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_RECVMSG, OTELBPF_DIR_INGRESS, ARG(0), ARG(1), 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sys_exit_recvmsg(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_recvmsg(struct syscall_exit_args* ctx) {
   return exit_data(OTELBPF_SYS_RECVMSG, SHAPE_MSGHDR, ctx->ret);
 }
 
 /* sendmmsg/recvmmsg(fd, mmsg, vlen, flags[, timeout]): ret is the number of messages. */
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int sys_enter_sendmmsg(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_sendmmsg(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_SENDMMSG, OTELBPF_DIR_EGRESS, ARG(0), ARG(1), ARG(2), 0);
 }
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int sys_exit_sendmmsg(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_sendmmsg(struct syscall_exit_args* ctx) {
   return exit_mmsg(OTELBPF_SYS_SENDMMSG, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int sys_enter_recvmmsg(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_recvmmsg(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_RECVMMSG, OTELBPF_DIR_INGRESS, ARG(0), ARG(1), ARG(2), 0);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int sys_exit_recvmmsg(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_recvmmsg(struct syscall_exit_args* ctx) {
   return exit_mmsg(OTELBPF_SYS_RECVMMSG, ctx->ret);
 }
 
 /* connect(fd, uservaddr, addrlen) */
 SEC("tracepoint/syscalls/sys_enter_connect")
-int sys_enter_connect(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_connect(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_CONNECT, OTELBPF_DIR_EGRESS, ARG(0), 0, 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_connect")
-int sys_exit_connect(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_connect(struct syscall_exit_args* ctx) {
   return exit_open(OTELBPF_SYS_CONNECT, OTELBPF_EV_CONNECT, ctx->ret);
 }
 
 /* accept/accept4(fd, upeer_sockaddr, upeer_addrlen[, flags]): ret is the new fd. */
 SEC("tracepoint/syscalls/sys_enter_accept")
-int sys_enter_accept(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_accept(struct syscall_enter_args* ctx) {
   return enter_accept(OTELBPF_SYS_ACCEPT, ARG(0));
 }
 SEC("tracepoint/syscalls/sys_exit_accept")
-int sys_exit_accept(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_accept(struct syscall_exit_args* ctx) {
   return exit_open(OTELBPF_SYS_ACCEPT, OTELBPF_EV_ACCEPT, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
-int sys_enter_accept4(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_accept4(struct syscall_enter_args* ctx) {
   return enter_accept(OTELBPF_SYS_ACCEPT4, ARG(0));
 }
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int sys_exit_accept4(struct trace_event_raw_sys_exit* ctx) {
+int sys_exit_accept4(struct syscall_exit_args* ctx) {
   return exit_open(OTELBPF_SYS_ACCEPT4, OTELBPF_EV_ACCEPT, ctx->ret);
 }
 
 /* close(fd): the socket is gone at exit, so its identity is taken at entry. */
 SEC("tracepoint/syscalls/sys_enter_close")
-int sys_enter_close(struct trace_event_raw_sys_enter* ctx) {
+int sys_enter_close(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, ARG(0), 0, 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_close")
-int sys_exit_close(struct trace_event_raw_sys_exit* ctx) { return exit_close(ctx->ret); }
+int sys_exit_close(struct syscall_exit_args* ctx) { return exit_close(ctx->ret); }
