@@ -102,4 +102,86 @@ struct otelbpf_data_event {
   otb_u8 payload[OTELBPF_MAX_PAYLOAD];
 };
 
+/* ---- Packet capture (bpf/packets.bpf.c, tc clsact ingress/egress) ---- */
+
+/* Upper bound of payload bytes captured per TCP segment; the runtime amount is the rodata
+ * `packet_payload_bytes` (config `netcap.payload_capture_bytes`). Power of two for the verifier. */
+#define OTELBPF_PKT_MAX_PAYLOAD 1024
+
+/* Where the program is attached (the clsact hook), not the L7 direction. */
+enum otelbpf_tc_direction {
+  OTELBPF_TC_INGRESS = 0,
+  OTELBPF_TC_EGRESS = 1,
+};
+
+enum otelbpf_tunnel_type {
+  OTELBPF_TUNNEL_NONE = 0,
+  OTELBPF_TUNNEL_IPIP = 1, /* IP protocol 4 (4in4, 4in6) or 41 (6in4, 6in6) */
+  OTELBPF_TUNNEL_VXLAN = 2, /* UDP 4789 (IANA) or 8472 (Linux/flannel default) */
+  OTELBPF_TUNNEL_GRE = 3,   /* GRE v0 carrying IP or transparent Ethernet (gretap) */
+  OTELBPF_TUNNEL_GENEVE = 4, /* UDP 6081 */
+};
+
+/* otelbpf_packet_event.flags */
+#define OTELBPF_PKT_F_TUNNEL_ID 0x01 /* tunnel_id is valid (VXLAN/Geneve VNI, GRE key present) */
+#define OTELBPF_PKT_F_INNER_L2 0x02  /* the tunnel carried an Ethernet frame (VXLAN, Geneve, gretap) */
+
+/* TCP flag bits as on the wire (otelbpf_packet_event.tcp_flags). */
+#define OTELBPF_TCP_FIN 0x01
+#define OTELBPF_TCP_SYN 0x02
+#define OTELBPF_TCP_RST 0x04
+#define OTELBPF_TCP_PSH 0x08
+#define OTELBPF_TCP_ACK 0x10
+
+/* Indexes of the per-CPU counter map of the packet programs. Every packet the programs see lands in
+ * exactly one of EMITTED, NO_PAYLOAD, RATE_LIMITED, OTHER, UNPARSABLE (RINGBUF_DROPS are also EMITTED
+ * attempts that failed: emitted = written + dropped). */
+enum otelbpf_packet_counter {
+  OTELBPF_PKT_CNT_SEEN = 0,      /* packets the programs ran on */
+  OTELBPF_PKT_CNT_EMITTED,       /* events handed to the ring buffer (successfully or not) */
+  OTELBPF_PKT_CNT_NO_PAYLOAD,    /* TCP segments without payload and nothing else of interest (pure ACKs) */
+  OTELBPF_PKT_CNT_RATE_LIMITED,  /* events the per-CPU token bucket refused */
+  OTELBPF_PKT_CNT_OTHER,         /* not TCP over IP after decapsulation: ARP, UDP, ICMP, IP fragments */
+  OTELBPF_PKT_CNT_UNPARSABLE,    /* headers cut short or malformed */
+  OTELBPF_PKT_CNT_RINGBUF_DROPS, /* bpf_ringbuf_output failed: ring buffer full, event lost */
+  OTELBPF_PKT_CNT_MAX,
+};
+
+/* One TCP segment seen at one tc hook. Addresses are in network byte order (IPv4 uses the first 4
+ * bytes); ports, sequence numbers and the window are in host byte order. `captured_len` payload bytes
+ * follow the header (struct otelbpf_packet_data_event). */
+struct otelbpf_packet_event {
+  otb_u64 ts_ns;           /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+  otb_u32 ifindex;         /* interface the hook is attached to */
+  otb_u32 pkt_len;         /* skb->len */
+  otb_u8 saddr[16];        /* inner (innermost) IP header */
+  otb_u8 daddr[16];
+  otb_u8 outer_saddr[16];  /* the encapsulating IP header when tunnel_type != NONE */
+  otb_u8 outer_daddr[16];
+  otb_u16 sport;
+  otb_u16 dport;
+  otb_u32 seq;
+  otb_u32 ack;
+  otb_u16 window;          /* as on the wire (not scaled) */
+  otb_u8 tcp_flags;        /* OTELBPF_TCP_* */
+  otb_u8 protocol;         /* inner L4 protocol: IPPROTO_TCP */
+  otb_u32 tunnel_id;       /* VNI (VXLAN, Geneve) or GRE key, when OTELBPF_PKT_F_TUNNEL_ID */
+  otb_u32 payload_len;     /* TCP payload bytes of the segment (from the IP length) */
+  otb_u16 captured_len;    /* payload bytes copied after this header (<= payload_len) */
+  otb_u8 direction;        /* enum otelbpf_tc_direction */
+  otb_u8 tunnel_type;      /* enum otelbpf_tunnel_type */
+  otb_u8 family;           /* inner: AF_INET (2) or AF_INET6 (10) */
+  otb_u8 outer_family;     /* 0 without a tunnel */
+  otb_u8 vlan_depth;       /* 802.1Q/802.1ad tags on the outer frame (0..2) */
+  otb_u8 flags;            /* OTELBPF_PKT_F_* */
+  otb_u16 vlan_id;         /* outermost VLAN id when vlan_depth > 0 */
+  otb_u16 outer_dport;     /* UDP destination port of VXLAN/Geneve, else 0 */
+  otb_u32 _pad0;
+};
+
+struct otelbpf_packet_data_event {
+  struct otelbpf_packet_event hdr;
+  otb_u8 payload[OTELBPF_PKT_MAX_PAYLOAD];
+};
+
 #endif /* OTELBPF_BPF_EVENTS_H */

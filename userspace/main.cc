@@ -19,10 +19,13 @@
 #include "export/otlp_endpoint.h"
 #include "export/otlp_grpc_exporter.h"
 #include "export/otlp_http_exporter.h"
+#include "k8s/kube_client.h"
+#include "k8s/pod_attributor.h"
 #include "pipeline/span_pipeline.h"
 #include "receiver/grpc_server.h"
 #include "receiver/http_server.h"
 #ifdef OTELBPF_WITH_BPF
+#include "netcap/packet_capture.h"
 #include "tracer/syscall_tracer.h"
 #endif
 
@@ -137,6 +140,50 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
   return workers;
 }
 
+// Pod attribution (requirements §4): the cache the API client fills on its own thread, and the attributor
+// the assembler's sink runs on every batch. Without Kubernetes (host mode) the client is absent.
+struct PodAttribution {
+  std::unique_ptr<k8s::PodCache> cache;
+  std::unique_ptr<k8s::ProcessCgroups> cgroups;
+  std::unique_ptr<k8s::KubeClient> client;
+  std::unique_ptr<k8s::PodAttributor> attributor;
+};
+
+PodAttribution start_pod_attribution(const AgentConfig& config) {
+  const auto& k = config.kubernetes;
+  const auto environment = k8s::kubernetes_environment();
+  PodAttribution out;
+  out.cache = std::make_unique<k8s::PodCache>(
+      k8s::PodCacheOptions{std::chrono::seconds(k.deleted_pod_retention_seconds)});
+  out.cgroups = std::make_unique<k8s::ProcessCgroups>(k.proc_root, k.max_cached_processes);
+  k8s::KubeClientOptions api;
+  api.api_url = k.api_url;
+  api.token_file = k.token_file;
+  api.ca_file = k.ca_file;
+  api.insecure_skip_tls_verify = k.insecure_skip_tls_verify;
+  api.node_name = k8s::resolve_node_name(config.node_name, environment);
+  api.token_reread = std::chrono::seconds(k.token_reread_seconds);
+  api.page_size = k.page_size;
+  api.watch_timeout = std::chrono::seconds(k.watch_timeout_seconds);
+  api.resync = std::chrono::seconds(k.resync_seconds);
+  api.initial_backoff = std::chrono::milliseconds(k.initial_backoff_ms);
+  api.max_backoff = std::chrono::milliseconds(k.max_backoff_ms);
+  const auto resolved =
+      k8s::resolve_kube_client_options(k8s::parse_kubernetes_mode(k.mode), api, environment);
+  k8s::PodAttributorOptions options;
+  options.kubernetes = resolved.has_value();
+  options.node_name = api.node_name;
+  options.host_name = config.node_name.empty() ? api.node_name : config.node_name;
+  if (resolved) {
+    out.client = std::make_unique<k8s::KubeClient>(*resolved, *out.cache);
+    out.client->start();
+  } else {
+    spdlog::info("pod attribution: host mode (no Kubernetes API); spans get host.name and container.id only");
+  }
+  out.attributor = std::make_unique<k8s::PodAttributor>(options, *out.cache, *out.cgroups);
+  return out;
+}
+
 std::uint16_t port_of(const std::string& host_port) {
   auto colon = host_port.rfind(':');
   return colon == std::string::npos ? 0
@@ -156,11 +203,14 @@ int run(const AgentConfig& config) {
   metrics.gauge("otelbpf_build_info", "Agent build", {{"version", "0.1.0"}}).set(1);
 
   auto workers = make_exporters(config);
+  auto attribution = start_pod_attribution(config);
   TraceAssembler assembler(
       AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
                        config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans},
-      [&workers](std::shared_ptr<const SpanBatch> batch) {
-        for (auto& worker : workers) worker->enqueue(batch);
+      [&workers, &attribution](std::shared_ptr<SpanBatch> batch) {
+        attribution.attributor->annotate(*batch);
+        const std::shared_ptr<const SpanBatch> shared = std::move(batch);
+        for (auto& worker : workers) worker->enqueue(shared);
       });
   SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans});
   auto stage = std::make_unique<AssemblerStage>(pipeline, assembler);
@@ -222,6 +272,31 @@ int run(const AgentConfig& config) {
       metrics.gauge("otelbpf_probes_enabled", "1 when the eBPF syscall probes run").set(1);
     }
   }
+  // Packet capture (net spans), beside the syscall tracer; refused programs leave the rest running.
+  std::unique_ptr<netcap::PacketCapture> packet_capture;
+  if (config.netcap.enabled) {
+    netcap::PacketCaptureOptions capture;
+    capture.probes.payload_capture_bytes = config.netcap.payload_capture_bytes;
+    capture.probes.ringbuf_bytes = config.netcap.ringbuf_bytes;
+    capture.probes.max_events_per_cpu_per_second = config.netcap.max_events_per_cpu_per_second;
+    capture.processing.max_flows = config.netcap.max_flows;
+    capture.processing.flow_idle = std::chrono::seconds(config.netcap.flow_idle_seconds);
+    capture.processing.host_name = config.node_name;
+    // The agent's own doors, as for the syscall probes: OTLP exports to us are transport.
+    if (config.http.enabled) capture.processing.ignore_ports.push_back(config.http.port);
+    if (config.grpc.enabled && port_of(config.grpc.listen))
+      capture.processing.ignore_ports.push_back(port_of(config.grpc.listen));
+    capture.selection.patterns = config.netcap.interfaces;
+    capture.selection.include_loopback = config.netcap.include_loopback;
+    capture.state_dir = config.netcap.state_dir;
+    packet_capture = std::make_unique<netcap::PacketCapture>(capture, pipeline);
+    std::string error;
+    if (!packet_capture->start(error)) {
+      spdlog::error("packet capture unavailable ({}); continuing without net spans", error);
+      packet_capture.reset();
+    }
+    metrics.gauge("otelbpf_netcap_enabled", "1 when the tc packet capture runs").set(packet_capture ? 1 : 0);
+  }
 #else
   if (config.probes.enabled) spdlog::warn("built without eBPF support; running in OTel-only mode");
 #endif
@@ -236,6 +311,7 @@ int run(const AgentConfig& config) {
   if (grpc) grpc->stop();
 #ifdef OTELBPF_WITH_BPF
   if (tracer) tracer->stop();
+  if (packet_capture) packet_capture->stop();
 #endif
   pipeline.close();
   stage->join();
@@ -247,6 +323,7 @@ int run(const AgentConfig& config) {
     worker->shutdown(std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
                                                                 until - std::chrono::steady_clock::now())));
   workers.clear();
+  if (attribution.client) attribution.client->stop();
   spdlog::info("otelbpf-agent stopped");
   return 0;
 }

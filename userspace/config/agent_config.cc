@@ -205,6 +205,18 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.probes.ignore_ports = get<std::vector<std::uint16_t>>(root, "probes.ignore_ports");
   c.probes.max_connections = get<std::uint32_t>(root, "probes.max_connections");
   c.probes.connection_idle_seconds = get<std::uint32_t>(root, "probes.connection_idle_seconds");
+  c.netcap.enabled = get<bool>(root, "netcap.enabled");
+  c.netcap.interfaces = get<std::vector<std::string>>(root, "netcap.interfaces");
+  c.netcap.include_loopback = get<bool>(root, "netcap.include_loopback");
+  c.netcap.payload_capture_bytes = get<std::uint32_t>(root, "netcap.payload_capture_bytes");
+  if (c.netcap.payload_capture_bytes > 1024)
+    throw ConfigError("config: netcap.payload_capture_bytes must be at most 1024");
+  c.netcap.max_events_per_cpu_per_second = get<std::uint32_t>(root, "netcap.max_events_per_cpu_per_second");
+  c.netcap.ringbuf_bytes = get<std::uint32_t>(root, "netcap.ringbuf_bytes");
+  c.netcap.max_flows = get<std::uint32_t>(root, "netcap.max_flows");
+  if (c.netcap.max_flows == 0) throw ConfigError("config: netcap.max_flows must be positive");
+  c.netcap.flow_idle_seconds = get<std::uint32_t>(root, "netcap.flow_idle_seconds");
+  c.netcap.state_dir = get<std::string>(root, "netcap.state_dir");
   c.assembler.link_window_ms = get<std::uint32_t>(root, "assembler.link_window_ms");
   c.assembler.max_buffered_spans = get<std::uint64_t>(root, "assembler.max_buffered_spans");
   c.assembler.reparent_app_server_spans = get<bool>(root, "assembler.reparent_app_server_spans");
@@ -224,6 +236,28 @@ AgentConfig parse_config(const YAML::Node& root) {
   e.file.keep_files = get<std::uint32_t>(root, "export.file.keep_files");
   e.otlp_http = get_endpoint(root, "export.otlp_http");
   e.otlp_grpc = get_endpoint(root, "export.otlp_grpc");
+  auto& k = c.kubernetes;
+  k.mode = get<std::string>(root, "kubernetes.mode");
+  if (k.mode != "auto" && k.mode != "on" && k.mode != "off")
+    throw ConfigError(fmt::format("config: kubernetes.mode must be auto, on or off, not '{}'", k.mode));
+  k.api_url = get<std::string>(root, "kubernetes.api_url");
+  k.token_file = get<std::string>(root, "kubernetes.token_file");
+  k.ca_file = get<std::string>(root, "kubernetes.ca_file");
+  k.insecure_skip_tls_verify = get<bool>(root, "kubernetes.insecure_skip_tls_verify");
+  k.token_reread_seconds = get<std::uint32_t>(root, "kubernetes.token_reread_seconds");
+  k.page_size = get<std::uint32_t>(root, "kubernetes.page_size");
+  k.watch_timeout_seconds = get<std::uint32_t>(root, "kubernetes.watch_timeout_seconds");
+  k.resync_seconds = get<std::uint32_t>(root, "kubernetes.resync_seconds");
+  k.initial_backoff_ms = get<std::uint32_t>(root, "kubernetes.initial_backoff_ms");
+  k.max_backoff_ms = get<std::uint32_t>(root, "kubernetes.max_backoff_ms");
+  k.deleted_pod_retention_seconds = get<std::uint32_t>(root, "kubernetes.deleted_pod_retention_seconds");
+  k.proc_root = get<std::string>(root, "kubernetes.proc_root");
+  k.max_cached_processes = get<std::uint64_t>(root, "kubernetes.max_cached_processes");
+  if (k.page_size == 0 || k.watch_timeout_seconds == 0 || k.initial_backoff_ms == 0 ||
+      k.max_cached_processes == 0)
+    throw ConfigError(
+        "config: kubernetes.page_size, watch_timeout_seconds, initial_backoff_ms and "
+        "max_cached_processes must be positive");
   if (c.pipeline.max_batches == 0 || c.pipeline.max_spans == 0 || e.queue_batches == 0)
     throw ConfigError("config: queue sizes must be positive");
   return c;

@@ -59,6 +59,17 @@ struct AgentConfig {
     std::uint32_t connection_idle_seconds;
   } probes{};
   struct {
+    bool enabled;
+    std::vector<std::string> interfaces;
+    bool include_loopback;
+    std::uint32_t payload_capture_bytes;
+    std::uint32_t max_events_per_cpu_per_second;
+    std::uint32_t ringbuf_bytes;
+    std::uint32_t max_flows;
+    std::uint32_t flow_idle_seconds;
+    std::string state_dir;
+  } netcap{};
+  struct {
     std::uint32_t link_window_ms;
     std::uint64_t max_buffered_spans;
     bool reparent_app_server_spans;
@@ -82,6 +93,22 @@ struct AgentConfig {
     OtlpEndpointConfig otlp_http;
     OtlpEndpointConfig otlp_grpc;
   } exporters{};
+  struct {
+    std::string mode;  // auto | on | off
+    std::string api_url;
+    std::string token_file;
+    std::string ca_file;
+    bool insecure_skip_tls_verify;
+    std::uint32_t token_reread_seconds;
+    std::uint32_t page_size;
+    std::uint32_t watch_timeout_seconds;
+    std::uint32_t resync_seconds;
+    std::uint32_t initial_backoff_ms;
+    std::uint32_t max_backoff_ms;
+    std::uint32_t deleted_pod_retention_seconds;
+    std::string proc_root;
+    std::uint64_t max_cached_processes;
+  } kubernetes{};
 };
 
 struct ConfigSources {

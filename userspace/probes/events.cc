@@ -28,3 +28,26 @@ static_assert(offsetof(otelbpf_data_event, payload) == sizeof(otelbpf_event_head
 static_assert((OTELBPF_MAX_PAYLOAD & (OTELBPF_MAX_PAYLOAD - 1)) == 0,
               "the verifier masks need a power of two");
 static_assert(OTELBPF_CNT_MAX == 6);
+
+// Packet capture (bpf/packets.bpf.c).
+static_assert(sizeof(otelbpf_packet_event) == 120);
+static_assert(alignof(otelbpf_packet_event) == 8);
+static_assert(offsetof(otelbpf_packet_event, ifindex) == 8);
+static_assert(offsetof(otelbpf_packet_event, saddr) == 16);
+static_assert(offsetof(otelbpf_packet_event, outer_saddr) == 48);
+static_assert(offsetof(otelbpf_packet_event, sport) == 80);
+static_assert(offsetof(otelbpf_packet_event, seq) == 84);
+static_assert(offsetof(otelbpf_packet_event, window) == 92);
+static_assert(offsetof(otelbpf_packet_event, tcp_flags) == 94);
+static_assert(offsetof(otelbpf_packet_event, tunnel_id) == 96);
+static_assert(offsetof(otelbpf_packet_event, payload_len) == 100);
+static_assert(offsetof(otelbpf_packet_event, captured_len) == 104);
+static_assert(offsetof(otelbpf_packet_event, direction) == 106);
+static_assert(offsetof(otelbpf_packet_event, flags) == 111);
+static_assert(offsetof(otelbpf_packet_event, vlan_id) == 112);
+static_assert(offsetof(otelbpf_packet_event, outer_dport) == 114);
+static_assert(offsetof(otelbpf_packet_data_event, payload) == sizeof(otelbpf_packet_event));
+static_assert((OTELBPF_PKT_MAX_PAYLOAD & (OTELBPF_PKT_MAX_PAYLOAD - 1)) == 0,
+              "the verifier masks need a power of two");
+static_assert(OTELBPF_PKT_MAX_PAYLOAD <= 0xffff, "captured_len is 16 bits");
+static_assert(OTELBPF_PKT_CNT_MAX == 7);
