@@ -9,27 +9,11 @@
 namespace otelbpf::netcap {
 namespace {
 
-void add(otlp::Span& span, const std::string& key, const l7::AttributeValue& value) {
-  auto* kv = span.add_attributes();
-  kv->set_key(key);
-  auto* v = kv->mutable_value();
-  std::visit(
-      [v](const auto& x) {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>)
-          v->set_string_value(x);
-        else if constexpr (std::is_same_v<T, bool>)
-          v->set_bool_value(x);
-        else if constexpr (std::is_same_v<T, double>)
-          v->set_double_value(x);
-        else
-          v->set_int_value(x);
-      },
-      value);
+void add_int(otlp::Span& span, const std::string& key, std::int64_t value) {
+  add_span_attribute(span, key, value);
 }
-void add_int(otlp::Span& span, const std::string& key, std::int64_t value) { add(span, key, value); }
 void add_str(otlp::Span& span, const std::string& key, std::string value) {
-  add(span, key, std::move(value));
+  add_span_attribute(span, key, std::move(value));
 }
 
 }  // namespace
@@ -110,7 +94,7 @@ otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origi
   add_int(span, "client.port", origin.client.port);
   if (!l7::find_attribute(record, "server.address")) add_str(span, "server.address", server);
   if (!l7::find_attribute(record, "server.port")) add_int(span, "server.port", origin.server.port);
-  for (const auto& [key, value] : record.attributes) add(span, key, value);
+  for (const auto& [key, value] : record.attributes) add_span_attribute(span, key, value);
   add_str(span, otelbpf::attr::kL7Protocol, record.protocol);
   add_int(span, "otelbpf.req.bytes", static_cast<std::int64_t>(record.req_bytes));
   add_int(span, "otelbpf.resp.bytes", static_cast<std::int64_t>(record.resp_bytes));
@@ -118,7 +102,7 @@ otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origi
   add_int(span, otelbpf::attr::kRespSeq, record.resp_seq);
   add_int(span, attr::kRetransmissions, static_cast<std::int64_t>(origin.retransmissions));
   add_int(span, attr::kZeroWindows, static_cast<std::int64_t>(origin.zero_windows));
-  if (record.response_missing) add(span, "otelbpf.response_missing", true);
+  if (record.response_missing) add_span_attribute(span, "otelbpf.response_missing", true);
   if (record.error) {
     span.mutable_status()->set_code(otlp::Status::STATUS_CODE_ERROR);
     span.mutable_status()->set_message(record.status_message);

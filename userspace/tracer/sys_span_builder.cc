@@ -9,7 +9,20 @@
 namespace otelbpf {
 namespace {
 
-void add(otlp::Span& span, const std::string& key, const l7::AttributeValue& value) {
+void add_int(otlp::Span& span, const std::string& key, std::int64_t value) {
+  add_span_attribute(span, key, value);
+}
+void add_str(otlp::Span& span, const std::string& key, std::string value) {
+  add_span_attribute(span, key, std::move(value));
+}
+
+std::string bytes_of(const std::uint8_t* data, std::size_t n) {
+  return std::string(reinterpret_cast<const char*>(data), n);
+}
+
+}  // namespace
+
+void add_span_attribute(otlp::Span& span, const std::string& key, const l7::AttributeValue& value) {
   auto* kv = span.add_attributes();
   kv->set_key(key);
   auto* v = kv->mutable_value();
@@ -27,17 +40,6 @@ void add(otlp::Span& span, const std::string& key, const l7::AttributeValue& val
       },
       value);
 }
-
-void add_int(otlp::Span& span, const std::string& key, std::int64_t value) { add(span, key, value); }
-void add_str(otlp::Span& span, const std::string& key, std::string value) {
-  add(span, key, std::move(value));
-}
-
-std::string bytes_of(const std::uint8_t* data, std::size_t n) {
-  return std::string(reinterpret_cast<const char*>(data), n);
-}
-
-}  // namespace
 
 SpanIdGenerator::SpanIdGenerator() : rng_(std::random_device{}()) {}
 
@@ -114,14 +116,14 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
     add_str(span, "client.address", server ? remote : local);
     add_int(span, "client.port", server ? s.dport : s.sport);
   }
-  for (const auto& [key, value] : record.attributes) add(span, key, value);
+  for (const auto& [key, value] : record.attributes) add_span_attribute(span, key, value);
   add_str(span, attr::kL7Protocol, record.protocol);
   add_int(span, "otelbpf.req.bytes", static_cast<std::int64_t>(record.req_bytes));
   add_int(span, "otelbpf.resp.bytes", static_cast<std::int64_t>(record.resp_bytes));
   add_int(span, attr::kReqSeq, record.req_seq);
   add_int(span, attr::kRespSeq, record.resp_seq);
   if (origin.syscall_trace_id) add_str(span, attr::kSyscallTraceId, std::to_string(origin.syscall_trace_id));
-  if (record.response_missing) add(span, "otelbpf.response_missing", true);
+  if (record.response_missing) add_span_attribute(span, "otelbpf.response_missing", true);
   if (record.error) {
     span.mutable_status()->set_code(otlp::Status::STATUS_CODE_ERROR);
     span.mutable_status()->set_message(record.status_message);

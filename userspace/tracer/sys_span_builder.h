@@ -41,6 +41,9 @@ class SpanIdGenerator {
   std::mt19937_64 rng_;
 };
 
+// Appends an attribute of any L7 value type (shared by the sys and net span builders).
+void add_span_attribute(otlp::Span& span, const std::string& key, const l7::AttributeValue& value);
+
 otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origin, SpanIdGenerator& ids);
 
 // "10.0.0.1" / "::1" for an address of the event structs (IPv4-mapped IPv6 shown as IPv4).
