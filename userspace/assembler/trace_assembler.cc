@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace otelbpf {
 namespace {
@@ -26,6 +27,18 @@ std::int64_t int_of(const otlp::AnyValue* v) {
   if (v->has_int_value()) return v->int_value();
   if (v->has_string_value()) return std::strtoll(v->string_value().c_str(), nullptr, 10);
   return 0;
+}
+
+// The source a span already names (an upstream otelbpf agent's sys or net span), if any.
+std::optional<SpanSource> source_of(const otlp::Span& span) {
+  for (const auto& kv : span.attributes())
+    if (kv.key() == kSpanSourceAttribute) {
+      const auto& v = kv.value().string_value();
+      if (v == "sys") return SpanSource::kSys;
+      if (v == "net") return SpanSource::kNet;
+      if (v == "app") return SpanSource::kApp;
+    }
+  return std::nullopt;
 }
 
 // Path order of capture points (requirements §3.4): client pod, client node, tunnel, server node, server pod.
@@ -74,7 +87,10 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   for (auto& rs : *batch.request.mutable_resource_spans())
     for (auto& ss : *rs.mutable_scope_spans())
       for (auto& span : *ss.mutable_spans()) {
-        set_span_attribute(span, kSpanSourceAttribute, source);
+        // A span that already names its source was made by another otelbpf agent that exports to this one
+        // (a gateway assembling several nodes' sys and net spans); it keeps that source.
+        if (!(batch.source == SpanSource::kApp && source_of(span)))
+          set_span_attribute(span, kSpanSourceAttribute, source);
         ++spans;
       }
   metrics_
@@ -105,7 +121,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
         f.trace_id = span.trace_id();
         f.span_id = span.span_id();
         f.parent_span_id = span.parent_span_id();
-        f.source = batch.source;
+        f.source = source_of(span).value_or(batch.source);
         f.kind = span.kind();
         f.start_ns = span.start_time_unix_nano();
         f.end_ns = span.end_time_unix_nano();
@@ -113,16 +129,16 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
         f.pid = pid ? int_of(pid) : resource_pid;
         f.service = service;
         f.seen = now;
-        if (batch.source != SpanSource::kApp) {
+        if (f.source != SpanSource::kApp) {
           const auto req_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.req_seq"));
           const auto resp_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.resp_seq"));
           if (req_seq != 0 && resp_seq != 0)
             f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
         }
-        if (batch.source == SpanSource::kNet && !f.tcp_key.empty()) {
+        if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
           f.path_rank = path_rank(string_of(find_attribute(span.attributes(), "otelbpf.tap.side")));
           net_by_tcp_[f.tcp_key].push_back(f.span_id);
-        } else if (batch.source == SpanSource::kSys) {
+        } else if (f.source == SpanSource::kSys) {
           f.has_context = find_attribute(span.attributes(), "otelbpf.trace_context.source") != nullptr;
           f.syscall_trace_id = string_of(find_attribute(span.attributes(), "otelbpf.syscall_trace_id"));
           if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty())
@@ -132,7 +148,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
               sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = f.span_id;
             if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(f.span_id);
           }
-        } else if (batch.source == SpanSource::kApp) {
+        } else if (f.source == SpanSource::kApp) {
           app_spans_by_trace_[f.trace_id].push_back(f.span_id);
         }
         facts_[f.span_id] = std::move(f);
@@ -297,14 +313,14 @@ void TraceAssembler::link(SpanBatch& batch) {
         frozen_[f.span_id] = r;
         f.emitted = true;
         if (!r.rule) {
-          if (batch.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
+          if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
             metrics_
                 .counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
                          {{"source", "sys"}})
                 .inc();
           continue;
         }
-        if (batch.source == SpanSource::kApp)
+        if (f.source == SpanSource::kApp)
           set_span_attribute(span, "otelbpf.original_parent_span_id", hex(span.parent_span_id()));
         span.set_trace_id(r.trace_id.empty() ? span.trace_id() : r.trace_id);
         span.set_parent_span_id(r.parent_span_id);

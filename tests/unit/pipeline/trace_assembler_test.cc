@@ -182,6 +182,31 @@ TEST_F(AssemblerTest, NetSpansNestBetweenClientAndServerInPathOrder) {
   EXPECT_EQ(links("tcp_sys_server_under_net_span"), 1);
 }
 
+TEST_F(AssemblerTest, SpansFromAnotherAgentKeepTheirSourceAndLink) {
+  // Node B's agent exports its net spans and sys SERVER span over OTLP to this agent (a gateway); they
+  // arrive as an app batch but name their source, and chain with this node's sys CLIENT span.
+  const auto trace_client = id('\x0a', 16);
+  auto remote_net = net_span(id('\x51', 16), id('\x52', 8), "server-node-nic", 130, 870, 100, 200);
+  auto remote_server =
+      sys_span(id('\x53', 16), id('\x53', 8), "", kServer, 200, 800, 99, false, "", 100, 200);
+  set_span_attribute(remote_net, "otelbpf.span.source", "net");
+  set_span_attribute(remote_server, "otelbpf.span.source", "sys");
+  assembler_.add(batch_of(SpanSource::kApp, {remote_net, remote_server}), t0_);
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x54', 16), id('\x51', 8), "client-node-nic", 110, 890, 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_client, id('\x11', 8), "", kClient, 100, 900, 10,
+                                                      false, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x51', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x52', 8)].parent_span_id(), id('\x51', 8));
+  EXPECT_EQ(out_[id('\x53', 8)].parent_span_id(), id('\x52', 8));
+  EXPECT_EQ(find_attribute(out_[id('\x52', 8)].attributes(), "otelbpf.span.source")->string_value(), "net");
+  EXPECT_EQ(find_attribute(out_[id('\x53', 8)].attributes(), "otelbpf.span.source")->string_value(), "sys");
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_client);
+}
+
 TEST_F(AssemblerTest, NetSpansWithoutSysEndsStillFormOnePath) {
   assembler_.add(batch_of(SpanSource::kNet,
                           {net_span(id('\x41', 16), id('\x41', 8), "client-node-nic", 110, 890, 7, 9),
