@@ -262,6 +262,9 @@ int run(const AgentConfig& config) {
     processing.max_connections = config.probes.max_connections;
     processing.connection_idle = std::chrono::seconds(config.probes.connection_idle_seconds);
     processing.host_name = config.node_name;
+    processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) {
+      cgroups->lookup(pid);
+    };
     tracer = std::make_unique<SyscallTracer>(probes, processing, pipeline);
     std::string error;
     if (!tracer->start(error)) {
@@ -320,8 +323,9 @@ int run(const AgentConfig& config) {
   // One deadline for all exporters together, not one each: the stop must fit the grace period.
   const auto until = std::chrono::steady_clock::now() + deadline;
   for (auto& worker : workers)
-    worker->shutdown(std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                until - std::chrono::steady_clock::now())));
+    worker->shutdown(std::max(
+        std::chrono::milliseconds(0),
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now())));
   workers.clear();
   if (attribution.client) attribution.client->stop();
   spdlog::info("otelbpf-agent stopped");

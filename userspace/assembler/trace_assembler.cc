@@ -129,6 +129,9 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
         f.pid = pid ? int_of(pid) : resource_pid;
         f.service = service;
         f.seen = now;
+        f.operation = span.name().substr(0, span.name().find(' '));
+        std::transform(f.operation.begin(), f.operation.end(), f.operation.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
         if (f.source != SpanSource::kApp) {
           const auto req_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.req_seq"));
           const auto resp_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.resp_seq"));
@@ -144,12 +147,15 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
           if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty())
             sys_client_by_tcp_[f.tcp_key] = f.span_id;
           if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
+            sys_servers_by_pid_[f.pid].push_back(f.span_id);
             if (!f.syscall_trace_id.empty())
               sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = f.span_id;
             if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(f.span_id);
           }
         } else if (f.source == SpanSource::kApp) {
           app_spans_by_trace_[f.trace_id].push_back(f.span_id);
+          if (f.kind == otlp::Span::SPAN_KIND_SERVER && f.parent_span_id.empty())
+            app_roots_by_trace_[f.trace_id] = f.span_id;
         }
         facts_[f.span_id] = std::move(f);
       }
@@ -187,26 +193,73 @@ const TraceAssembler::SpanFacts* TraceAssembler::sys_server_for_app_server(const
 // process.pid when the SDK reports it, else by the service of the app SERVER span under the same sys SERVER.
 const TraceAssembler::SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server,
                                                                     const SpanFacts& call) const {
-  const std::string trace = final_trace(server.span_id, 0);
-  auto it = app_spans_by_trace_.find(trace);
-  if (it == app_spans_by_trace_.end()) return nullptr;
+  // App spans are indexed by the trace they came with: the header's (the sys SERVER span's own), which a
+  // trace join may since have moved.
+  std::vector<std::string> app_ids;
+  for (const auto& trace : {server.trace_id, final_trace(server.span_id, 0)})
+    if (auto it = app_spans_by_trace_.find(trace); it != app_spans_by_trace_.end())
+      app_ids.insert(app_ids.end(), it->second.begin(), it->second.end());
   std::string service;
-  for (const auto& id : it->second) {
+  for (const auto& id : app_ids) {
     const auto* app = facts_of(id);
     if (app && app->kind == otlp::Span::SPAN_KIND_SERVER && app->pid == 0 &&
         sys_server_for_app_server(*app) == &server)
       service = app->service;
   }
+  // The SDK's clock reads and the kernel's differ by a fraction of a millisecond, which matters for short
+  // calls: an app span qualifies when it covers most of the call, not only when it strictly encloses it.
+  const std::uint64_t call_ns = call.end_ns > call.start_ns ? call.end_ns - call.start_ns : 0;
+  constexpr std::uint64_t kClockSlackNs = 1'000'000;
   const SpanFacts* best = nullptr;
-  for (const auto& id : it->second) {
+  const SpanFacts* same_operation = nullptr;
+  std::uint64_t same_operation_distance = 0;
+  for (const auto& id : app_ids) {
     const auto* app = facts_of(id);
     if (!app) continue;
     const bool same_process =
         app->pid != 0 ? app->pid == call.pid : (!service.empty() && app->service == service);
-    if (!same_process || app->start_ns > call.start_ns || app->end_ns < call.end_ns) continue;
+    if (!same_process) continue;
+    const std::uint64_t overlap_start = std::max(app->start_ns, call.start_ns);
+    const std::uint64_t overlap_end = std::min(app->end_ns, call.end_ns);
+    const std::uint64_t overlap = overlap_end > overlap_start ? overlap_end - overlap_start : 0;
+    // An app CLIENT span for the same operation (the SDK's view of this very call) is the parent when its
+    // time touches the call at all; the SDK's and the kernel's clocks differ too much to rank short calls.
+    if (app->kind == otlp::Span::SPAN_KIND_CLIENT && !call.operation.empty() &&
+        app->operation == call.operation && app->start_ns <= call.end_ns + kClockSlackNs &&
+        call.start_ns <= app->end_ns + kClockSlackNs) {
+      const std::uint64_t distance =
+          app->start_ns > call.start_ns ? app->start_ns - call.start_ns : call.start_ns - app->start_ns;
+      if (!same_operation || distance < same_operation_distance) {
+        same_operation = app;
+        same_operation_distance = distance;
+      }
+    }
+    if (call_ns == 0 ? (app->start_ns > call.start_ns || app->end_ns < call.end_ns) : overlap * 2 < call_ns)
+      continue;
+    // Otherwise the innermost span (latest start, then shortest) that covers most of the call.
     if (!best || app->start_ns > best->start_ns ||
-        (app->start_ns == best->start_ns && app->end_ns < best->end_ns))
+        (app->start_ns == best->start_ns && app->end_ns < best->end_ns)) {
       best = app;
+    }
+  }
+  return same_operation ? same_operation : best;
+}
+
+// The sys SERVER span of the same process whose time encloses an app SERVER span that came without a
+// parent: the request arrived without trace context, so the SDK started a trace of its own.
+const TraceAssembler::SpanFacts* TraceAssembler::sys_server_enclosing(const SpanFacts& app) const {
+  if (app.pid == 0) return nullptr;
+  auto it = sys_servers_by_pid_.find(app.pid);
+  if (it == sys_servers_by_pid_.end()) return nullptr;
+  constexpr std::uint64_t kClockSlackNs = 1'000'000;
+  const SpanFacts* best = nullptr;
+  for (const auto& id : it->second) {
+    const auto* s = facts_of(id);
+    // The SDK starts its span after the request was read and may end it after the answer was written
+    // (Node ends it on 'finish'), so the app span must start inside the sys span, not end inside it.
+    if (!s || s->start_ns > app.start_ns + kClockSlackNs || app.start_ns > s->end_ns + kClockSlackNs)
+      continue;
+    if (!best || s->start_ns > best->start_ns) best = s;
   }
   return best;
 }
@@ -297,8 +350,25 @@ TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, int depth
       r.parent_span_id = server->span_id;
       r.trace_id = final_trace(server->span_id, depth);
       r.rule = "app_server_under_sys_server";
+    } else if (f.parent_span_id.empty()) {
+      if (const auto* server = sys_server_enclosing(f)) {
+        r.parent_span_id = server->span_id;
+        r.trace_id = final_trace(server->span_id, depth);
+        r.rule = "app_root_under_sys_server";
+      }
     }
   }
+  // A trace whose root app SERVER span moved under a sys SERVER span moves with it: every other span of
+  // that trace (the SDK's children, the calls carrying its context) joins the same trace.
+  if (auto root = app_roots_by_trace_.find(r.trace_id);
+      root != app_roots_by_trace_.end() && root->second != f.span_id)
+    if (const auto* root_facts = facts_of(root->second)) {
+      const Resolution moved = resolve(*root_facts, depth + 1);
+      if (moved.rule && moved.trace_id != r.trace_id) {
+        r.trace_id = moved.trace_id;
+        if (!r.rule) r.rule = "trace_joined";
+      }
+    }
   return r;
 }
 
@@ -348,6 +418,11 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     it = it->second.empty() ? net_by_tcp_.erase(it) : std::next(it);
   }
   std::erase_if(sys_server_by_thread_link_, [&](const auto& kv) { return gone(kv.second); });
+  std::erase_if(app_roots_by_trace_, [&](const auto& kv) { return gone(kv.second); });
+  for (auto it = sys_servers_by_pid_.begin(); it != sys_servers_by_pid_.end();) {
+    std::erase_if(it->second, gone);
+    it = it->second.empty() ? sys_servers_by_pid_.erase(it) : std::next(it);
+  }
   for (auto* index : {&sys_servers_by_header_, &app_spans_by_trace_})
     for (auto it = index->begin(); it != index->end();) {
       std::erase_if(it->second, gone);

@@ -62,8 +62,9 @@ class TraceAssembler {
     std::string service;
     bool has_context = false;  // sys span whose ids came from the request's trace context
     std::string syscall_trace_id;
-    std::string tcp_key;  // "req_seq/resp_seq" of a sys or net span
-    int path_rank = 0;    // net spans: position of the capture point on the path (client pod NIC first)
+    std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span
+    int path_rank = 0;      // net spans: position of the capture point on the path (client pod NIC first)
+    std::string operation;  // first word of the name, upper-cased ("SELECT", "GET", "INCR")
     Clock::time_point seen;
     // Once a span has left, its links are frozen so that later children agree with what was exported.
     bool emitted = false;
@@ -91,6 +92,7 @@ class TraceAssembler {
   // The net spans of an exchange in path order (client pod NIC ... server pod NIC).
   std::vector<const SpanFacts*> net_path(const std::string& tcp_key) const;
   const SpanFacts* sys_server_for_app_server(const SpanFacts& app) const;
+  const SpanFacts* sys_server_enclosing(const SpanFacts& app) const;
   const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call) const;
   void count_link(const char* rule);
 
@@ -110,6 +112,9 @@ class TraceAssembler {
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
   std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;
   std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;
+  // Root app SERVER spans (no parent) by trace, and sys SERVER spans by process (§3.2 without a header).
+  std::unordered_map<std::string, std::string> app_roots_by_trace_;
+  std::unordered_map<std::int64_t, std::vector<std::string>> sys_servers_by_pid_;
   Clock::time_point last_forget_{};
 };
 

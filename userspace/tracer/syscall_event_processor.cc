@@ -66,6 +66,12 @@ const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const
   return executables_[pid] = ec ? comm : exe.filename().string();
 }
 
+void SyscallEventProcessor::note_process(std::uint32_t pid, const std::string& comm) {
+  if (executables_.contains(pid)) return;
+  executable_of(pid, comm);
+  if (options_.on_new_process) options_.on_new_process(pid);
+}
+
 void SyscallEventProcessor::on_event(const otelbpf_event_header& event,
                                      std::span<const std::uint8_t> payload) {
   events_.inc();
@@ -76,6 +82,7 @@ void SyscallEventProcessor::on_event(const otelbpf_event_header& event,
     case OTELBPF_EV_CONNECT: {
       bool created = false;
       auto& conn = table_.upsert(event, created);
+      if (created) note_process(event.pid, conn.comm);
       conn.role_hint = event.type == OTELBPF_EV_ACCEPT ? l7::Role::kServer : l7::Role::kClient;
       return;
     }
@@ -92,6 +99,7 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   if (event.ret <= 0) return;
   bool created = false;
   auto& conn = table_.upsert(event, created);
+  if (created) note_process(event.pid, conn.comm);
   const auto direction =
       event.direction == OTELBPF_DIR_INGRESS ? l7::Direction::kIngress : l7::Direction::kEgress;
   const std::string_view captured(reinterpret_cast<const char*>(payload.data()),

@@ -25,6 +25,10 @@ struct SyscallEventProcessorOptions {
   // Connections whose first messages match no protocol are given up on after this many tries.
   std::uint32_t max_failed_inferences = 16;
   std::string host_name;
+  // Called the first time a process is seen, while it is alive: short-lived clients (curl) exit before
+  // their spans leave the assembler, so whatever needs /proc/<pid> (its cgroup, for pod attribution)
+  // must be read now.
+  std::function<void(std::uint32_t pid)> on_new_process;
 };
 
 class SyscallEventProcessor {
@@ -47,6 +51,8 @@ class SyscallEventProcessor {
   void finish_records(const Connection& conn, std::vector<l7::L7Record>& records);
   void close_connection(Connection& conn, std::uint64_t ts_ns);
   const std::string& executable_of(std::uint32_t pid, const std::string& comm);
+  // Reads what /proc says of a process the first time it shows up (its executable, the new-process hook).
+  void note_process(std::uint32_t pid, const std::string& comm);
   void flush();
 
   SyscallEventProcessorOptions options_;

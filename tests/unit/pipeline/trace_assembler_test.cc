@@ -269,6 +269,48 @@ TEST_F(AssemblerTest, ThreadLinkPutsContextlessClientUnderInnermostAppSpan) {
   EXPECT_EQ(links("thread_under_app_span"), 1);
 }
 
+TEST_F(AssemblerTest, HeaderlessAppServerJoinsTheSysServerOfItsProcessWithItsWholeTrace) {
+  // curl (no SDK) -> frontend: the SDK saw no traceparent and started trace T_app; the sys SERVER span of
+  // the same process (pid 20) holds curl's trace. The app root goes under it and T_app follows.
+  const auto trace_curl = id('\x0c', 16), trace_app = id('\x0d', 16);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(trace_curl, id('\x61', 8), "", kClient, 100, 900, 10, false, "", 5, 6),
+                sys_span(id('\x0e', 16), id('\x62', 8), "", kServer, 200, 800, 20, false, "9", 5, 6)}),
+      t0_);
+  auto root =
+      make_span(trace_app, id('\x63', 8), "", kServer, 250, 850);  // ends after the write: Node's 'finish'
+  auto child = make_span(trace_app, id('\x64', 8), id('\x63', 8), kInternal, 300, 700);
+  assembler_.add(batch_of(SpanSource::kApp, {root, child}, "frontend", "20"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x63', 8)].parent_span_id(), id('\x62', 8));
+  EXPECT_EQ(out_[id('\x62', 8)].parent_span_id(), id('\x61', 8));
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_curl) << "all in curl's trace";
+  EXPECT_EQ(links("app_root_under_sys_server"), 1);
+  EXPECT_EQ(links("trace_joined"), 1);
+}
+
+TEST_F(AssemblerTest, TheSdksSpanForTheSameOperationIsTheParentDespiteClockSkew) {
+  const auto trace = id('\x01', 16);
+  // The SDK's COMMIT span reads 0.3 ms later than the kernel's call; its sibling INCR span, started just
+  // before the call ended by the SDK's clock, covers more of it. The same operation decides.
+  auto sys_commit =
+      sys_span(id('\x09', 16), id('\x71', 8), "", kClient, 1'000'000, 1'400'000, 20, false, "7");
+  sys_commit.set_name("COMMIT");
+  assembler_.add(batch_of(SpanSource::kSys, {sys_commit, sys_span(trace, id('\x04', 8), id('\x02', 8),
+                                                                  kServer, 0, 9'000'000, 20, true, "7")}),
+                 t0_);
+  auto commit = make_span(trace, id('\x72', 8), id('\x74', 8), kClient, 1'300'000, 1'500'000);
+  commit.set_name("COMMIT shop");
+  auto incr = make_span(trace, id('\x73', 8), id('\x74', 8), kClient, 1'050'000, 1'450'000);
+  incr.set_name("INCR");
+  auto outer = make_span(trace, id('\x74', 8), id('\x02', 8), kServer, 500'000, 8'000'000);
+  assembler_.add(batch_of(SpanSource::kApp, {outer, commit, incr}, "orders", "20"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x71', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x71', 8)].parent_span_id(), id('\x72', 8));
+}
+
 TEST_F(AssemblerTest, ThreadLinkWithoutAppSpansGoesUnderSysServer) {
   const auto trace = id('\x01', 16);
   assembler_.add(batch_of(SpanSource::kSys,

@@ -3,12 +3,9 @@
 # load-generator request (curl, no SDK) must become ONE trace from curl through the frontend and the order
 # service (both with the OpenTelemetry SDK) down to the MariaDB transaction and the Redis call, every span
 # attributed to its pod (sys spans by cgroup, app spans by address) through the Kubernetes API double.
-#   tests/e2e/demo/webshop_acceptance.sh <path to otelbpf-agent>
-# Not in the default run yet (outside the tests/e2e/*.sh glob): it still fails at known agent gaps that
-# issue 6 tracks: a header-less app SERVER span is not linked under the sys SERVER span of its process, and
-# a process that exits before its spans leave the link window gets no pod (cgroup read too late).
+#   tests/e2e/demo_webshop.sh <path to otelbpf-agent>
 AGENT=$(realpath "$1")
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/lib/common.sh"
 source "$E2E_DIR/demo/lib.sh"
 demo_up
 echo "loadgen: $(demo_request)"
