@@ -137,6 +137,7 @@ demo_up() {
   start_agent agent --http-port $DEMO_AGENT_PORT --set receiver.http.listen=0.0.0.0 --no-grpc \
     --export-file "$DEMO_EXPORT" --set assembler.link_window_ms=2000 \
     --set kubernetes.mode=on --set kubernetes.api_url=http://127.0.0.1:$DEMO_API_PORT --set node_name=$DEMO_NODE \
+    --set netcap.enabled=true --set 'netcap.interfaces=["vdemo*"]' --set netcap.state_dir="$WORK/netcap" \
     --log-level ${DEMO_LOG_LEVEL:-info}
   wait_http http://127.0.0.1:$DEMO_AGENT_PORT/readyz 30
   [ "$(metric http://127.0.0.1:$DEMO_AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
