@@ -3,11 +3,19 @@
 #include <algorithm>
 #include <charconv>
 
+#include <map>
+
 namespace otelbpf::k8s {
 namespace {
 
 otlp::KeyValue* find(otlp::Resource& resource, std::string_view key) {
   for (auto& kv : *resource.mutable_attributes())
+    if (kv.key() == key) return &kv;
+  return nullptr;
+}
+
+const otlp::KeyValue* find_span_attribute(const otlp::Span& span, std::string_view key) {
+  for (const auto& kv : span.attributes())
     if (kv.key() == key) return &kv;
   return nullptr;
 }
@@ -88,7 +96,43 @@ void PodAttributor::set_pod_attributes(otlp::Resource& resource, const PodInfo& 
   }
 }
 
+// Net spans seen at a pod's NIC belong to that pod: the client's for the client pod NIC, the server's for
+// the server pod NIC (node NICs and tunnels belong to the node). The packet path emits one resource per
+// batch, so the spans are regrouped into one resource per pod here.
+void PodAttributor::annotate_net(SpanBatch& batch) {
+  if (!options_.kubernetes) return;
+  otlp::ExportRequest regrouped;
+  std::map<std::string, otlp::ResourceSpans*> by_pod;
+  for (auto& rs : *batch.request.mutable_resource_spans())
+    for (auto& ss : *rs.mutable_scope_spans())
+      for (auto& span : *ss.mutable_spans()) {
+        const auto side = string_value(find_span_attribute(span, "otelbpf.tap.side"));
+        PodCache::PodPtr pod;
+        if (side == "client-pod-nic")
+          pod = attribute_ip(string_value(find_span_attribute(span, "client.address")));
+        if (side == "server-pod-nic")
+          pod = attribute_ip(string_value(find_span_attribute(span, "network.peer.address")));
+        const std::string key = pod ? pod->uid : std::string();
+        auto& group = by_pod[key];
+        if (!group) {
+          group = regrouped.add_resource_spans();
+          *group->mutable_resource() = rs.resource();
+          set_attribute(*group->mutable_resource(), "k8s.node.name", options_.node_name, false);
+          if (pod) set_pod_attributes(*group->mutable_resource(), *pod, nullptr, false);
+          auto* scope = group->add_scope_spans();
+          *scope->mutable_scope() = ss.scope();
+        }
+        *group->mutable_scope_spans(0)->add_spans() = std::move(span);
+        if (pod)
+          count(SpanSource::kNet, "ip", 1);
+        else if (side == "client-pod-nic" || side == "server-pod-nic")
+          count_unattributed(SpanSource::kNet, 1);
+      }
+  batch.request = std::move(regrouped);
+}
+
 void PodAttributor::annotate(SpanBatch& batch) {
+  if (batch.source == SpanSource::kNet) annotate_net(batch);
   for (auto& rs : *batch.request.mutable_resource_spans()) {
     const auto spans = spans_of(rs);
     switch (batch.source) {
@@ -99,10 +143,7 @@ void PodAttributor::annotate(SpanBatch& batch) {
         annotate_app(rs, batch.peer_address, spans);
         break;
       case SpanSource::kNet:
-        // The packet path names pods itself (attribute_ip / attribute_ifindex); here only the node.
-        if (options_.kubernetes)
-          set_attribute(*rs.mutable_resource(), "k8s.node.name", options_.node_name, false);
-        break;
+        break;  // annotate_net, above
     }
     set_attribute(*rs.mutable_resource(), "host.name", options_.host_name, false);
   }

@@ -69,7 +69,9 @@ function linkOverWire(parent, child, what) {
   }
   const sides = path.map((n) => n.attrs['otelbpf.tap.side']).join(' -> ');
   check(up === parent && child.traceId === parent.traceId && path.length === 2 && sides === 'client-pod-nic -> server-pod-nic' &&
-      path.every((n) => n.traceId === parent.traceId && n.attrs['otelbpf.tcp.req_seq'] === child.attrs['otelbpf.tcp.req_seq']),
+      path.every((n) => n.traceId === parent.traceId && n.attrs['otelbpf.tcp.req_seq'] === child.attrs['otelbpf.tcp.req_seq']) &&
+      // each pod NIC capture belongs to its pod: the client's first, then the server's
+      pod(path[0]) === pod(parent) && pod(path[1]) === pod(child) && path.every((n) => n.resource['k8s.namespace.name'] === 'shop'),
     `${what} [tcp: ${sides || 'no net spans'}]`, `parent ${short(parent)}\n       net    ${path.map(short).join('\n              ')}\n       child  ${short(child)}`);
 }
 linkOverWire(curl, feSys, 'loadgen curl CLIENT -> frontend sys SERVER');
