@@ -25,6 +25,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 payload_capture_bytes = 1024;
 /* The agent's own tgid: its export traffic must never be traced, or it would trace itself forever. */
 const volatile __u32 self_tgid = 0;
+/* Kernels before 5.8 have no BPF ring buffer: the loader then sets this and events go through a per-CPU
+ * perf buffer instead (one copy more per event, and order across CPUs is restored by timestamps). */
+const volatile __u32 use_perf_buffer = 0;
 
 /* Runtime filters: flags here (mmapped .bss, written by the loader), the sets in the maps below. */
 __u32 filter_pids_enabled;
@@ -36,6 +39,12 @@ struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 8 << 20);
 } events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+  __uint(key_size, sizeof(__u32));
+  __uint(value_size, sizeof(__u32));
+} events_perf SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -201,12 +210,15 @@ static __always_inline struct event_scratch* start_event(const struct inflight_s
   return ev;
 }
 
-static __always_inline void submit_event(struct event_scratch* ev, __u64 payload_len) {
+static __always_inline void submit_event(void* ctx, struct event_scratch* ev, __u64 payload_len) {
   if (payload_len > OTELBPF_MAX_PAYLOAD) payload_len = OTELBPF_MAX_PAYLOAD;
   ev->hdr.payload_len = payload_len;
   barrier_var(payload_len);
   if (payload_len > OTELBPF_MAX_PAYLOAD) return;
-  if (bpf_ringbuf_output(&events, ev, sizeof(ev->hdr) + payload_len, 0))
+  /* use_perf_buffer is rodata: the verifier sees one branch only, so the other helper is never checked. */
+  long err = use_perf_buffer ? bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(ev->hdr) + payload_len)
+                             : bpf_ringbuf_output(&events, ev, sizeof(ev->hdr) + payload_len, 0);
+  if (err)
     count(OTELBPF_CNT_RINGBUF_DROPS);
   else
     count(OTELBPF_CNT_EVENTS);
@@ -229,7 +241,7 @@ enum buffer_shape {
   SHAPE_MSGHDR, /* sendmsg/recvmsg: user_msghdr */
 };
 
-static __always_inline int exit_data(__u8 syscall, enum buffer_shape shape, long ret) {
+static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, syscall);
   if (!in) return 0;
@@ -259,14 +271,14 @@ static __always_inline int exit_data(__u8 syscall, enum buffer_shape shape, long
     captured = copy_user_chunk(ev->payload, 0, (const void*)in->buf, want);
   else
     captured = gather_user_iovecs(ev, (__u64)iov, iovcnt, want);
-  submit_event(ev, captured);
+  submit_event(ctx, ev, captured);
 out:
   bpf_map_delete_elem(&inflight, &id);
   return 0;
 }
 
 /* sendmmsg/recvmmsg: one event per message, each with its own msg_len, peer and payload. */
-static __always_inline int exit_mmsg(__u8 syscall, long ret) {
+static __always_inline int exit_mmsg(void* ctx, __u8 syscall, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, syscall);
   if (!in) return 0;
@@ -290,7 +302,7 @@ static __always_inline int exit_mmsg(__u8 syscall, long ret) {
     if (!pass_port_filters(&ev->hdr.sock)) continue;
     __u64 want = m.msg_len < cap ? m.msg_len : cap;
     __u64 captured = gather_user_iovecs(ev, (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, want);
-    submit_event(ev, captured);
+    submit_event(ctx, ev, captured);
   }
 out:
   bpf_map_delete_elem(&inflight, &id);
@@ -298,7 +310,7 @@ out:
 }
 
 /* connect/accept: the connection's identity and where its byte stream starts. */
-static __always_inline int exit_open(__u8 syscall, __u32 type, long ret) {
+static __always_inline int exit_open(void* ctx, __u8 syscall, __u32 type, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, syscall);
   if (!in) return 0;
@@ -320,17 +332,17 @@ static __always_inline int exit_open(__u8 syscall, __u32 type, long ret) {
   copy.tcp_seq = copy.sock.protocol == IPPROTO_TCP ? tcp_next_seq(sk, copy.direction) : 0;
   if (!pass_port_filters(&copy.sock)) return 0;
   struct event_scratch* ev = start_event(&copy, type, id, ret);
-  if (ev) submit_event(ev, 0);
+  if (ev) submit_event(ctx, ev, 0);
   return 0;
 }
 
-static __always_inline int exit_close(long ret) {
+static __always_inline int exit_close(void* ctx, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, OTELBPF_SYS_CLOSE);
   if (!in) return 0;
   if (pass_port_filters(&in->sock)) {
     struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret);
-    if (ev) submit_event(ev, 0);
+    if (ev) submit_event(ctx, ev, 0);
   }
   bpf_map_delete_elem(&inflight, &id);
   return 0;
@@ -363,7 +375,7 @@ int sys_enter_read(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_read")
 int sys_exit_read(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_READ, SHAPE_FLAT, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_READ, SHAPE_FLAT, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
@@ -372,7 +384,7 @@ int sys_enter_write(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_write")
 int sys_exit_write(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_WRITE, SHAPE_FLAT, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_WRITE, SHAPE_FLAT, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
@@ -381,7 +393,7 @@ int sys_enter_readv(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_readv")
 int sys_exit_readv(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_READV, SHAPE_IOVEC, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_READV, SHAPE_IOVEC, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
@@ -390,7 +402,7 @@ int sys_enter_writev(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_writev")
 int sys_exit_writev(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_WRITEV, SHAPE_IOVEC, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_WRITEV, SHAPE_IOVEC, ctx->ret);
 }
 
 /* sendto(fd, buf, len, flags, addr, addrlen) */
@@ -400,7 +412,7 @@ int sys_enter_sendto(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int sys_exit_sendto(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_SENDTO, SHAPE_FLAT, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_SENDTO, SHAPE_FLAT, ctx->ret);
 }
 
 /* recvfrom(fd, buf, size, flags, addr, addrlen): addr is filled in by the time of exit. */
@@ -410,7 +422,7 @@ int sys_enter_recvfrom(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int sys_exit_recvfrom(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_RECVFROM, SHAPE_FLAT, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_RECVFROM, SHAPE_FLAT, ctx->ret);
 }
 
 /* sendmsg/recvmsg(fd, msg, flags) */
@@ -420,7 +432,7 @@ int sys_enter_sendmsg(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int sys_exit_sendmsg(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_SENDMSG, SHAPE_MSGHDR, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_SENDMSG, SHAPE_MSGHDR, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
@@ -429,7 +441,7 @@ int sys_enter_recvmsg(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int sys_exit_recvmsg(struct syscall_exit_args* ctx) {
-  return exit_data(OTELBPF_SYS_RECVMSG, SHAPE_MSGHDR, ctx->ret);
+  return exit_data(ctx, OTELBPF_SYS_RECVMSG, SHAPE_MSGHDR, ctx->ret);
 }
 
 /* sendmmsg/recvmmsg(fd, mmsg, vlen, flags[, timeout]): ret is the number of messages. */
@@ -439,7 +451,7 @@ int sys_enter_sendmmsg(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int sys_exit_sendmmsg(struct syscall_exit_args* ctx) {
-  return exit_mmsg(OTELBPF_SYS_SENDMMSG, ctx->ret);
+  return exit_mmsg(ctx, OTELBPF_SYS_SENDMMSG, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmmsg")
@@ -448,7 +460,7 @@ int sys_enter_recvmmsg(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
 int sys_exit_recvmmsg(struct syscall_exit_args* ctx) {
-  return exit_mmsg(OTELBPF_SYS_RECVMMSG, ctx->ret);
+  return exit_mmsg(ctx, OTELBPF_SYS_RECVMMSG, ctx->ret);
 }
 
 /* connect(fd, uservaddr, addrlen) */
@@ -458,7 +470,7 @@ int sys_enter_connect(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_connect")
 int sys_exit_connect(struct syscall_exit_args* ctx) {
-  return exit_open(OTELBPF_SYS_CONNECT, OTELBPF_EV_CONNECT, ctx->ret);
+  return exit_open(ctx, OTELBPF_SYS_CONNECT, OTELBPF_EV_CONNECT, ctx->ret);
 }
 
 /* accept/accept4(fd, upeer_sockaddr, upeer_addrlen[, flags]): ret is the new fd. */
@@ -468,7 +480,7 @@ int sys_enter_accept(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_accept")
 int sys_exit_accept(struct syscall_exit_args* ctx) {
-  return exit_open(OTELBPF_SYS_ACCEPT, OTELBPF_EV_ACCEPT, ctx->ret);
+  return exit_open(ctx, OTELBPF_SYS_ACCEPT, OTELBPF_EV_ACCEPT, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
@@ -477,7 +489,7 @@ int sys_enter_accept4(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int sys_exit_accept4(struct syscall_exit_args* ctx) {
-  return exit_open(OTELBPF_SYS_ACCEPT4, OTELBPF_EV_ACCEPT, ctx->ret);
+  return exit_open(ctx, OTELBPF_SYS_ACCEPT4, OTELBPF_EV_ACCEPT, ctx->ret);
 }
 
 /* close(fd): the socket is gone at exit, so its identity is taken at entry. */
@@ -486,4 +498,4 @@ int sys_enter_close(struct syscall_enter_args* ctx) {
   return enter_syscall(OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, ARG(0), 0, 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_close")
-int sys_exit_close(struct syscall_exit_args* ctx) { return exit_close(ctx->ret); }
+int sys_exit_close(struct syscall_exit_args* ctx) { return exit_close(ctx, ctx->ret); }

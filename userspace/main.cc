@@ -251,6 +251,10 @@ int run(const AgentConfig& config) {
     SyscallProbeOptions probes;
     probes.payload_capture_bytes = config.probes.payload_capture_bytes;
     probes.ringbuf_bytes = config.probes.ringbuf_bytes;
+    probes.transport =
+        config.probes.event_transport == "ringbuf"   ? SyscallProbeOptions::Transport::kRingBuffer
+        : config.probes.event_transport == "perfbuf" ? SyscallProbeOptions::Transport::kPerfBuffer
+                                                     : SyscallProbeOptions::Transport::kAuto;
     probes.pids = config.probes.pids;
     probes.cgroup_id = config.probes.cgroup_id;
     probes.ignore_ports = config.probes.ignore_ports;

@@ -619,6 +619,44 @@ TEST_F(SyscallProbesTest, PayloadIsCutAtTheCaptureLimitWhileRetReportsAllBytes) 
   EXPECT_EQ(wv->hdr.tcp_seq, w->hdr.tcp_seq + 3000);
 }
 
+TEST_F(SyscallProbesTest, PerfBufferFallbackDeliversTheSameEvents) {
+  // The transport used where the kernel lacks the BPF ring buffer (< 5.8), forced here.
+  SyscallProbeOptions options = own_process_options();
+  options.transport = SyscallProbeOptions::Transport::kPerfBuffer;
+  options.ringbuf_bytes = 1u << 20;
+  EventSink sink;
+  auto probes = SyscallProbes::load(options, sink.handler());
+  EXPECT_STREQ(probes->transport(), "perfbuf");
+  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+  Endpoint server = loopback(AF_INET);
+  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  server = local_end(listener.get(), AF_INET);
+  Fd client(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
+  Fd conn(accept(listener.get(), nullptr, nullptr));
+  const std::string request = "GET /perf HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(client.get(), request.data(), request.size()), (ssize_t)request.size());
+  std::string got(request.size(), '\0');
+  ASSERT_EQ(read_full(conn.get(), got.data(), got.size()), request.size());
+  const int cfd = client.get(), sfd = conn.get();
+  auto find_in = [&](int fd, int sc) {
+    for (const auto& e : sink.events())
+      if (e.hdr.fd == static_cast<std::uint32_t>(fd) && e.hdr.syscall == sc) return &e;
+    return static_cast<const CapturedEvent*>(nullptr);
+  };
+  ASSERT_TRUE(
+      wait_for([&](const auto&) { return find_in(cfd, OTELBPF_SYS_WRITE) && find_in(sfd, OTELBPF_SYS_READ); },
+               5s, probes.get(), &sink));
+  const auto* w = find_in(cfd, OTELBPF_SYS_WRITE);
+  const auto* r = find_in(sfd, OTELBPF_SYS_READ);
+  EXPECT_EQ(w->payload, request);
+  EXPECT_EQ(r->payload, request);
+  EXPECT_EQ(w->hdr.tcp_seq, r->hdr.tcp_seq);
+  EXPECT_EQ(w->hdr.sock.dport, r->hdr.sock.sport);
+  EXPECT_EQ(probes->counters().ringbuf_drops, 0u);
+}
+
 TEST_F(SyscallProbesTest, OnePollHandsBackAfterABoundedNumberOfEvents) {
   // A backlog bigger than one poll's budget: poll() must return with part of it, not drain forever,
   // and later polls get the rest without loss.

@@ -200,6 +200,10 @@ AgentConfig parse_config(const YAML::Node& root) {
   if (c.probes.payload_capture_bytes > 4096)
     throw ConfigError("config: probes.payload_capture_bytes must be at most 4096");
   c.probes.ringbuf_bytes = get<std::uint32_t>(root, "probes.ringbuf_bytes");
+  c.probes.event_transport = get<std::string>(root, "probes.event_transport");
+  if (c.probes.event_transport != "auto" && c.probes.event_transport != "ringbuf" &&
+      c.probes.event_transport != "perfbuf")
+    throw ConfigError("config: probes.event_transport must be auto, ringbuf or perfbuf");
   c.probes.pids = get<std::vector<std::uint32_t>>(root, "probes.pids");
   c.probes.cgroup_id = get<std::uint64_t>(root, "probes.cgroup_id");
   c.probes.ignore_ports = get<std::vector<std::uint16_t>>(root, "probes.ignore_ports");

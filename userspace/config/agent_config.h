@@ -52,6 +52,7 @@ struct AgentConfig {
     bool enabled;
     std::uint32_t payload_capture_bytes;
     std::uint32_t ringbuf_bytes;
+    std::string event_transport;
     std::vector<std::uint32_t> pids;
     std::uint64_t cgroup_id;
     std::vector<std::uint16_t> ignore_ports;

@@ -18,4 +18,10 @@ struct RingBufferDeleter {
 // A consumer of one or more BPF_MAP_TYPE_RINGBUF maps (its epoll fd and mmaps).
 using RingBufferConsumer = std::unique_ptr<ring_buffer, RingBufferDeleter>;
 
+struct PerfBufferDeleter {
+  void operator()(perf_buffer* pb) const { perf_buffer__free(pb); }
+};
+// Consumer of a perf event array (the fallback where the kernel has no ring buffer).
+using PerfBufferConsumer = std::unique_ptr<perf_buffer, PerfBufferDeleter>;
+
 }  // namespace otelbpf

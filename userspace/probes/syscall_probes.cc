@@ -54,6 +54,8 @@ struct LoadConfig {
   std::uint32_t payload_capture_bytes;
   std::uint32_t ringbuf_bytes;
   std::uint32_t self_tgid;
+  bool perf_buffer;
+  bool kernel_has_ringbuf;
 };
 
 // Opens the object with rodata and map sizes set; programs named in `skip` are not loaded.
@@ -63,8 +65,18 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   if (!skel) throw ProbeError("opening the syscall probe object failed: " + libbpf_error_text(last_error()));
   skel->rodata->payload_capture_bytes = config.payload_capture_bytes;
   skel->rodata->self_tgid = config.self_tgid;
-  if (int err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes); err)
-    throw ProbeError("setting the ring buffer size failed: " + libbpf_error_text(err));
+  skel->rodata->use_perf_buffer = config.perf_buffer ? 1 : 0;
+  if (config.kernel_has_ringbuf) {
+    if (int err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes); err)
+      throw ProbeError("setting the ring buffer size failed: " + libbpf_error_text(err));
+  } else {
+    // The ring buffer map cannot be created here; only dead code (use_perf_buffer is rodata) refers to
+    // it, so a one-entry array stands in for it.
+    bpf_map__set_type(skel->maps.events, BPF_MAP_TYPE_ARRAY);
+    bpf_map__set_key_size(skel->maps.events, sizeof(std::uint32_t));
+    bpf_map__set_value_size(skel->maps.events, sizeof(std::uint32_t));
+    bpf_map__set_max_entries(skel->maps.events, 1);
+  }
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     if (load_none || skip.contains(probe_name(prog))) bpf_program__set_autoload(prog, false);
@@ -130,6 +142,7 @@ SyscallProbes::~SyscallProbes() {
   // Detach newest first, then stop consuming, then free programs and maps.
   while (!links_.empty()) links_.pop_back();
   ring_.reset();
+  perf_.reset();
   skel_.reset();
 }
 
@@ -139,10 +152,18 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   ensure_kernel_filesystems();
   raise_memlock_limit();
 
+  const bool has_ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) > 0;
+  using Transport = SyscallProbeOptions::Transport;
+  if (options.transport == Transport::kRingBuffer && !has_ringbuf)
+    throw ProbeError("this kernel has no BPF ring buffer (Linux 5.8+); use the perf buffer transport");
+  const bool perf = options.transport == Transport::kPerfBuffer || !has_ringbuf;
+  if (!has_ringbuf) spdlog::info("kernel has no BPF ring buffer: events go through a per-CPU perf buffer");
   LoadConfig config{
       .payload_capture_bytes = std::min<std::uint32_t>(options.payload_capture_bytes, OTELBPF_MAX_PAYLOAD),
       .ringbuf_bytes = ring_size(options.ringbuf_bytes),
       .self_tgid = options.trace_own_process ? 0u : static_cast<std::uint32_t>(getpid()),
+      .perf_buffer = perf,
+      .kernel_has_ringbuf = has_ringbuf,
   };
   if (config.payload_capture_bytes != options.payload_capture_bytes)
     spdlog::warn("payload_capture_bytes {} exceeds the kernel-side maximum, using {}",
@@ -169,10 +190,23 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   std::unique_ptr<SyscallProbes> probes(new SyscallProbes(Skeleton(opened.release()), std::move(handler)));
   probes->set_filters(options);
 
-  probes->ring_.reset(ring_buffer__new(bpf_map__fd(probes->skel_->maps.events),
-                                       &SyscallProbes::on_ring_record, probes.get(), nullptr));
-  if (!probes->ring_)
-    throw ProbeError("creating the ring buffer consumer failed: " + libbpf_error_text(last_error()));
+  if (config.perf_buffer) {
+    // Per-CPU buffers of the same total size as the ring buffer would have had.
+    const long cpus = std::max(1, libbpf_num_possible_cpus());
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    std::size_t pages = 1;
+    while (pages * page * static_cast<std::size_t>(cpus) < config.ringbuf_bytes && pages < 4096) pages <<= 1;
+    probes->perf_.reset(perf_buffer__new(bpf_map__fd(probes->skel_->maps.events_perf), pages,
+                                         &SyscallProbes::on_perf_record, &SyscallProbes::on_perf_lost,
+                                         probes.get(), nullptr));
+    if (!probes->perf_)
+      throw ProbeError("creating the perf buffer consumer failed: " + libbpf_error_text(last_error()));
+  } else {
+    probes->ring_.reset(ring_buffer__new(bpf_map__fd(probes->skel_->maps.events),
+                                         &SyscallProbes::on_ring_record, probes.get(), nullptr));
+    if (!probes->ring_)
+      throw ProbeError("creating the ring buffer consumer failed: " + libbpf_error_text(last_error()));
+  }
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, probes->skel_->obj) {
@@ -249,8 +283,24 @@ int SyscallProbes::on_ring_record(void* ctx, void* data, std::size_t size) {
   return ++self->handled_this_poll_ >= kMaxEventsPerPoll ? -EAGAIN : 0;
 }
 
+void SyscallProbes::on_perf_record(void* ctx, int, void* data, std::uint32_t size) {
+  auto* self = static_cast<SyscallProbes*>(ctx);
+  if (self->handler_error_) return;  // a handler threw earlier in this poll: rethrown by poll()
+  on_ring_record(ctx, data, size);
+}
+
+void SyscallProbes::on_perf_lost(void* ctx, int, __u64 count) {
+  static_cast<SyscallProbes*>(ctx)->perf_lost_ += count;
+}
+
 int SyscallProbes::poll(std::chrono::milliseconds timeout) {
   handled_this_poll_ = 0;
+  if (perf_) {
+    int n = perf_buffer__poll(perf_.get(), static_cast<int>(timeout.count()));
+    if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
+    if (n == -EINTR) return 0;
+    return n < 0 ? n : static_cast<int>(handled_this_poll_);
+  }
   int n = ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count()));
   if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
   if (n == -EINTR) return 0;
@@ -258,7 +308,9 @@ int SyscallProbes::poll(std::chrono::milliseconds timeout) {
   return n;
 }
 
-int SyscallProbes::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+int SyscallProbes::epoll_fd() const {
+  return perf_ ? perf_buffer__epoll_fd(perf_.get()) : ring_buffer__epoll_fd(ring_.get());
+}
 
 KernelCounters SyscallProbes::counters() const {
   int ncpus = libbpf_num_possible_cpus();
@@ -273,7 +325,7 @@ KernelCounters SyscallProbes::counters() const {
   }
   return KernelCounters{
       .events = totals[OTELBPF_CNT_EVENTS],
-      .ringbuf_drops = totals[OTELBPF_CNT_RINGBUF_DROPS],
+      .ringbuf_drops = totals[OTELBPF_CNT_RINGBUF_DROPS] + perf_lost_,
       .non_socket_skipped = totals[OTELBPF_CNT_NON_SOCKET],
       .other_socket_skipped = totals[OTELBPF_CNT_OTHER_SOCKET],
       .filtered = totals[OTELBPF_CNT_FILTERED],

@@ -23,6 +23,9 @@ struct SyscallProbeOptions {
   // Load time (rodata / map sizes).
   std::uint32_t payload_capture_bytes = 1024;  // clamped to OTELBPF_MAX_PAYLOAD
   std::uint32_t ringbuf_bytes = 8u << 20;      // rounded up to a power of two >= page size
+  // How events reach userspace: the BPF ring buffer (Linux 5.8+) or, where the kernel lacks it, a
+  // per-CPU perf buffer. kAuto probes the kernel; the others force one (tests, comparisons).
+  enum class Transport { kAuto, kRingBuffer, kPerfBuffer } transport = Transport::kAuto;
   // The agent never traces its own process (its export traffic would feed itself). Tests that
   // generate traffic in-process turn this on.
   bool trace_own_process = false;
@@ -78,6 +81,8 @@ class SyscallProbes {
   void set_filters(const SyscallProbeOptions& filters);
 
   const std::vector<ProbeStatus>& status() const { return status_; }
+  // "ringbuf" or "perfbuf": what load() chose.
+  const char* transport() const { return perf_ ? "perfbuf" : "ringbuf"; }
   std::size_t attached_count() const { return links_.size(); }
   KernelCounters counters() const;
   // Ring buffer records shorter than their header claims (never expected: a kernel/userspace mismatch).
@@ -92,14 +97,18 @@ class SyscallProbes {
   SyscallProbes(Skeleton skel, EventHandler handler);
   void attach_all();
   static int on_ring_record(void* ctx, void* data, std::size_t size);
+  static void on_perf_record(void* ctx, int cpu, void* data, std::uint32_t size);
+  static void on_perf_lost(void* ctx, int cpu, __u64 count);  // libbpf's perf_buffer_lost_fn
 
   // Declaration order is construction order; the destructor tears down in reverse (links newest first).
   Skeleton skel_;
   EventHandler handler_;
   RingBufferConsumer ring_;
+  PerfBufferConsumer perf_;  // instead of ring_ on kernels without the BPF ring buffer
   std::vector<BpfLink> links_;
   std::vector<ProbeStatus> status_;
   std::uint64_t malformed_events_ = 0;
+  std::uint64_t perf_lost_ = 0;  // perf buffer overruns (the ring buffer counts its drops in the kernel)
   // Events handled by the current poll(); it returns after kMaxEventsPerPoll so its caller keeps its pace.
   static constexpr std::uint64_t kMaxEventsPerPoll = 8192;
   std::uint64_t handled_this_poll_ = 0;

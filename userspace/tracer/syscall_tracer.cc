@@ -43,8 +43,8 @@ bool SyscallTracer::start(std::string& error) {
   std::size_t refused = 0;
   for (const auto& probe : probes_->status()) refused += probe.attached ? 0 : 1;
   publish_kernel_counters();
-  spdlog::info("syscall tracer: {} probes attached, {} refused by the kernel", probes_->attached_count(),
-               refused);
+  spdlog::info("syscall tracer: {} probes attached, {} refused by the kernel, events via {}",
+               probes_->attached_count(), refused, probes_->transport());
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
   return true;
