@@ -67,9 +67,10 @@ fi
 # against real loopback traffic. The loader mounts tracefs and bpffs itself.
 t=$(now)
 # The packet-capture tests (PacketTc.*) need the source tree's scapy fixtures and the sch_ingress and
-# cls_bpf modules, which this initramfs does not carry yet: the syscall probes are what the matrix covers.
+# cls_bpf modules, which this initramfs does not carry, and network namespaces, which the host entry's
+# unshared namespace cannot make: the syscall probes are what the matrix covers (the packet tests run in
+# the kernel suite of the default test run).
 gtest_filter='-PacketTc.*'
-[ "$MODE" = host ] && gtest_filter='*'
 timeout 300 "$BIN/kernel_tests" --gtest_color=no --gtest_filter="$gtest_filter" >$W/kernel_tests.log 2>&1
 rc=$?
 passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' $W/kernel_tests.log)
