@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -213,6 +214,9 @@ int run(const AgentConfig& config) {
         for (auto& worker : workers) worker->enqueue(shared);
       });
   SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans});
+  pipeline.set_downstream_saturated([&workers] {
+    return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w->saturated(); });
+  });
   auto stage = std::make_unique<AssemblerStage>(pipeline, assembler);
 
   // /readyz answers 503 until every component (the probes included) has started or given up.

@@ -157,6 +157,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
           if (f.kind == otlp::Span::SPAN_KIND_SERVER && f.parent_span_id.empty())
             app_roots_by_trace_[f.trace_id] = f.span_id;
         }
+        fact_order_.push_back(f.span_id);
         facts_[f.span_id] = std::move(f);
       }
   }
@@ -406,10 +407,23 @@ void TraceAssembler::emit(Pending& pending) {
 
 void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // Facts outlive their spans by two windows, so a late partner still finds an emitted span's ids.
+  // They are bounded in number too (four times the buffered spans): at high span rates three windows of
+  // facts would otherwise outgrow the buffer they serve.
   const auto horizon = now - 3 * options_.link_window;
+  const std::size_t max_facts = 4 * options_.max_buffered_spans;
+  while (!fact_order_.empty()) {
+    auto it = facts_.find(fact_order_.front());
+    if (it != facts_.end()) {
+      const bool old = it->second.seen < horizon || facts_.size() > max_facts;
+      if (!old || !it->second.emitted) break;  // oldest first: a fact still waiting keeps the rest
+      facts_.erase(it);
+    }
+    fact_order_.pop_front();
+  }
+  // The indexes only point at facts (a dangling id resolves to nothing), so sweeping them once a window
+  // is enough to bound their memory.
   if (now - last_forget_ < options_.link_window) return;
   last_forget_ = now;
-  std::erase_if(facts_, [&](const auto& kv) { return kv.second.emitted && kv.second.seen < horizon; });
   auto gone = [&](const std::string& id) { return !facts_.contains(id); };
   std::erase_if(frozen_, [&](const auto& kv) { return gone(kv.first); });
   std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });

@@ -103,6 +103,7 @@ class TraceAssembler {
   std::size_t buffered_spans_ = 0;
 
   std::unordered_map<std::string, SpanFacts> facts_;    // by span id
+  std::deque<std::string> fact_order_;                  // span ids in arrival order, for forgetting
   std::unordered_map<std::string, Resolution> frozen_;  // resolutions of emitted spans
   // sys CLIENT spans by TCP sequence numbers (§3.4), sys SERVER spans by process + syscall trace id (§3.3),
   // sys SERVER spans by trace id + the header's span id (§3.2), app span ids by trace.

@@ -61,6 +61,8 @@ class ExportWorker {
   // Never waits. false = not queued: the queue is full (or shut down), and the batch was written to the
   // spool if there is one (a file write on the caller's thread), else dropped and counted.
   bool enqueue(std::shared_ptr<const SpanBatch> batch);
+  // The queue is (nearly) full: the pipeline pushes back on its senders instead of dropping here.
+  bool saturated() const { return queue_.size() * 10 >= queue_.capacity() * 9; }
 
   // Sends what is queued and tries the spool once, until `deadline`; then stops the thread. What is left
   // goes to the spool, or is counted as dropped (reason="shutdown"). A send already in progress at the

@@ -10,6 +10,7 @@ SpanPipeline::SpanPipeline(SpanPipelineOptions options, MetricsRegistry& metrics
 
 SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
   if (queue_.closed()) return Admission::kClosed;
+  if (downstream_saturated_ && downstream_saturated_()) return Admission::kFull;
   const std::size_t spans = batch.span_count();
   // Reserve the span budget first so concurrent senders cannot overshoot it together. A single batch
   // larger than the whole budget is still admitted into an empty pipeline, else it could never pass.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 
 #include "common/bounded_queue.h"
@@ -27,6 +28,12 @@ class SpanPipeline {
   // Never blocks. On kFull/kClosed the batch is not taken and the caller decides (reject or count a drop).
   Admission submit(SpanBatch batch);
 
+  // Downstream back-pressure: while this says true (an exporter queue is nearly full), submit() answers
+  // kFull, so OTLP senders get 429/UNAVAILABLE and retry instead of spans being dropped further on.
+  void set_downstream_saturated(std::function<bool()> saturated) {
+    downstream_saturated_ = std::move(saturated);
+  }
+
   // Consumer side (the assembler stage).
   std::optional<SpanBatch> next(std::chrono::milliseconds timeout);
 
@@ -43,6 +50,7 @@ class SpanPipeline {
   BoundedQueue<SpanBatch> queue_;
   std::atomic<std::size_t> queued_spans_{0};
   Gauge& queued_spans_gauge_;
+  std::function<bool()> downstream_saturated_;
 };
 
 }  // namespace otelbpf

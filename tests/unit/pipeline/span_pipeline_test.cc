@@ -1,0 +1,35 @@
+// The pipeline's bounds and its back-pressure from the exporters.
+#include "pipeline/span_pipeline.h"
+
+#include <gtest/gtest.h>
+
+namespace otelbpf {
+namespace {
+
+SpanBatch batch_of(int spans) {
+  SpanBatch b;
+  auto* ss = b.request.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < spans; ++i) ss->add_spans()->set_name("s");
+  return b;
+}
+
+TEST(SpanPipeline, BoundedBySpansAndPushedBackWhileExportersAreSaturated) {
+  MetricsRegistry metrics;
+  SpanPipeline pipeline(SpanPipelineOptions{16, 10}, metrics);
+  EXPECT_EQ(pipeline.submit(batch_of(6)), SpanPipeline::Admission::kAccepted);
+  EXPECT_EQ(pipeline.submit(batch_of(6)), SpanPipeline::Admission::kFull) << "span budget";
+  bool saturated = true;
+  pipeline.set_downstream_saturated([&] { return saturated; });
+  EXPECT_EQ(pipeline.submit(batch_of(1)), SpanPipeline::Admission::kFull) << "an exporter queue is full";
+  saturated = false;
+  EXPECT_EQ(pipeline.submit(batch_of(1)), SpanPipeline::Admission::kAccepted);
+  EXPECT_EQ(pipeline.queued_spans(), 7u);
+  pipeline.close();
+  EXPECT_EQ(pipeline.submit(batch_of(1)), SpanPipeline::Admission::kClosed);
+  EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10)));
+  EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10)));
+  EXPECT_FALSE(pipeline.next(std::chrono::milliseconds(10)));
+}
+
+}  // namespace
+}  // namespace otelbpf
