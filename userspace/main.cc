@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "assembler/trace_assembler.h"
 #include "config/agent_config.h"
@@ -211,7 +212,14 @@ int run(const AgentConfig& config) {
       [&workers, &attribution](std::shared_ptr<SpanBatch> batch) {
         attribution.attributor->annotate(*batch);
         const std::shared_ptr<const SpanBatch> shared = std::move(batch);
-        for (auto& worker : workers) worker->enqueue(shared);
+        for (auto& worker : workers) {
+          // Pace to a busy exporter rather than overflow its queue: this only waits when the queue is
+          // nearly full, which admission control keeps rare except while the assembler flushes at
+          // shutdown. An exporter stuck for longer still counts its drops.
+          for (int waited_ms = 0; waited_ms < 2000 && worker->saturated(); ++waited_ms)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          worker->enqueue(shared);
+        }
       });
   SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans});
   pipeline.set_downstream_saturated([&workers] {
