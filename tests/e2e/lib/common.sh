@@ -32,7 +32,7 @@ ensure_node_clients() {
 }
 
 wait_http() {  # url [seconds]
-  local url=$1 deadline=$((SECONDS + ${2:-20}))
+  local url=$1 deadline=$((SECONDS + ${2:-60}))  # probes can take seconds to load on a busy machine
   until curl -fsS -o /dev/null "$url" 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || fail "$url did not come up"
     sleep 0.1
