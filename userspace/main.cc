@@ -208,7 +208,9 @@ int run(const AgentConfig& config) {
   auto attribution = start_pod_attribution(config);
   TraceAssembler assembler(
       AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
-                       config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans},
+                       config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans,
+                       std::chrono::milliseconds(config.assembler.max_link_wait_ms),
+                       std::chrono::milliseconds(config.assembler.assumed_app_lag_ms)},
       [&workers, &attribution](std::shared_ptr<SpanBatch> batch) {
         attribution.attributor->annotate(*batch);
         const std::shared_ptr<const SpanBatch> shared = std::move(batch);
@@ -230,6 +232,7 @@ int run(const AgentConfig& config) {
   // /readyz answers 503 until every component (the probes included) has started or given up.
   std::atomic<bool> started{false};
   OtlpIngest ingest(pipeline, IngestLimits{config.http.max_body_bytes, config.http.max_decompressed_bytes});
+  ingest.trust_peer_agents(config.peer_agents);
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<GrpcServer> grpc;
   if (config.http.enabled) {

@@ -93,8 +93,9 @@ ours_left() {  # ns -> prints any filter/qdisc of ours on any interface of the n
 
 # Node A assembles for both nodes, so it waits longer for partners than node B's agent takes to pass its
 # spans on (B's link window plus its export batching).
+# Node B is a configured peer of node A: only a peer's spans may claim a sys or net source.
 start_in_ns agentA $NA $(agent_args nodeA $AGENT_PORT_A "$WORK/agentA.jsonl" "$WORK/stateA") \
-  --set assembler.link_window_ms=5000
+  --set assembler.link_window_ms=5000 --set 'receiver.peer_agents=["192.168.100.2"]'
 # Node B's agent also forwards its spans to node A's agent over the underlay (OTLP/HTTP), so one assembler
 # sees the whole cross-node path.
 start_in_ns agentB $NB $(agent_args nodeB $AGENT_PORT_B "$WORK/agentB.jsonl" "$WORK/stateB") --no-probes \

@@ -1,9 +1,11 @@
+// The assembler's bookkeeping: indexing spans as they arrive, holding them while partners may come, and
+// emitting them with their links. The rules themselves are in link_rules.cc.
 #include "assembler/trace_assembler.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <optional>
+#include <map>
 
 namespace otelbpf {
 namespace {
@@ -15,40 +17,8 @@ std::string hex(const std::string& bytes) {
   return out;
 }
 
-std::string string_of(const otlp::AnyValue* v) {
-  if (!v) return {};
-  if (v->has_string_value()) return v->string_value();
-  if (v->has_int_value()) return std::to_string(v->int_value());
-  return {};
-}
-
-std::int64_t int_of(const otlp::AnyValue* v) {
-  if (!v) return 0;
-  if (v->has_int_value()) return v->int_value();
-  if (v->has_string_value()) return std::strtoll(v->string_value().c_str(), nullptr, 10);
-  return 0;
-}
-
-// The source a span already names (an upstream otelbpf agent's sys or net span), if any.
-std::optional<SpanSource> source_of(const otlp::Span& span) {
-  for (const auto& kv : span.attributes())
-    if (kv.key() == kSpanSourceAttribute) {
-      const auto& v = kv.value().string_value();
-      if (v == "sys") return SpanSource::kSys;
-      if (v == "net") return SpanSource::kNet;
-      if (v == "app") return SpanSource::kApp;
-    }
-  return std::nullopt;
-}
-
-// Path order of capture points (requirements §3.4): client pod, client node, tunnel, server node, server pod.
-int path_rank(const std::string& tap_side) {
-  static const std::pair<const char*, int> kOrder[] = {{"client-pod-nic", 0},  {"client-node-nic", 1},
-                                                       {"tunnel", 2},          {"loopback", 2},
-                                                       {"server-node-nic", 3}, {"server-pod-nic", 4}};
-  for (const auto& [side, rank] : kOrder)
-    if (tap_side == side) return rank;
-  return 2;
+std::uint64_t thread_key(std::int64_t pid, std::int64_t tid) {
+  return (static_cast<std::uint64_t>(pid) << 32) ^ static_cast<std::uint32_t>(tid);
 }
 
 }  // namespace
@@ -73,7 +43,18 @@ void set_span_attribute(otlp::Span& span, const std::string& key, const std::str
 }
 
 TraceAssembler::TraceAssembler(AssemblerOptions options, AssembledBatchSink sink, MetricsRegistry& metrics)
-    : options_(options), sink_(std::move(sink)), metrics_(metrics) {}
+    : options_(options), sink_(std::move(sink)), metrics_(metrics) {
+  const auto wall = std::chrono::system_clock::now().time_since_epoch();
+  const auto steady = Clock::now().time_since_epoch();
+  wall_minus_steady_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(wall - steady).count();
+  // Register the series users alert on, so that they read 0 rather than absent.
+  metrics_.counter("otelbpf_assembler_late_spans_total",
+                   "Spans exported under a trace that an SDK span arriving later moved: the request split");
+  for (const char* rule : {"connection", "header", "pid", "app_client", "thread"})
+    metrics_.counter("otelbpf_assembler_ambiguous_total",
+                     "Joins not made because several partners fitted equally (a wrong parent is worse than none)",
+                     {{"rule", rule}});
+}
 
 void TraceAssembler::count_link(const char* rule) {
   metrics_
@@ -81,335 +62,227 @@ void TraceAssembler::count_link(const char* rule) {
       .inc();
 }
 
-void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
-  const std::string source = to_string(batch.source);
-  std::size_t spans = 0;
-  for (auto& rs : *batch.request.mutable_resource_spans())
-    for (auto& ss : *rs.mutable_scope_spans())
-      for (auto& span : *ss.mutable_spans()) {
-        // A span that already names its source was made by another otelbpf agent that exports to this one
-        // (a gateway assembling several nodes' sys and net spans); it keeps that source.
-        if (!(batch.source == SpanSource::kApp && source_of(span)))
-          set_span_attribute(span, kSpanSourceAttribute, source);
-        ++spans;
-      }
+void TraceAssembler::count_ambiguous(const char* rule) {
   metrics_
-      .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler",
-               {{"source", source}})
+      .counter("otelbpf_assembler_ambiguous_total",
+               "Joins not made because several partners fitted equally (a wrong parent is worse than none)",
+               {{"rule", rule}})
+      .inc();
+}
+
+void TraceAssembler::count_late(std::size_t spans) {
+  metrics_
+      .counter("otelbpf_assembler_late_spans_total",
+               "Spans exported under a trace that an SDK span arriving later moved: the request split")
       .inc(spans);
-  index(batch, now);
-  pending_.push_back({std::move(batch), now, spans});
-  buffered_spans_ += spans;
+}
+
+void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
+  now_ = now;
+  const std::string source = to_string(batch.source);
+  // otelbpf.* source and link attributes are believed only from peers (other otelbpf agents): from anyone
+  // else a claimed sys or net source is an ordinary app span, so no sender can forge links.
+  const bool trust_claims = batch.source != SpanSource::kApp || batch.from_peer_agent;
+  auto pending = std::make_shared<SpanBatch>(std::move(batch));
+  Pending entry{pending, now, {}, 0};
+  auto& resource_spans = *pending->request.mutable_resource_spans();
+  for (int r = 0; r < resource_spans.size(); ++r) {
+    auto& scope_spans = *resource_spans[r].mutable_scope_spans();
+    for (int s = 0; s < scope_spans.size(); ++s) {
+      auto& spans = *scope_spans[s].mutable_spans();
+      for (int i = 0; i < spans.size(); ++i) {
+        if (!(trust_claims && pending->source == SpanSource::kApp && claimed_source(spans[i])))
+          set_span_attribute(spans[i], kSpanSourceAttribute, source);
+        entry.slots.push_back({r, s, i});
+      }
+    }
+  }
+  entry.waiting = entry.slots.size();
+  metrics_
+      .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler", {{"source", source}})
+      .inc(entry.waiting);
+  index(*pending, now);
+  buffered_spans_ += entry.waiting;
+  pending_.push_back(std::move(entry));
   while (buffered_spans_ > options_.max_buffered_spans && !pending_.empty()) {
     metrics_
         .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
                  {{"reason", "memory_bound"}})
-        .inc(pending_.front().spans);
-    emit(pending_.front());
+        .inc(pending_.front().waiting);
+    emit_from(pending_.front(), now, EmitMode::kAll);
     pending_.pop_front();
   }
 }
 
 void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
-  for (const auto& rs : batch.request.resource_spans()) {
-    const auto& resource_attributes = rs.resource().attributes();
-    const std::string service = string_of(find_attribute(resource_attributes, "service.name"));
-    const std::int64_t resource_pid = int_of(find_attribute(resource_attributes, "process.pid"));
+  const bool trust_claims = batch.source != SpanSource::kApp || batch.from_peer_agent;
+  std::vector<const SpanFacts*> app_spans;
+  for (const auto& rs : batch.request.resource_spans())
     for (const auto& ss : rs.scope_spans())
       for (const auto& span : ss.spans()) {
-        SpanFacts f;
-        f.trace_id = span.trace_id();
-        f.span_id = span.span_id();
-        f.parent_span_id = span.parent_span_id();
-        f.source = source_of(span).value_or(batch.source);
-        f.kind = span.kind();
-        f.start_ns = span.start_time_unix_nano();
-        f.end_ns = span.end_time_unix_nano();
-        const auto* pid = find_attribute(span.attributes(), "process.pid");
-        f.pid = pid ? int_of(pid) : resource_pid;
-        f.service = service;
+        const auto claimed = trust_claims ? claimed_source(span) : std::nullopt;
+        SpanFacts f = facts_of_span(span, rs.resource(), claimed.value_or(batch.source));
         f.seen = now;
-        f.operation = span.name().substr(0, span.name().find(' '));
-        std::transform(f.operation.begin(), f.operation.end(), f.operation.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-        if (f.source != SpanSource::kApp) {
-          const auto req_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.req_seq"));
-          const auto resp_seq = int_of(find_attribute(span.attributes(), "otelbpf.tcp.resp_seq"));
-          if (req_seq != 0 && resp_seq != 0)
-            f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
-        }
-        if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
-          f.path_rank = path_rank(string_of(find_attribute(span.attributes(), "otelbpf.tap.side")));
-          net_by_tcp_[f.tcp_key].push_back(f.span_id);
-        } else if (f.source == SpanSource::kSys) {
-          f.has_context = find_attribute(span.attributes(), "otelbpf.trace_context.source") != nullptr;
-          f.syscall_trace_id = string_of(find_attribute(span.attributes(), "otelbpf.syscall_trace_id"));
-          if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty())
-            sys_client_by_tcp_[f.tcp_key] = f.span_id;
-          if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-            sys_servers_by_pid_[f.pid].push_back(f.span_id);
-            if (!f.syscall_trace_id.empty())
-              sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = f.span_id;
-            if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(f.span_id);
-          }
-        } else if (f.source == SpanSource::kApp) {
-          app_spans_by_trace_[f.trace_id].push_back(f.span_id);
-          if (f.kind == otlp::Span::SPAN_KIND_SERVER && f.parent_span_id.empty())
-            app_roots_by_trace_[f.trace_id] = f.span_id;
-        }
-        fact_order_.push_back(f.span_id);
-        facts_[f.span_id] = std::move(f);
+        const std::string id = f.span_id;
+        index_span(std::move(f));
+        if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
+          app_spans.push_back(indexed);
       }
+  // After the whole batch is indexed, so that partners within it are found.
+  for (const auto* app : app_spans) learn_from_app_span(*app, now);
+}
+
+void TraceAssembler::index_span(SpanFacts f) {
+  const auto& id = f.span_id;
+  if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
+    net_by_tcp_[f.tcp_key].push_back(id);
+  } else if (f.source == SpanSource::kSys) {
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty()) sys_client_by_tcp_[f.tcp_key] = id;
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
+      sys_servers_by_ns_pid_[f.ns_pid].push_back(id);
+      server_pids_first_seen_.try_emplace(f.pid, f.seen);
+      if (!f.syscall_trace_id.empty())
+        sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = id;
+      if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(id);
+      if (!f.peer_address.empty() && f.peer_port)
+        sys_servers_by_connection_[f.peer_address + "|" + std::to_string(f.peer_port)].push_back(id);
+      if (!f.method.empty()) sys_servers_by_request_[f.method + " " + f.target].push_back(id);
+      // Requests reach a thread's syscalls in order; one that starts before an earlier one ended means
+      // the thread serves several at once (an event loop) and its thread links cannot be trusted.
+      if (f.thread_id) {
+        auto& latest_end = thread_latest_end_[thread_key(f.pid, f.thread_id)];
+        if (f.start_ns < latest_end) multiplexing_threads_.insert(thread_key(f.pid, f.thread_id));
+        latest_end = std::max(latest_end, f.end_ns);
+      }
+    }
+  } else if (f.source == SpanSource::kApp) {
+    app_spans_by_trace_[f.trace_id].push_back(id);
+    if (f.parent_span_id.empty()) {
+      traces_with_app_root_.insert(f.trace_id);
+      if (f.kind == otlp::Span::SPAN_KIND_SERVER) app_roots_by_trace_[f.trace_id] = id;
+    }
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty()) app_clients_by_call_[f.call_key].push_back(id);
+  }
+  fact_order_.push_back(id);
+  facts_[id] = std::move(f);
+}
+
+void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point now) {
+  const auto wall_now = now.time_since_epoch().count() + wall_minus_steady_ns_;
+  const auto lag = std::chrono::nanoseconds(wall_now - static_cast<std::int64_t>(app.end_ns));
+  // A lag beyond twice the longest wait is a clock problem or a replayed span, not the SDK's pace.
+  if (lag.count() >= 0 && lag < 2 * options_.max_link_wait) app_lag_.observe(app.service, lag, now);
+  if (app.kind != otlp::Span::SPAN_KIND_SERVER || !options_.reparent_app_server_spans) return;
+  const auto* partner = app_server_partner(app);
+  if (!partner) return;
+  // The SDK's process is now known by its host pid: its other spans (database clients) can be matched to
+  // that process's sys spans, and that process's sys spans wait for them.
+  pids_by_resource_[app.resource_key].insert(partner->pid);
+  service_by_pid_[partner->pid] = app.service;
+  // The spans exported under this root's trace id before it came stay in a trace of their own.
+  if (app.parent_span_id.empty())
+    if (auto it = frozen_by_trace_.find(app.trace_id); it != frozen_by_trace_.end() && it->second) {
+      ResolvePath path;
+      if (final_of(partner->span_id, path).trace_id != app.trace_id) count_late(it->second);
+    }
+}
+
+std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::time_point now) const {
+  std::string service = f.service;
+  if (f.source != SpanSource::kApp) {
+    auto it = service_by_pid_.find(f.pid);
+    service = it == service_by_pid_.end() ? std::string() : it->second;
+  }
+  auto lag = app_lag_.estimate(service, now);
+  if (lag.count() == 0) lag = options_.assumed_app_lag;
+  // A quarter more and a second: the lag of the next batch varies with where in the SDK's period a span
+  // ended, and the collector adds its own.
+  const std::chrono::nanoseconds budget = lag + lag / 4 + std::chrono::seconds(1);
+  return std::clamp<std::chrono::nanoseconds>(budget, options_.link_window, options_.max_link_wait);
+}
+
+void TraceAssembler::emit_ready(Clock::time_point now) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    // Batches arrive in order: once one is inside its window, so are the rest.
+    if (now - it->arrived < options_.link_window) break;
+    emit_from(*it, now, EmitMode::kReady);
+    it = it->waiting == 0 ? pending_.erase(it) : std::next(it);
   }
 }
 
-const TraceAssembler::SpanFacts* TraceAssembler::facts_of(const std::string& span_id) const {
-  auto it = facts_.find(span_id);
-  return it == facts_.end() ? nullptr : &it->second;
-}
-
-const TraceAssembler::SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) const {
-  if (client.syscall_trace_id.empty()) return nullptr;
-  auto s = sys_server_by_thread_link_.find(std::to_string(client.pid) + "/" + client.syscall_trace_id);
-  return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
-}
-
-// The sys SERVER span that read the header an app SERVER span was made from: several may have read the
-// same header (a proxy forwards it), so prefer the same process, else the innermost one enclosing the span.
-const TraceAssembler::SpanFacts* TraceAssembler::sys_server_for_app_server(const SpanFacts& app) const {
-  auto it = sys_servers_by_header_.find(app.trace_id + app.parent_span_id);
-  if (it == sys_servers_by_header_.end()) return nullptr;
-  const SpanFacts* best = nullptr;
-  for (const auto& id : it->second) {
-    const auto* s = facts_of(id);
-    if (!s) continue;
-    if (app.pid != 0 && s->pid == app.pid) return s;
-    if (s->start_ns <= app.start_ns && s->end_ns >= app.end_ns && (!best || s->start_ns > best->start_ns))
-      best = s;
+void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode) {
+  auto out = std::make_shared<SpanBatch>();
+  out->source = p.batch->source;
+  out->peer_address = p.batch->peer_address;
+  out->from_peer_agent = p.batch->from_peer_agent;
+  // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
+  std::map<int, otlp::ResourceSpans*> resources;
+  std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
+  for (auto& slot : p.slots) {
+    if (slot.left) continue;
+    auto& in_rs = *p.batch->request.mutable_resource_spans(slot.resource);
+    auto& in_ss = *in_rs.mutable_scope_spans(slot.scope);
+    auto& span = *in_ss.mutable_spans(slot.span);
+    auto fit = facts_.find(span.span_id());
+    if (fit != facts_.end()) {
+      SpanFacts& f = fit->second;
+      ResolvePath path;
+      const Resolution r = resolve(f, path);
+      if (r.provisional && mode == EmitMode::kReady) {
+        if (now - p.arrived < wait_budget(f, now)) continue;  // an SDK's span may still claim it
+        metrics_
+            .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
+                     {{"reason", "link_wait_bound"}})
+            .inc();
+      }
+      link(span, f, r);
+    }
+    slot.left = true;
+    --p.waiting;
+    --buffered_spans_;
+    auto& out_rs = resources[slot.resource];
+    if (!out_rs) {
+      out_rs = out->request.add_resource_spans();
+      *out_rs->mutable_resource() = in_rs.resource();
+      out_rs->set_schema_url(in_rs.schema_url());
+    }
+    auto& out_ss = scopes[{slot.resource, slot.scope}];
+    if (!out_ss) {
+      out_ss = out_rs->add_scope_spans();
+      *out_ss->mutable_scope() = in_ss.scope();
+      out_ss->set_schema_url(in_ss.schema_url());
+    }
+    out_ss->add_spans()->Swap(&span);
   }
-  return app.pid != 0 ? nullptr : best;
+  if (!resources.empty()) sink_(std::move(out));
 }
 
-// The innermost app span of the calling process that encloses an outbound call. The process is known by
-// process.pid when the SDK reports it, else by the service of the app SERVER span under the same sys SERVER.
-const TraceAssembler::SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server,
-                                                                    const SpanFacts& call) const {
-  // App spans are indexed by the trace they came with: the header's (the sys SERVER span's own), which a
-  // trace join may since have moved.
-  std::vector<std::string> app_ids;
-  for (const auto& trace : {server.trace_id, final_trace(server.span_id, 0)})
-    if (auto it = app_spans_by_trace_.find(trace); it != app_spans_by_trace_.end())
-      app_ids.insert(app_ids.end(), it->second.begin(), it->second.end());
-  std::string service;
-  for (const auto& id : app_ids) {
-    const auto* app = facts_of(id);
-    if (app && app->kind == otlp::Span::SPAN_KIND_SERVER && app->pid == 0 &&
-        sys_server_for_app_server(*app) == &server)
-      service = app->service;
+void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
+  f.emitted = true;
+  frozen_[f.span_id] = r;
+  ++frozen_by_trace_[r.trace_id];
+  if (r.ambiguous) count_ambiguous(r.ambiguous);
+  if (!r.rule) {
+    if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
+      metrics_
+          .counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
+                   {{"source", "sys"}})
+          .inc();
+    return;
   }
-  // The SDK's clock reads and the kernel's differ by a fraction of a millisecond, which matters for short
-  // calls: an app span qualifies when it covers most of the call, not only when it strictly encloses it.
-  const std::uint64_t call_ns = call.end_ns > call.start_ns ? call.end_ns - call.start_ns : 0;
-  constexpr std::uint64_t kClockSlackNs = 1'000'000;
-  const SpanFacts* best = nullptr;
-  const SpanFacts* same_operation = nullptr;
-  std::uint64_t same_operation_distance = 0;
-  for (const auto& id : app_ids) {
-    const auto* app = facts_of(id);
-    if (!app) continue;
-    const bool same_process =
-        app->pid != 0 ? app->pid == call.pid : (!service.empty() && app->service == service);
-    if (!same_process) continue;
-    const std::uint64_t overlap_start = std::max(app->start_ns, call.start_ns);
-    const std::uint64_t overlap_end = std::min(app->end_ns, call.end_ns);
-    const std::uint64_t overlap = overlap_end > overlap_start ? overlap_end - overlap_start : 0;
-    // An app CLIENT span for the same operation (the SDK's view of this very call) is the parent when its
-    // time touches the call at all; the SDK's and the kernel's clocks differ too much to rank short calls.
-    if (app->kind == otlp::Span::SPAN_KIND_CLIENT && !call.operation.empty() &&
-        app->operation == call.operation && app->start_ns <= call.end_ns + kClockSlackNs &&
-        call.start_ns <= app->end_ns + kClockSlackNs) {
-      const std::uint64_t distance =
-          app->start_ns > call.start_ns ? app->start_ns - call.start_ns : call.start_ns - app->start_ns;
-      if (!same_operation || distance < same_operation_distance) {
-        same_operation = app;
-        same_operation_distance = distance;
-      }
-    }
-    if (call_ns == 0 ? (app->start_ns > call.start_ns || app->end_ns < call.end_ns) : overlap * 2 < call_ns)
-      continue;
-    // Otherwise the innermost span (latest start, then shortest) that covers most of the call.
-    if (!best || app->start_ns > best->start_ns ||
-        (app->start_ns == best->start_ns && app->end_ns < best->end_ns)) {
-      best = app;
-    }
-  }
-  return same_operation ? same_operation : best;
-}
-
-// The sys SERVER span of the same process whose time encloses an app SERVER span that came without a
-// parent: the request arrived without trace context, so the SDK started a trace of its own.
-const TraceAssembler::SpanFacts* TraceAssembler::sys_server_enclosing(const SpanFacts& app) const {
-  if (app.pid == 0) return nullptr;
-  auto it = sys_servers_by_pid_.find(app.pid);
-  if (it == sys_servers_by_pid_.end()) return nullptr;
-  constexpr std::uint64_t kClockSlackNs = 1'000'000;
-  const SpanFacts* best = nullptr;
-  for (const auto& id : it->second) {
-    const auto* s = facts_of(id);
-    // The SDK starts its span after the request was read and may end it after the answer was written
-    // (Node ends it on 'finish'), so the app span must start inside the sys span, not end inside it.
-    if (!s || s->start_ns > app.start_ns + kClockSlackNs || app.start_ns > s->end_ns + kClockSlackNs)
-      continue;
-    if (!best || s->start_ns > best->start_ns) best = s;
-  }
-  return best;
-}
-
-std::string TraceAssembler::final_trace(const std::string& span_id, int depth) const {
-  const auto* f = facts_of(span_id);
-  if (!f) return {};
-  return resolve(*f, depth + 1).trace_id;
-}
-
-std::vector<const TraceAssembler::SpanFacts*> TraceAssembler::net_path(const std::string& tcp_key) const {
-  std::vector<const SpanFacts*> path;
-  if (auto it = net_by_tcp_.find(tcp_key); it != net_by_tcp_.end())
-    for (const auto& id : it->second)
-      if (const auto* f = facts_of(id)) path.push_back(f);
-  std::sort(path.begin(), path.end(), [](const SpanFacts* a, const SpanFacts* b) {
-    return a->path_rank != b->path_rank ? a->path_rank < b->path_rank : a->start_ns < b->start_ns;
-  });
-  return path;
-}
-
-TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, int depth) const {
-  if (auto frozen = frozen_.find(f.span_id); frozen != frozen_.end()) return frozen->second;
-  Resolution r{f.trace_id, f.parent_span_id, nullptr};
-  // Chains are short (client -> server -> thread-linked client ...); the bound only guards against cycles.
-  if (depth > 16) return r;
-  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER) {
-    // §3.4: the client end of the same TCP exchange is the parent, whatever the addresses say; the net
-    // spans seen on the way sit in between, so the server end goes under the last of them.
-    if (!f.tcp_key.empty()) {
-      const auto path = net_path(f.tcp_key);
-      auto c = sys_client_by_tcp_.find(f.tcp_key);
-      if (!path.empty()) {
-        r.parent_span_id = path.back()->span_id;
-        r.trace_id = c != sys_client_by_tcp_.end() ? final_trace(c->second, depth) : f.trace_id;
-        r.rule = "tcp_sys_server_under_net_span";
-      } else if (c != sys_client_by_tcp_.end() && c->second != f.span_id) {
-        r.parent_span_id = c->second;
-        r.trace_id = final_trace(c->second, depth);
-        r.rule = "tcp_sys_server_under_sys_client";
-      }
-    }
-    // §3.2 otherwise: the header's span id, as built.
-  } else if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
-    // §3.4: net spans chain from the client end, capture point by capture point, in path order.
-    const auto path = net_path(f.tcp_key);
-    const auto client = sys_client_by_tcp_.find(f.tcp_key);
-    const bool has_client = client != sys_client_by_tcp_.end();
-    const auto self = std::find(path.begin(), path.end(), &f);
-    if (self != path.end() && self != path.begin()) {
-      r.parent_span_id = (*std::prev(self))->span_id;
-      r.rule = "tcp_net_span_under_net_span";
-    } else if (has_client) {
-      r.parent_span_id = client->second;
-      r.rule = "tcp_net_span_under_sys_client";
-    }
-    if (has_client) {
-      r.trace_id = final_trace(client->second, depth);
-    } else if (!path.empty()) {
-      r.trace_id = path.front()->trace_id;  // no client end seen: the path's first capture names the trace
-      if (!r.rule && r.trace_id != f.trace_id) r.rule = "tcp_net_path";
-    }
-  } else if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT) {
-    const SpanFacts* server = thread_linked_server(f);
-    if (f.has_context) {
-      // A proxy forwards the header it read: then the call belongs under the request it is serving.
-      if (server && server->has_context && server->trace_id == f.trace_id &&
-          server->parent_span_id == f.parent_span_id) {
-        r.parent_span_id = server->span_id;
-        r.trace_id = final_trace(server->span_id, depth);
-        r.rule = "proxy_sys_client_under_sys_server";
-      }
-    } else if (server) {
-      // §3.3: no context of its own: the inbound request of the same thread.
-      r.trace_id = final_trace(server->span_id, depth);
-      if (const auto* app = innermost_app_span(*server, f)) {
-        r.parent_span_id = app->span_id;
-        r.rule = "thread_under_app_span";
-      } else {
-        r.parent_span_id = server->span_id;
-        r.rule = "thread_under_sys_server";
-      }
-    }
-  } else if (f.source == SpanSource::kApp && f.kind == otlp::Span::SPAN_KIND_SERVER &&
-             options_.reparent_app_server_spans) {
-    // §3.2: the SDK's SERVER span made from a header goes under the sys SERVER span that read it.
-    if (const auto* server = sys_server_for_app_server(f)) {
-      r.parent_span_id = server->span_id;
-      r.trace_id = final_trace(server->span_id, depth);
-      r.rule = "app_server_under_sys_server";
-    } else if (f.parent_span_id.empty()) {
-      if (const auto* server = sys_server_enclosing(f)) {
-        r.parent_span_id = server->span_id;
-        r.trace_id = final_trace(server->span_id, depth);
-        r.rule = "app_root_under_sys_server";
-      }
-    }
-  }
-  // A trace whose root app SERVER span moved under a sys SERVER span moves with it: every other span of
-  // that trace (the SDK's children, the calls carrying its context) joins the same trace.
-  if (auto root = app_roots_by_trace_.find(r.trace_id);
-      root != app_roots_by_trace_.end() && root->second != f.span_id)
-    if (const auto* root_facts = facts_of(root->second)) {
-      const Resolution moved = resolve(*root_facts, depth + 1);
-      if (moved.rule && moved.trace_id != r.trace_id) {
-        r.trace_id = moved.trace_id;
-        if (!r.rule) r.rule = "trace_joined";
-      }
-    }
-  return r;
-}
-
-void TraceAssembler::link(SpanBatch& batch) {
-  for (auto& rs : *batch.request.mutable_resource_spans())
-    for (auto& ss : *rs.mutable_scope_spans())
-      for (auto& span : *ss.mutable_spans()) {
-        auto it = facts_.find(span.span_id());
-        if (it == facts_.end()) continue;
-        SpanFacts& f = it->second;
-        const Resolution r = resolve(f, 0);
-        frozen_[f.span_id] = r;
-        f.emitted = true;
-        if (!r.rule) {
-          if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
-            metrics_
-                .counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
-                         {{"source", "sys"}})
-                .inc();
-          continue;
-        }
-        if (f.source == SpanSource::kApp)
-          set_span_attribute(span, "otelbpf.original_parent_span_id", hex(span.parent_span_id()));
-        span.set_trace_id(r.trace_id.empty() ? span.trace_id() : r.trace_id);
-        span.set_parent_span_id(r.parent_span_id);
-        count_link(r.rule);
-      }
-}
-
-void TraceAssembler::emit(Pending& pending) {
-  link(pending.batch);
-  buffered_spans_ -= pending.spans;
-  sink_(std::make_shared<SpanBatch>(std::move(pending.batch)));
+  if (f.source == SpanSource::kApp)
+    set_span_attribute(span, "otelbpf.original_parent_span_id", hex(span.parent_span_id()));
+  span.set_trace_id(r.trace_id);
+  span.set_parent_span_id(r.parent_span_id);
+  count_link(r.rule);
 }
 
 void TraceAssembler::forget_old_facts(Clock::time_point now) {
-  // Facts outlive their spans by two windows, so a late partner still finds an emitted span's ids.
-  // They are bounded in number too (four times the buffered spans): at high span rates three windows of
-  // facts would otherwise outgrow the buffer they serve.
-  const auto horizon = now - 3 * options_.link_window;
+  // Facts outlive their spans, so a late partner still finds an emitted span's ids; the horizon covers the
+  // longest wait. They are bounded in number too (four times the buffered spans): at high span rates the
+  // horizon's worth of facts would otherwise outgrow the buffer they serve.
+  const auto horizon = now - std::max<Clock::duration>(3 * options_.link_window,
+                                                       options_.max_link_wait + options_.link_window);
   const std::size_t max_facts = 4 * options_.max_buffered_spans;
   while (!fact_order_.empty()) {
     auto it = facts_.find(fact_order_.front());
@@ -424,41 +297,60 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // is enough to bound their memory.
   if (now - last_forget_ < options_.link_window) return;
   last_forget_ = now;
+  app_lag_.forget_quiet(now);
   auto gone = [&](const std::string& id) { return !facts_.contains(id); };
-  std::erase_if(frozen_, [&](const auto& kv) { return gone(kv.first); });
-  std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
-  for (auto it = net_by_tcp_.begin(); it != net_by_tcp_.end();) {
-    std::erase_if(it->second, gone);
-    it = it->second.empty() ? net_by_tcp_.erase(it) : std::next(it);
+  for (auto it = frozen_.begin(); it != frozen_.end();) {
+    if (!gone(it->first)) {
+      ++it;
+      continue;
+    }
+    const auto trace = it->second.trace_id;
+    if (auto t = frozen_by_trace_.find(trace); t != frozen_by_trace_.end() && --t->second == 0)
+      frozen_by_trace_.erase(t);
+    it = frozen_.erase(it);
   }
+  std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
   std::erase_if(sys_server_by_thread_link_, [&](const auto& kv) { return gone(kv.second); });
   std::erase_if(app_roots_by_trace_, [&](const auto& kv) { return gone(kv.second); });
-  for (auto it = sys_servers_by_pid_.begin(); it != sys_servers_by_pid_.end();) {
-    std::erase_if(it->second, gone);
-    it = it->second.empty() ? sys_servers_by_pid_.erase(it) : std::next(it);
-  }
-  for (auto* index : {&sys_servers_by_header_, &app_spans_by_trace_})
-    for (auto it = index->begin(); it != index->end();) {
+  auto sweep = [&](auto& index) {
+    for (auto it = index.begin(); it != index.end();) {
       std::erase_if(it->second, gone);
-      it = it->second.empty() ? index->erase(it) : std::next(it);
+      it = it->second.empty() ? index.erase(it) : std::next(it);
     }
+  };
+  sweep(net_by_tcp_);
+  sweep(sys_servers_by_ns_pid_);
+  sweep(sys_servers_by_header_);
+  sweep(sys_servers_by_connection_);
+  sweep(sys_servers_by_request_);
+  sweep(app_spans_by_trace_);
+  sweep(app_clients_by_call_);
+  std::erase_if(traces_with_app_root_, [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
+  // Per-process and per-thread knowledge lives as long as the process shows up in the facts.
+  std::unordered_set<std::int64_t> live_pids;
+  for (const auto& [id, f] : facts_)
+    if (f.source == SpanSource::kSys) live_pids.insert(f.pid);
+  std::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  std::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  std::erase_if(thread_latest_end_, [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
+  std::erase_if(multiplexing_threads_, [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
+  for (auto it = pids_by_resource_.begin(); it != pids_by_resource_.end();) {
+    std::erase_if(it->second, [&](auto pid) { return !live_pids.contains(pid); });
+    it = it->second.empty() ? pids_by_resource_.erase(it) : std::next(it);
+  }
 }
 
 void TraceAssembler::poll(Clock::time_point now) {
-  while (!pending_.empty() && now - pending_.front().arrived >= options_.link_window) {
-    emit(pending_.front());
-    pending_.pop_front();
-  }
+  now_ = now;
+  emit_ready(now);
   forget_old_facts(now);
   metrics_.gauge("otelbpf_assembler_buffered_spans", "Spans waiting in the link window")
       .set(static_cast<std::int64_t>(buffered_spans_));
 }
 
 void TraceAssembler::flush() {
-  while (!pending_.empty()) {
-    emit(pending_.front());
-    pending_.pop_front();
-  }
+  for (auto& p : pending_) emit_from(p, now_, EmitMode::kAll);
+  pending_.clear();
 }
 
 AssemblerStage::AssemblerStage(SpanPipeline& pipeline, TraceAssembler& assembler)

@@ -1,18 +1,23 @@
 #pragma once
-// The trace assembler stage (requirements §3). Batches wait here for a bounded time (the link window) so
-// that the partners of a span (the sys CLIENT span of the caller, the app span made from the same header,
-// the inbound request of the same thread) can arrive; then links are applied and the batch moves on to the
-// exporters. Nothing is dropped for lack of a link, and what leaves early because of a bound is counted.
+// The trace assembler stage (docs/linking.md). Spans wait here for their link partners: the sys CLIENT span
+// of the caller, the app span made from the same request, the inbound request of the same thread. A span
+// with partners that may still come from an SDK (whose exporter batches, maybe behind a collector) waits as
+// long as that SDK's spans are measured to lag, within a bound; every other span leaves after the link
+// window. Nothing is dropped for lack of a link, and what leaves early because of a bound is counted.
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
+#include <list>
 #include <memory>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "assembler/app_lag.h"
+#include "assembler/span_facts.h"
 #include "common/metrics.h"
 #include "model/span_batch.h"
 #include "pipeline/span_pipeline.h"
@@ -23,14 +28,18 @@ namespace otelbpf {
 // may still change it (pod attribution) before handing it on as shared_ptr<const SpanBatch>.
 using AssembledBatchSink = std::function<void(std::shared_ptr<SpanBatch>)>;
 
-inline constexpr const char* kSpanSourceAttribute = "otelbpf.span.source";
-
 struct AssemblerOptions {
+  // How long every span waits for partners from the probes (sys and net spans of the same call).
   std::chrono::milliseconds link_window{5000};
   std::size_t max_buffered_spans = 200000;
-  // Rule §3.2: the app SERVER span made from a header is re-parented under the sys SERVER span that read
-  // it (the original parent is kept in otelbpf.original_parent_span_id).
+  // link_app_server_to_sys_server: the app SERVER span made from a request is re-parented under the sys
+  // SERVER span that read it (the original parent is kept in otelbpf.original_parent_span_id).
   bool reparent_app_server_spans = true;
+  // Spans that an SDK's late spans may still claim wait up to this long (measured lag + margin).
+  std::chrono::milliseconds max_link_wait{30000};
+  // The lag assumed for an SDK before any of its spans was measured: the default BatchSpanProcessor
+  // delay (5 s) plus a collector's batching.
+  std::chrono::milliseconds assumed_app_lag{7000};
 };
 
 class TraceAssembler {
@@ -41,7 +50,7 @@ class TraceAssembler {
                  MetricsRegistry& metrics = default_metrics());
 
   void add(SpanBatch batch, Clock::time_point now = Clock::now());
-  // Emits the batches whose window has passed.
+  // Emits the spans whose wait is over.
   void poll(Clock::time_point now = Clock::now());
   // Emits everything still waiting (shutdown).
   void flush();
@@ -49,73 +58,116 @@ class TraceAssembler {
   std::size_t buffered_spans() const { return buffered_spans_; }
 
  private:
-  // What the linking rules need to know of a span, kept a while after the span itself has left.
-  struct SpanFacts {
-    std::string trace_id;
-    std::string span_id;
-    std::string parent_span_id;
-    SpanSource source = SpanSource::kApp;
-    int kind = 0;
-    std::uint64_t start_ns = 0;
-    std::uint64_t end_ns = 0;
-    std::int64_t pid = 0;
-    std::string service;
-    bool has_context = false;  // sys span whose ids came from the request's trace context
-    std::string syscall_trace_id;
-    std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span
-    int path_rank = 0;      // net spans: position of the capture point on the path (client pod NIC first)
-    std::string operation;  // first word of the name, upper-cased ("SELECT", "GET", "INCR")
-    Clock::time_point seen;
-    // Once a span has left, its links are frozen so that later children agree with what was exported.
-    bool emitted = false;
-  };
-  // Where the rules put a span: its trace, its parent, and which rule decided.
+  // Where the rules put a span: its trace, its parent, and which rule decided. `provisional`: the answer
+  // may still change when an SDK's spans arrive (the span should wait for them if it can).
   struct Resolution {
     std::string trace_id;
     std::string parent_span_id;
     const char* rule = nullptr;  // nullptr: unchanged
+    bool provisional = false;
+    const char* ambiguous = nullptr;  // a rule that found several partners fitting equally, so made no link
   };
+  // The spans a resolution passes through, to stop at cycles (a hostile or broken sender can make any
+  // graph of links) instead of recursing until the stack ends.
+  struct ResolvePath {
+    std::vector<const std::string*> spans;
+    bool contains(const std::string& id) const;
+  };
+  // One batch as it arrived; its spans leave one by one as their wait ends.
   struct Pending {
-    SpanBatch batch;
+    std::shared_ptr<SpanBatch> batch;
     Clock::time_point arrived;
-    std::size_t spans;
+    struct Slot {
+      int resource, scope, span;
+      bool left = false;
+    };
+    std::vector<Slot> slots;
+    std::size_t waiting = 0;
   };
 
   void index(const SpanBatch& batch, Clock::time_point now);
-  void link(SpanBatch& batch);
-  void emit(Pending& pending);
+  void index_span(SpanFacts f);
+  void learn_from_app_span(const SpanFacts& app, Clock::time_point now);
+  enum class EmitMode { kReady, kAll };
+  void emit_ready(Clock::time_point now);
+  // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
+  void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
+  void link(otlp::Span& span, SpanFacts& f, const Resolution& r);
   void forget_old_facts(Clock::time_point now);
-  Resolution resolve(const SpanFacts& span, int depth) const;
-  std::string final_trace(const std::string& span_id, int depth) const;
+  void count_link(const char* rule);
+  void count_ambiguous(const char* rule);
+  void count_late(std::size_t spans);
+
+  // The rules (docs/linking.md names each one; metrics label them alike).
+  Resolution resolve(const SpanFacts& span, ResolvePath& path) const;
+  Resolution final_of(const std::string& span_id, ResolvePath& path) const;
+  void link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
+  void link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
+  void link_sys_client(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
+  void link_app_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
+  void join_moved_trace(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
+
+  // Partner lookups; each returns nullptr when none or when several fit equally (counted as ambiguous).
   const SpanFacts* facts_of(const std::string& span_id) const;
   const SpanFacts* thread_linked_server(const SpanFacts& client) const;
-  // The net spans of an exchange in path order (client pod NIC ... server pod NIC).
   std::vector<const SpanFacts*> net_path(const std::string& tcp_key) const;
-  const SpanFacts* sys_server_for_app_server(const SpanFacts& app) const;
-  const SpanFacts* sys_server_enclosing(const SpanFacts& app) const;
-  const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call) const;
-  void count_link(const char* rule);
+  const SpanFacts* sys_server_by_header(const SpanFacts& app) const;
+  struct Match {
+    const SpanFacts* span = nullptr;
+    bool ambiguous = false;  // several fitted equally: no answer
+  };
+  Match sys_server_by_connection(const SpanFacts& app) const;
+  Match sys_server_by_pid(const SpanFacts& app) const;
+  Match app_client_for(const SpanFacts& call) const;
+  const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call, ResolvePath& path) const;
+  const SpanFacts* app_server_partner(const SpanFacts& app) const;
+
+  // Process identity across the two views: the SDK's (namespaced pid, or only its resource) and the
+  // probes' (host pid).
+  bool same_process(const SpanFacts& app, const SpanFacts& sys) const;
+  bool app_process_known(const SpanFacts& app) const;
+  bool thread_multiplexes(const SpanFacts& server) const;
+  // Whether the SDK trace above `span_id` is complete here (its local root or a sys span reached).
+  bool trace_settled(const std::string& span_id) const;
+  bool app_may_claim(const SpanFacts& sys_client) const;
+  std::chrono::nanoseconds wait_budget(const SpanFacts& f, Clock::time_point now) const;
 
   AssemblerOptions options_;
   AssembledBatchSink sink_;
   MetricsRegistry& metrics_;
-  std::deque<Pending> pending_;
+  std::list<Pending> pending_;
   std::size_t buffered_spans_ = 0;
+  // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
+  std::int64_t wall_minus_steady_ns_ = 0;
 
   std::unordered_map<std::string, SpanFacts> facts_;    // by span id
   std::deque<std::string> fact_order_;                  // span ids in arrival order, for forgetting
   std::unordered_map<std::string, Resolution> frozen_;  // resolutions of emitted spans
-  // sys CLIENT spans by TCP sequence numbers (§3.4), sys SERVER spans by process + syscall trace id (§3.3),
-  // sys SERVER spans by trace id + the header's span id (§3.2), app span ids by trace.
+  std::unordered_map<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
+
+  // Indexes (values are span ids; a dangling id resolves to nothing and is swept once a window).
   std::unordered_map<std::string, std::string> sys_client_by_tcp_;
-  // net spans of one TCP exchange (one per capture point), by TCP sequence numbers.
   std::unordered_map<std::string, std::vector<std::string>> net_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
   std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;
+  std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_connection_;  // "peer|port"
+  std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_request_;     // "METHOD target"
+  std::unordered_map<std::int64_t, std::vector<std::string>> sys_servers_by_ns_pid_;
   std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;
-  // Root app SERVER spans (no parent) by trace, and sys SERVER spans by process (§3.2 without a header).
-  std::unordered_map<std::string, std::string> app_roots_by_trace_;
-  std::unordered_map<std::int64_t, std::vector<std::string>> sys_servers_by_pid_;
+  std::unordered_map<std::string, std::vector<std::string>> app_clients_by_call_;
+  std::unordered_map<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
+  std::unordered_set<std::string> traces_with_app_root_;             // any parentless app span seen
+  // Threads that read a request before answering the previous one (event loops): their thread links
+  // name whichever request came last, so they are not trusted. pid << 32 | tid -> latest end seen.
+  std::unordered_map<std::uint64_t, std::uint64_t> thread_latest_end_;
+  std::unordered_set<std::uint64_t> multiplexing_threads_;
+  // What the join taught about SDK processes: resource -> host pids, and the host pids that run an SDK.
+  std::unordered_map<std::string, std::unordered_set<std::int64_t>> pids_by_resource_;
+  std::unordered_map<std::int64_t, std::string> service_by_pid_;
+  // Host pids with sys SERVER spans, and when the first one was seen (to tell SDK-less servers).
+  std::unordered_map<std::int64_t, Clock::time_point> server_pids_first_seen_;
+  AppLag app_lag_;
+  Clock::time_point now_{};  // of the latest add() or poll(), for the rules' time-dependent questions
   Clock::time_point last_forget_{};
 };
 

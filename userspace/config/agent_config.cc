@@ -193,6 +193,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.grpc.enabled = get<bool>(root, "receiver.grpc.enabled");
   c.grpc.listen = get<std::string>(root, "receiver.grpc.listen");
   c.grpc.max_message_bytes = get<std::uint64_t>(root, "receiver.grpc.max_message_bytes");
+  c.peer_agents = get<std::vector<std::string>>(root, "receiver.peer_agents");
   c.pipeline.max_batches = get<std::uint64_t>(root, "pipeline.max_batches");
   c.pipeline.max_spans = get<std::uint64_t>(root, "pipeline.max_spans");
   c.probes.enabled = get<bool>(root, "probes.enabled");
@@ -224,6 +225,8 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.assembler.link_window_ms = get<std::uint32_t>(root, "assembler.link_window_ms");
   c.assembler.max_buffered_spans = get<std::uint64_t>(root, "assembler.max_buffered_spans");
   c.assembler.reparent_app_server_spans = get<bool>(root, "assembler.reparent_app_server_spans");
+  c.assembler.max_link_wait_ms = get<std::uint32_t>(root, "assembler.max_link_wait_ms");
+  c.assembler.assumed_app_lag_ms = get<std::uint32_t>(root, "assembler.assumed_app_lag_ms");
   auto& e = c.exporters;
   e.queue_batches = get<std::uint64_t>(root, "export.queue_batches");
   e.max_batch_spans = get<std::uint64_t>(root, "export.max_batch_spans");

@@ -44,6 +44,8 @@ struct AgentConfig {
     std::string listen;
     std::uint64_t max_message_bytes;
   } grpc{};
+  // Addresses of other otelbpf agents whose spans may claim a sys or net source (docs/linking.md, "Trust").
+  std::vector<std::string> peer_agents;
   struct {
     std::uint64_t max_batches;
     std::uint64_t max_spans;
@@ -74,6 +76,8 @@ struct AgentConfig {
     std::uint32_t link_window_ms;
     std::uint64_t max_buffered_spans;
     bool reparent_app_server_spans;
+    std::uint32_t max_link_wait_ms;
+    std::uint32_t assumed_app_lag_ms;
   } assembler{};
   struct {
     std::uint64_t queue_batches;

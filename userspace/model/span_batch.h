@@ -30,6 +30,9 @@ struct SpanBatch {
   SpanSource source = SpanSource::kApp;
   // The OTLP sender's address, for pod attribution of app spans (requirements §4).
   std::string peer_address;
+  // Sent by a configured peer (another otelbpf agent): only then are the otelbpf.* source and link
+  // attributes of its spans believed (docs/linking.md, "Trust").
+  bool from_peer_agent = false;
 
   std::size_t span_count() const;
 };

@@ -177,6 +177,9 @@ IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::
     batch.request = std::move(request);
     batch.source = SpanSource::kApp;
     batch.peer_address = peer_address;
+    std::string_view sender = peer_address;
+    if (sender.starts_with("::ffff:")) sender.remove_prefix(7);  // a dual-stack socket's IPv4 peer
+    batch.from_peer_agent = std::find(peer_agents_.begin(), peer_agents_.end(), sender) != peer_agents_.end();
     switch (pipeline_.submit(std::move(batch))) {
       case SpanPipeline::Admission::kAccepted:
         break;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/metrics.h"
 #include "model/span_batch.h"
@@ -36,6 +37,9 @@ class OtlpIngest {
   OtlpIngest(SpanPipeline& pipeline, IngestLimits limits, MetricsRegistry& metrics = default_metrics());
 
   const IngestLimits& limits() const { return limits_; }
+  // Senders (by address) that are other otelbpf agents: their batches are marked from_peer_agent, and
+  // only then does the assembler believe the otelbpf.* source and link attributes of their spans.
+  void trust_peer_agents(std::vector<std::string> addresses) { peer_agents_ = std::move(addresses); }
 
   // Maps a Content-Type to an encoding; false for anything else (-> 415).
   static bool encoding_for_content_type(std::string_view content_type, BodyEncoding& encoding);
@@ -54,6 +58,7 @@ class OtlpIngest {
  private:
   SpanPipeline& pipeline_;
   IngestLimits limits_;
+  std::vector<std::string> peer_agents_;
   MetricsRegistry& metrics_;
 };
 

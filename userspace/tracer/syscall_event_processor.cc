@@ -5,6 +5,8 @@
 
 #include <time.h>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace otelbpf {
 namespace {
@@ -66,9 +68,28 @@ const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const
   return executables_[pid] = ec ? comm : exe.filename().string();
 }
 
+PidNamespace read_pid_namespace(std::uint32_t pid) {
+  PidNamespace ns{pid, 0};
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::ifstream status(dir + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("NSpid:")) {
+      std::istringstream fields(line.substr(6));
+      for (std::uint32_t v; fields >> v;) ns.ns_pid = v;  // the innermost namespace is listed last
+      break;
+    }
+  std::error_code ec;
+  const auto link = std::filesystem::read_symlink(dir + "/ns/pid", ec).string();  // "pid:[4026531836]"
+  if (!ec)
+    if (auto open = link.find('['); open != std::string::npos) ns.namespace_inode = std::strtoull(link.c_str() + open + 1, nullptr, 10);
+  return ns;
+}
+
 void SyscallEventProcessor::note_process(std::uint32_t pid, const std::string& comm) {
   if (executables_.contains(pid)) return;
   executable_of(pid, comm);
+  if (pid_namespaces_.size() > 65536) pid_namespaces_.clear();
+  pid_namespaces_[pid] = read_pid_namespace(pid);
   if (options_.on_new_process) options_.on_new_process(pid);
 }
 
@@ -157,6 +178,12 @@ void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l
     add_resource_attribute(*resource, "process.executable.name", executable);
     add_resource_attribute(*resource, "process.pid", std::to_string(conn.key.pid));
     add_resource_attribute(*resource, "host.name", options_.host_name);
+    if (auto ns = pid_namespaces_.find(conn.key.pid); ns != pid_namespaces_.end()) {
+      if (ns->second.ns_pid != conn.key.pid)
+        add_resource_attribute(*resource, "otelbpf.process.ns_pid", std::to_string(ns->second.ns_pid));
+      if (ns->second.namespace_inode)
+        add_resource_attribute(*resource, "otelbpf.process.pid_namespace", std::to_string(ns->second.namespace_inode));
+    }
     auto* scope = resource_spans.add_scope_spans()->mutable_scope();
     scope->set_name("otelbpf.syscall");
     scope->set_version("0.1.0");

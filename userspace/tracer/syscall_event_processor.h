@@ -18,6 +18,15 @@
 
 namespace otelbpf {
 
+// A process in a pod sees itself under another pid: what its SDK reports as process.pid is the last
+// NSpid of /proc/<pid>/status, in the PID namespace named by /proc/<pid>/ns/pid.
+struct PidNamespace {
+  std::uint32_t ns_pid = 0;
+  std::uint64_t namespace_inode = 0;
+};
+// {pid, 0} when /proc does not say (the process is gone, or a kernel without NSpid, before 4.1).
+PidNamespace read_pid_namespace(std::uint32_t pid);
+
 struct SyscallEventProcessorOptions {
   std::size_t max_connections = 65536;
   std::chrono::seconds connection_idle{300};
@@ -63,6 +72,7 @@ class SyscallEventProcessor {
   SpanIdGenerator ids_;
   std::int64_t monotonic_to_wall_ns_ = 0;
   std::unordered_map<std::uint32_t, std::string> executables_;
+  std::unordered_map<std::uint32_t, PidNamespace> pid_namespaces_;
   // Spans made since the last flush, grouped by process (one OTLP resource per process).
   std::unordered_map<std::uint32_t, otlp::ResourceSpans> pending_;
   std::size_t pending_spans_ = 0;

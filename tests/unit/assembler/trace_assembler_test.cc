@@ -1,0 +1,669 @@
+// The link rules of docs/linking.md on synthetic spans, including partners that never come, partners that
+// come late, candidates that fit equally, hostile link graphs, and the bounds on waiting time and memory.
+#include "assembler/trace_assembler.h"
+
+#include <gtest/gtest.h>
+
+namespace otelbpf {
+namespace {
+
+using Clock = TraceAssembler::Clock;
+
+std::string id(char fill, std::size_t n) { return std::string(n, fill); }
+
+otlp::Span make_span(const std::string& trace, const std::string& span_id, const std::string& parent,
+                     int kind, std::uint64_t start, std::uint64_t end) {
+  otlp::Span s;
+  s.set_trace_id(trace);
+  s.set_span_id(span_id);
+  s.set_parent_span_id(parent);
+  s.set_kind(static_cast<otlp::Span::SpanKind>(kind));
+  s.set_start_time_unix_nano(start);
+  s.set_end_time_unix_nano(end);
+  return s;
+}
+
+void add_attr(otlp::Span& s, const std::string& k, const std::string& v) { set_span_attribute(s, k, v); }
+void add_int_attr(otlp::Span& s, const std::string& k, std::int64_t v) {
+  auto* kv = s.add_attributes();
+  kv->set_key(k);
+  kv->mutable_value()->set_int_value(v);
+}
+
+SpanBatch batch_of(SpanSource source, std::vector<otlp::Span> spans, const std::string& service = "svc",
+                   const std::string& pid = "") {
+  SpanBatch b;
+  b.source = source;
+  auto* rs = b.request.add_resource_spans();
+  auto* kv = rs->mutable_resource()->add_attributes();
+  kv->set_key("service.name");
+  kv->mutable_value()->set_string_value(service);
+  if (!pid.empty()) {
+    auto* p = rs->mutable_resource()->add_attributes();
+    p->set_key("process.pid");
+    p->mutable_value()->set_string_value(pid);
+  }
+  auto* ss = rs->add_scope_spans();
+  for (auto& s : spans) *ss->add_spans() = std::move(s);
+  return b;
+}
+
+otlp::Span sys_span(const std::string& trace, const std::string& span_id, const std::string& parent, int kind,
+                    std::uint64_t start, std::uint64_t end, std::int64_t pid, bool has_context,
+                    const std::string& stid, std::int64_t req_seq = 0, std::int64_t resp_seq = 0) {
+  auto s = make_span(trace, span_id, parent, kind, start, end);
+  if (req_seq) add_int_attr(s, "otelbpf.tcp.req_seq", req_seq);
+  if (resp_seq) add_int_attr(s, "otelbpf.tcp.resp_seq", resp_seq);
+  add_int_attr(s, "process.pid", pid);
+  if (has_context) add_attr(s, "otelbpf.trace_context.source", "w3c");
+  if (!stid.empty()) add_attr(s, "otelbpf.syscall_trace_id", stid);
+  return s;
+}
+
+class AssemblerTest : public ::testing::Test {
+ protected:
+  AssemblerTest()
+      : assembler_(
+            kOptions,
+            [this](std::shared_ptr<const SpanBatch> b) {
+              for (const auto& rs : b->request.resource_spans())
+                for (const auto& ss : rs.scope_spans())
+                  for (const auto& s : ss.spans()) {
+                    out_[s.span_id()] = s;
+                    resource_of_[s.span_id()] = rs.resource();
+                  }
+              ++batches_;
+            },
+            metrics_) {}
+
+  double links(const char* rule) { return metrics_.value("otelbpf_assembler_links_total", {{"rule", rule}}); }
+
+  double ambiguous(const char* rule) {
+    return metrics_.value("otelbpf_assembler_ambiguous_total", {{"rule", rule}});
+  }
+  double late() { return metrics_.value("otelbpf_assembler_late_spans_total"); }
+
+  // Link window 1 s; an SDK not yet measured is assumed to lag 1 s, so its partners wait
+  // 1 s + 1/4 + 1 s = 2.25 s; never more than 3 s.
+  static constexpr AssemblerOptions kOptions{std::chrono::milliseconds(1000), 1000, true,
+                                             std::chrono::milliseconds(3000), std::chrono::milliseconds(1000)};
+  MetricsRegistry metrics_;
+  TraceAssembler assembler_;
+  std::map<std::string, otlp::Span> out_;
+  std::map<std::string, otlp::Resource> resource_of_;
+  int batches_ = 0;
+  Clock::time_point t0_ = Clock::now();
+};
+
+const int kServer = otlp::Span::SPAN_KIND_SERVER;
+const int kClient = otlp::Span::SPAN_KIND_CLIENT;
+const int kInternal = otlp::Span::SPAN_KIND_INTERNAL;
+
+TEST_F(AssemblerTest, TcpLinksSysServerUnderSysClientAndHeaderReparentsAppServer) {
+  const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
+  // Client process: the SDK's CLIENT span (sdk_client) injected traceparent; the sys CLIENT span saw it.
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x03', 8), sdk_client, kClient, 100, 900, 10,
+                                                      true, "", 5000, 9000)}),
+                 t0_);
+  // Server process: the sys SERVER span read the same bytes (same TCP sequence numbers) and header; the SDK
+  // made its SERVER span from that header.
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace, id('\x04', 8), sdk_client, kServer, 200, 800, 20,
+                                                      true, "7", 5000, 9000)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), sdk_client, kServer, 300, 700)}),
+                 t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(500));
+  EXPECT_TRUE(out_.empty()) << "spans must wait for the link window";
+  assembler_.poll(t0_ + std::chrono::milliseconds(1000));
+  // The header names an SDK span (the caller's CLIENT span) that has not come: its trace may still be
+  // moved by the caller's root span, so the spans of that trace wait for it, within the bound.
+  EXPECT_TRUE(out_.empty()) << "spans of an SDK trace wait while the SDK's spans may come";
+  assembler_.poll(t0_ + std::chrono::milliseconds(2250));
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_early_spans_total", {{"reason", "link_wait_bound"}}), 3);
+  EXPECT_EQ(out_[id('\x03', 8)].parent_span_id(), sdk_client);
+  EXPECT_EQ(out_[id('\x04', 8)].parent_span_id(), id('\x03', 8));
+  EXPECT_EQ(out_[id('\x05', 8)].parent_span_id(), id('\x04', 8));
+  const auto* original = find_attribute(out_[id('\x05', 8)].attributes(), "otelbpf.original_parent_span_id");
+  ASSERT_NE(original, nullptr);
+  EXPECT_EQ(original->string_value(), "0202020202020202");
+  EXPECT_EQ(links("tcp_sys_server_under_sys_client"), 1);
+  EXPECT_EQ(links("app_server_under_sys_server"), 1);
+  for (auto& [sid, s] : out_) EXPECT_NE(find_attribute(s.attributes(), "otelbpf.span.source"), nullptr);
+}
+
+TEST_F(AssemblerTest, SysServerWithoutClientPartnerStaysUnderHeaderSpan) {
+  const auto trace = id('\x01', 16), header_span = id('\x02', 8);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x04', 8)].parent_span_id(), header_span);
+  EXPECT_EQ(out_[id('\x04', 8)].trace_id(), trace);
+}
+
+TEST_F(AssemblerTest, TcpLinkCarriesTheClientsTraceAcrossUninstrumentedHops) {
+  // curl (no SDK, fresh trace A) -> nginx (fresh trace B) -> nginx's upstream call on the same thread.
+  const auto trace_a = id('\x0a', 16), trace_b = id('\x0b', 16), trace_c = id('\x0c', 16);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(trace_b, id('\x12', 8), "", kServer, 200, 800, 20, false, "5", 100, 200),
+                sys_span(trace_c, id('\x13', 8), "", kClient, 300, 700, 20, false, "5", 300, 400)}),
+      t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace_a, id('\x11', 8), "", kClient, 100, 900, 10, false, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].trace_id(), trace_a);
+  EXPECT_EQ(out_[id('\x13', 8)].parent_span_id(), id('\x12', 8));
+  EXPECT_EQ(out_[id('\x13', 8)].trace_id(), trace_a);
+}
+
+otlp::Span net_span(const std::string& trace, const std::string& span_id, const char* tap_side,
+                    std::uint64_t start, std::uint64_t end, std::int64_t req_seq, std::int64_t resp_seq) {
+  auto s = make_span(trace, span_id, "", kClient, start, end);
+  add_attr(s, "otelbpf.tap.side", tap_side);
+  add_int_attr(s, "otelbpf.tcp.req_seq", req_seq);
+  add_int_attr(s, "otelbpf.tcp.resp_seq", resp_seq);
+  return s;
+}
+
+TEST_F(AssemblerTest, NetSpansNestBetweenClientAndServerInPathOrder) {
+  const auto trace_client = id('\x0a', 16);
+  // Arrival order is not path order: the server pod's capture comes first.
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x31', 16), id('\x35', 8), "server-pod-nic", 140, 860, 100, 200),
+                           net_span(id('\x32', 16), id('\x33', 8), "tunnel", 120, 880, 100, 200),
+                           net_span(id('\x33', 16), id('\x31', 8), "client-pod-nic", 110, 890, 100, 200),
+                           net_span(id('\x34', 16), id('\x32', 8), "client-node-nic", 115, 885, 100, 200),
+                           net_span(id('\x35', 16), id('\x34', 8), "server-node-nic", 130, 870, 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800,
+                                                      20, false, "", 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_client, id('\x11', 8), "", kClient, 100, 900, 10,
+                                                      false, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  // client sys -> client pod NIC -> client node NIC -> tunnel -> server node NIC -> server pod NIC -> server
+  // sys
+  EXPECT_EQ(out_[id('\x31', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x32', 8)].parent_span_id(), id('\x31', 8));
+  EXPECT_EQ(out_[id('\x33', 8)].parent_span_id(), id('\x32', 8));
+  EXPECT_EQ(out_[id('\x34', 8)].parent_span_id(), id('\x33', 8));
+  EXPECT_EQ(out_[id('\x35', 8)].parent_span_id(), id('\x34', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x35', 8));
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_client) << "every span joins the client's trace";
+  EXPECT_EQ(links("tcp_net_span_under_sys_client"), 1);
+  EXPECT_EQ(links("tcp_net_span_under_net_span"), 4);
+  EXPECT_EQ(links("tcp_sys_server_under_net_span"), 1);
+}
+
+TEST_F(AssemblerTest, SpansFromAnotherAgentKeepTheirSourceAndLink) {
+  // Node B's agent exports its net spans and sys SERVER span over OTLP to this agent (a gateway); they
+  // arrive as an app batch but name their source, and chain with this node's sys CLIENT span.
+  const auto trace_client = id('\x0a', 16);
+  auto remote_net = net_span(id('\x51', 16), id('\x52', 8), "server-node-nic", 130, 870, 100, 200);
+  auto remote_server =
+      sys_span(id('\x53', 16), id('\x53', 8), "", kServer, 200, 800, 99, false, "", 100, 200);
+  set_span_attribute(remote_net, "otelbpf.span.source", "net");
+  set_span_attribute(remote_server, "otelbpf.span.source", "sys");
+  auto forwarded = batch_of(SpanSource::kApp, {remote_net, remote_server});
+  forwarded.from_peer_agent = true;  // receiver.peer_agents names node B's address
+  assembler_.add(std::move(forwarded), t0_);
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x54', 16), id('\x51', 8), "client-node-nic", 110, 890, 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_client, id('\x11', 8), "", kClient, 100, 900, 10,
+                                                      false, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x51', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x52', 8)].parent_span_id(), id('\x51', 8));
+  EXPECT_EQ(out_[id('\x53', 8)].parent_span_id(), id('\x52', 8));
+  EXPECT_EQ(find_attribute(out_[id('\x52', 8)].attributes(), "otelbpf.span.source")->string_value(), "net");
+  EXPECT_EQ(find_attribute(out_[id('\x53', 8)].attributes(), "otelbpf.span.source")->string_value(), "sys");
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_client);
+}
+
+TEST_F(AssemblerTest, NetSpansWithoutSysEndsStillFormOnePath) {
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x41', 16), id('\x41', 8), "client-node-nic", 110, 890, 7, 9),
+                           net_span(id('\x42', 16), id('\x42', 8), "server-node-nic", 120, 880, 7, 9)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x42', 8)].parent_span_id(), id('\x41', 8));
+  EXPECT_EQ(out_[id('\x42', 8)].trace_id(), out_[id('\x41', 8)].trace_id());
+  EXPECT_TRUE(out_[id('\x41', 8)].parent_span_id().empty());
+}
+
+TEST_F(AssemblerTest, ProxyForwardingTheHeaderNestsItsCallUnderItsRequest) {
+  const auto trace = id('\x01', 16), sdk_client = id('\x02', 8);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x21', 8), sdk_client, kServer, 200, 800, 20, true, "5"),
+                           sys_span(trace, id('\x22', 8), sdk_client, kClient, 300, 700, 20, true, "5")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x22', 8)].parent_span_id(), id('\x21', 8));
+  EXPECT_EQ(links("proxy_sys_client_under_sys_server"), 1);
+}
+
+TEST_F(AssemblerTest, ReparentingCanBeTurnedOff) {
+  TraceAssembler assembler(
+      AssemblerOptions{std::chrono::milliseconds(1000), 1000, false, std::chrono::milliseconds(3000),
+                       std::chrono::milliseconds(1000)},
+      [this](std::shared_ptr<const SpanBatch> b) {
+        for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+      },
+      metrics_);
+  const auto trace = id('\x01', 16), header_span = id('\x02', 8);
+  assembler.add(batch_of(SpanSource::kSys,
+                         {sys_span(trace, id('\x04', 8), header_span, kServer, 200, 800, 20, true, "7")}),
+                t0_);
+  assembler.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x05', 8), header_span, kServer, 300, 700)}),
+                t0_);
+  assembler.flush();
+  EXPECT_EQ(out_[id('\x05', 8)].parent_span_id(), header_span);
+}
+
+TEST_F(AssemblerTest, ThreadLinkPutsContextlessClientUnderInnermostAppSpan) {
+  const auto trace = id('\x01', 16);
+  const auto own_trace = id('\x09', 16);  // what the tracer gave the MySQL call: a fresh trace of its own
+  // The outbound call arrives first (it ends before the inbound request is answered).
+  assembler_.add(
+      batch_of(SpanSource::kSys, {sys_span(own_trace, id('\x06', 8), "", kClient, 400, 450, 20, false, "7")}),
+      t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x04', 8), id('\x02', 8), kServer, 200, 800, 20, true, "7")}),
+                 t0_);
+  // App spans of the same process (by process.pid), the inner one enclosing the call.
+  assembler_.add(batch_of(SpanSource::kApp,
+                          {make_span(trace, id('\x05', 8), id('\x02', 8), kServer, 300, 700),
+                           make_span(trace, id('\x07', 8), id('\x05', 8), kInternal, 350, 500),
+                           make_span(trace, id('\x08', 8), id('\x05', 8), kInternal, 510, 600)},
+                          "order", "20"),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), id('\x07', 8));
+  EXPECT_EQ(links("thread_under_app_span"), 1);
+}
+
+TEST_F(AssemblerTest, HeaderlessAppServerJoinsTheSysServerOfItsProcessWithItsWholeTrace) {
+  // curl (no SDK) -> frontend: the SDK saw no traceparent and started trace T_app; the sys SERVER span of
+  // the same process (pid 20) holds curl's trace. The app root goes under it and T_app follows.
+  const auto trace_curl = id('\x0c', 16), trace_app = id('\x0d', 16);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(trace_curl, id('\x61', 8), "", kClient, 100, 900, 10, false, "", 5, 6),
+                sys_span(id('\x0e', 16), id('\x62', 8), "", kServer, 200, 800, 20, false, "9", 5, 6)}),
+      t0_);
+  auto root =
+      make_span(trace_app, id('\x63', 8), "", kServer, 250, 850);  // ends after the write: Node's 'finish'
+  auto child = make_span(trace_app, id('\x64', 8), id('\x63', 8), kInternal, 300, 700);
+  assembler_.add(batch_of(SpanSource::kApp, {root, child}, "frontend", "20"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x63', 8)].parent_span_id(), id('\x62', 8));
+  EXPECT_EQ(out_[id('\x62', 8)].parent_span_id(), id('\x61', 8));
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_curl) << "all in curl's trace";
+  EXPECT_EQ(links("app_root_under_sys_server"), 1);
+  EXPECT_EQ(links("trace_joined"), 1);
+}
+
+TEST_F(AssemblerTest, TheSdksSpanForTheSameOperationIsTheParentDespiteClockSkew) {
+  const auto trace = id('\x01', 16);
+  // The SDK's COMMIT span reads 0.3 ms later than the kernel's call; its sibling INCR span, started just
+  // before the call ended by the SDK's clock, covers more of it. The same operation decides.
+  auto sys_commit =
+      sys_span(id('\x09', 16), id('\x71', 8), "", kClient, 1'000'000, 1'400'000, 20, false, "7");
+  sys_commit.set_name("COMMIT");
+  assembler_.add(batch_of(SpanSource::kSys, {sys_commit, sys_span(trace, id('\x04', 8), id('\x02', 8),
+                                                                  kServer, 0, 9'000'000, 20, true, "7")}),
+                 t0_);
+  auto commit = make_span(trace, id('\x72', 8), id('\x74', 8), kClient, 1'300'000, 1'500'000);
+  commit.set_name("COMMIT shop");
+  auto incr = make_span(trace, id('\x73', 8), id('\x74', 8), kClient, 1'050'000, 1'450'000);
+  incr.set_name("INCR");
+  auto outer = make_span(trace, id('\x74', 8), id('\x02', 8), kServer, 500'000, 8'000'000);
+  assembler_.add(batch_of(SpanSource::kApp, {outer, commit, incr}, "orders", "20"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x71', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x71', 8)].parent_span_id(), id('\x72', 8));
+}
+
+TEST_F(AssemblerTest, ThreadLinkWithoutAppSpansGoesUnderSysServer) {
+  const auto trace = id('\x01', 16);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "42"),
+                           sys_span(trace, id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), id('\x04', 8));
+  EXPECT_EQ(links("thread_under_sys_server"), 1);
+}
+
+TEST_F(AssemblerTest, TraceContextWinsOverThreadLink) {
+  const auto sdk_trace = id('\x0a', 16), sdk_client = id('\x0b', 8);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(sdk_trace, id('\x06', 8), sdk_client, kClient, 400, 450, 30, true, "42"),
+                           sys_span(id('\x01', 16), id('\x04', 8), "", kServer, 200, 800, 30, false, "42")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), sdk_trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), sdk_client);
+}
+
+TEST_F(AssemblerTest, PartnerThatNeverComesLeavesUnlinkedAfterTheWindow) {
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "99")}),
+                 t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(999));
+  EXPECT_TRUE(out_.empty());
+  assembler_.poll(t0_ + std::chrono::milliseconds(1001));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), id('\x09', 16));
+  EXPECT_TRUE(out_[id('\x06', 8)].parent_span_id().empty());
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_unlinked_spans_total", {{"source", "sys"}}), 1);
+}
+
+TEST_F(AssemblerTest, MemoryBoundEmitsEarlyAndCounts) {
+  for (int i = 0; i < 15; ++i) {
+    std::vector<otlp::Span> spans;
+    for (int j = 0; j < 100; ++j)
+      spans.push_back(make_span(
+          id('\x01', 16),
+          std::string(4, static_cast<char>(i + 1)) + std::string(3, '\x01') + static_cast<char>(j + 1), "",
+          kInternal, 1, 2));
+    assembler_.add(batch_of(SpanSource::kApp, std::move(spans)), t0_);
+  }
+  EXPECT_LE(assembler_.buffered_spans(), 1000u);
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_early_spans_total", {{"reason", "memory_bound"}}), 500);
+  assembler_.flush();
+  EXPECT_EQ(out_.size(), 1500u);
+}
+
+// ---- joins that hold under real conditions: no pid, namespaced pids, late SDK spans, concurrency -------
+
+// A sys SERVER span as the tracer makes it for an HTTP request on a socket (old and new conventions are
+// read from the app side; the tracer speaks the new ones).
+otlp::Span http_sys_server(const std::string& span_id, std::uint64_t start, std::uint64_t end, std::int64_t pid,
+                           const std::string& peer, std::int64_t peer_port, const std::string& path,
+                           const std::string& query, std::int64_t tid = 0) {
+  auto s = sys_span(id('\x7f', 16) + "", span_id, "", kServer, start, end, pid, false, "");
+  s.set_trace_id(std::string(8, '\x70') + span_id);
+  add_attr(s, "http.request.method", "GET");
+  add_attr(s, "url.path", path);
+  if (!query.empty()) add_attr(s, "url.query", query);
+  add_attr(s, "network.peer.address", peer);
+  add_int_attr(s, "network.peer.port", peer_port);
+  add_attr(s, "network.local.address", "10.0.0.2");
+  add_int_attr(s, "network.local.port", 8080);
+  if (tid) add_int_attr(s, "thread.id", tid);
+  return s;
+}
+
+// The SDK's SERVER span of Node's HTTP instrumentation, old conventions (net.peer.*, http.target).
+otlp::Span old_semconv_app_server(const std::string& trace, const std::string& span_id, std::uint64_t start,
+                                  std::uint64_t end, const std::string& peer, std::int64_t peer_port,
+                                  const std::string& target) {
+  auto s = make_span(trace, span_id, "", kServer, start, end);
+  add_attr(s, "http.method", "GET");
+  add_attr(s, "http.target", target);
+  add_attr(s, "net.peer.ip", "::ffff:" + peer);
+  add_int_attr(s, "net.peer.port", peer_port);
+  add_int_attr(s, "net.host.port", 8080);
+  return s;
+}
+
+TEST_F(AssemblerTest, AppServerWithoutPidJoinsItsRequestByConnectionAmongConcurrentOnes) {
+  // Two clients ask for the same path at the same time on two connections: only the connection tells
+  // which sys SERVER span read which request. No process.pid in the SDK's resource.
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", ""),
+                           http_sys_server(id('\x82', 8), 1'200'000, 9'200'000, 20, "10.0.0.8", 40002, "/a", "")}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kApp,
+                          {old_semconv_app_server(id('\x91', 16), id('\x92', 8), 1'500'000, 9'500'000, "10.0.0.8",
+                                                  40002, "/a"),
+                           old_semconv_app_server(id('\x93', 16), id('\x94', 8), 1'400'000, 9'400'000, "10.0.0.7",
+                                                  40001, "/a")},
+                          "frontend"),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x92', 8)].parent_span_id(), id('\x82', 8));
+  EXPECT_EQ(out_[id('\x94', 8)].parent_span_id(), id('\x81', 8));
+  EXPECT_EQ(out_[id('\x92', 8)].trace_id(), out_[id('\x82', 8)].trace_id());
+  EXPECT_EQ(links("app_server_by_connection"), 2);
+}
+
+TEST_F(AssemblerTest, NewSemanticConventionsJoinAlike) {
+  assembler_.add(batch_of(SpanSource::kSys, {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7",
+                                                             40001, "/order/7", "q=7")}),
+                 t0_);
+  auto app = make_span(id('\x91', 16), id('\x92', 8), "", kServer, 1'500'000, 9'500'000);
+  add_attr(app, "http.request.method", "GET");
+  add_attr(app, "url.path", "/order/7");
+  add_attr(app, "url.query", "q=7");
+  add_attr(app, "network.peer.address", "10.0.0.7");
+  add_int_attr(app, "network.peer.port", 40001);
+  add_attr(app, "client.address", "203.0.113.9");  // from X-Forwarded-For: not the socket, not used
+  assembler_.add(batch_of(SpanSource::kApp, {app}, "frontend"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x92', 8)].parent_span_id(), id('\x81', 8));
+}
+
+TEST_F(AssemblerTest, TwoCandidatesThatFitEquallyMakeNoLinkAndAreCounted) {
+  // Through a collector the connection is unknown (no net.peer.*); two requests for the same target at
+  // the same time both fit: no guess.
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", ""),
+                           http_sys_server(id('\x82', 8), 1'100'000, 9'200'000, 20, "10.0.0.8", 40002, "/a", "")}),
+                 t0_);
+  auto app = make_span(id('\x91', 16), id('\x92', 8), "", kServer, 1'500'000, 8'500'000);
+  add_attr(app, "http.method", "GET");
+  add_attr(app, "http.target", "/a");
+  assembler_.add(batch_of(SpanSource::kApp, {app}, "frontend"), t0_);
+  assembler_.flush();
+  EXPECT_TRUE(out_[id('\x92', 8)].parent_span_id().empty());
+  EXPECT_EQ(out_[id('\x92', 8)].trace_id(), id('\x91', 16));
+  EXPECT_EQ(ambiguous("connection"), 1);
+  EXPECT_EQ(links("app_server_by_connection"), 0);
+}
+
+TEST_F(AssemblerTest, NamespacedPidIsMappedThroughNSpid) {
+  // The SDK in a pod reports process.pid 1; the probes saw host pid 4242, whose NSpid is 1.
+  auto server = sys_span(id('\x0e', 16), id('\x62', 8), "", kServer, 200, 800, 4242, false, "9");
+  auto batch = batch_of(SpanSource::kSys, {server}, "node");
+  auto* r = batch.request.mutable_resource_spans(0)->mutable_resource();
+  auto* ns = r->add_attributes();
+  ns->set_key("otelbpf.process.ns_pid");
+  ns->mutable_value()->set_string_value("1");
+  assembler_.add(std::move(batch), t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\x0d', 16), id('\x63', 8), "", kServer, 250, 850)},
+                          "frontend", "1"),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x63', 8)].parent_span_id(), id('\x62', 8));
+  EXPECT_EQ(links("app_root_under_sys_server"), 1);
+}
+
+TEST_F(AssemblerTest, TheSamePidInTwoNamespacesIsAmbiguous) {
+  // Two pods, each with its process 1 serving at the same time; nothing else identifies the request.
+  for (auto [span, host_pid, inode] : {std::tuple{'\x62', 4242, "4026532001"}, std::tuple{'\x64', 5353, "4026532002"}}) {
+    auto batch = batch_of(SpanSource::kSys,
+                          {sys_span(id('\x0e', 16), id(span, 8), "", kServer, 200, 800, host_pid, false, "")}, "node");
+    auto* r = batch.request.mutable_resource_spans(0)->mutable_resource();
+    for (auto [k, v] : {std::pair{"otelbpf.process.ns_pid", "1"}, std::pair{"otelbpf.process.pid_namespace", inode}}) {
+      auto* kv = r->add_attributes();
+      kv->set_key(k);
+      kv->mutable_value()->set_string_value(v);
+    }
+    assembler_.add(std::move(batch), t0_);
+  }
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\x0d', 16), id('\x63', 8), "", kServer, 250, 750)},
+                          "frontend", "1"),
+                 t0_);
+  assembler_.flush();
+  EXPECT_TRUE(out_[id('\x63', 8)].parent_span_id().empty());
+  EXPECT_EQ(ambiguous("pid"), 1);
+}
+
+TEST_F(AssemblerTest, LateSdkSpansStillJoinWhileTheirPartnersWait) {
+  // curl -> frontend (SDK, no pid, 5 s batches behind a collector) -> backend (no SDK) -> database.
+  // The probes' spans arrive at once; the SDK's spans arrive after the link window.
+  const auto curl_trace = id('\xc1', 16), sdk_trace = id('\xc2', 16);
+  const auto sdk_root = id('\xd1', 8), sdk_call = id('\xd2', 8);
+  auto curl = sys_span(curl_trace, id('\xe1', 8), "", kClient, 100'000, 9'900'000, 10, false, "", 11, 12);
+  auto front = http_sys_server(id('\xe2', 8), 200'000, 9'800'000, 20, "10.0.0.7", 40001, "/o/1", "");
+  add_int_attr(front, "otelbpf.tcp.req_seq", 11);
+  add_int_attr(front, "otelbpf.tcp.resp_seq", 12);
+  auto front_call = sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
+  auto back = sys_span(sdk_trace, id('\xe4', 8), sdk_call, kServer, 3'100'000, 6'900'000, 30, true, "5", 21, 22);
+  auto back_db = sys_span(id('\xc3', 16), id('\xe5', 8), "", kClient, 4'000'000, 5'000'000, 30, false, "5");
+  assembler_.add(batch_of(SpanSource::kSys, {curl, front, front_call, back, back_db}), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(1000));
+  // curl's span and the frontend's sys SERVER span wait for nothing an SDK could change.
+  EXPECT_TRUE(out_.contains(id('\xe1', 8)));
+  EXPECT_TRUE(out_.contains(id('\xe2', 8)));
+  EXPECT_FALSE(out_.contains(id('\xe3', 8))) << "sys spans of an SDK trace wait for the SDK's spans";
+  EXPECT_FALSE(out_.contains(id('\xe5', 8)));
+  // 1.8 s later the SDK's batch comes (after the 1 s window, within the 2.25 s wait).
+  auto root = old_semconv_app_server(sdk_trace, sdk_root, 300'000, 9'700'000, "10.0.0.7", 40001, "/o/1");
+  auto call = make_span(sdk_trace, sdk_call, sdk_root, kClient, 2'900'000, 7'100'000);
+  assembler_.add(batch_of(SpanSource::kApp, {root, call}, "frontend"), t0_ + std::chrono::milliseconds(1800));
+  assembler_.poll(t0_ + std::chrono::milliseconds(1800));
+  EXPECT_TRUE(out_.contains(id('\xe3', 8))) << "once the SDK's root came, nothing is left to wait for";
+  assembler_.poll(t0_ + std::chrono::milliseconds(2800));
+  ASSERT_EQ(out_.size(), 7u);
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), curl_trace) << "one trace for the whole request";
+  EXPECT_EQ(out_[sdk_root].parent_span_id(), id('\xe2', 8));
+  EXPECT_EQ(out_[id('\xe4', 8)].parent_span_id(), id('\xe3', 8));
+  EXPECT_EQ(out_[id('\xe5', 8)].parent_span_id(), id('\xe4', 8));
+  EXPECT_EQ(late(), 0);
+}
+
+TEST_F(AssemblerTest, SdkSpansLaterThanTheBoundAreCountedAsLate) {
+  const auto sdk_trace = id('\xc2', 16), sdk_root = id('\xd1', 8), sdk_call = id('\xd2', 8);
+  auto front = http_sys_server(id('\xe2', 8), 200'000, 9'800'000, 20, "10.0.0.7", 40001, "/o/1", "");
+  auto front_call = sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
+  assembler_.add(batch_of(SpanSource::kSys, {front, front_call}), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(3100));
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[id('\xe3', 8)].trace_id(), sdk_trace);
+  auto root = old_semconv_app_server(sdk_trace, sdk_root, 300'000, 9'700'000, "10.0.0.7", 40001, "/o/1");
+  assembler_.add(batch_of(SpanSource::kApp, {root}, "frontend"), t0_ + std::chrono::milliseconds(3200));
+  EXPECT_EQ(late(), 1) << "the sys CLIENT span already left under the SDK's trace id";
+}
+
+TEST_F(AssemblerTest, DatabaseCallsJoinTheSdksClientSpansOfTheirProcess) {
+  // An event loop (Node) serves two requests at once on one thread, each with a query that differs only
+  // in an identifier; the thread link would name whichever request came last.
+  auto s1 = http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", "", 20);
+  auto s2 = http_sys_server(id('\x82', 8), 1'100'000, 9'100'000, 20, "10.0.0.8", 40002, "/b", "", 20);
+  add_attr(s1, "otelbpf.syscall_trace_id", "1");
+  add_attr(s2, "otelbpf.syscall_trace_id", "2");
+  auto q1 = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 3'000'000, 4'000'000, 20, false, "2");
+  add_attr(q1, "db.system", "mysql");
+  add_attr(q1, "db.query.text", "SELECT ? AS r_a FROM dual WHERE id = ?");
+  add_int_attr(q1, "server.port", 3306);
+  auto q2 = sys_span(id('\xa2', 16), id('\xa2', 8), "", kClient, 3'100'000, 4'100'000, 20, false, "2");
+  add_attr(q2, "db.system", "mysql");
+  add_attr(q2, "db.query.text", "SELECT ? AS r_b FROM dual WHERE id = ?");
+  add_int_attr(q2, "server.port", 3306);
+  auto redis = sys_span(id('\xa3', 16), id('\xa3', 8), "", kClient, 5'000'000, 5'200'000, 20, false, "2");
+  add_attr(redis, "db.system", "redis");
+  add_attr(redis, "db.query.text", "SET session:a ?");
+  assembler_.add(batch_of(SpanSource::kSys, {s1, s2, q1, q2, redis}), t0_);
+
+  auto root_a = old_semconv_app_server(id('\xb1', 16), id('\xb1', 8), 1'200'000, 9'200'000, "10.0.0.7", 40001, "/a");
+  auto root_b = old_semconv_app_server(id('\xb2', 16), id('\xb2', 8), 1'300'000, 9'300'000, "10.0.0.8", 40002, "/b");
+  auto app_q1 = make_span(id('\xb1', 16), id('\xc1', 8), id('\xb1', 8), kClient, 2'900'000, 4'200'000);
+  add_attr(app_q1, "db.system", "mysql");
+  add_attr(app_q1, "db.statement", "SELECT 1 AS r_a FROM dual WHERE id = 'x'");
+  add_int_attr(app_q1, "net.peer.port", 3306);
+  auto app_q2 = make_span(id('\xb2', 16), id('\xc2', 8), id('\xb2', 8), kClient, 2'950'000, 4'300'000);
+  add_attr(app_q2, "db.system", "mysql");
+  add_attr(app_q2, "db.statement", "SELECT 1 AS r_b FROM dual WHERE id = 'y'");
+  add_int_attr(app_q2, "net.peer.port", 3306);
+  auto app_redis = make_span(id('\xb1', 16), id('\xc3', 8), id('\xb1', 8), kClient, 4'900'000, 5'400'000);
+  add_attr(app_redis, "db.system", "redis");
+  add_attr(app_redis, "db.statement", "set session:a [1 other arguments]");
+  assembler_.add(batch_of(SpanSource::kApp, {root_a, root_b, app_q1, app_q2, app_redis}, "frontend"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\xa1', 8)].parent_span_id(), id('\xc1', 8));
+  EXPECT_EQ(out_[id('\xa2', 8)].parent_span_id(), id('\xc2', 8));
+  EXPECT_EQ(out_[id('\xa3', 8)].parent_span_id(), id('\xc3', 8));
+  EXPECT_EQ(out_[id('\xa1', 8)].trace_id(), out_[id('\x81', 8)].trace_id());
+  EXPECT_EQ(out_[id('\xa2', 8)].trace_id(), out_[id('\x82', 8)].trace_id());
+  EXPECT_EQ(links("sys_client_under_app_client"), 3);
+}
+
+TEST_F(AssemblerTest, AThreadServingSeveralRequestsAtOnceMakesNoThreadLink) {
+  auto s1 = http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 77, "10.0.0.7", 40001, "/a", "", 77);
+  auto s2 = http_sys_server(id('\x82', 8), 1'100'000, 9'100'000, 77, "10.0.0.8", 40002, "/b", "", 77);
+  add_attr(s1, "otelbpf.syscall_trace_id", "1");
+  add_attr(s2, "otelbpf.syscall_trace_id", "2");
+  auto call = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 3'000'000, 4'000'000, 77, false, "2");
+  assembler_.add(batch_of(SpanSource::kSys, {s1, s2, call}), t0_);
+  assembler_.flush();
+  EXPECT_TRUE(out_[id('\xa1', 8)].parent_span_id().empty());
+  EXPECT_EQ(ambiguous("thread"), 1);
+}
+
+TEST_F(AssemblerTest, SpansNoSdkCanClaimLeaveAfterTheWindow) {
+  // A client-only process (curl) and a server whose partners are all in: nothing waits past the window,
+  // even while an SDK is sending spans.
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\x01', 16), id('\x01', 8), "", kServer, 1, 2)}, "other"),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, ""),
+                           sys_span(id('\x0a', 16), id('\x07', 8), "", kServer, 400, 450, 31, false, "")}),
+                 t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(1000));
+  EXPECT_EQ(out_.size(), 3u);
+}
+
+TEST_F(AssemblerTest, ForgedSourceClaimsFromAnyoneButAPeerAreOrdinaryAttributes) {
+  // Two spans that claim to be sys spans of one TCP exchange, each the other's partner: from an ordinary
+  // sender they are app spans.
+  auto server = sys_span(id('\x01', 16), id('\x11', 8), "", kServer, 100, 900, 7, false, "5", 1, 2);
+  auto client = sys_span(id('\x01', 16), id('\x12', 8), "", kClient, 100, 900, 7, false, "5", 1, 2);
+  set_span_attribute(server, "otelbpf.span.source", "sys");
+  set_span_attribute(client, "otelbpf.span.source", "sys");
+  assembler_.add(batch_of(SpanSource::kApp, {server, client}, "pod", "7"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(find_attribute(out_[id('\x11', 8)].attributes(), "otelbpf.span.source")->string_value(), "app");
+  EXPECT_TRUE(out_[id('\x12', 8)].parent_span_id().empty());
+}
+
+TEST_F(AssemblerTest, CyclicLinksFromAPeerResolveWithoutRecursingForever) {
+  // The remote crash of issue 13: a sys SERVER and a sys CLIENT with the same TCP sequence numbers, the
+  // same process and the same syscall trace id resolve each through the other. Also a self-parented span
+  // and a header loop.
+  std::vector<otlp::Span> spans;
+  for (int i = 0; i < 40; ++i) {
+    auto server = sys_span(id('\x01', 16), std::string(7, '\x20') + char(2 * i + 1), "", kServer, 100, 900, 7,
+                           i % 2 == 0, "5", 1, 2);
+    auto client = sys_span(id('\x01', 16), std::string(7, '\x20') + char(2 * i + 2), "", kClient, 100, 900, 7,
+                           i % 2 == 0, "5", 1, 2);
+    server.set_parent_span_id(client.span_id());
+    client.set_parent_span_id(server.span_id());
+    set_span_attribute(server, "otelbpf.span.source", "sys");
+    set_span_attribute(client, "otelbpf.span.source", "sys");
+    spans.push_back(server);
+    spans.push_back(client);
+  }
+  auto app = make_span(id('\x01', 16), id('\x55', 8), id('\x55', 8), kServer, 100, 900);
+  spans.push_back(app);
+  auto batch = batch_of(SpanSource::kApp, spans, "pod", "7");
+  batch.from_peer_agent = true;
+  assembler_.add(std::move(batch), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(5000));
+  assembler_.flush();
+  EXPECT_EQ(out_.size(), 81u);
+}
+
+}  // namespace
+}  // namespace otelbpf

@@ -1,0 +1,457 @@
+// The link rules (docs/linking.md names each one; the links_total and ambiguous_total metrics label them
+// alike). Every rule is a pure function of the indexed facts: resolve() may run several times for a span
+// while it waits, and gives the same answer until new facts arrive.
+#include <algorithm>
+
+#include "assembler/trace_assembler.h"
+
+namespace otelbpf {
+namespace {
+
+// The SDK's clock reads and the kernel's differ by a fraction of a millisecond, which matters for short
+// calls: time comparisons between an app span and a sys span allow this much.
+constexpr std::uint64_t kClockSlackNs = 1'000'000;
+// Resolutions chain (client -> server -> thread-linked client -> app span ...); real chains are short.
+constexpr std::size_t kMaxChain = 32;
+
+bool overlaps_with_slack(const SpanFacts& a, const SpanFacts& b) {
+  return a.start_ns <= b.end_ns + kClockSlackNs && b.start_ns <= a.end_ns + kClockSlackNs;
+}
+
+bool encloses(const SpanFacts& outer, const SpanFacts& inner, std::uint64_t slack) {
+  return outer.start_ns <= inner.start_ns + slack && inner.end_ns <= outer.end_ns + slack;
+}
+
+}  // namespace
+
+bool TraceAssembler::ResolvePath::contains(const std::string& id) const {
+  return std::any_of(spans.begin(), spans.end(), [&](const std::string* s) { return *s == id; });
+}
+
+const SpanFacts* TraceAssembler::facts_of(const std::string& span_id) const {
+  auto it = facts_.find(span_id);
+  return it == facts_.end() ? nullptr : &it->second;
+}
+
+TraceAssembler::Resolution TraceAssembler::final_of(const std::string& span_id, ResolvePath& path) const {
+  const auto* f = facts_of(span_id);
+  if (!f) return {};
+  return resolve(*f, path);
+}
+
+// ---- process identity ------------------------------------------------------------------------------
+
+bool TraceAssembler::same_process(const SpanFacts& app, const SpanFacts& sys) const {
+  // process.pid from an SDK is the pid in its own PID namespace; the probes saw the host pid and read the
+  // namespaced one from /proc (NSpid) when the process first showed up.
+  if (app.pid != 0) return sys.ns_pid == app.pid;
+  auto it = pids_by_resource_.find(app.resource_key);
+  return it != pids_by_resource_.end() && it->second.contains(sys.pid);
+}
+
+bool TraceAssembler::app_process_known(const SpanFacts& app) const {
+  return app.pid != 0 || pids_by_resource_.contains(app.resource_key);
+}
+
+bool TraceAssembler::thread_multiplexes(const SpanFacts& server) const {
+  return server.thread_id != 0 &&
+         multiplexing_threads_.contains((static_cast<std::uint64_t>(server.pid) << 32) ^
+                                        static_cast<std::uint32_t>(server.thread_id));
+}
+
+bool TraceAssembler::trace_settled(const std::string& span_id) const {
+  // Walk up through the SDK's spans: the trace is complete here once its local root (no parent) or a sys
+  // span is reached. A parent not seen yet is an SDK span still on its way (the root ends last, so it is
+  // exported last), and its arrival may move the whole trace.
+  const std::string* id = &span_id;
+  for (std::size_t step = 0; step < kMaxChain; ++step) {
+    if (id->empty()) return true;
+    const auto* f = facts_of(*id);
+    if (!f) return false;
+    if (f->source != SpanSource::kApp) return true;
+    id = &f->parent_span_id;
+  }
+  return true;
+}
+
+bool TraceAssembler::app_may_claim(const SpanFacts& sys_client) const {
+  // A process known to run an SDK may still send the span of this call. A server process not yet known
+  // either way may too, until it has served long enough without any SDK span joining it. Processes that
+  // only ever made calls (curl, a load generator) are not waited for: an SDK process without a server
+  // span shows itself by its process.pid, or not at all.
+  if (service_by_pid_.contains(sys_client.pid)) return true;
+  auto it = server_pids_first_seen_.find(sys_client.pid);
+  return it != server_pids_first_seen_.end() && now_ - it->second < wait_budget(sys_client, now_);
+}
+
+// ---- partner lookups -------------------------------------------------------------------------------
+
+const SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) const {
+  if (client.syscall_trace_id.empty()) return nullptr;
+  auto s = sys_server_by_thread_link_.find(std::to_string(client.pid) + "/" + client.syscall_trace_id);
+  return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
+}
+
+std::vector<const SpanFacts*> TraceAssembler::net_path(const std::string& tcp_key) const {
+  std::vector<const SpanFacts*> path;
+  if (auto it = net_by_tcp_.find(tcp_key); it != net_by_tcp_.end())
+    for (const auto& id : it->second)
+      if (const auto* f = facts_of(id)) path.push_back(f);
+  std::sort(path.begin(), path.end(), [](const SpanFacts* a, const SpanFacts* b) {
+    return a->path_rank != b->path_rank ? a->path_rank < b->path_rank : a->start_ns < b->start_ns;
+  });
+  return path;
+}
+
+// The request an app SERVER span was made from, as the probes saw it, must agree with the span on
+// everything both recorded: method, target, the connection's far end, the pod, the process and the time.
+namespace {
+bool request_agrees(const SpanFacts& app, const SpanFacts& sys) {
+  if (!app.method.empty() && !sys.method.empty() && app.method != sys.method) return false;
+  if (!app.target.empty() && !sys.target.empty() && app.target != sys.target) return false;
+  if (!app.peer_address.empty() && !sys.peer_address.empty() && app.peer_address != sys.peer_address) return false;
+  if (app.peer_port && sys.peer_port && app.peer_port != sys.peer_port) return false;
+  // The SDK starts its span after the request was read and may end it after the answer was written (Node
+  // ends it on 'finish'), so the app span must start inside the sys span, not end inside it.
+  return sys.start_ns <= app.start_ns + kClockSlackNs && app.start_ns <= sys.end_ns + kClockSlackNs;
+}
+
+// A pod address the SDK's resource names (k8s.pod.ip, app.host.ip) must be the local address of the
+// sys span's socket, unless that socket is on loopback (every pod has its own 127.0.0.1).
+bool scope_agrees(const SpanFacts& app, const SpanFacts& sys) {
+  if (app.scope_address.empty() || sys.local_address.empty()) return true;
+  if (sys.local_address.starts_with("127.") || sys.local_address == "::1") return true;
+  return app.scope_address == sys.local_address;
+}
+}  // namespace
+
+// The one sys SERVER span among `candidates` that fits; several that fit equally are no answer.
+// Fitting equally: after the hard checks, the span whose time encloses the app span's start without the
+// clock slack beats those that need it.
+const SpanFacts* TraceAssembler::sys_server_by_header(const SpanFacts& app) const {
+  auto it = sys_servers_by_header_.find(app.trace_id + app.parent_span_id);
+  if (it == sys_servers_by_header_.end()) return nullptr;
+  // Several may have read the same header (a proxy forwards it): the same process decides, else the one
+  // the request agrees with, else the innermost one enclosing the span.
+  const SpanFacts* best = nullptr;
+  std::size_t agreeing = 0;
+  const SpanFacts* agreeing_one = nullptr;
+  for (const auto& id : it->second) {
+    const auto* s = facts_of(id);
+    if (!s) continue;
+    if (app_process_known(app) && same_process(app, *s)) return s;
+    if (request_agrees(app, *s) && (!app.target.empty() || !app.peer_address.empty())) {
+      ++agreeing;
+      agreeing_one = s;
+    }
+    if (s->start_ns <= app.start_ns && s->end_ns >= app.end_ns && (!best || s->start_ns > best->start_ns))
+      best = s;
+  }
+  if (agreeing == 1) return agreeing_one;
+  return app_process_known(app) ? nullptr : best;
+}
+
+TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app) const {
+  const std::vector<std::string>* ids = nullptr;
+  if (!app.peer_address.empty() && app.peer_port) {
+    auto it = sys_servers_by_connection_.find(app.peer_address + "|" + std::to_string(app.peer_port));
+    if (it != sys_servers_by_connection_.end()) ids = &it->second;
+  } else if (!app.method.empty() && !app.target.empty()) {
+    // Without the connection, method and target are the request's only identity; uniqueness decides.
+    auto it = sys_servers_by_request_.find(app.method + " " + app.target);
+    if (it != sys_servers_by_request_.end()) ids = &it->second;
+  }
+  if (!ids) return {};
+  const SpanFacts* found = nullptr;
+  int found_strict = 0, found_slack = 0;
+  const SpanFacts* strict = nullptr;
+  for (const auto& id : *ids) {
+    const auto* s = facts_of(id);
+    if (!s || !request_agrees(app, *s) || !scope_agrees(app, *s)) continue;
+    if (app_process_known(app) && !same_process(app, *s)) continue;
+    ++found_slack;
+    found = s;
+    if (s->start_ns <= app.start_ns && app.start_ns <= s->end_ns) {
+      ++found_strict;
+      strict = s;
+    }
+  }
+  if (found_slack == 1) return {found, false};
+  if (found_strict == 1) return {strict, false};
+  return {nullptr, found_slack > 1};
+}
+
+TraceAssembler::Match TraceAssembler::sys_server_by_pid(const SpanFacts& app) const {
+  // Only for a root span with process.pid: the request came without trace context, the SDK started a
+  // trace, and nothing identifies the request but the process and the time.
+  if (app.pid == 0) return {};
+  auto it = sys_servers_by_ns_pid_.find(app.pid);
+  if (it == sys_servers_by_ns_pid_.end()) return {};
+  const SpanFacts* best = nullptr;
+  bool tie = false;
+  for (const auto& id : it->second) {
+    const auto* s = facts_of(id);
+    if (!s || s->start_ns > app.start_ns + kClockSlackNs || app.start_ns > s->end_ns + kClockSlackNs) continue;
+    if (!scope_agrees(app, *s)) continue;
+    if (!app.method.empty() && !s->method.empty() && app.method != s->method) continue;
+    if (!app.target.empty() && !s->target.empty() && app.target != s->target) continue;
+    if (!best || s->start_ns > best->start_ns) {
+      tie = best && best->pid_namespace != s->pid_namespace && s->start_ns <= best->end_ns;
+      best = s;
+    } else if (s->pid_namespace != best->pid_namespace) {
+      tie = true;  // the same namespaced pid in two PID namespaces, both fitting: no way to tell
+    }
+  }
+  return tie ? Match{nullptr, true} : Match{best, false};
+}
+
+const SpanFacts* TraceAssembler::app_server_partner(const SpanFacts& app) const {
+  if (const auto* s = sys_server_by_header(app)) return s;
+  if (const auto m = sys_server_by_connection(app); m.span || m.ambiguous) return m.span;
+  if (app.parent_span_id.empty()) return sys_server_by_pid(app).span;
+  return nullptr;
+}
+
+// The SDK's CLIENT span for the same call as a sys CLIENT span that carried no trace context (database
+// and cache calls): the same process, the same statement (or method and target), the same server port,
+// and the SDK's span around the kernel's call.
+TraceAssembler::Match TraceAssembler::app_client_for(const SpanFacts& call) const {
+  if (call.call_key.empty()) return {};
+  auto it = app_clients_by_call_.find(call.call_key);
+  if (it == app_clients_by_call_.end()) return {};
+  // An SDK that makes an HTTP call injects its context, so a sys CLIENT span without one comes from a
+  // process the SDK's HTTP span is not from, unless that process is known to be the SDK's.
+  const bool http = call.call_key.starts_with("http|");
+  const SpanFacts* strict = nullptr;
+  const SpanFacts* slack = nullptr;
+  int strict_count = 0, slack_count = 0;
+  for (const auto& id : it->second) {
+    const auto* app = facts_of(id);
+    if (!app) continue;
+    if (app->server_port && call.server_port && app->server_port != call.server_port) continue;
+    // An SDK process not yet known by pid may be any process: then only uniqueness decides.
+    if (app_process_known(*app) ? !same_process(*app, call) : http) continue;
+    if (!overlaps_with_slack(*app, call)) continue;
+    ++slack_count;
+    slack = app;
+    if (encloses(*app, call, 0)) {
+      ++strict_count;
+      strict = app;
+    }
+  }
+  if (strict_count == 1) return {strict, false};
+  if (strict_count == 0 && slack_count == 1) return {slack, false};
+  return {nullptr, slack_count > 1};
+}
+
+// The innermost app span of the calling process that encloses an outbound call, within the trace of the
+// request the thread was serving.
+const SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server, const SpanFacts& call,
+                                                    ResolvePath& path) const {
+  // App spans are indexed by the trace they came with: the header's (the sys SERVER span's own), which a
+  // trace join may since have moved.
+  std::vector<std::string> app_ids;
+  const auto moved = final_of(server.span_id, path).trace_id;
+  for (const auto& trace : {server.trace_id, moved})
+    if (auto it = app_spans_by_trace_.find(trace); it != app_spans_by_trace_.end())
+      app_ids.insert(app_ids.end(), it->second.begin(), it->second.end());
+  // Which app spans are the calling process's: by process.pid, else by the resource of the app SERVER
+  // span that joined this sys SERVER span.
+  std::string resource;
+  for (const auto& id : app_ids) {
+    const auto* app = facts_of(id);
+    if (app && app->kind == otlp::Span::SPAN_KIND_SERVER && app_server_partner(*app) == &server)
+      resource = app->resource_key;
+  }
+  const std::uint64_t call_ns = call.end_ns > call.start_ns ? call.end_ns - call.start_ns : 0;
+  const SpanFacts* best = nullptr;
+  const SpanFacts* same_operation = nullptr;
+  std::uint64_t same_operation_distance = 0;
+  for (const auto& id : app_ids) {
+    const auto* app = facts_of(id);
+    if (!app) continue;
+    const bool mine = app->pid != 0 ? same_process(*app, call) : (!resource.empty() && app->resource_key == resource);
+    if (!mine) continue;
+    const std::uint64_t overlap_start = std::max(app->start_ns, call.start_ns);
+    const std::uint64_t overlap_end = std::min(app->end_ns, call.end_ns);
+    const std::uint64_t overlap = overlap_end > overlap_start ? overlap_end - overlap_start : 0;
+    // An app CLIENT span for the same operation (the SDK's view of this very call) is the parent when its
+    // time touches the call at all; the SDK's and the kernel's clocks differ too much to rank short calls.
+    if (app->kind == otlp::Span::SPAN_KIND_CLIENT && !call.operation.empty() &&
+        app->operation == call.operation && overlaps_with_slack(*app, call)) {
+      const std::uint64_t distance =
+          app->start_ns > call.start_ns ? app->start_ns - call.start_ns : call.start_ns - app->start_ns;
+      if (!same_operation || distance < same_operation_distance) {
+        same_operation = app;
+        same_operation_distance = distance;
+      }
+    }
+    if (call_ns == 0 ? (app->start_ns > call.start_ns || app->end_ns < call.end_ns) : overlap * 2 < call_ns)
+      continue;
+    // Otherwise the innermost span (latest start, then shortest) that covers most of the call.
+    if (!best || app->start_ns > best->start_ns ||
+        (app->start_ns == best->start_ns && app->end_ns < best->end_ns)) {
+      best = app;
+    }
+  }
+  return same_operation ? same_operation : best;
+}
+
+// ---- the rules -------------------------------------------------------------------------------------
+
+// link_tcp: the client end of the same TCP exchange is the parent of the server end, whatever the
+// addresses say (NAT, Service load balancing, tunnels); the net spans seen on the way sit in between.
+void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
+  if (f.tcp_key.empty()) return;
+  const auto net = net_path(f.tcp_key);
+  auto c = sys_client_by_tcp_.find(f.tcp_key);
+  const bool has_client = c != sys_client_by_tcp_.end() && c->second != f.span_id;
+  Resolution client;
+  if (has_client) client = final_of(c->second, path);
+  if (!net.empty()) {
+    r.parent_span_id = net.back()->span_id;
+    if (has_client && !client.trace_id.empty()) r.trace_id = client.trace_id;
+    r.rule = "tcp_sys_server_under_net_span";
+  } else if (has_client && !client.trace_id.empty()) {
+    r.parent_span_id = c->second;
+    r.trace_id = client.trace_id;
+    r.rule = "tcp_sys_server_under_sys_client";
+  }
+  r.provisional |= client.provisional;
+}
+
+void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
+  if (f.tcp_key.empty()) return;
+  const auto net = net_path(f.tcp_key);
+  const auto client = sys_client_by_tcp_.find(f.tcp_key);
+  const bool has_client = client != sys_client_by_tcp_.end();
+  const auto self = std::find(net.begin(), net.end(), &f);
+  if (self != net.end() && self != net.begin()) {
+    r.parent_span_id = (*std::prev(self))->span_id;
+    r.rule = "tcp_net_span_under_net_span";
+  } else if (has_client) {
+    r.parent_span_id = client->second;
+    r.rule = "tcp_net_span_under_sys_client";
+  }
+  if (has_client) {
+    const auto c = final_of(client->second, path);
+    if (!c.trace_id.empty()) r.trace_id = c.trace_id;
+    r.provisional |= c.provisional;
+  } else if (!net.empty()) {
+    r.trace_id = net.front()->trace_id;  // no client end seen: the path's first capture names the trace
+    if (!r.rule && r.trace_id != f.trace_id) r.rule = "tcp_net_path";
+  }
+}
+
+void TraceAssembler::link_sys_client(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
+  const SpanFacts* server = thread_linked_server(f);
+  if (f.has_context) {
+    // A proxy forwards the header it read: then the call belongs under the request it is serving.
+    if (server && server->has_context && server->trace_id == f.trace_id &&
+        server->parent_span_id == f.parent_span_id) {
+      const auto s = final_of(server->span_id, path);
+      r.parent_span_id = server->span_id;
+      if (!s.trace_id.empty()) r.trace_id = s.trace_id;
+      r.provisional |= s.provisional;
+      r.rule = "proxy_sys_client_under_sys_server";
+    }
+    return;
+  }
+  // sys_client_under_app_client: the SDK's span of this very call (a database or cache client span).
+  const auto claimed = app_client_for(f);
+  if (claimed.ambiguous) r.ambiguous = "app_client";
+  if (const auto* app = claimed.span) {
+    const auto a = final_of(app->span_id, path);
+    r.parent_span_id = app->span_id;
+    if (!a.trace_id.empty()) r.trace_id = a.trace_id;
+    r.provisional |= a.provisional;
+    r.rule = "sys_client_under_app_client";
+    return;
+  }
+  // An SDK span for this call may be on its way.
+  const bool may_be_claimed = app_may_claim(f);
+  r.provisional |= may_be_claimed;
+  if (!server) return;
+  // link_thread: no context of its own, so the inbound request the same thread was serving. A thread that
+  // serves several requests at once (an event loop) hands its link to whichever came last: not trusted.
+  if (thread_multiplexes(*server)) {
+    if (!r.ambiguous) r.ambiguous = "thread";
+    return;
+  }
+  const auto s = final_of(server->span_id, path);
+  if (!s.trace_id.empty()) r.trace_id = s.trace_id;
+  r.provisional |= s.provisional;
+  if (const auto* app = innermost_app_span(*server, f, path)) {
+    r.parent_span_id = app->span_id;
+    r.rule = "thread_under_app_span";
+  } else {
+    r.parent_span_id = server->span_id;
+    r.rule = "thread_under_sys_server";
+  }
+}
+
+void TraceAssembler::link_app_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
+  const SpanFacts* server = sys_server_by_header(f);
+  const char* rule = "app_server_under_sys_server";
+  if (!server) {
+    const auto m = sys_server_by_connection(f);
+    server = m.span;
+    rule = "app_server_by_connection";
+    if (m.ambiguous) {
+      r.ambiguous = "connection";
+      return;  // the pid rule knows less than the connection: it must not pick one of the same candidates
+    }
+  }
+  if (!server && f.parent_span_id.empty()) {
+    const auto m = sys_server_by_pid(f);
+    server = m.span;
+    rule = "app_root_under_sys_server";
+    if (m.ambiguous) r.ambiguous = "pid";
+  }
+  if (!server) return;
+  const auto s = final_of(server->span_id, path);
+  r.parent_span_id = server->span_id;
+  if (!s.trace_id.empty()) r.trace_id = s.trace_id;
+  r.provisional |= s.provisional;
+  r.rule = rule;
+}
+
+// A trace whose root app SERVER span moved under a sys SERVER span moves with it: every other span of
+// that trace (the SDK's children, the calls carrying its context) joins the same trace.
+void TraceAssembler::join_moved_trace(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
+  auto root = app_roots_by_trace_.find(r.trace_id);
+  if (root == app_roots_by_trace_.end() || root->second == f.span_id) return;
+  const auto* root_facts = facts_of(root->second);
+  if (!root_facts) return;
+  const Resolution moved = resolve(*root_facts, path);
+  r.provisional |= moved.provisional;
+  if (moved.rule && !moved.trace_id.empty() && moved.trace_id != r.trace_id) {
+    r.trace_id = moved.trace_id;
+    if (!r.rule) r.rule = "trace_joined";
+  }
+}
+
+TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePath& path) const {
+  if (auto frozen = frozen_.find(f.span_id); frozen != frozen_.end()) return frozen->second;
+  Resolution r{f.trace_id, f.parent_span_id, nullptr, false, nullptr};
+  // Any graph of links may come in, cycles included: a span already on the path resolves as itself.
+  if (path.contains(f.span_id) || path.spans.size() >= kMaxChain) return r;
+  path.spans.push_back(&f.span_id);
+  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER)
+    link_tcp_sys_server(f, r, path);
+  else if (f.source == SpanSource::kNet)
+    link_tcp_net_span(f, r, path);
+  else if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT)
+    link_sys_client(f, r, path);
+  else if (f.source == SpanSource::kApp && f.kind == otlp::Span::SPAN_KIND_SERVER &&
+           options_.reparent_app_server_spans)
+    link_app_server(f, r, path);
+  // An SDK's span, or a sys span carrying its context, belongs to a trace that the SDK's root span may
+  // still move: wait for the root while it may come.
+  if ((f.source == SpanSource::kApp || f.has_context) && !trace_settled(f.parent_span_id)) r.provisional = true;
+  join_moved_trace(f, r, path);
+  path.spans.pop_back();
+  return r;
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,225 @@
+#include "assembler/span_facts.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+#include "protocols/common/obfuscate.h"
+
+namespace otelbpf {
+namespace {
+
+using Attributes = google::protobuf::RepeatedPtrField<otlp::KeyValue>;
+
+const otlp::AnyValue* find(const Attributes& attributes, std::string_view key) {
+  for (const auto& kv : attributes)
+    if (kv.key() == key) return &kv.value();
+  return nullptr;
+}
+
+std::string string_of(const otlp::AnyValue* v) {
+  if (!v) return {};
+  if (v->has_string_value()) return v->string_value();
+  if (v->has_int_value()) return std::to_string(v->int_value());
+  return {};
+}
+
+std::int64_t int_of(const otlp::AnyValue* v) {
+  if (!v) return 0;
+  if (v->has_int_value()) return v->int_value();
+  if (v->has_string_value()) return std::strtoll(v->string_value().c_str(), nullptr, 10);
+  if (v->has_double_value()) return static_cast<std::int64_t>(v->double_value());
+  return 0;
+}
+
+// The first of several attribute names that is present (span attributes first, then the resource's).
+std::string first_string(const Attributes& attributes, std::initializer_list<std::string_view> keys) {
+  for (auto key : keys)
+    if (const auto* v = find(attributes, key)) {
+      auto s = string_of(v);
+      if (!s.empty()) return s;
+    }
+  return {};
+}
+
+std::uint32_t first_port(const Attributes& attributes, std::initializer_list<std::string_view> keys) {
+  for (auto key : keys)
+    if (const auto* v = find(attributes, key)) {
+      const auto port = int_of(v);
+      if (port > 0 && port < 65536) return static_cast<std::uint32_t>(port);
+    }
+  return 0;
+}
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+// path?query from whichever convention the span speaks: http.target (old), url.path + url.query (new),
+// else the path of http.url / url.full.
+std::string request_target(const Attributes& a) {
+  if (auto target = first_string(a, {"http.target"}); !target.empty()) return target;
+  if (auto path = first_string(a, {"url.path"}); !path.empty()) {
+    auto query = first_string(a, {"url.query"});
+    return query.empty() ? path : path + "?" + query;
+  }
+  auto url = first_string(a, {"url.full", "http.url"});
+  if (url.empty()) return {};
+  const auto scheme = url.find("://");
+  const auto path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (path == std::string::npos) return "/";
+  auto target = url.substr(path);
+  if (auto hash = target.find('#'); hash != std::string::npos) target.resize(hash);
+  return target;
+}
+
+// What identifies the sending process among the OTLP resources: service and instance, host and pod.
+std::string resource_key_of(const Attributes& r) {
+  std::string key;
+  for (auto name : {"service.name", "service.namespace", "service.instance.id", "host.name", "host.id",
+                    "k8s.pod.uid", "k8s.pod.name", "k8s.pod.ip", "app.host.ip", "container.id", "process.pid"}) {
+    key += string_of(find(r, name));
+    key += '\x1f';
+  }
+  return key;
+}
+
+std::string call_key_of(const Attributes& a, SpanSource source, const std::string& method,
+                        const std::string& target) {
+  std::string system = first_string(a, {"db.system.name", "db.system", "otelbpf.l7.protocol"});
+  std::transform(system.begin(), system.end(), system.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const auto statement = first_string(a, {"db.query.text", "db.statement"});
+  if (system == "redis") return statement.empty() ? std::string() : "redis|" + redis_call_key(statement);
+  if (system == "mysql" || system == "mariadb" || system == "postgresql" || system == "postgres")
+    return statement.empty() ? std::string() : "sql|" + sql_call_key(statement, system.starts_with("postgres"));
+  if (!method.empty() && !target.empty() && source != SpanSource::kNet) return "http|" + method + " " + target;
+  return {};
+}
+
+// Path order of capture points (docs/linking.md, "Capture points"): client pod NIC, client node NIC,
+// tunnel, server node NIC, server pod NIC.
+int path_rank(const std::string& tap_side) {
+  static const std::pair<const char*, int> kOrder[] = {{"client-pod-nic", 0},  {"client-node-nic", 1},
+                                                       {"tunnel", 2},          {"loopback", 2},
+                                                       {"server-node-nic", 3}, {"server-pod-nic", 4}};
+  for (const auto& [side, rank] : kOrder)
+    if (tap_side == side) return rank;
+  return 2;
+}
+
+}  // namespace
+
+std::optional<SpanSource> claimed_source(const otlp::Span& span) {
+  if (const auto* v = find(span.attributes(), kSpanSourceAttribute)) {
+    const auto& s = v->string_value();
+    if (s == "sys") return SpanSource::kSys;
+    if (s == "net") return SpanSource::kNet;
+    if (s == "app") return SpanSource::kApp;
+  }
+  return std::nullopt;
+}
+
+std::string normalise_address(std::string_view address) {
+  if (address.starts_with("::ffff:") && address.find('.') != std::string_view::npos) address.remove_prefix(7);
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+    address = address.substr(1, address.size() - 2);
+  return std::string(address);
+}
+
+std::string sql_call_key(std::string_view statement, bool postgres) {
+  // The probes obfuscate (when switched on) before the span is built; doing it again on their text
+  // changes nothing, and doing it on the SDK's raw text makes the two comparable.
+  const auto obfuscated = l7::obfuscate_sql(statement, postgres ? l7::SqlDialect::kPostgres : l7::SqlDialect::kMysql);
+  std::string key;
+  key.reserve(std::min<std::size_t>(obfuscated.size(), 160));
+  bool space = false;
+  for (unsigned char c : obfuscated) {
+    if (std::isspace(c)) {
+      space = !key.empty();
+      continue;
+    }
+    if (space) key += ' ';
+    space = false;
+    key += static_cast<char>(std::toupper(c));
+    // The capture may cut a long statement; both sides agree on its beginning.
+    if (key.size() >= 160) break;
+  }
+  while (!key.empty() && key.back() == ';') key.pop_back();
+  return key;
+}
+
+std::string redis_call_key(std::string_view statement) {
+  // "GET user:1" (probes) and "get user:1" (ioredis' serializer), "SET k ?" and "set k [1 other arguments]".
+  std::string command, key;
+  std::size_t i = 0;
+  auto word = [&](std::string& out) {
+    while (i < statement.size() && std::isspace(static_cast<unsigned char>(statement[i]))) ++i;
+    while (i < statement.size() && !std::isspace(static_cast<unsigned char>(statement[i]))) out += statement[i++];
+  };
+  word(command);
+  word(key);
+  if (key.starts_with('[') || key == "?") key.clear();
+  return upper(command) + (key.empty() ? "" : " " + key);
+}
+
+SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, SpanSource source) {
+  const auto& a = span.attributes();
+  const auto& r = resource.attributes();
+  SpanFacts f;
+  f.trace_id = span.trace_id();
+  f.span_id = span.span_id();
+  f.parent_span_id = span.parent_span_id();
+  f.source = source;
+  f.kind = span.kind();
+  f.start_ns = span.start_time_unix_nano();
+  f.end_ns = span.end_time_unix_nano();
+  const auto* pid = find(a, "process.pid");
+  f.pid = int_of(pid ? pid : find(r, "process.pid"));
+  f.service = string_of(find(r, "service.name"));
+  f.operation = upper(span.name().substr(0, span.name().find(' ')));
+  f.method = upper(first_string(a, {"http.request.method", "http.method"}));
+  f.target = request_target(a);
+
+  if (source == SpanSource::kApp) {
+    f.ns_pid = f.pid;
+    f.resource_key = resource_key_of(r);
+    f.scope_address = normalise_address(first_string(r, {"k8s.pod.ip", "app.host.ip"}));
+    // The connection as the SDK saw it. network.peer.* is the socket; client.address may come from
+    // X-Forwarded-For, so it is used only when the socket's view is missing.
+    f.peer_address = normalise_address(first_string(a, {"network.peer.address", "net.peer.ip", "net.sock.peer.addr"}));
+    f.peer_port = first_port(a, {"network.peer.port", "net.peer.port", "net.sock.peer.port"});
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
+      if (f.peer_address.empty()) f.peer_address = normalise_address(first_string(a, {"client.address"}));
+      if (f.peer_port == 0) f.peer_port = first_port(a, {"client.port"});
+      f.local_port = first_port(a, {"network.local.port", "net.host.port", "net.sock.host.port"});
+      f.local_address = normalise_address(first_string(a, {"network.local.address", "net.host.ip", "net.sock.host.addr"}));
+    } else {
+      // A client's peer is its server.
+      f.server_port = first_port(a, {"server.port", "net.peer.port", "network.peer.port"});
+      f.peer_address.clear();
+      f.peer_port = 0;
+    }
+  } else {
+    const auto req_seq = int_of(find(a, "otelbpf.tcp.req_seq"));
+    const auto resp_seq = int_of(find(a, "otelbpf.tcp.resp_seq"));
+    if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
+    if (source == SpanSource::kNet) f.path_rank = path_rank(first_string(a, {"otelbpf.tap.side"}));
+    f.has_context = find(a, "otelbpf.trace_context.source") != nullptr;
+    f.syscall_trace_id = string_of(find(a, "otelbpf.syscall_trace_id"));
+    f.ns_pid = int_of(find(r, "otelbpf.process.ns_pid"));
+    if (f.ns_pid == 0) f.ns_pid = f.pid;
+    f.pid_namespace = static_cast<std::uint64_t>(int_of(find(r, "otelbpf.process.pid_namespace")));
+    f.thread_id = int_of(find(a, "thread.id"));
+    f.peer_address = normalise_address(first_string(a, {"network.peer.address"}));
+    f.peer_port = first_port(a, {"network.peer.port"});
+    f.local_port = first_port(a, {"network.local.port"});
+    f.local_address = normalise_address(first_string(a, {"network.local.address"}));
+    f.server_port = first_port(a, {"server.port"});
+  }
+  if (f.kind == otlp::Span::SPAN_KIND_CLIENT) f.call_key = call_key_of(a, source, f.method, f.target);
+  return f;
+}
+
+}  // namespace otelbpf

@@ -1,0 +1,74 @@
+#pragma once
+// What the link rules need to know of a span (docs/linking.md), read once when the span enters the
+// assembler and kept a while after the span itself has left, so that late partners still find it.
+// The SDK side speaks both the old and the new HTTP/database semantic conventions; both are folded into
+// the same fields here, so the rules never look at attribute names.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "model/span_batch.h"
+
+namespace otelbpf {
+
+inline constexpr const char* kSpanSourceAttribute = "otelbpf.span.source";
+
+struct SpanFacts {
+  std::string trace_id;
+  std::string span_id;
+  std::string parent_span_id;
+  SpanSource source = SpanSource::kApp;
+  int kind = 0;
+  std::uint64_t start_ns = 0;
+  std::uint64_t end_ns = 0;
+  // sys spans: the host pid the probes saw, and the pid inside the process's own PID namespace (equal to
+  // pid in the host namespace). App spans: process.pid as the SDK reported it, i.e. the namespaced pid.
+  std::int64_t pid = 0;
+  std::int64_t ns_pid = 0;
+  std::uint64_t pid_namespace = 0;  // sys spans: inode of the PID namespace (0: unknown)
+  std::int64_t thread_id = 0;       // sys spans: the thread that read the request
+  std::string service;
+  // App spans: what identifies the process that sent them (service and instance attributes of the
+  // resource), so that what one of its spans teaches about its host pid serves the others.
+  std::string resource_key;
+  // App spans: the pod or host address the resource names (k8s.pod.ip, app.host.ip), if any.
+  std::string scope_address;
+  bool has_context = false;  // sys span whose ids came from the request's trace context
+  std::string syscall_trace_id;
+  std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span
+  int path_rank = 0;      // net spans: position of the capture point on the path (client pod NIC first)
+  std::string operation;  // first word of the name, upper-cased ("SELECT", "GET", "INCR")
+
+  // The connection and request as each side recorded them (empty / 0 when not recorded).
+  std::string peer_address;  // the other end of the connection (normalised: no ::ffff: prefix)
+  std::uint32_t peer_port = 0;
+  std::uint32_t local_port = 0;   // this end's socket port
+  std::string local_address;      // sys spans and app SERVER spans: this end's socket address
+  std::uint32_t server_port = 0;  // server.port / net.peer.port of a client call
+  std::string method;             // HTTP method, upper-cased
+  std::string target;             // path?query of an HTTP request
+  std::string call_key;           // client calls: "sql|<statement without literals>", "redis|GET key", ...
+
+  std::chrono::steady_clock::time_point seen;
+  // Once a span has left, its links are frozen so that later children agree with what was exported.
+  bool emitted = false;
+};
+
+// Reads the facts of one span. `resource` is the span's resource, `source` what its batch says.
+SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, SpanSource source);
+
+// The source a span names itself (otelbpf.span.source), if any.
+std::optional<SpanSource> claimed_source(const otlp::Span& span);
+
+// "::ffff:10.0.0.1" -> "10.0.0.1": Node reports IPv4 peers of a dual-stack socket in mapped form.
+std::string normalise_address(std::string_view address);
+
+// The statement of a database client call reduced to what both the SDK and the probes can see of it:
+// literals replaced as the probes' obfuscation does, whitespace folded, cut at a fixed length (the probes'
+// capture may be cut short). Redis: the command and its key.
+std::string sql_call_key(std::string_view statement, bool postgres);
+std::string redis_call_key(std::string_view statement);
+
+}  // namespace otelbpf
