@@ -130,6 +130,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
       }
   // After the whole batch is indexed, so that partners within it are found.
   for (const auto* app : app_spans) learn_from_app_span(*app, now);
+  if (!app_spans.empty()) ++app_generation_;
 }
 
 void TraceAssembler::index_span(SpanFacts f) {
@@ -205,6 +206,10 @@ void TraceAssembler::emit_ready(Clock::time_point now) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     // Batches arrive in order: once one is inside its window, so are the rest.
     if (now - it->arrived < options_.link_window) break;
+    if (it->checked_at_generation == app_generation_ && now < it->recheck_at) {
+      ++it;
+      continue;
+    }
     emit_from(*it, now, EmitMode::kReady);
     it = it->waiting == 0 ? pending_.erase(it) : std::next(it);
   }
@@ -218,6 +223,8 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
+  p.checked_at_generation = app_generation_;
+  p.recheck_at = Clock::time_point::max();
   for (auto& slot : p.slots) {
     if (slot.left) continue;
     auto& in_rs = *p.batch->request.mutable_resource_spans(slot.resource);
@@ -229,7 +236,11 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       ResolvePath path;
       const Resolution r = resolve(f, path);
       if (r.provisional && mode == EmitMode::kReady) {
-        if (now - p.arrived < wait_budget(f, now)) continue;  // an SDK's span may still claim it
+        const auto deadline = p.arrived + std::chrono::duration_cast<Clock::duration>(wait_budget(f, now));
+        if (now < deadline) {  // an SDK's span may still claim it
+          p.recheck_at = std::min(p.recheck_at, deadline);
+          continue;
+        }
         metrics_
             .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
                      {{"reason", "link_wait_bound"}})

@@ -83,6 +83,10 @@ class TraceAssembler {
     };
     std::vector<Slot> slots;
     std::size_t waiting = 0;
+    // Held spans change their minds only when SDK spans arrive or their wait ends: until then, polls skip
+    // the batch instead of resolving its held spans again.
+    std::uint64_t checked_at_generation = ~std::uint64_t{0};
+    Clock::time_point recheck_at = Clock::time_point::max();
   };
 
   void index(const SpanBatch& batch, Clock::time_point now);
@@ -167,6 +171,7 @@ class TraceAssembler {
   // Host pids with sys SERVER spans, and when the first one was seen (to tell SDK-less servers).
   std::unordered_map<std::int64_t, Clock::time_point> server_pids_first_seen_;
   AppLag app_lag_;
+  std::uint64_t app_generation_ = 0;  // counts batches of SDK spans (what held spans wait for)
   Clock::time_point now_{};  // of the latest add() or poll(), for the rules' time-dependent questions
   Clock::time_point last_forget_{};
 };
