@@ -1,5 +1,7 @@
 #include "tracer/syscall_event_processor.h"
 
+#include <spdlog/spdlog.h>
+
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -51,7 +53,9 @@ SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions option
       events_(metrics.counter("otelbpf_tracer_events_total", "Syscall events processed")),
       spans_(metrics.counter("otelbpf_tracer_spans_total", "sys spans made from syscall events")),
       non_l7_connections_(metrics.counter("otelbpf_tracer_unrecognised_connections_total",
-                                          "Connections whose bytes matched no supported protocol")) {
+                                          "Connections whose bytes matched no supported protocol")),
+      handler_errors_(metrics.counter("otelbpf_tracer_event_errors_total",
+                                      "Kernel events dropped because handling them threw")) {
   if (options_.host_name.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
@@ -96,6 +100,18 @@ void SyscallEventProcessor::note_process(std::uint32_t pid, const std::string& c
 void SyscallEventProcessor::on_event(const otelbpf_event_header& event,
                                      std::span<const std::uint8_t> payload) {
   events_.inc();
+  // One bad event (a parser bug, an allocation failure, a hook that throws) costs that event, not the
+  // agent: the exception must not unwind through libbpf's C frames into std::terminate.
+  try {
+    dispatch(event, payload);
+  } catch (const std::exception& e) {
+    if (handler_errors_.value() == 0 || handler_errors_.value() % 10000 == 0)
+      spdlog::warn("syscall tracer: event of pid {} dropped: {}", event.pid, e.what());
+    handler_errors_.inc();
+  }
+}
+
+void SyscallEventProcessor::dispatch(const otelbpf_event_header& event, std::span<const std::uint8_t> payload) {
   switch (event.type) {
     case OTELBPF_EV_DATA:
       return on_data(event, payload);

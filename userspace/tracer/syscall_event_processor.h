@@ -56,6 +56,7 @@ class SyscallEventProcessor {
   std::size_t connections() const { return table_.size(); }
 
  private:
+  void dispatch(const otelbpf_event_header& event, std::span<const std::uint8_t> payload);
   void on_data(const otelbpf_event_header& event, std::span<const std::uint8_t> payload);
   void finish_records(const Connection& conn, std::vector<l7::L7Record>& records);
   void close_connection(Connection& conn, std::uint64_t ts_ns);
@@ -81,6 +82,7 @@ class SyscallEventProcessor {
   Counter& events_;
   Counter& spans_;
   Counter& non_l7_connections_;
+  Counter& handler_errors_;
 };
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC: bpf_ktime_get_ns() is monotonic, spans carry wall-clock time.

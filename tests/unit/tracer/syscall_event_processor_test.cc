@@ -9,6 +9,8 @@
 
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
+#include <unistd.h>
 
 namespace otelbpf {
 namespace {
@@ -223,6 +225,40 @@ TEST(SyscallEventProcessor, ConnectionTableIsBounded) {
   processor.tick();
   // Evicted connections' pending requests still leave as spans.
   EXPECT_EQ(out.spans.size(), 12u);
+}
+
+TEST(SyscallEventProcessor, AnEventWhoseHandlingThrowsIsCountedAndTracingGoesOn) {
+  // The new-process hook (pod attribution reads /proc) throws for one process: its events are lost, and
+  // counted; the agent neither terminates nor stops tracing the others.
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessorOptions options;
+  options.on_new_process = [](std::uint32_t pid) {
+    if (pid == 66) throw std::runtime_error("cannot read /proc/66/cgroup");
+  };
+  SyscallEventProcessor processor(options, std::ref(out), metrics);
+  EventFactory bad(66, 1, "127.0.0.1", 5000, "127.0.0.1", 80);
+  EventFactory good(67, 2, "127.0.0.1", 5001, "127.0.0.1", 80);
+  const std::string req = "GET /ok HTTP/1.1\r\n\r\n", resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_NO_THROW(processor.on_event(bad.open(OTELBPF_EV_CONNECT, 1), {}));
+  processor.on_event(good.open(OTELBPF_EV_CONNECT, 2), {});
+  processor.on_event(good.data(OTELBPF_DIR_EGRESS, 67, 10, 1, req.size()), bytes(req));
+  processor.on_event(good.data(OTELBPF_DIR_INGRESS, 67, 20, 1, resp.size()), bytes(resp));
+  processor.tick();
+  EXPECT_EQ(metrics.value("otelbpf_tracer_event_errors_total"), 1);
+  ASSERT_EQ(out.spans.size(), 1u);
+  EXPECT_EQ(attr(out.spans[0], "url.path")->string_value(), "/ok");
+}
+
+TEST(SyscallEventProcessor, NamespacedPidOfAProcessIsReadFromProc) {
+  // This test process: in the host PID namespace its NSpid is its pid; the namespace inode is known.
+  const auto self = read_pid_namespace(static_cast<std::uint32_t>(getpid()));
+  EXPECT_GT(self.ns_pid, 0u);
+  EXPECT_GT(self.namespace_inode, 0u);
+  // A pid that does not exist reads as itself, namespace unknown.
+  const auto gone = read_pid_namespace(0x7ffffff0u);
+  EXPECT_EQ(gone.ns_pid, 0x7ffffff0u);
+  EXPECT_EQ(gone.namespace_inode, 0u);
 }
 
 }  // namespace
