@@ -231,7 +231,8 @@ int run(const AgentConfig& config) {
 
   // /readyz answers 503 until every component (the probes included) has started or given up.
   std::atomic<bool> started{false};
-  OtlpIngest ingest(pipeline, IngestLimits{config.http.max_body_bytes, config.http.max_decompressed_bytes});
+  OtlpIngest ingest(pipeline, IngestLimits{config.http.max_body_bytes, config.http.max_decompressed_bytes,
+                                           config.pipeline.max_spans});
   ingest.trust_peer_agents(config.peer_agents);
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<GrpcServer> grpc;

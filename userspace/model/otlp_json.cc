@@ -1117,7 +1117,32 @@ class Encoder {
 
 }  // namespace
 
-bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecodeError& error) {
+namespace {
+// The spans a parsed document holds, without building any: resourceSpans[*].scopeSpans[*].spans[*].
+template <typename Each>
+void for_each_in_array(element object, std::string_view camel, std::string_view snake, Each each) {
+  simdjson::dom::object fields;
+  if (object.get_object().get(fields)) return;  // not an object: the decoder will say so
+  for (auto field : fields) {
+    simdjson::dom::array items;
+    if (!is_key(field.key, camel, snake) || field.value.get_array().get(items)) continue;
+    for (element item : items) each(item);
+  }
+}
+
+std::size_t count_json_spans(element root) {
+  std::size_t spans = 0;
+  for_each_in_array(root, "resourceSpans", "resource_spans", [&](element rs) {
+    for_each_in_array(rs, "scopeSpans", "scope_spans", [&](element ss) {
+      for_each_in_array(ss, "spans", "spans", [&](element) { ++spans; });
+    });
+  });
+  return spans;
+}
+}  // namespace
+
+bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecodeError& error,
+                      std::size_t max_spans) {
   out.Clear();
   error.message.clear();
   thread_local std::unique_ptr<simdjson::dom::parser> parser;
@@ -1128,6 +1153,10 @@ bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecod
   bool ok = false;
   if (parse_error) {
     error.message = std::string("invalid JSON: ") + simdjson::error_message(parse_error);
+  } else if (const auto spans = count_json_spans(root); spans > max_spans) {
+    error.message = "the request holds " + std::to_string(spans) + " spans, more than " +
+                    std::to_string(max_spans) + " in one request";
+    error.too_many_spans = true;
   } else {
     ok = Decoder(error).request(root, out);
   }

@@ -12,11 +12,15 @@ namespace otelbpf {
 
 struct JsonDecodeError {
   std::string message;
+  bool too_many_spans = false;  // the request holds more spans than max_spans (nothing was decoded)
 };
 
 // Parses an ExportTraceServiceRequest. On failure returns false and fills `error` with a reason that is
 // sent back to the client in the 400 answer.
-bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecodeError& error);
+// Requests with more than `max_spans` spans are refused before any span is built (their span arrays are
+// counted on the parsed document first).
+bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecodeError& error,
+                      std::size_t max_spans = static_cast<std::size_t>(-1));
 
 // Encodes an ExportTraceServiceRequest as one line of OTLP/JSON (no trailing newline).
 std::string encode_otlp_json(const otlp::ExportRequest& request);

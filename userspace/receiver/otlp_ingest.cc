@@ -1,5 +1,7 @@
 #include "receiver/otlp_ingest.h"
 
+#include "model/otlp_wire.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -129,7 +131,16 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
   }
 
   otlp::ExportRequest request;
+  auto too_many_spans = [&](std::size_t spans) {
+    count_rejection(transport, "too_many_spans");
+    return failure(IngestResult::Code::kTooLarge,
+                   "the request holds " + std::to_string(spans) + " spans, more than " +
+                       std::to_string(limits_.max_spans_per_request) + " in one request");
+  };
   if (encoding == BodyEncoding::kProtobuf) {
+    if (const auto count = count_spans_on_wire(body);
+        count.well_formed && count.spans > limits_.max_spans_per_request)
+      return too_many_spans(count.spans);
     if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
       count_rejection(transport, "undecodable");
       return failure(IngestResult::Code::kBadRequest,
@@ -137,7 +148,11 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
     }
   } else {
     JsonDecodeError error;
-    if (!decode_otlp_json(body, request, error)) {
+    if (!decode_otlp_json(body, request, error, limits_.max_spans_per_request)) {
+      if (error.too_many_spans) {
+        count_rejection(transport, "too_many_spans");
+        return failure(IngestResult::Code::kTooLarge, error.message);
+      }
       count_rejection(transport, "undecodable");
       return failure(IngestResult::Code::kBadRequest, "invalid OTLP/JSON: " + error.message);
     }

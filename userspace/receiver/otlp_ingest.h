@@ -16,6 +16,9 @@ namespace otelbpf {
 struct IngestLimits {
   std::size_t max_body_bytes = 16u << 20;          // as received on the wire
   std::size_t max_decompressed_bytes = 64u << 20;  // after gzip
+  // A request with more spans than the pipeline holds could never be admitted: 413 before decoding (a
+  // 16 MB body of empty spans decodes into ~3 GB).
+  std::size_t max_spans_per_request = static_cast<std::size_t>(-1);
 };
 
 enum class BodyEncoding { kProtobuf, kJson };

@@ -1,0 +1,93 @@
+// Ingest refuses what the pipeline could never hold before it allocates for it: a 16 MB body can hold
+// millions of empty spans, which decode into hundreds of times the body in memory.
+#include "receiver/otlp_ingest.h"
+
+#include <gtest/gtest.h>
+
+#include "model/otlp_json.h"
+#include "model/otlp_wire.h"
+
+namespace otelbpf {
+namespace {
+
+// A body of `spans` empty spans in one scope, written as the wire format spells it (the hostile request).
+std::string empty_spans_body(std::size_t spans) {
+  auto varint = [](std::size_t n) {
+    std::string out;
+    do {
+      out += static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+      n >>= 7;
+    } while (n);
+    return out;
+  };
+  std::string span_list;
+  for (std::size_t i = 0; i < spans; ++i) span_list += std::string("\x12\x00", 2);
+  const std::string scope = "\x12" + varint(span_list.size()) + span_list;
+  return "\x0a" + varint(scope.size()) + scope;
+}
+
+otlp::ExportRequest valid_request(int spans) {
+  otlp::ExportRequest request;
+  auto* ss = request.add_resource_spans()->add_scope_spans();
+  for (int i = 0; i < spans; ++i) {
+    auto* s = ss->add_spans();
+    s->set_trace_id(std::string(16, '\x01'));
+    s->set_span_id(std::string(7, '\x01') + static_cast<char>(i + 1));
+    s->set_name("op");
+  }
+  request.add_resource_spans()->add_scope_spans()->add_spans()->CopyFrom(ss->spans(0));
+  return request;
+}
+
+TEST(OtlpWire, CountsSpansWithoutDecoding) {
+  EXPECT_EQ(count_spans_on_wire(empty_spans_body(1000)).spans, 1000u);
+  const auto request = valid_request(5);
+  const auto count = count_spans_on_wire(request.SerializeAsString());
+  EXPECT_TRUE(count.well_formed);
+  EXPECT_EQ(count.spans, 6u);
+  EXPECT_FALSE(count_spans_on_wire("\x0a\x05\x12").well_formed) << "a length beyond the body";
+  EXPECT_FALSE(count_spans_on_wire("\x0b").well_formed) << "a group tag";
+  EXPECT_TRUE(count_spans_on_wire("").well_formed);
+}
+
+TEST(OtlpIngest, TooManySpansForThePipelineIs413BeforeDecoding) {
+  MetricsRegistry metrics;
+  SpanPipeline pipeline(SpanPipelineOptions{64, 1000}, metrics);
+  OtlpIngest ingest(pipeline, IngestLimits{16u << 20, 64u << 20, 1000}, metrics);
+  auto result = ingest.ingest_body(BodyEncoding::kProtobuf, "", empty_spans_body(2'000'000), "10.0.0.1", "http");
+  EXPECT_EQ(result.code, IngestResult::Code::kTooLarge);
+  EXPECT_NE(result.message.find("2000000 spans"), std::string::npos) << result.message;
+  EXPECT_EQ(metrics.value("otelbpf_receiver_rejected_requests_total",
+                          {{"transport", "http"}, {"reason", "too_many_spans"}}),
+            1);
+  // The same in OTLP/JSON.
+  std::string json = R"({"resourceSpans":[{"scopeSpans":[{"spans":[)";
+  for (int i = 0; i < 1001; ++i) json += i ? ",{}" : "{}";
+  json += "]}]}]}";
+  result = ingest.ingest_body(BodyEncoding::kJson, "", json, "10.0.0.1", "http");
+  EXPECT_EQ(result.code, IngestResult::Code::kTooLarge);
+  // Within the bound, requests pass as before.
+  result = ingest.ingest_body(BodyEncoding::kProtobuf, "", valid_request(5).SerializeAsString(), "10.0.0.1", "http");
+  EXPECT_EQ(result.code, IngestResult::Code::kOk);
+  EXPECT_EQ(pipeline.next(std::chrono::milliseconds(10))->span_count(), 6u);
+}
+
+TEST(OtlpIngest, OnlyConfiguredPeerAgentsMayClaimSysAndNetSources) {
+  MetricsRegistry metrics;
+  SpanPipeline pipeline(SpanPipelineOptions{64, 1000}, metrics);
+  OtlpIngest ingest(pipeline, IngestLimits{}, metrics);
+  ingest.trust_peer_agents({"192.168.100.2"});
+  const auto body = valid_request(1).SerializeAsString();
+  ASSERT_EQ(ingest.ingest_body(BodyEncoding::kProtobuf, "", body, "192.168.100.2", "http").code,
+            IngestResult::Code::kOk);
+  ASSERT_EQ(ingest.ingest_body(BodyEncoding::kProtobuf, "", body, "::ffff:192.168.100.2", "http").code,
+            IngestResult::Code::kOk);
+  ASSERT_EQ(ingest.ingest_body(BodyEncoding::kProtobuf, "", body, "10.0.0.9", "http").code,
+            IngestResult::Code::kOk);
+  EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10))->from_peer_agent);
+  EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10))->from_peer_agent);
+  EXPECT_FALSE(pipeline.next(std::chrono::milliseconds(10))->from_peer_agent);
+}
+
+}  // namespace
+}  // namespace otelbpf
