@@ -52,6 +52,8 @@ struct SpanFacts {
   std::string call_key;           // client calls: "sql|<statement without literals>", "redis|GET key", ...
 
   std::chrono::steady_clock::time_point seen;
+  std::uint64_t batch = 0;     // the assembler's sequence number of the batch holding the span
+  bool pair_complete = false;  // sys span whose TCP partner (the other end, on this node) has arrived
   // Once a span has left, its links are frozen so that later children agree with what was exported.
   bool emitted = false;
 };

@@ -101,20 +101,22 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   metrics_
       .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler", {{"source", source}})
       .inc(entry.waiting);
-  index(*pending, now);
   buffered_spans_ += entry.waiting;
-  pending_.push_back(std::move(entry));
+  const auto seq = next_batch_seq_++;
+  pending_.emplace(seq, std::move(entry));
+  index(*pending, now, seq);
   while (buffered_spans_ > options_.max_buffered_spans && !pending_.empty()) {
+    auto oldest = pending_.begin();
     metrics_
         .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
                  {{"reason", "memory_bound"}})
-        .inc(pending_.front().waiting);
-    emit_from(pending_.front(), now, EmitMode::kAll);
-    pending_.pop_front();
+        .inc(oldest->second.waiting);
+    emit_from(oldest->second, now, EmitMode::kAll);
+    pending_.erase(oldest);
   }
 }
 
-void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
+void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq) {
   const bool trust_claims = batch.source != SpanSource::kApp || batch.from_peer_agent;
   std::vector<const SpanFacts*> app_spans;
   for (const auto& rs : batch.request.resource_spans())
@@ -123,6 +125,8 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
         const auto claimed = trust_claims ? claimed_source(span) : std::nullopt;
         SpanFacts f = facts_of_span(span, rs.resource(), claimed.value_or(batch.source));
         f.seen = now;
+        f.batch = batch_seq;
+        if (f.source == SpanSource::kNet) last_net_span_ = now;
         const std::string id = f.span_id;
         index_span(std::move(f));
         if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
@@ -133,12 +137,32 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now) {
   if (!app_spans.empty()) ++app_generation_;
 }
 
-void TraceAssembler::index_span(SpanFacts f) {
-  const auto& id = f.span_id;
+void TraceAssembler::mark_pair_complete(SpanFacts& f) {
+  if (f.pair_complete || f.emitted) return;
+  f.pair_complete = true;
+  if (auto p = pending_.find(f.batch); p != pending_.end()) ++p->second.complete;
+}
+
+void TraceAssembler::index_span(SpanFacts fact) {
+  const std::string id = fact.span_id;
+  fact_order_.push_back(id);
+  SpanFacts& f = facts_[id] = std::move(fact);
+  if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
+    // Both ends of a TCP exchange traced on this node: the pair has what the TCP rule needs.
+    auto& mine = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_server_by_tcp_ : sys_client_by_tcp_;
+    auto& other = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER || f.kind == otlp::Span::SPAN_KIND_CLIENT) {
+      mine[f.tcp_key] = id;
+      if (auto partner = other.find(f.tcp_key); partner != other.end() && partner->second != id)
+        if (auto pf = facts_.find(partner->second); pf != facts_.end()) {
+          mark_pair_complete(f);
+          mark_pair_complete(pf->second);
+        }
+    }
+  }
   if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
     net_by_tcp_[f.tcp_key].push_back(id);
   } else if (f.source == SpanSource::kSys) {
-    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.tcp_key.empty()) sys_client_by_tcp_[f.tcp_key] = id;
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       sys_servers_by_ns_pid_[f.ns_pid].push_back(id);
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
@@ -164,8 +188,6 @@ void TraceAssembler::index_span(SpanFacts f) {
     }
     if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty()) app_clients_by_call_[f.call_key].push_back(id);
   }
-  fact_order_.push_back(id);
-  facts_[id] = std::move(f);
 }
 
 void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point now) {
@@ -202,16 +224,29 @@ std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::
   return std::clamp<std::chrono::nanoseconds>(budget, options_.link_window, options_.max_link_wait);
 }
 
+// A span whose both TCP ends are in, that no SDK span may still change, and whose other partners are in
+// too (the request its thread served; net spans when packet capture runs) leaves at once instead of after
+// the window: at tens of thousands of requests per second the window is most of the agent's memory.
+bool TraceAssembler::leaves_early(const SpanFacts& f) const {
+  if (!f.pair_complete || f.source != SpanSource::kSys) return false;
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER && now_ - last_net_span_ < 2 * options_.link_window) return false;
+  if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context && !f.syscall_trace_id.empty() &&
+      !thread_linked_server(f))
+    return false;
+  ResolvePath path;
+  return !resolve(f, path).provisional;
+}
+
 void TraceAssembler::emit_ready(Clock::time_point now) {
   for (auto it = pending_.begin(); it != pending_.end();) {
-    // Batches arrive in order: once one is inside its window, so are the rest.
-    if (now - it->arrived < options_.link_window) break;
-    if (it->checked_at_generation == app_generation_ && now < it->recheck_at) {
-      ++it;
-      continue;
+    Pending& p = it->second;
+    if (now - p.arrived < options_.link_window) {
+      // Inside the window only complete spans may leave.
+      if (p.complete > 0) emit_from(p, now, EmitMode::kEarly);
+    } else if (p.checked_at_generation != app_generation_ || now >= p.recheck_at) {
+      emit_from(p, now, EmitMode::kReady);
     }
-    emit_from(*it, now, EmitMode::kReady);
-    it = it->waiting == 0 ? pending_.erase(it) : std::next(it);
+    it = p.waiting == 0 ? pending_.erase(it) : std::next(it);
   }
 }
 
@@ -223,14 +258,17 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
-  p.checked_at_generation = app_generation_;
-  p.recheck_at = Clock::time_point::max();
+  if (mode != EmitMode::kEarly) {
+    p.checked_at_generation = app_generation_;
+    p.recheck_at = Clock::time_point::max();
+  }
   for (auto& slot : p.slots) {
     if (slot.left) continue;
     auto& in_rs = *p.batch->request.mutable_resource_spans(slot.resource);
     auto& in_ss = *in_rs.mutable_scope_spans(slot.scope);
     auto& span = *in_ss.mutable_spans(slot.span);
     auto fit = facts_.find(span.span_id());
+    if (mode == EmitMode::kEarly && (fit == facts_.end() || !leaves_early(fit->second))) continue;
     if (fit != facts_.end()) {
       SpanFacts& f = fit->second;
       ResolvePath path;
@@ -246,6 +284,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
                      {{"reason", "link_wait_bound"}})
             .inc();
       }
+      if (f.pair_complete) --p.complete;
       link(span, f, r);
     }
     slot.left = true;
@@ -321,6 +360,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     it = frozen_.erase(it);
   }
   std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
+  std::erase_if(sys_server_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
   std::erase_if(sys_server_by_thread_link_, [&](const auto& kv) { return gone(kv.second); });
   std::erase_if(app_roots_by_trace_, [&](const auto& kv) { return gone(kv.second); });
   auto sweep = [&](auto& index) {
@@ -360,7 +400,7 @@ void TraceAssembler::poll(Clock::time_point now) {
 }
 
 void TraceAssembler::flush() {
-  for (auto& p : pending_) emit_from(p, now_, EmitMode::kAll);
+  for (auto& [seq, p] : pending_) emit_from(p, now_, EmitMode::kAll);
   pending_.clear();
 }
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -83,16 +83,21 @@ class TraceAssembler {
     };
     std::vector<Slot> slots;
     std::size_t waiting = 0;
+    std::size_t complete = 0;  // spans marked pair_complete and still here: worth a look before the window
     // Held spans change their minds only when SDK spans arrive or their wait ends: until then, polls skip
     // the batch instead of resolving its held spans again.
     std::uint64_t checked_at_generation = ~std::uint64_t{0};
     Clock::time_point recheck_at = Clock::time_point::max();
   };
 
-  void index(const SpanBatch& batch, Clock::time_point now);
+  void index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq);
   void index_span(SpanFacts f);
   void learn_from_app_span(const SpanFacts& app, Clock::time_point now);
-  enum class EmitMode { kReady, kAll };
+  // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
+  // kAll: everything (shutdown, memory bound).
+  enum class EmitMode { kEarly, kReady, kAll };
+  bool leaves_early(const SpanFacts& f) const;
+  void mark_pair_complete(SpanFacts& f);
   void emit_ready(Clock::time_point now);
   // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
   void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
@@ -139,7 +144,9 @@ class TraceAssembler {
   AssemblerOptions options_;
   AssembledBatchSink sink_;
   MetricsRegistry& metrics_;
-  std::list<Pending> pending_;
+  std::map<std::uint64_t, Pending> pending_;  // by arrival sequence number
+  std::uint64_t next_batch_seq_ = 1;
+  Clock::time_point last_net_span_{};  // packet capture on: a server end waits for the net spans between
   std::size_t buffered_spans_ = 0;
   // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
   std::int64_t wall_minus_steady_ns_ = 0;
@@ -151,6 +158,7 @@ class TraceAssembler {
 
   // Indexes (values are span ids; a dangling id resolves to nothing and is swept once a window).
   std::unordered_map<std::string, std::string> sys_client_by_tcp_;
+  std::unordered_map<std::string, std::string> sys_server_by_tcp_;
   std::unordered_map<std::string, std::vector<std::string>> net_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
   std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;

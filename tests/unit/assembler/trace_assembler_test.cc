@@ -665,5 +665,44 @@ TEST_F(AssemblerTest, CyclicLinksFromAPeerResolveWithoutRecursingForever) {
   EXPECT_EQ(out_.size(), 81u);
 }
 
+TEST_F(AssemblerTest, BothEndsInLeaveAtOnceInsteadOfAfterTheWindow) {
+  // wrk -> nginx on one node: both sys spans of the exchange are in, nothing else can change them.
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                           sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "3", 7, 8),
+                           // nginx's upstream call on the thread of a request whose span is not in yet
+                           sys_span(id('\x0c', 16), id('\x13', 8), "", kClient, 300, 400, 20, false, "4", 9, 10),
+                           sys_span(id('\x0d', 16), id('\x14', 8), "", kServer, 310, 390, 30, false, "", 9, 10)}),
+                 t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(100));
+  EXPECT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_FALSE(out_.contains(id('\x13', 8))) << "its thread's request is not in yet";
+  EXPECT_FALSE(out_.contains(id('\x14', 8))) << "its trace follows the waiting client";
+  assembler_.poll(t0_ + std::chrono::milliseconds(1000));
+  // nginx (pid 20) serves requests and no SDK span has joined it yet: its contextless call may still be
+  // claimed by an SDK span of that process, so it waits the SDK's expected lag.
+  EXPECT_EQ(out_.size(), 2u);
+  assembler_.poll(t0_ + std::chrono::milliseconds(2250));
+  EXPECT_EQ(out_.size(), 4u);
+  EXPECT_TRUE(out_[id('\x13', 8)].parent_span_id().empty()) << "its request never came";
+}
+
+TEST_F(AssemblerTest, WithPacketCaptureTheServerEndWaitsForTheNetSpans) {
+  assembler_.add(batch_of(SpanSource::kNet, {net_span(id('\x31', 16), id('\x31', 8), "client-node-nic", 1, 2, 1, 2)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                           sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
+                 t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(100));
+  EXPECT_TRUE(out_.contains(id('\x11', 8)));
+  EXPECT_FALSE(out_.contains(id('\x12', 8)));
+  assembler_.add(batch_of(SpanSource::kNet, {net_span(id('\x32', 16), id('\x32', 8), "client-node-nic", 150, 850, 7, 8)}),
+                 t0_ + std::chrono::milliseconds(200));
+  assembler_.poll(t0_ + std::chrono::milliseconds(1000));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x32', 8));
+}
+
 }  // namespace
 }  // namespace otelbpf
