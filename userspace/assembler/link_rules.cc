@@ -219,9 +219,9 @@ TraceAssembler::Match TraceAssembler::app_client_for(const SpanFacts& call) cons
   if (call.call_key.empty()) return {};
   auto it = app_clients_by_call_.find(call.call_key);
   if (it == app_clients_by_call_.end()) return {};
-  // An SDK that makes an HTTP call injects its context, so a sys CLIENT span without one comes from a
-  // process the SDK's HTTP span is not from, unless that process is known to be the SDK's.
-  const bool http = call.call_key.starts_with("http|");
+  // An SDK that makes an HTTP or gRPC call injects its context, so a sys CLIENT span without one comes
+  // from a process the SDK's span is not from, unless that process is known to be the SDK's.
+  const bool http = call.call_key.starts_with("http|") || call.call_key.starts_with("rpc|");
   const SpanFacts* strict = nullptr;
   const SpanFacts* slack = nullptr;
   int strict_count = 0, slack_count = 0;

@@ -94,6 +94,9 @@ std::string call_key_of(const Attributes& a, SpanSource source, const std::strin
   if (system == "redis") return statement.empty() ? std::string() : "redis|" + redis_call_key(statement);
   if (system == "mysql" || system == "mariadb" || system == "postgresql" || system == "postgres")
     return statement.empty() ? std::string() : "sql|" + sql_call_key(statement, system.starts_with("postgres"));
+  // gRPC: the probes read the :path from HPACK, the SDK names service and method alike.
+  if (const auto service = first_string(a, {"rpc.service"}); !service.empty())
+    return "rpc|" + service + "/" + first_string(a, {"rpc.method"});
   if (!method.empty() && !target.empty() && source != SpanSource::kNet) return "http|" + method + " " + target;
   return {};
 }

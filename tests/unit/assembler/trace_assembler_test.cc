@@ -704,5 +704,31 @@ TEST_F(AssemblerTest, WithPacketCaptureTheServerEndWaitsForTheNetSpans) {
   EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x32', 8));
 }
 
+TEST_F(AssemblerTest, GrpcAndHttpCallsWithoutContextJoinOnlyTheirOwnProcesssSdkSpan) {
+  // A client that did not propagate context (metadata stripped by an interceptor); its SDK reports its pid.
+  auto call = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 3'000'000, 4'000'000, 40, false, "");
+  add_attr(call, "rpc.system", "grpc");
+  add_attr(call, "rpc.service", "shop.Orders");
+  add_attr(call, "rpc.method", "Place");
+  // curl in another process asks the same HTTP target the SDK's HTTP client span names.
+  auto curl = sys_span(id('\xa2', 16), id('\xa2', 8), "", kClient, 3'000'000, 4'000'000, 41, false, "");
+  add_attr(curl, "http.request.method", "GET");
+  add_attr(curl, "url.path", "/x");
+  assembler_.add(batch_of(SpanSource::kSys, {call, curl}), t0_);
+  auto app = make_span(id('\xb1', 16), id('\xc1', 8), id('\xb0', 8), kClient, 2'900'000, 4'100'000);
+  add_attr(app, "rpc.service", "shop.Orders");
+  add_attr(app, "rpc.method", "Place");
+  auto app_http = make_span(id('\xb1', 16), id('\xc2', 8), id('\xb0', 8), kClient, 2'900'000, 4'100'000);
+  add_attr(app_http, "http.method", "GET");
+  add_attr(app_http, "http.url", "http://svc/x");
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\xb1', 16), id('\xb0', 8), "", kInternal, 1, 9'000'000),
+                                             app, app_http},
+                          "client", "40"),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\xa1', 8)].parent_span_id(), id('\xc1', 8));
+  EXPECT_TRUE(out_[id('\xa2', 8)].parent_span_id().empty()) << "curl is not the SDK's process";
+}
+
 }  // namespace
 }  // namespace otelbpf
