@@ -151,58 +151,62 @@ const SpanFacts* TraceAssembler::sys_server_by_header(const SpanFacts& app) cons
   return app_process_known(app) ? nullptr : best;
 }
 
-TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app) const {
-  const std::vector<std::string>* ids = nullptr;
-  if (!app.peer_address.empty() && app.peer_port) {
-    auto it = sys_servers_by_connection_.find(app.peer_address + "|" + std::to_string(app.peer_port));
-    if (it != sys_servers_by_connection_.end()) ids = &it->second;
-  } else if (!app.method.empty() && !app.target.empty()) {
-    // Without the connection, method and target are the request's only identity; uniqueness decides.
-    auto it = sys_servers_by_request_.find(app.method + " " + app.target);
-    if (it != sys_servers_by_request_.end()) ids = &it->second;
-  }
-  if (!ids) return {};
-  const SpanFacts* found = nullptr;
-  int found_strict = 0, found_slack = 0;
+namespace {
+// Among candidates that passed every check, the one whose time holds the SDK span's start without the
+// clock slack wins over those that need it; two of the same standing are no answer.
+struct Candidates {
   const SpanFacts* strict = nullptr;
-  for (const auto& id : *ids) {
-    const auto* s = facts_of(id);
-    if (!s || !request_agrees(app, *s) || !scope_agrees(app, *s)) continue;
-    if (app_process_known(app) && !same_process(app, *s)) continue;
-    ++found_slack;
-    found = s;
-    if (s->start_ns <= app.start_ns && app.start_ns <= s->end_ns) {
-      ++found_strict;
+  const SpanFacts* slack = nullptr;
+  int strict_count = 0, slack_count = 0;
+  void add(const SpanFacts* s, bool strictly) {
+    ++slack_count;
+    slack = s;
+    if (strictly) {
+      ++strict_count;
       strict = s;
     }
   }
-  if (found_slack == 1) return {found, false};
-  if (found_strict == 1) return {strict, false};
-  return {nullptr, found_slack > 1};
+  PartnerMatch best() const {
+    if (slack_count == 1) return {slack, false};
+    if (strict_count == 1) return {strict, false};
+    return {nullptr, slack_count > 1};
+  }
+};
+}  // namespace
+
+TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app) const {
+  Candidates found;
+  auto consider = [&](const std::string& id) {
+    const auto* s = facts_of(id);
+    if (!s || !request_agrees(app, *s) || !scope_agrees(app, *s)) return;
+    if (app_process_known(app) && !same_process(app, *s)) return;
+    found.add(s, s->start_ns <= app.start_ns && app.start_ns <= s->end_ns);
+  };
+  const auto latest_start = app.start_ns + kClockSlackNs;
+  if (!app.peer_address.empty() && app.peer_port)
+    sys_servers_by_connection_.started_before(app.peer_address + "|" + std::to_string(app.peer_port),
+                                              latest_start, consider);
+  else if (!app.method.empty() && !app.target.empty())
+    // Without the connection, method and target are the request's only identity; uniqueness decides.
+    sys_servers_by_request_.started_before(app.method + " " + app.target, latest_start, consider);
+  return found.best();
 }
 
 TraceAssembler::Match TraceAssembler::sys_server_by_pid(const SpanFacts& app) const {
   // Only for a root span with process.pid: the request came without trace context, the SDK started a
-  // trace, and nothing identifies the request but the process and the time.
+  // trace, and nothing identifies the request but the process, the time and what the span names. The
+  // same namespaced pid in several PID namespaces, or several requests of the process at that time,
+  // cannot be told apart.
   if (app.pid == 0) return {};
-  auto it = sys_servers_by_ns_pid_.find(app.pid);
-  if (it == sys_servers_by_ns_pid_.end()) return {};
-  const SpanFacts* best = nullptr;
-  bool tie = false;
-  for (const auto& id : it->second) {
+  Candidates found;
+  sys_servers_by_ns_pid_.started_before(app.pid, app.start_ns + kClockSlackNs, [&](const std::string& id) {
     const auto* s = facts_of(id);
-    if (!s || s->start_ns > app.start_ns + kClockSlackNs || app.start_ns > s->end_ns + kClockSlackNs) continue;
-    if (!scope_agrees(app, *s)) continue;
-    if (!app.method.empty() && !s->method.empty() && app.method != s->method) continue;
-    if (!app.target.empty() && !s->target.empty() && app.target != s->target) continue;
-    if (!best || s->start_ns > best->start_ns) {
-      tie = best && best->pid_namespace != s->pid_namespace && s->start_ns <= best->end_ns;
-      best = s;
-    } else if (s->pid_namespace != best->pid_namespace) {
-      tie = true;  // the same namespaced pid in two PID namespaces, both fitting: no way to tell
-    }
-  }
-  return tie ? Match{nullptr, true} : Match{best, false};
+    if (!s || app.start_ns > s->end_ns + kClockSlackNs || !scope_agrees(app, *s)) return;
+    if (!app.method.empty() && !s->method.empty() && app.method != s->method) return;
+    if (!app.target.empty() && !s->target.empty() && app.target != s->target) return;
+    found.add(s, s->start_ns <= app.start_ns && app.start_ns <= s->end_ns);
+  });
+  return found.best();
 }
 
 const SpanFacts* TraceAssembler::app_server_partner(const SpanFacts& app) const {
@@ -222,9 +226,7 @@ TraceAssembler::Match TraceAssembler::app_client_for(const SpanFacts& call) cons
   // An SDK that makes an HTTP or gRPC call injects its context, so a sys CLIENT span without one comes
   // from a process the SDK's span is not from, unless that process is known to be the SDK's.
   const bool http = call.call_key.starts_with("http|") || call.call_key.starts_with("rpc|");
-  const SpanFacts* strict = nullptr;
-  const SpanFacts* slack = nullptr;
-  int strict_count = 0, slack_count = 0;
+  Candidates found;
   for (const auto& id : it->second) {
     const auto* app = facts_of(id);
     if (!app) continue;
@@ -232,16 +234,11 @@ TraceAssembler::Match TraceAssembler::app_client_for(const SpanFacts& call) cons
     // An SDK process not yet known by pid may be any process: then only uniqueness decides.
     if (app_process_known(*app) ? !same_process(*app, call) : http) continue;
     if (!overlaps_with_slack(*app, call)) continue;
-    ++slack_count;
-    slack = app;
-    if (encloses(*app, call, 0)) {
-      ++strict_count;
-      strict = app;
-    }
+    found.add(app, encloses(*app, call, 0));
   }
-  if (strict_count == 1) return {strict, false};
-  if (strict_count == 0 && slack_count == 1) return {slack, false};
-  return {nullptr, slack_count > 1};
+  // The SDK span enclosing the call exactly beats those that need the slack.
+  if (found.strict_count == 1) return {found.strict, false};
+  return found.best();
 }
 
 // The innermost app span of the calling process that encloses an outbound call, within the trace of the

@@ -164,14 +164,14 @@ void TraceAssembler::index_span(SpanFacts fact) {
     net_by_tcp_[f.tcp_key].push_back(id);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      sys_servers_by_ns_pid_[f.ns_pid].push_back(id);
+      sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, id);
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
       if (!f.syscall_trace_id.empty())
         sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = id;
       if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(id);
       if (!f.peer_address.empty() && f.peer_port)
-        sys_servers_by_connection_[f.peer_address + "|" + std::to_string(f.peer_port)].push_back(id);
-      if (!f.method.empty()) sys_servers_by_request_[f.method + " " + f.target].push_back(id);
+        sys_servers_by_connection_.insert(f.peer_address + "|" + std::to_string(f.peer_port), f.start_ns, id);
+      if (!f.method.empty()) sys_servers_by_request_.insert(f.method + " " + f.target, f.start_ns, id);
       // Requests reach a thread's syscalls in order; one that starts before an earlier one ended means
       // the thread serves several at once (an event loop) and its thread links cannot be trusted.
       if (f.thread_id) {
@@ -370,10 +370,10 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     }
   };
   sweep(net_by_tcp_);
-  sweep(sys_servers_by_ns_pid_);
+  sys_servers_by_ns_pid_.sweep(gone);
   sweep(sys_servers_by_header_);
-  sweep(sys_servers_by_connection_);
-  sweep(sys_servers_by_request_);
+  sys_servers_by_connection_.sweep(gone);
+  sys_servers_by_request_.sweep(gone);
   sweep(app_spans_by_trace_);
   sweep(app_clients_by_call_);
   std::erase_if(traces_with_app_root_, [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });

@@ -18,6 +18,7 @@
 
 #include "assembler/app_lag.h"
 #include "assembler/span_facts.h"
+#include "assembler/time_index.h"
 #include "common/metrics.h"
 #include "model/span_batch.h"
 #include "pipeline/span_pipeline.h"
@@ -27,6 +28,12 @@ namespace otelbpf {
 // Receives assembled batches; the exporters' fan-out in the agent. The batch is not yet shared, so the sink
 // may still change it (pod attribution) before handing it on as shared_ptr<const SpanBatch>.
 using AssembledBatchSink = std::function<void(std::shared_ptr<SpanBatch>)>;
+
+// The answer of a partner lookup: the one span that fits, or none (and whether several fitted equally).
+struct PartnerMatch {
+  const SpanFacts* span = nullptr;
+  bool ambiguous = false;
+};
 
 struct AssemblerOptions {
   // How long every span waits for partners from the probes (sys and net spans of the same call).
@@ -121,10 +128,7 @@ class TraceAssembler {
   const SpanFacts* thread_linked_server(const SpanFacts& client) const;
   std::vector<const SpanFacts*> net_path(const std::string& tcp_key) const;
   const SpanFacts* sys_server_by_header(const SpanFacts& app) const;
-  struct Match {
-    const SpanFacts* span = nullptr;
-    bool ambiguous = false;  // several fitted equally: no answer
-  };
+  using Match = PartnerMatch;
   Match sys_server_by_connection(const SpanFacts& app) const;
   Match sys_server_by_pid(const SpanFacts& app) const;
   Match app_client_for(const SpanFacts& call) const;
@@ -162,9 +166,9 @@ class TraceAssembler {
   std::unordered_map<std::string, std::vector<std::string>> net_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
   std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;
-  std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_connection_;  // "peer|port"
-  std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_request_;     // "METHOD target"
-  std::unordered_map<std::int64_t, std::vector<std::string>> sys_servers_by_ns_pid_;
+  TimeIndex<std::string> sys_servers_by_connection_;  // "peer|port"
+  TimeIndex<std::string> sys_servers_by_request_;     // "METHOD target"
+  TimeIndex<std::int64_t> sys_servers_by_ns_pid_;
   std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;
   std::unordered_map<std::string, std::vector<std::string>> app_clients_by_call_;
   std::unordered_map<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans

@@ -1,0 +1,39 @@
+// The assembler's per-key time index answers "which spans of this key had started by t" without visiting
+// the key's whole history: a busy single-process server must not make every SDK span scan every sys span
+// of that process (issue 13 item 8).
+#include "assembler/time_index.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace otelbpf {
+namespace {
+
+TEST(TimeIndex, VisitsOnlyWhatStartedInTheWindowBeforeTNewestFirst) {
+  TimeIndex<int> index;
+  constexpr std::uint64_t kSecond = 1'000'000'000ull;
+  // 100k requests of one process, one every 10 ms over 1000 s.
+  for (std::uint64_t i = 0; i < 100'000; ++i) index.insert(7, i * kSecond / 100, std::to_string(i));
+  std::vector<std::string> visited;
+  index.started_before(7, 500 * kSecond, [&](const std::string& id) { visited.push_back(id); });
+  ASSERT_FALSE(visited.empty());
+  EXPECT_EQ(visited.front(), "50000") << "the latest start at or before t comes first";
+  EXPECT_LE(visited.size(), static_cast<std::size_t>(TimeIndex<int>::kMaxVisited));
+  visited.clear();
+  index.started_before(8, 500 * kSecond, [&](const std::string& id) { visited.push_back(id); });
+  EXPECT_TRUE(visited.empty());
+  // Spans that started more than the longest span before t are not candidates.
+  TimeIndex<int> sparse;
+  sparse.insert(1, 0, "old");
+  sparse.insert(1, 100 * kSecond, "recent");
+  sparse.started_before(1, 100 * kSecond, [&](const std::string& id) { visited.push_back(id); });
+  EXPECT_EQ(visited, std::vector<std::string>{"recent"});
+  sparse.sweep([](const std::string& id) { return id == "recent"; });
+  visited.clear();
+  sparse.started_before(1, 100 * kSecond, [&](const std::string& id) { visited.push_back(id); });
+  EXPECT_TRUE(visited.empty());
+}
+
+}  // namespace
+}  // namespace otelbpf
