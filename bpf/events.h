@@ -60,6 +60,7 @@ enum otelbpf_counter {
   OTELBPF_CNT_OTHER_SOCKET,     /* sockets other than TCP/UDP over IPv4/IPv6 (unix, netlink, ...) */
   OTELBPF_CNT_FILTERED,         /* syscalls dropped by the pid, cgroup or port filters */
   OTELBPF_CNT_INFLIGHT_LOST,    /* syscall entry state could not be stored, its exit is not traced */
+  OTELBPF_CNT_SOCK_CACHE_MISS,  /* sock hooks: a socket's verdict was not cached for this (tgid, fd): fd walk */
   OTELBPF_CNT_MAX,
 };
 
@@ -83,8 +84,10 @@ struct otelbpf_event_header {
   otb_u32 pid;        /* tgid */
   otb_u32 tid;        /* kernel thread id */
   otb_u32 fd;
-  otb_u64 ts_enter_ns; /* bpf_ktime_get_ns() at syscall entry (CLOCK_MONOTONIC) */
-  otb_u64 ts_exit_ns;  /* at syscall exit */
+  otb_u64 ts_enter_ns; /* bpf_ktime_get_ns() at syscall entry (CLOCK_MONOTONIC); with the sock hooks:
+                          when a TCP send began (tcp:tcp_sendmsg_locked), else when the socket call
+                          returned (reads: after the wait for data, not before it) */
+  otb_u64 ts_exit_ns;  /* at syscall exit (sock hooks: when sock_sendmsg/sock_recvmsg returned) */
   otb_u64 cgroup_id;
   struct otelbpf_socket_info sock;
   otb_s64 ret;          /* syscall return: bytes moved (DATA), fd (ACCEPT), 0/-errno */

@@ -35,8 +35,9 @@ static __always_inline struct file* fd_to_file(__u64 fd) {
   return file;
 }
 
-/* Returns the struct sock behind fd when it is a TCP or UDP socket over IPv4/IPv6, else NULL and why. */
-static __always_inline struct sock* fd_to_inet_sock(__u64 fd, enum fd_kind* kind) {
+/* Returns the struct sock behind fd when it is a TCP or UDP socket over IPv4/IPv6, else NULL and why.
+ * `any_sk` (optional) receives the struct sock of any socket, traced or not (for the verdict cache). */
+static __always_inline struct sock* fd_to_sock(__u64 fd, enum fd_kind* kind, struct sock** any_sk) {
   *kind = FD_NOT_SOCKET;
   struct file* file = fd_to_file(fd);
   if (!file) return NULL;
@@ -49,12 +50,17 @@ static __always_inline struct sock* fd_to_inet_sock(__u64 fd, enum fd_kind* kind
   if (!socket) return NULL;
   struct sock* sk = BPF_CORE_READ(socket, sk);
   if (!sk) return NULL;
+  if (any_sk) *any_sk = sk;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   if (family != AF_INET && family != AF_INET6) return NULL;
   __u16 protocol = BPF_CORE_READ(sk, sk_protocol);
   if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) return NULL;
   *kind = FD_INET_SOCKET;
   return sk;
+}
+
+static __always_inline struct sock* fd_to_inet_sock(__u64 fd, enum fd_kind* kind) {
+  return fd_to_sock(fd, kind, NULL);
 }
 
 static __always_inline void read_socket_info(struct sock* sk, struct otelbpf_socket_info* out) {

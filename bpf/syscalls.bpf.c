@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Socket I/O seen at the syscall boundary: every read/write/send/recv-family call on a TCP or UDP
- * socket becomes an OTELBPF_EV_DATA event with the 5-tuple, TCP sequence number and first payload
- * bytes; connect/accept/close give the connection lifecycle. Entry stashes the arguments per thread,
- * exit (when the return value and received bytes are known) builds the event. */
+/* Socket I/O: every read/write/send/recv-family call on a TCP or UDP socket becomes an OTELBPF_EV_DATA
+ * event with the 5-tuple, TCP sequence number and first payload bytes; connect/accept/close give the
+ * connection lifecycle.
+ *
+ * Two ways to see the data calls, chosen by the loader (userspace/probes/syscall_probes.cc):
+ * - sock hooks (kernels with sock:sock_send_length/sock_recv_length, 6.3+): BTF tracepoints (tp_btf) at
+ *   the end of sock_sendmsg/sock_recvmsg. They fire for socket I/O only, so file and pipe reads/writes cost
+ *   nothing; the syscall's fd and user buffers come from the task's saved registers, and what a socket is
+ *   (traced or not) is decided once and kept in the socket's BPF local storage (sock_verdicts).
+ * - syscall tracepoints (fallback): sys_enter_X stashes the arguments per thread, sys_exit_X builds the
+ *   event. They fire for every read/write of every process.
+ * accept/connect/close and sendmmsg/recvmmsg stay on syscall tracepoints in both modes. */
 /* vmlinux.h first: the libbpf headers use its types. */
 #include "vmlinux.h"
 
@@ -28,6 +36,9 @@ const volatile __u32 self_tgid = 0;
 /* Kernels before 5.8 have no BPF ring buffer: the loader then sets this and events go through a per-CPU
  * perf buffer instead (one copy more per event, and order across CPUs is restored by timestamps). */
 const volatile __u32 use_perf_buffer = 0;
+/* Wake-up batching: events are committed without waking the consumer (it polls on a bounded interval)
+ * until this many bytes wait in the ring buffer; 0 wakes it whenever it has caught up (libbpf default). */
+const volatile __u64 wakeup_bytes = 0;
 
 /* Runtime filters: flags here (mmapped .bss, written by the loader), the sets in the maps below. */
 __u32 filter_pids_enabled;
@@ -87,6 +98,45 @@ struct inflight_syscall {
   __u8 direction;
   __u8 _pad[2];
 };
+
+/* Sock hooks: what a socket is (traced or not) and what its events repeat (cgroup, comm), decided on its
+ * first call and kept in the socket's own BPF local storage, which dies with the socket. Valid for the
+ * (tgid, fd) that filled it: another fd or process on the same socket decides again. The 5-tuple is not
+ * cached: it is read from the socket on every call (a UDP socket's peer changes with connect()). */
+enum sock_kind {
+  SOCK_TRACED = 1, /* TCP/UDP over IPv4/IPv6 */
+  SOCK_OTHER,      /* unix, netlink, ...: counted, not traced */
+};
+struct sock_verdict {
+  __u64 cgroup_id;
+  char comm[OTELBPF_COMM_LEN];
+  __u32 tgid;
+  __u32 fd;
+  __u8 kind; /* enum sock_kind; 0: not decided */
+  __u8 _pad[7];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct sock_verdict);
+} sock_verdicts SEC(".maps");
+
+/* Sock hooks: when the current TCP send began (tcp:tcp_sendmsg_locked, per CPU), for ts_enter of egress
+ * events; the sock hooks themselves only fire when the call returns. */
+struct send_mark {
+  __u64 pid_tgid;
+  __u64 sk;
+  __u64 ts_ns;
+  __u32 write_seq; /* at the first chunk: equals the send's first sequence number */
+  __u32 _pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct send_mark);
+} send_marks SEC(".maps");
 
 /* Keyed by pid_tgid. LRU so that entries of threads killed inside a syscall age out. */
 struct {
@@ -188,8 +238,10 @@ static __always_inline int enter_accept(__u8 syscall, __u64 listen_fd) {
 
 /* ---- exit ---- */
 
+/* `cached` (sock hooks): the socket's verdict, whose cgroup and comm the event repeats. */
 static __always_inline struct event_scratch* start_event(const struct inflight_syscall* in, __u32 type,
-                                                         __u64 pid_tgid, long ret) {
+                                                         __u64 pid_tgid, long ret, __u64 ts_exit,
+                                                         const struct sock_verdict* cached) {
   __u32 zero = 0;
   struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
   if (!ev) return NULL;
@@ -199,14 +251,19 @@ static __always_inline struct event_scratch* start_event(const struct inflight_s
   ev->hdr.tid = (__u32)pid_tgid;
   ev->hdr.fd = in->fd;
   ev->hdr.ts_enter_ns = in->ts_enter_ns;
-  ev->hdr.ts_exit_ns = bpf_ktime_get_ns();
-  ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
+  ev->hdr.ts_exit_ns = ts_exit;
+  if (!cached) {
+    ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
+    bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
+  } else {
+    ev->hdr.cgroup_id = cached->cgroup_id;
+    __builtin_memcpy(ev->hdr.comm, cached->comm, sizeof(ev->hdr.comm));
+  }
   ev->hdr.sock = in->sock;
   ev->hdr.ret = ret;
   ev->hdr.tcp_seq = in->tcp_seq;
   ev->hdr.direction = in->direction;
   ev->hdr.syscall = in->syscall;
-  bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
   return ev;
 }
 
@@ -216,8 +273,21 @@ static __always_inline void submit_event(void* ctx, struct event_scratch* ev, __
   barrier_var(payload_len);
   if (payload_len > OTELBPF_MAX_PAYLOAD) return;
   /* use_perf_buffer is rodata: the verifier sees one branch only, so the other helper is never checked. */
-  long err = use_perf_buffer ? bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(ev->hdr) + payload_len)
-                             : bpf_ringbuf_output(&events, ev, sizeof(ev->hdr) + payload_len, 0);
+  long err;
+  if (use_perf_buffer) {
+    err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(ev->hdr) + payload_len);
+  } else {
+    /* Batched wake-ups: the traced thread does not pay a consumer wake-up (an IPI, costly in VMs) per
+     * event. Only the event that fills the ring past wakeup_bytes wakes the consumer; otherwise it finds
+     * the events at its next poll timeout. */
+    __u64 flags = 0;
+    const __u64 size = sizeof(ev->hdr) + payload_len;
+    if (wakeup_bytes) {
+      __u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+      flags = waiting < wakeup_bytes && waiting + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+    }
+    err = bpf_ringbuf_output(&events, ev, size, flags);
+  }
   if (err)
     count(OTELBPF_CNT_RINGBUF_DROPS);
   else
@@ -241,27 +311,25 @@ enum buffer_shape {
   SHAPE_MSGHDR, /* sendmsg/recvmsg: user_msghdr */
 };
 
-static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
-  __u64 id = bpf_get_current_pid_tgid();
-  struct inflight_syscall* in = take_inflight(id, syscall);
-  if (!in) return 0;
-  /* Errors and EOF move no bytes: nothing to trace (close tells the connection ended). */
-  if (ret <= 0) goto out;
-
-  struct event_scratch* ev = start_event(in, OTELBPF_EV_DATA, id, ret);
-  if (!ev) goto out;
+/* Builds and submits the DATA event of a call that moved ret > 0 bytes, from what its entry (or the sock
+ * hook) recorded in `in`. */
+static __always_inline void emit_data(void* ctx, const struct inflight_syscall* in, __u64 id,
+                                      enum buffer_shape shape, long ret, __u64 ts_exit,
+                                      const struct sock_verdict* cached) {
+  struct event_scratch* ev = start_event(in, OTELBPF_EV_DATA, id, ret, ts_exit, cached);
+  if (!ev) return;
   const void* peer = (const void*)in->addr;
   const struct iovec* iov = (const struct iovec*)in->buf;
   __u64 iovcnt = in->len;
   if (shape == SHAPE_MSGHDR) {
     struct user_msghdr msg = {};
-    if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)in->buf)) goto out;
+    if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)in->buf)) return;
     peer = msg.msg_name;
     iov = msg.msg_iov;
     iovcnt = msg.msg_iovlen;
   }
   if (ev->hdr.sock.dport == 0) peer_from_user_sockaddr(peer, &ev->hdr.sock);
-  if (!pass_port_filters(&ev->hdr.sock)) goto out;
+  if (!pass_port_filters(&ev->hdr.sock)) return;
 
   /* Received bytes are only in the buffer now; sent ones are still there. Either way ret bounds it. */
   __u64 want = capture_limit();
@@ -272,7 +340,14 @@ static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape 
   else
     captured = gather_user_iovecs(ev, (__u64)iov, iovcnt, want);
   submit_event(ctx, ev, captured);
-out:
+}
+
+static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct inflight_syscall* in = take_inflight(id, syscall);
+  if (!in) return 0;
+  /* Errors and EOF move no bytes: nothing to trace (close tells the connection ended). */
+  if (ret > 0) emit_data(ctx, in, id, shape, ret, bpf_ktime_get_ns(), NULL);
   bpf_map_delete_elem(&inflight, &id);
   return 0;
 }
@@ -284,7 +359,7 @@ static __always_inline int exit_mmsg(void* ctx, __u8 syscall, long ret) {
   if (!in) return 0;
   if (ret <= 0) goto out;
 
-  struct event_scratch* ev = start_event(in, OTELBPF_EV_DATA, id, 0);
+  struct event_scratch* ev = start_event(in, OTELBPF_EV_DATA, id, 0, bpf_ktime_get_ns(), NULL);
   if (!ev) goto out;
   const struct mmsghdr* msgs = (const struct mmsghdr*)in->buf;
   struct otelbpf_socket_info sock = in->sock;
@@ -331,7 +406,7 @@ static __always_inline int exit_open(void* ctx, __u8 syscall, __u32 type, long r
   copy.direction = type == OTELBPF_EV_CONNECT ? OTELBPF_DIR_EGRESS : OTELBPF_DIR_INGRESS;
   copy.tcp_seq = copy.sock.protocol == IPPROTO_TCP ? tcp_next_seq(sk, copy.direction) : 0;
   if (!pass_port_filters(&copy.sock)) return 0;
-  struct event_scratch* ev = start_event(&copy, type, id, ret);
+  struct event_scratch* ev = start_event(&copy, type, id, ret, bpf_ktime_get_ns(), NULL);
   if (ev) submit_event(ctx, ev, 0);
   return 0;
 }
@@ -341,7 +416,7 @@ static __always_inline int exit_close(void* ctx, long ret) {
   struct inflight_syscall* in = take_inflight(id, OTELBPF_SYS_CLOSE);
   if (!in) return 0;
   if (pass_port_filters(&in->sock)) {
-    struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret);
+    struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret, bpf_ktime_get_ns(), NULL);
     if (ev) submit_event(ctx, ev, 0);
   }
   bpf_map_delete_elem(&inflight, &id);
@@ -499,3 +574,165 @@ int sys_enter_close(struct syscall_enter_args* ctx) {
 }
 SEC("tracepoint/syscalls/sys_exit_close")
 int sys_exit_close(struct syscall_exit_args* ctx) { return exit_close(ctx, ctx->ret); }
+
+/* ---- sock hooks: raw tracepoints at the end of sock_sendmsg/sock_recvmsg (Linux 6.3+) ---- */
+
+#define OTB_PF_IO_WORKER 0x00000010
+#define OTB_PF_KTHREAD 0x00200000
+#define OTB_MSG_PEEK 2
+
+/* x86-64 numbers of the syscalls whose socket I/O the sock hooks report (orig_ax of the saved user
+ * registers). sendmmsg/recvmmsg stay on their syscall tracepoints (one event per message needs the index);
+ * anything else (sendfile, splice, io_uring, 32-bit compat calls) is not traced, as on the fallback. */
+#define OTB_NR_read 0
+#define OTB_NR_write 1
+#define OTB_NR_readv 19
+#define OTB_NR_writev 20
+#define OTB_NR_sendto 44
+#define OTB_NR_recvfrom 45
+#define OTB_NR_sendmsg 46
+#define OTB_NR_recvmsg 47
+
+/* The socket's verdict for this (tgid, fd), decided now if not yet; NULL when fd is not sk (a kernel
+ * socket used inside some other syscall of this task, e.g. by NFS) or the storage cannot be had. */
+static __always_inline struct sock_verdict* sock_verdict_for(struct sock* sk, __u32 tgid, __u64 fd) {
+  struct sock_verdict* v = bpf_sk_storage_get(&sock_verdicts, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!v) return NULL;
+  if (v->kind && v->tgid == tgid && v->fd == (__u32)fd) return v;
+
+  count(OTELBPF_CNT_SOCK_CACHE_MISS);
+  enum fd_kind kind;
+  struct sock* any = NULL;
+  struct sock* inet = fd_to_sock(fd, &kind, &any);
+  if (!any || any != sk) return NULL;
+  v->tgid = tgid;
+  v->fd = fd;
+  v->cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(v->comm, sizeof(v->comm));
+  v->kind = inet ? SOCK_TRACED : SOCK_OTHER;
+  return v;
+}
+
+/* read_socket_info() through the hook's trusted struct sock pointer: plain loads, no helper calls. */
+static __always_inline void read_socket_info_btf(struct sock* sk, struct otelbpf_socket_info* out) {
+  out->sock_id = (__u64)sk;
+  out->family = sk->__sk_common.skc_family;
+  out->protocol = (__u8)sk->sk_protocol;
+  out->sport = sk->__sk_common.skc_num;
+  out->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+  if (out->family == AF_INET) {
+    __u32 s = sk->__sk_common.skc_rcv_saddr, d = sk->__sk_common.skc_daddr;
+    __builtin_memcpy(out->saddr, &s, 4);
+    __builtin_memcpy(out->daddr, &d, 4);
+  } else {
+    struct in6_addr s6 = sk->__sk_common.skc_v6_rcv_saddr, d6 = sk->__sk_common.skc_v6_daddr;
+    __builtin_memcpy(out->saddr, &s6, 16);
+    __builtin_memcpy(out->daddr, &d6, 16);
+  }
+}
+
+static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 msg_flags, __u8 direction) {
+  /* Errors, EAGAIN and EOF move no bytes: nothing to trace. */
+  if (ret <= 0 || !sk) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!pass_task_filters(id)) return 0;
+  struct task_struct* task = bpf_get_current_task_btf();
+  if (task->flags & (OTB_PF_KTHREAD | OTB_PF_IO_WORKER)) return 0;
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  if (!regs) return 0;
+
+  __u8 syscall;
+  enum buffer_shape shape = SHAPE_FLAT;
+  __u64 addr = 0;
+  switch (regs->orig_ax) {
+    case OTB_NR_read: syscall = OTELBPF_SYS_READ; break;
+    case OTB_NR_write: syscall = OTELBPF_SYS_WRITE; break;
+    case OTB_NR_readv: syscall = OTELBPF_SYS_READV; shape = SHAPE_IOVEC; break;
+    case OTB_NR_writev: syscall = OTELBPF_SYS_WRITEV; shape = SHAPE_IOVEC; break;
+    case OTB_NR_sendto: syscall = OTELBPF_SYS_SENDTO; addr = regs->r8; break;
+    case OTB_NR_recvfrom: syscall = OTELBPF_SYS_RECVFROM; addr = regs->r8; break;
+    case OTB_NR_sendmsg: syscall = OTELBPF_SYS_SENDMSG; shape = SHAPE_MSGHDR; break;
+    case OTB_NR_recvmsg: syscall = OTELBPF_SYS_RECVMSG; shape = SHAPE_MSGHDR; break;
+    default: return 0;
+  }
+  const __u64 fd = regs->di;
+  const struct sock_verdict* v = sock_verdict_for(sk, id >> 32, fd);
+  if (!v) return 0;
+  if (v->kind != SOCK_TRACED) {
+    count(OTELBPF_CNT_OTHER_SOCKET);
+    return 0;
+  }
+
+  const __u64 now = bpf_ktime_get_ns();
+  struct inflight_syscall in = {};
+  in.ts_enter_ns = now;
+  in.fd = fd;
+  in.buf = regs->si;
+  in.len = regs->dx;
+  in.addr = addr;
+  read_socket_info_btf(sk, &in.sock);
+  in.syscall = syscall;
+  in.direction = direction;
+  if (in.sock.protocol == IPPROTO_TCP) {
+    struct tcp_sock* tp = bpf_skc_to_tcp_sock(sk);
+    if (tp) {
+      /* After the call: the sequence number has moved past the bytes it sent or consumed (not on MSG_PEEK). */
+      __u32 next = direction == OTELBPF_DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+      in.tcp_seq = direction == OTELBPF_DIR_INGRESS && (msg_flags & OTB_MSG_PEEK) ? next : next - (__u32)ret;
+      /* A read that reached the peer's FIN consumed its sequence number too (copied_seq + 1 past the data):
+       * everything up to rcv_nxt is read and the FIN has been received (SOCK_DONE). */
+      if (direction == OTELBPF_DIR_INGRESS && !(msg_flags & OTB_MSG_PEEK) && next == tp->rcv_nxt &&
+          (sk->__sk_common.skc_flags & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))))
+        in.tcp_seq -= 1;
+    }
+    if (direction == OTELBPF_DIR_EGRESS) {
+      __u32 zero = 0;
+      struct send_mark* m = bpf_map_lookup_elem(&send_marks, &zero);
+      if (m) {
+        /* This send's mark: set on this CPU by this thread on this socket at this send's first byte (a
+         * stale one left by a send that migrated CPUs has an older write_seq). */
+        if (m->pid_tgid == id && m->sk == (__u64)sk && m->write_seq == in.tcp_seq && m->ts_ns <= now)
+          in.ts_enter_ns = m->ts_ns;
+        m->pid_tgid = 0;
+      }
+    }
+  }
+  if (in.sock.dport == 0 && (syscall == OTELBPF_SYS_RECVFROM || syscall == OTELBPF_SYS_RECVMSG)) {
+    /* Unconnected UDP: the sender's address reaches the caller's sockaddr only after sock_recvmsg returns;
+     * sys_exit_recvfrom/recvmsg finish the event from there. */
+    if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY)) count(OTELBPF_CNT_INFLIGHT_LOST);
+    return 0;
+  }
+  emit_data(ctx, &in, id, shape, ret, now, v);
+  return 0;
+}
+
+/* TP_PROTO(struct sock *sk, int ret, int flags) */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock* sk, int ret, int flags) {
+  return sock_data(ctx, sk, ret, flags, OTELBPF_DIR_EGRESS);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock* sk, int ret, int flags) {
+  return sock_data(ctx, sk, ret, flags, OTELBPF_DIR_INGRESS);
+}
+
+/* TP_PROTO(const struct sock *sk, const struct msghdr *msg, const struct sk_buff *skb, int size_goal):
+ * fires per chunk inside tcp_sendmsg_locked, before the chunk is copied; the first marks when the send
+ * began, for the egress event's ts_enter. */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(tcp_sendmsg_locked, const struct sock* sk) {
+  __u32 zero = 0;
+  struct send_mark* m = bpf_map_lookup_elem(&send_marks, &zero);
+  if (!m) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  if (m->pid_tgid == id && m->sk == (__u64)sk) return 0; /* a later chunk of the same send */
+  struct tcp_sock* tp = bpf_skc_to_tcp_sock((void*)sk);
+  if (!tp) return 0;
+  m->pid_tgid = id;
+  m->sk = (__u64)sk;
+  m->ts_ns = bpf_ktime_get_ns();
+  m->write_seq = tp->write_seq;
+  return 0;
+}

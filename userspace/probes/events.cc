@@ -27,7 +27,7 @@ static_assert(sizeof(otelbpf_data_event) == sizeof(otelbpf_event_header) + OTELB
 static_assert(offsetof(otelbpf_data_event, payload) == sizeof(otelbpf_event_header));
 static_assert((OTELBPF_MAX_PAYLOAD & (OTELBPF_MAX_PAYLOAD - 1)) == 0,
               "the verifier masks need a power of two");
-static_assert(OTELBPF_CNT_MAX == 6);
+static_assert(OTELBPF_CNT_MAX == 7);
 
 // Packet capture (bpf/packets.bpf.c).
 static_assert(sizeof(otelbpf_packet_event) == 120);

@@ -36,6 +36,9 @@ void ProbeMetrics::publish(const SyscallProbes& probes) {
   add_delta(registry_.counter("otelbpf_probe_inflight_lost_total",
                               "Syscalls whose entry state could not be stored (exit not traced)"),
             now.inflight_lost, last_.inflight_lost);
+  add_delta(registry_.counter("otelbpf_probe_sock_cache_misses_total",
+                              "Socket calls whose traced-or-not verdict was not cached and took an fd walk"),
+            now.sock_cache_misses, last_.sock_cache_misses);
   add_delta(registry_.counter("otelbpf_probe_malformed_events_total",
                               "Ring buffer records shorter than their header claims"),
             probes.malformed_events(), last_malformed_);

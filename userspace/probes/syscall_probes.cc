@@ -1,6 +1,7 @@
 #include "probes/syscall_probes.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -30,10 +31,40 @@ std::string libbpf_error_text(int err) {
 // libbpf returns NULL and sets errno on failure.
 int last_error() { return errno ? -errno : -EINVAL; }
 
+// "syscalls/sys_enter_read", "sock/sock_send_length": the tracepoint's category/name.
 std::string probe_name(const bpf_program* prog) {
   std::string_view section = bpf_program__section_name(prog);
   if (section.starts_with("tracepoint/")) section.remove_prefix(std::strlen("tracepoint/"));
+  for (std::string_view prefix : {"raw_tracepoint/", "tp_btf/"}) {
+    if (!section.starts_with(prefix)) continue;
+    section.remove_prefix(prefix.size());
+    return std::string(section.starts_with("tcp_") ? "tcp/" : "sock/") + std::string(section);
+  }
   return std::string(section);
+}
+
+// The data calls' hooks in each mode. Probes named in neither list serve both (connect, accept, close,
+// sendmmsg/recvmmsg, and sys_exit_recvfrom/recvmsg, which also finish unconnected-UDP receives for the
+// sock hooks: the sender's address reaches the caller's buffer only after sock_recvmsg).
+bool sock_hook_only(std::string_view name) { return name.starts_with("sock/") || name.starts_with("tcp/"); }
+bool syscall_fallback_only(std::string_view name) {
+  static constexpr std::string_view kFallback[] = {
+      "syscalls/sys_enter_read",    "syscalls/sys_exit_read",     "syscalls/sys_enter_write",
+      "syscalls/sys_exit_write",    "syscalls/sys_enter_readv",   "syscalls/sys_exit_readv",
+      "syscalls/sys_enter_writev",  "syscalls/sys_exit_writev",   "syscalls/sys_enter_sendto",
+      "syscalls/sys_exit_sendto",   "syscalls/sys_enter_recvfrom", "syscalls/sys_enter_sendmsg",
+      "syscalls/sys_exit_sendmsg",  "syscalls/sys_enter_recvmsg",
+  };
+  return std::find(std::begin(kFallback), std::end(kFallback), name) != std::end(kFallback);
+}
+
+// Whether the running kernel has a tracepoint, from its BTF (a raw tracepoint's btf_trace_<name> typedef).
+bool kernel_has_tracepoint(const char* name) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  const bool found = btf__find_by_name_kind(vmlinux, fmt::format("btf_trace_{}", name).c_str(), BTF_KIND_TYPEDEF) > 0;
+  btf__free(vmlinux);
+  return found;
 }
 
 std::uint32_t ring_size(std::uint32_t requested) {
@@ -56,7 +87,18 @@ struct LoadConfig {
   std::uint32_t self_tgid;
   bool perf_buffer;
   bool kernel_has_ringbuf;
+  bool sock_hooks;
+  bool send_marks;  // tcp/tcp_sendmsg_locked exists (ts_enter of TCP sends with the sock hooks)
+  bool batch_wakeups;
 };
+
+// Whether a program is part of this configuration at all (the others are neither loaded nor reported).
+bool program_wanted(const LoadConfig& config, std::string_view name) {
+  if (name == "tcp/tcp_sendmsg_locked") return config.sock_hooks && config.send_marks;
+  if (sock_hook_only(name)) return config.sock_hooks;
+  if (syscall_fallback_only(name)) return !config.sock_hooks;
+  return true;
+}
 
 // Opens the object with rodata and map sizes set; programs named in `skip` are not loaded.
 std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
@@ -66,6 +108,7 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   skel->rodata->payload_capture_bytes = config.payload_capture_bytes;
   skel->rodata->self_tgid = config.self_tgid;
   skel->rodata->use_perf_buffer = config.perf_buffer ? 1 : 0;
+  skel->rodata->wakeup_bytes = config.batch_wakeups && !config.perf_buffer ? config.ringbuf_bytes / 8 : 0;
   if (config.kernel_has_ringbuf) {
     if (int err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes); err)
       throw ProbeError("setting the ring buffer size failed: " + libbpf_error_text(err));
@@ -79,7 +122,8 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   }
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
-    if (load_none || skip.contains(probe_name(prog))) bpf_program__set_autoload(prog, false);
+    const std::string name = probe_name(prog);
+    if (load_none || skip.contains(name) || !program_wanted(config, name)) bpf_program__set_autoload(prog, false);
   }
   return skel;
 }
@@ -98,7 +142,9 @@ std::map<std::string, std::string> find_refused_programs(const LoadConfig& confi
   {
     auto probe = open_configured(config, {}, true);
     bpf_program* prog;
-    bpf_object__for_each_program(prog, probe->obj) names.push_back(probe_name(prog));
+    bpf_object__for_each_program(prog, probe->obj) {
+      if (program_wanted(config, probe_name(prog))) names.push_back(probe_name(prog));
+    }
   }
   std::map<std::string, std::string> refused;
   for (const auto& name : names) {
@@ -158,12 +204,22 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
     throw ProbeError("this kernel has no BPF ring buffer (Linux 5.8+); use the perf buffer transport");
   const bool perf = options.transport == Transport::kPerfBuffer || !has_ringbuf;
   if (!has_ringbuf) spdlog::info("kernel has no BPF ring buffer: events go through a per-CPU perf buffer");
+  using DataHooks = SyscallProbeOptions::DataHooks;
+  const bool kernel_has_sock_hooks =
+      kernel_has_tracepoint("sock_send_length") && kernel_has_tracepoint("sock_recv_length");
+  if (options.data_hooks == DataHooks::kSockHooks && !kernel_has_sock_hooks)
+    throw ProbeError("this kernel has no sock:sock_send_length/sock_recv_length tracepoints (Linux 6.3+)");
+  const bool sock_hooks = options.data_hooks == DataHooks::kSockHooks ||
+                          (options.data_hooks == DataHooks::kAuto && kernel_has_sock_hooks);
   LoadConfig config{
       .payload_capture_bytes = std::min<std::uint32_t>(options.payload_capture_bytes, OTELBPF_MAX_PAYLOAD),
       .ringbuf_bytes = ring_size(options.ringbuf_bytes),
       .self_tgid = options.trace_own_process ? 0u : static_cast<std::uint32_t>(getpid()),
       .perf_buffer = perf,
       .kernel_has_ringbuf = has_ringbuf,
+      .sock_hooks = sock_hooks,
+      .send_marks = sock_hooks && kernel_has_tracepoint("tcp_sendmsg_locked"),
+      .batch_wakeups = options.batch_wakeups,
   };
   if (config.payload_capture_bytes != options.payload_capture_bytes)
     spdlog::warn("payload_capture_bytes {} exceeds the kernel-side maximum, using {}",
@@ -179,6 +235,27 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   if (err) {
     opened.reset();
     refused = find_refused_programs(config);
+    if (config.sock_hooks && options.data_hooks == DataHooks::kAuto &&
+        (refused.contains("sock/sock_send_length") || refused.contains("sock/sock_recv_length"))) {
+      // The data calls must be seen somewhere: back to the syscall tracepoints, as on kernels before 6.3.
+      for (const auto& [name, reason] : refused)
+        if (sock_hook_only(name)) spdlog::warn("probe {}: kernel refused to load it: {}", name, reason);
+      spdlog::warn("sock hooks refused: data calls fall back to the syscall tracepoints");
+      config.sock_hooks = false;
+      config.send_marks = false;
+      opened = open_configured(config, {});
+      {
+        QuietLibbpfWarnings quiet;
+        err = syscalls_bpf__load(opened.get());
+      }
+      refused.clear();
+      if (err) {
+        opened.reset();
+        refused = find_refused_programs(config);
+      }
+    }
+  }
+  if (err) {
     for (const auto& [name, reason] : refused)
       spdlog::warn("probe {}: kernel refused to load it: {} (debug log has the verifier output)", name,
                    reason);
@@ -188,6 +265,8 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   }
 
   std::unique_ptr<SyscallProbes> probes(new SyscallProbes(Skeleton(opened.release()), std::move(handler)));
+  probes->sock_hooks_ = config.sock_hooks;
+  probes->batch_wakeups_ = config.batch_wakeups && !config.perf_buffer;
   probes->set_filters(options);
 
   if (config.perf_buffer) {
@@ -212,6 +291,7 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   bpf_object__for_each_program(prog, probes->skel_->obj) {
     ProbeStatus status;
     status.name = probe_name(prog);
+    if (!program_wanted(config, status.name)) continue;  // the other mode's hooks
     if (auto it = refused.find(status.name); it != refused.end()) {
       status.error = "not loaded: " + it->second;
     } else {
@@ -234,9 +314,11 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
     std::string first = probes->status_.empty() ? "no programs" : probes->status_.front().error;
     throw ProbeError("no syscall probe could be attached; first error: " + first);
   }
-  spdlog::info("syscall probes: {}/{} attached, payload capture {} bytes, ring buffer {} KiB{}",
-               probes->links_.size(), probes->status_.size(), config.payload_capture_bytes,
-               config.ringbuf_bytes >> 10, config.self_tgid ? "" : ", tracing own process");
+  spdlog::info("syscall probes: {}/{} attached, data calls via {}, payload capture {} bytes, ring buffer {} KiB{}{}",
+               probes->links_.size(), probes->status_.size(),
+               config.sock_hooks ? "sock_send_length/sock_recv_length" : "syscall tracepoints (fallback)",
+               config.payload_capture_bytes, config.ringbuf_bytes >> 10,
+               probes->batch_wakeups_ ? ", batched wake-ups" : "", config.self_tgid ? "" : ", tracing own process");
   return probes;
 }
 
@@ -301,11 +383,36 @@ int SyscallProbes::poll(std::chrono::milliseconds timeout) {
     if (n == -EINTR) return 0;
     return n < 0 ? n : static_cast<int>(handled_this_poll_);
   }
+  // Batched wake-ups: most events are committed without waking epoll, so whatever is already waiting is
+  // read first, and epoll only waits when the ring was empty (until the fill threshold wakes it or the
+  // timeout passes, after which the ring is read again).
+  auto consume = [this]() -> int {
+    int m = ring_buffer__consume(ring_.get());
+    if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
+    return m == -EAGAIN && handled_this_poll_ >= kMaxEventsPerPoll ? 0 : m;
+  };
+  if (batch_wakeups_) {
+    if (int m = consume(); m < 0) return m;
+    if (handled_this_poll_ > 0) return static_cast<int>(handled_this_poll_);
+  }
   int n = ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count()));
   if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
   if (n == -EINTR) return 0;
   if (n == -EAGAIN && handled_this_poll_ >= kMaxEventsPerPoll) return static_cast<int>(handled_this_poll_);
-  return n;
+  if (n < 0) return n;
+  if (batch_wakeups_ && handled_this_poll_ < kMaxEventsPerPoll) {
+    if (int m = consume(); m < 0) return m;
+  }
+  return static_cast<int>(handled_this_poll_);
+}
+
+std::vector<std::pair<std::string, int>> SyscallProbes::program_fds() const {
+  std::vector<std::pair<std::string, int>> out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (bpf_program__fd(prog) >= 0) out.emplace_back(probe_name(prog), bpf_program__fd(prog));
+  }
+  return out;
 }
 
 int SyscallProbes::epoll_fd() const {
@@ -330,6 +437,7 @@ KernelCounters SyscallProbes::counters() const {
       .other_socket_skipped = totals[OTELBPF_CNT_OTHER_SOCKET],
       .filtered = totals[OTELBPF_CNT_FILTERED],
       .inflight_lost = totals[OTELBPF_CNT_INFLIGHT_LOST],
+      .sock_cache_misses = totals[OTELBPF_CNT_SOCK_CACHE_MISS],
   };
 }
 

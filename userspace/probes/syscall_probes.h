@@ -10,6 +10,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bpf/events.h"
@@ -26,6 +27,16 @@ struct SyscallProbeOptions {
   // How events reach userspace: the BPF ring buffer (Linux 5.8+) or, where the kernel lacks it, a
   // per-CPU perf buffer. kAuto probes the kernel; the others force one (tests, comparisons).
   enum class Transport { kAuto, kRingBuffer, kPerfBuffer } transport = Transport::kAuto;
+  // Where the read/write/send/recv-family calls are seen. kSockHooks: BTF tracepoints at the end of
+  // sock_sendmsg/sock_recvmsg (sock:sock_send_length/sock_recv_length, Linux 6.3+), which never fire for
+  // files or pipes; kSyscallTracepoints: syscalls/sys_{enter,exit}_X, which fire for every read/write of
+  // every process. kAuto takes the sock hooks where the kernel has them (checked in its BTF) and falls
+  // back to the syscall tracepoints if the kernel refuses to load them.
+  enum class DataHooks { kAuto, kSockHooks, kSyscallTracepoints } data_hooks = DataHooks::kAuto;
+  // Ring buffer wake-ups: false wakes the consumer whenever it has caught up (one wake-up per event at
+  // moderate rates, paid by the traced thread); true commits without waking until 1/8 of the ring is
+  // filled, and poll() reads what is there when its timeout passes.
+  bool batch_wakeups = true;
   // The agent never traces its own process (its export traffic would feed itself). Tests that
   // generate traffic in-process turn this on.
   bool trace_own_process = false;
@@ -50,6 +61,7 @@ struct KernelCounters {
   std::uint64_t other_socket_skipped = 0;
   std::uint64_t filtered = 0;
   std::uint64_t inflight_lost = 0;
+  std::uint64_t sock_cache_misses = 0;  // sock hooks: verdicts decided by walking the fd table
 };
 
 class ProbeError : public std::runtime_error {
@@ -83,6 +95,11 @@ class SyscallProbes {
   const std::vector<ProbeStatus>& status() const { return status_; }
   // "ringbuf" or "perfbuf": what load() chose.
   const char* transport() const { return perf_ ? "perfbuf" : "ringbuf"; }
+  // "sock" (sock_send_length/sock_recv_length raw tracepoints) or "syscalls" (the fallback): what load()
+  // chose for the data calls.
+  const char* data_hooks() const { return sock_hooks_ ? "sock" : "syscalls"; }
+  // Name and fd of every loaded program (for bpf_stats run time per program: bench/bench_probes).
+  std::vector<std::pair<std::string, int>> program_fds() const;
   std::size_t attached_count() const { return links_.size(); }
   KernelCounters counters() const;
   // Ring buffer records shorter than their header claims (never expected: a kernel/userspace mismatch).
@@ -107,6 +124,8 @@ class SyscallProbes {
   PerfBufferConsumer perf_;  // instead of ring_ on kernels without the BPF ring buffer
   std::vector<BpfLink> links_;
   std::vector<ProbeStatus> status_;
+  bool sock_hooks_ = false;
+  bool batch_wakeups_ = false;
   std::uint64_t malformed_events_ = 0;
   std::uint64_t perf_lost_ = 0;  // perf buffer overruns (the ring buffer counts its drops in the kernel)
   // Events handled by the current poll(); it returns after kMaxEventsPerPoll so its caller keeps its pace.
