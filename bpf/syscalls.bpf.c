@@ -37,7 +37,7 @@ const volatile __u32 self_tgid = 0;
  * perf buffer instead (one copy more per event, and order across CPUs is restored by timestamps). */
 const volatile __u32 use_perf_buffer = 0;
 /* Wake-up batching: events are committed without waking the consumer (it polls on a bounded interval)
- * until this many bytes wait in the ring buffer; 0 wakes it whenever it has caught up (libbpf default). */
+ * except once per this many bytes written by a CPU; 0 wakes it whenever it has caught up (libbpf default). */
 const volatile __u64 wakeup_bytes = 0;
 
 /* Runtime filters: flags here (mmapped .bss, written by the loader), the sets in the maps below. */
@@ -137,6 +137,14 @@ struct {
   __type(key, __u32);
   __type(value, struct send_mark);
 } send_marks SEC(".maps");
+
+/* Bytes this CPU wrote to the ring buffer since it last woke the consumer (batched wake-ups). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} wakeup_acc SEC(".maps");
 
 /* Keyed by pid_tgid. LRU so that entries of threads killed inside a syscall age out. */
 struct {
@@ -278,13 +286,19 @@ static __always_inline void submit_event(void* ctx, struct event_scratch* ev, __
     err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(ev->hdr) + payload_len);
   } else {
     /* Batched wake-ups: the traced thread does not pay a consumer wake-up (an IPI, costly in VMs) per
-     * event. Only the event that fills the ring past wakeup_bytes wakes the consumer; otherwise it finds
-     * the events at its next poll timeout. */
+     * event. Each CPU wakes the consumer once per wakeup_bytes it wrote; otherwise the consumer finds the
+     * events at its next poll timeout. Counted per CPU: asking the ring how full it is (BPF_RB_AVAIL_DATA)
+     * reads the consumer's position, a cache line the consumer's CPU keeps writing. */
     __u64 flags = 0;
     const __u64 size = sizeof(ev->hdr) + payload_len;
     if (wakeup_bytes) {
-      __u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-      flags = waiting < wakeup_bytes && waiting + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+      __u32 zero = 0;
+      __u64* written = bpf_map_lookup_elem(&wakeup_acc, &zero);
+      flags = BPF_RB_NO_WAKEUP;
+      if (written && (*written += size) >= wakeup_bytes) {
+        *written = 0;
+        flags = BPF_RB_FORCE_WAKEUP;
+      }
     }
     err = bpf_ringbuf_output(&events, ev, size, flags);
   }

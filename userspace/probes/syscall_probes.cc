@@ -108,7 +108,11 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   skel->rodata->payload_capture_bytes = config.payload_capture_bytes;
   skel->rodata->self_tgid = config.self_tgid;
   skel->rodata->use_perf_buffer = config.perf_buffer ? 1 : 0;
-  skel->rodata->wakeup_bytes = config.batch_wakeups && !config.perf_buffer ? config.ringbuf_bytes / 8 : 0;
+  // Each CPU wakes the consumer once per 1/8 of the ring it fills (so at most ~1/8 of it waits per CPU
+  // between the consumer's polls).
+  const std::uint64_t cpus = static_cast<std::uint64_t>(std::max(1, libbpf_num_possible_cpus()));
+  skel->rodata->wakeup_bytes =
+      config.batch_wakeups && !config.perf_buffer ? std::max<std::uint64_t>(config.ringbuf_bytes / 8 / cpus, 4096) : 0;
   if (config.kernel_has_ringbuf) {
     if (int err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes); err)
       throw ProbeError("setting the ring buffer size failed: " + libbpf_error_text(err));

@@ -34,8 +34,8 @@ struct SyscallProbeOptions {
   // back to the syscall tracepoints if the kernel refuses to load them.
   enum class DataHooks { kAuto, kSockHooks, kSyscallTracepoints } data_hooks = DataHooks::kAuto;
   // Ring buffer wake-ups: false wakes the consumer whenever it has caught up (one wake-up per event at
-  // moderate rates, paid by the traced thread); true commits without waking until 1/8 of the ring is
-  // filled, and poll() reads what is there when its timeout passes.
+  // moderate rates, paid by the traced thread); true commits without waking except once per 1/8 of the
+  // ring written, and poll() reads what is there when its timeout passes (bounded latency).
   bool batch_wakeups = true;
   // The agent never traces its own process (its export traffic would feed itself). Tests that
   // generate traffic in-process turn this on.
