@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "assembler/trace_assembler.h"
+#include "protocols/common/redact.h"
 #include "config/agent_config.h"
 #include "export/export_worker.h"
 #include "export/file_exporter.h"
@@ -261,6 +262,8 @@ int run(const AgentConfig& config) {
     grpc->start();
   }
 
+  // Before any span is built or indexed: the assembler compares queries as the probes export them.
+  l7::set_url_query_redaction(config.redaction.url_query, config.redaction.url_query_allow);
 #ifdef OTELBPF_WITH_BPF
   std::unique_ptr<SyscallTracer> tracer;
   if (config.probes.enabled) {

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "protocols/common/obfuscate.h"
+#include "protocols/common/redact.h"
 
 namespace otelbpf {
 namespace {
@@ -57,13 +58,19 @@ std::string upper(std::string s) {
 }
 
 // path?query from whichever convention the span speaks: http.target (old), url.path + url.query (new),
-// else the path of http.url / url.full.
+// else the path of http.url / url.full. The query as the probes export it: values redacted (the same
+// redaction on both sides, idempotent on the probes' already redacted text).
+std::string with_query(std::string path, std::string_view query) {
+  if (query.empty()) return path;
+  return path + "?" + l7::redact_url_query(query);
+}
+
 std::string request_target(const Attributes& a) {
-  if (auto target = first_string(a, {"http.target"}); !target.empty()) return target;
-  if (auto path = first_string(a, {"url.path"}); !path.empty()) {
-    auto query = first_string(a, {"url.query"});
-    return query.empty() ? path : path + "?" + query;
+  if (auto target = first_string(a, {"http.target"}); !target.empty()) {
+    const auto q = target.find('?');
+    return q == std::string::npos ? target : with_query(target.substr(0, q), std::string_view(target).substr(q + 1));
   }
+  if (auto path = first_string(a, {"url.path"}); !path.empty()) return with_query(path, first_string(a, {"url.query"}));
   auto url = first_string(a, {"url.full", "http.url"});
   if (url.empty()) return {};
   const auto scheme = url.find("://");
@@ -71,7 +78,8 @@ std::string request_target(const Attributes& a) {
   if (path == std::string::npos) return "/";
   auto target = url.substr(path);
   if (auto hash = target.find('#'); hash != std::string::npos) target.resize(hash);
-  return target;
+  const auto q = target.find('?');
+  return q == std::string::npos ? target : with_query(target.substr(0, q), std::string_view(target).substr(q + 1));
 }
 
 // What identifies the sending process among the OTLP resources: service and instance, host and pod.

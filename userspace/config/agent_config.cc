@@ -196,6 +196,8 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.peer_agents = get<std::vector<std::string>>(root, "receiver.peer_agents");
   c.pipeline.max_batches = get<std::uint64_t>(root, "pipeline.max_batches");
   c.pipeline.max_spans = get<std::uint64_t>(root, "pipeline.max_spans");
+  c.redaction.url_query = get<bool>(root, "redaction.url_query");
+  c.redaction.url_query_allow = get<std::vector<std::string>>(root, "redaction.url_query_allow");
   c.probes.enabled = get<bool>(root, "probes.enabled");
   c.probes.payload_capture_bytes = get<std::uint32_t>(root, "probes.payload_capture_bytes");
   if (c.probes.payload_capture_bytes > 4096)

@@ -62,6 +62,10 @@ struct AgentConfig {
     std::uint32_t connection_idle_seconds;
   } probes{};
   struct {
+    bool url_query;
+    std::vector<std::string> url_query_allow;
+  } redaction{};
+  struct {
     bool enabled;
     std::vector<std::string> interfaces;
     bool include_loopback;

@@ -37,7 +37,7 @@ const char* tap_side(TapClass tap_class, std::uint8_t request_tc_direction) {
 otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origin, SpanIdGenerator& ids) {
   otlp::Span span;
   span.set_span_id(ids.span_id());
-  span.set_name(record.span_name.empty() ? record.protocol : record.span_name);
+  span.set_name(exportable_text(record.span_name.empty() ? record.protocol : record.span_name));
   // Neither end of the call: a point on the path between them.
   span.set_kind(otlp::Span::SPAN_KIND_INTERNAL);
   span.set_start_time_unix_nano(
@@ -105,7 +105,7 @@ otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origi
   if (record.response_missing) add_span_attribute(span, "otelbpf.response_missing", true);
   if (record.error) {
     span.mutable_status()->set_code(otlp::Status::STATUS_CODE_ERROR);
-    span.mutable_status()->set_message(record.status_message);
+    span.mutable_status()->set_message(exportable_status_message(record));
   }
   return span;
 }

@@ -1,5 +1,7 @@
 #include "tracer/sys_span_builder.h"
 
+#include "protocols/common/redact.h"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -22,15 +24,28 @@ std::string bytes_of(const std::uint8_t* data, std::size_t n) {
 
 }  // namespace
 
+std::string exportable_text(std::string_view text) {
+  return l7::is_valid_utf8(text) ? std::string(text) : l7::to_valid_utf8(text);
+}
+
+std::string exportable_status_message(const l7::L7Record& record) {
+  // Database servers quote the values they refused in their error text.
+  if (record.protocol == "mysql" || record.protocol == "postgresql")
+    return exportable_text(l7::redact_error_message(record.status_message));
+  return exportable_text(record.status_message);
+}
+
+// Every string that sys and net spans carry passes here: captured bytes become valid UTF-8 (protobuf
+// strings must be), and a URL's query keeps its names but not its values (tokens, signatures).
 void add_span_attribute(otlp::Span& span, const std::string& key, const l7::AttributeValue& value) {
   auto* kv = span.add_attributes();
   kv->set_key(key);
   auto* v = kv->mutable_value();
   std::visit(
-      [v](const auto& x) {
+      [v, &key](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::string>)
-          v->set_string_value(x);
+          v->set_string_value(key == "url.query" ? exportable_text(l7::redact_url_query(x)) : exportable_text(x));
         else if constexpr (std::is_same_v<T, bool>)
           v->set_bool_value(x);
         else if constexpr (std::is_same_v<T, double>)
@@ -75,7 +90,7 @@ std::string format_address(const std::uint8_t* addr, std::uint16_t family) {
 otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origin, SpanIdGenerator& ids) {
   otlp::Span span;
   span.set_span_id(ids.span_id());
-  span.set_name(record.span_name.empty() ? record.protocol : record.span_name);
+  span.set_name(exportable_text(record.span_name.empty() ? record.protocol : record.span_name));
   span.set_kind(record.role == l7::Role::kServer ? otlp::Span::SPAN_KIND_SERVER
                                                  : otlp::Span::SPAN_KIND_CLIENT);
   span.set_start_time_unix_nano(
@@ -96,7 +111,7 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
   if (ctx && !ctx->request_id.empty()) add_str(span, "http.request.header.x-request-id", ctx->request_id);
 
   add_int(span, attr::kProcessPid, origin.pid);
-  add_str(span, "process.executable.name", std::string(origin.executable));
+  add_str(span, "process.executable.name", exportable_text(origin.executable));
   add_int(span, "thread.id", record.req_tid);
   if (origin.sock) {
     const auto& s = *origin.sock;
@@ -126,7 +141,7 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
   if (record.response_missing) add_span_attribute(span, "otelbpf.response_missing", true);
   if (record.error) {
     span.mutable_status()->set_code(otlp::Status::STATUS_CODE_ERROR);
-    span.mutable_status()->set_message(record.status_message);
+    span.mutable_status()->set_message(exportable_status_message(record));
   }
   return span;
 }

@@ -69,7 +69,8 @@ const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const
   if (executables_.size() > 65536) executables_.clear();
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
-  return executables_[pid] = ec ? comm : exe.filename().string();
+  // comm and file names are bytes, not text: made valid UTF-8 once here for every span and resource.
+  return executables_[pid] = exportable_text(ec ? comm : exe.filename().string());
 }
 
 PidNamespace read_pid_namespace(std::uint32_t pid) {

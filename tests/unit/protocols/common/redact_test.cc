@@ -1,0 +1,43 @@
+// What captured text becomes before it leaves the node: valid UTF-8, URL query values and database error
+// literals redacted (issue 13 items 5 and 6).
+#include "protocols/common/redact.h"
+
+#include <gtest/gtest.h>
+
+#include "protocols/common/obfuscate.h"
+
+namespace otelbpf::l7 {
+namespace {
+
+TEST(Redact, InvalidUtf8BecomesReplacementCharacters) {
+  EXPECT_TRUE(is_valid_utf8("plain /path"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  for (const std::string bad : {std::string("\xff"), std::string("\xc3"), std::string("\xc0\xaf"),  // overlong
+                                std::string("\xed\xa0\x80"),                                          // surrogate
+                                std::string("\xf4\x90\x80\x80"), std::string("a\x80z")})
+    EXPECT_FALSE(is_valid_utf8(bad)) << testing::PrintToString(bad);
+  EXPECT_EQ(to_valid_utf8("/a\xff\xfe/b\xc3"), "/a\xef\xbf\xbd\xef\xbf\xbd/b\xef\xbf\xbd");
+  EXPECT_EQ(to_valid_utf8("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_TRUE(is_valid_utf8(to_valid_utf8("\xe2\x82 half a euro")));
+}
+
+TEST(Redact, UrlQueryKeepsNamesNotValuesExceptAllowed) {
+  EXPECT_EQ(redact_url_query("token=abc123&page=2&flag&empty="), "token=REDACTED&page=REDACTED&flag&empty=");
+  EXPECT_EQ(redact_url_query(redact_url_query("sig=x")), "sig=REDACTED") << "idempotent";
+  set_url_query_redaction(true, {"page", "Q"});
+  EXPECT_EQ(redact_url_query("token=abc&page=2&q=teapots"), "token=REDACTED&page=2&q=teapots");
+  set_url_query_redaction(false, {});
+  EXPECT_EQ(redact_url_query("token=abc"), "token=abc");
+  set_url_query_redaction(true, {});
+}
+
+TEST(Redact, DatabaseErrorLiteralsAreHidden) {
+  EXPECT_EQ(redact_error_message("Duplicate entry 'ann@example.org' for key 'users.email'"),
+            "Duplicate entry ? for key ?");
+  set_obfuscation(false, true);
+  EXPECT_EQ(redact_error_message("Duplicate entry 'x'"), "Duplicate entry 'x'");
+  set_obfuscation(true, true);
+}
+
+}  // namespace
+}  // namespace otelbpf::l7
