@@ -94,6 +94,7 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
   ExportWorkerOptions worker;
   worker.queue_batches = e.queue_batches;
   worker.max_batch_spans = e.max_batch_spans;
+  worker.max_request_bytes = e.max_request_bytes;
   worker.max_batch_delay = std::chrono::milliseconds(e.batch_delay_ms);
   worker.initial_backoff = std::chrono::milliseconds(e.initial_backoff_ms);
   worker.max_backoff = std::chrono::milliseconds(e.max_backoff_ms);
@@ -367,8 +368,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   AgentConfig config;
+  std::vector<std::string> ignored_deepflow_keys;
   try {
-    auto merged = merge_config(cl.sources);
+    auto merged = merge_config(cl.sources, &ignored_deepflow_keys);
     if (cl.print_config) {
       std::cout << YAML::Dump(merged) << "\n";
       return 0;
@@ -379,6 +381,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (!ignored_deepflow_keys.empty())
+    spdlog::warn("config: ignoring DeepFlow agent-group keys otelbpf has no use for: {}",
+                 fmt::join(ignored_deepflow_keys, ", "));
   try {
     return run(config);
   } catch (const std::exception& e) {

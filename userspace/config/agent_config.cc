@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <string_view>
 
 extern char** environ;
 
@@ -25,6 +26,68 @@ std::vector<std::string> split(const std::string& s, const std::string& sep) {
     start = pos + sep.size();
   }
   return parts;
+}
+
+// Top-level keys of a DeepFlow v6.x agent-group config (the yaml names of the server's
+// VTapGroupConfiguration, what `deepflow-ctl agent-group-config list <id> -o yaml` exports), minus the ones
+// otelbpf honours: external_agent_http_proxy_enabled/port (the receiver) and log_level. Users moving from
+// DeepFlow keep one file for both agents, so these are named in a warning, not refused; any other unknown
+// key is still a typo and refused.
+constexpr std::string_view kIgnoredDeepflowKeys[] = {
+    "vtap_group_id", "vtap_group_lcuuid", "max_collect_pps", "max_npb_bps", "max_cpus", "max_millicpus",
+    "max_memory", "sys_free_memory_limit", "sync_interval", "platform_sync_interval", "stats_interval",
+    "rsyslog_enabled", "system_load_circuit_breaker_threshold", "system_load_circuit_breaker_recover",
+    "system_load_circuit_breaker_metric", "max_tx_bandwidth", "bandwidth_probe_interval",
+    "tap_interface_regex", "max_escape_seconds", "mtu", "output_vlan", "collector_socket_type",
+    "compressor_socket_type", "npb_socket_type", "npb_vlan_mode", "collector_enabled", "vtap_flow_1s_enabled",
+    "l4_log_tap_types", "l4_log_ignore_tap_sides", "l7_log_ignore_tap_sides", "npb_dedup_enabled",
+    "platform_enabled", "if_mac_source", "vm_xml_path", "extra_netns_regex", "nat_ip_enabled",
+    "capture_packet_size", "inactive_server_port_enabled", "inactive_ip_enabled", "log_threshold",
+    "log_retention", "log_file_size", "http_log_proxy_client", "http_log_trace_id", "http_log_span_id",
+    "http_log_x_request_id", "l7_log_packet_size", "l4_log_collect_nps_threshold",
+    "l7_log_collect_nps_threshold", "l7_metrics_enabled", "l7_log_store_tap_types", "capture_socket_type",
+    "capture_bpf", "tap_mode", "thread_threshold", "process_threshold", "ntp_enabled",
+    "l4_performance_enabled", "pod_cluster_internal_ip", "domains", "decap_type",
+    "prometheus_http_api_addresses", "analyzer_port", "analyzer_ip", "proxy_controller_port",
+    "proxy_controller_ip", "wasm_plugins", "so_plugins", "static_config",
+};
+
+// A copy of the file's top level without the DeepFlow keys otelbpf does not use, which are appended to
+// `ignored`. Anything that is not a mapping is returned as it is, for merge_into to refuse by name.
+YAML::Node without_ignored_deepflow_keys(const YAML::Node& file_node, std::vector<std::string>& ignored) {
+  if (!file_node.IsMap()) return file_node;
+  YAML::Node kept(YAML::NodeType::Map);
+  for (const auto& item : file_node) {
+    const auto key = item.first.as<std::string>();
+    if (is_ignored_deepflow_key(key)) {
+      ignored.push_back(key);
+    } else {
+      kept[key] = item.second;
+    }
+  }
+  return kept;
+}
+
+// DeepFlow writes levels in capitals and says WARNING; anything else would reach spdlog, whose from_str
+// turns an unknown name into "off" and silences the agent.
+std::string normalized_log_level(const std::string& configured) {
+  std::string level = configured;
+  std::transform(level.begin(), level.end(), level.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (level == "warning") return "warn";
+  if (level == "err") return "error";
+  for (const char* known : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+    if (level == known) return level;
+  throw ConfigError(
+      fmt::format("config: log_level must be trace, debug, info, warn, error, critical or off, not '{}'",
+                  configured));
+}
+
+// DeepFlow's switches are 0/1; true/false are accepted as well. Anything else is a mistake worth naming.
+bool deepflow_switch(const YAML::Node& node, const std::string& key) {
+  const auto text = node.as<std::string>();
+  if (text == "1" || text == "true") return true;
+  if (text == "0" || text == "false") return false;
+  throw ConfigError(fmt::format("config: '{}' must be 1 or 0, not '{}'", key, text));
 }
 
 // Free-form maps (header lists) accept any key; everywhere else a key must exist in the defaults.
@@ -128,6 +191,10 @@ OtlpEndpointConfig get_endpoint(const YAML::Node& root, const std::string& prefi
 
 const char* default_config_yaml() { return kDefaultConfigYaml; }
 
+bool is_ignored_deepflow_key(const std::string& key) {
+  return std::ranges::find(kIgnoredDeepflowKeys, key) != std::end(kIgnoredDeepflowKeys);
+}
+
 std::map<std::string, std::string> otelbpf_environment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -140,7 +207,7 @@ std::map<std::string, std::string> otelbpf_environment() {
   return env;
 }
 
-YAML::Node merge_config(const ConfigSources& sources) {
+YAML::Node merge_config(const ConfigSources& sources, std::vector<std::string>* ignored_deepflow_keys) {
   YAML::Node root = YAML::Load(kDefaultConfigYaml);
   if (!sources.file.empty()) {
     std::ifstream in(sources.file);
@@ -153,7 +220,11 @@ YAML::Node merge_config(const ConfigSources& sources) {
     } catch (const YAML::Exception& e) {
       throw ConfigError(fmt::format("config: '{}' is not valid YAML: {}", sources.file, e.what()));
     }
-    if (!file_node.IsNull()) merge_into(root, file_node, "");
+    // Only the file may be a DeepFlow agent-group config: an OTELBPF_* variable or --set that names a key
+    // otelbpf does not have is a mistake.
+    std::vector<std::string> ignored;
+    if (!file_node.IsNull()) merge_into(root, without_ignored_deepflow_keys(file_node, ignored), "");
+    if (ignored_deepflow_keys) *ignored_deepflow_keys = std::move(ignored);
   }
   for (const auto& [name, value] : sources.environment) {
     // OTELBPF_RECEIVER__HTTP__PORT -> receiver.http.port
@@ -174,14 +245,14 @@ YAML::Node merge_config(const ConfigSources& sources) {
 
 AgentConfig parse_config(const YAML::Node& root) {
   AgentConfig c;
-  c.log_level = get<std::string>(root, "log_level");
+  c.log_level = normalized_log_level(get<std::string>(root, "log_level"));
   c.node_name = get<std::string>(root, "node_name");
   c.http.enabled = get<bool>(root, "receiver.http.enabled");
   c.http.listen = get<std::string>(root, "receiver.http.listen");
   c.http.port = get<std::uint16_t>(root, "receiver.http.port");
   // DeepFlow agent-group keys, so an existing `external_agent_http_proxy_*` config works unchanged.
   if (auto enabled = root["external_agent_http_proxy_enabled"]; enabled && !enabled.IsNull())
-    c.http.enabled = enabled.as<std::string>() != "0" && enabled.as<std::string>() != "false";
+    c.http.enabled = deepflow_switch(enabled, "external_agent_http_proxy_enabled");
   if (auto port = root["external_agent_http_proxy_port"]; port && !port.IsNull())
     c.http.port = get<std::uint16_t>(root, "external_agent_http_proxy_port");
   c.http.threads = get<int>(root, "receiver.http.threads");
@@ -232,6 +303,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   auto& e = c.exporters;
   e.queue_batches = get<std::uint64_t>(root, "export.queue_batches");
   e.max_batch_spans = get<std::uint64_t>(root, "export.max_batch_spans");
+  e.max_request_bytes = get<std::uint64_t>(root, "export.max_request_bytes");
   e.batch_delay_ms = get<std::uint32_t>(root, "export.batch_delay_ms");
   e.initial_backoff_ms = get<std::uint32_t>(root, "export.initial_backoff_ms");
   e.max_backoff_ms = get<std::uint32_t>(root, "export.max_backoff_ms");

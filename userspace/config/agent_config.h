@@ -1,6 +1,8 @@
 #pragma once
 // The agent's configuration: embedded defaults (config/otelbpf.yaml) < YAML file < OTELBPF_* environment
-// < --set flags. Unknown keys are errors, so a typo never silently falls back to a default.
+// < --set flags. Unknown keys are errors, so a typo never silently falls back to a default. The one
+// exception: a file may be a DeepFlow agent-group config, whose top-level DeepFlow keys are applied where
+// otelbpf has the feature and otherwise reported back (not refused), so such a file works unchanged.
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -86,6 +88,7 @@ struct AgentConfig {
   struct {
     std::uint64_t queue_batches;
     std::uint64_t max_batch_spans;
+    std::uint64_t max_request_bytes;
     std::uint32_t batch_delay_ms;
     std::uint32_t initial_backoff_ms;
     std::uint32_t max_backoff_ms;
@@ -129,8 +132,13 @@ struct ConfigSources {
 // The embedded defaults as YAML text (config/otelbpf.yaml).
 const char* default_config_yaml();
 
-// Merges all sources into one YAML tree (throws ConfigError naming the bad key or value).
-YAML::Node merge_config(const ConfigSources& sources);
+// Merges all sources into one YAML tree (throws ConfigError naming the bad key or value). Top-level
+// DeepFlow agent-group keys of the file that otelbpf does not use (vtap_group_id, max_memory, ...) are left
+// out of the tree and, when `ignored_deepflow_keys` is given, listed there in file order for one warning.
+YAML::Node merge_config(const ConfigSources& sources, std::vector<std::string>* ignored_deepflow_keys = nullptr);
+
+// Whether `key` is a top-level key of a DeepFlow (v6.x) agent-group config that otelbpf does not use.
+bool is_ignored_deepflow_key(const std::string& key);
 
 // Typed view of a merged tree, with range checks.
 AgentConfig parse_config(const YAML::Node& merged);

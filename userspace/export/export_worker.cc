@@ -34,7 +34,7 @@ ExportWorker::ExportWorker(std::unique_ptr<SpanExporter> exporter, ExportWorkerO
       queue_(std::max<std::size_t>(options_.queue_batches, 1)),
       rng_(std::random_device{}()) {
   // Every series exists from the start, so alerts on them see 0 rather than nothing.
-  for (const char* reason : {"queue_full", "spool_full", "spool_error", "permanent", "retry_exhausted", "shutdown"})
+  for (const char* reason : {"queue_full", "spool_full", "spool_error", "permanent", "too_large", "retry_exhausted", "shutdown"})
     metrics_.counter(kDroppedName, kDroppedHelp, {{"exporter", name_}, {"reason", reason}});
   metrics_.counter("otelbpf_exporter_spool_corrupt_files_total", "Spool files that failed their checks on replay",
                    {{"exporter", name_}});
@@ -146,24 +146,47 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
   // Resources are copied, not deduplicated: merging is for fewer requests, not smaller ones.
   out.request.MergeFrom(first->request);
   out.spans = first->span_count();
-  while (out.spans < options_.max_batch_spans) {
+  out.bytes = first->request.ByteSizeLong();
+  while (out.spans < options_.max_batch_spans && out.bytes < options_.max_request_bytes) {
     auto wait = stopping_.load() ? Clock::duration::zero() : flush_at - Clock::now();
     if (wait < Clock::duration::zero()) break;
     auto next = queue_.pop_for(wait);
     if (!next) break;
     const std::size_t spans = (*next)->span_count();
-    if (out.spans + spans > options_.max_batch_spans) {
+    const std::size_t bytes = (*next)->request.ByteSizeLong();
+    if (out.spans + spans > options_.max_batch_spans || out.bytes + bytes > options_.max_request_bytes) {
       carry_ = std::move(*next);
       break;
     }
     out.request.MergeFrom((*next)->request);
     out.spans += spans;
+    out.bytes += bytes;
   }
   queue_batches_.set(static_cast<std::int64_t>(queue_.size()));
   return true;
 }
 
+void ExportWorker::deliver_in_halves(const otlp::ExportRequest& request) {
+  const std::size_t spans = count_spans(request);
+  if (spans <= 1) {
+    spdlog::warn("exporter {}: dropping a span larger than the endpoint takes in one request", name_);
+    count_drop("too_large", spans);
+    return;
+  }
+  auto [first, second] = split_request(request);
+  for (auto* part : {&first, &second}) {
+    Pending half{std::move(*part), 0, 0};
+    half.spans = count_spans(half.request);
+    half.bytes = half.request.ByteSizeLong();
+    deliver(half);
+  }
+}
+
 void ExportWorker::deliver(Pending& pending) {
+  if (pending.bytes > options_.max_request_bytes && pending.spans > 1) {
+    deliver_in_halves(pending.request);
+    return;
+  }
   if (past_stop_deadline()) {
     park(pending.request, pending.spans, "shutdown");
     return;
@@ -187,6 +210,13 @@ void ExportWorker::deliver(Pending& pending) {
         spdlog::warn("exporter {}: dropping {} spans: {}", name_, pending.spans, outcome.reason);
         count_drop("permanent", pending.spans);
         leave_degraded();  // the endpoint answered, so the spool can be tried
+        return;
+      case ExportOutcome::Kind::kTooLarge:
+        failed_attempts_.inc();
+        spdlog::info("exporter {}: {} spans refused as too large ({}); sending them in halves", name_,
+                     pending.spans, outcome.reason);
+        leave_degraded();
+        deliver_in_halves(pending.request);
         return;
       case ExportOutcome::Kind::kRetryable:
         break;
@@ -235,6 +265,16 @@ bool ExportWorker::replay_one() {
       count_drop("permanent", entry->spans);
       leave_degraded();
       return true;
+    case ExportOutcome::Kind::kTooLarge: {
+      // A batch spooled before the limit was known (or under a larger one) must not wedge the spool's
+      // head: it leaves the spool and goes out in halves.
+      failed_attempts_.inc();
+      auto request = std::move(entry->request);
+      spool_->pop(entry->sequence);
+      leave_degraded();
+      deliver_in_halves(request);
+      return true;
+    }
     case ExportOutcome::Kind::kRetryable:
       break;
   }

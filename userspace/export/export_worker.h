@@ -10,6 +10,8 @@
 //   spool_full       the spool's byte bound would be exceeded (what is already spooled stays)
 //   spool_error      the spool file could not be written
 //   permanent        the endpoint refused the data for good (400, INVALID_ARGUMENT, ...)
+//   too_large        one span alone is larger than the endpoint takes in a request (requests over the
+//                    size limit, or refused as too large, are split in halves until they pass)
 //   retry_exhausted  no spool and max_retry_elapsed passed
 //   shutdown         still undelivered at the shutdown deadline, and no spool
 // A spool file that fails its checks when read back is discarded and counted (files, not spans) as
@@ -38,6 +40,9 @@ struct ExportWorkerOptions {
   // Batches are merged whole (never split), so one larger batch is sent as it is.
   std::size_t max_batch_spans = 512;
   std::chrono::milliseconds max_batch_delay{200};
+  // No request is larger than this (serialized): the OTel Collector's gRPC receiver takes 4 MiB.
+  // Merging stops before it; a larger batch is split; a request refused as too large is halved.
+  std::size_t max_request_bytes = 4u << 20;
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{5000};
   // How long one request is retried before it goes to the spool (or is dropped when there is none).
@@ -77,11 +82,14 @@ class ExportWorker {
   struct Pending {
     otlp::ExportRequest request;
     std::size_t spans = 0;
+    std::size_t bytes = 0;  // serialized size
   };
 
   void run();
   bool collect(Pending& out, Clock::duration first_wait);
   void deliver(Pending& pending);
+  // Sends a request the endpoint refused as too large, or one over max_request_bytes, in halves.
+  void deliver_in_halves(const otlp::ExportRequest& request);
   // Replays the oldest spooled batch once; false when it could not be sent (the endpoint still fails).
   bool replay_one();
   // Puts a request the endpoint could not take into the spool, or counts it as dropped with `reason`.

@@ -10,8 +10,38 @@ const char* to_string(ExportOutcome::Kind kind) {
       return "retryable";
     case ExportOutcome::Kind::kPermanent:
       return "permanent";
+    case ExportOutcome::Kind::kTooLarge:
+      return "too_large";
   }
   return "unknown";
+}
+
+std::pair<otlp::ExportRequest, otlp::ExportRequest> split_request(const otlp::ExportRequest& request) {
+  const std::size_t half = count_spans(request) / 2;
+  std::pair<otlp::ExportRequest, otlp::ExportRequest> parts;
+  std::size_t seen = 0;
+  for (const auto& rs : request.resource_spans()) {
+    otlp::ResourceSpans* out_rs[2] = {nullptr, nullptr};
+    for (const auto& ss : rs.scope_spans()) {
+      otlp::ScopeSpans* out_ss[2] = {nullptr, nullptr};
+      for (const auto& span : ss.spans()) {
+        const int side = seen++ < half ? 0 : 1;
+        auto& target = side == 0 ? parts.first : parts.second;
+        if (!out_rs[side]) {
+          out_rs[side] = target.add_resource_spans();
+          *out_rs[side]->mutable_resource() = rs.resource();
+          out_rs[side]->set_schema_url(rs.schema_url());
+        }
+        if (!out_ss[side]) {
+          out_ss[side] = out_rs[side]->add_scope_spans();
+          *out_ss[side]->mutable_scope() = ss.scope();
+          out_ss[side]->set_schema_url(ss.schema_url());
+        }
+        *out_ss[side]->add_spans() = span;
+      }
+    }
+  }
+  return parts;
 }
 
 }  // namespace otelbpf

@@ -11,7 +11,9 @@
 namespace otelbpf {
 
 struct ExportOutcome {
-  enum class Kind { kOk, kRetryable, kPermanent } kind = Kind::kOk;
+  // kTooLarge: the endpoint refuses a request of this size (HTTP 413, gRPC RESOURCE_EXHAUSTED "larger than
+  // max"); smaller requests with the same spans may pass.
+  enum class Kind { kOk, kRetryable, kPermanent, kTooLarge } kind = Kind::kOk;
   std::string reason;
   // The endpoint's own "come back later" (HTTP Retry-After, gRPC RetryInfo); 0 = none given.
   std::chrono::milliseconds retry_after{0};
@@ -21,9 +23,13 @@ struct ExportOutcome {
     return {Kind::kRetryable, std::move(reason), retry_after};
   }
   static ExportOutcome permanent(std::string reason) { return {Kind::kPermanent, std::move(reason), {}}; }
+  static ExportOutcome too_large(std::string reason) { return {Kind::kTooLarge, std::move(reason), {}}; }
 };
 
 const char* to_string(ExportOutcome::Kind kind);
+
+// Splits a request into two with about half the spans each, keeping each span's resource and scope.
+std::pair<otlp::ExportRequest, otlp::ExportRequest> split_request(const otlp::ExportRequest& request);
 
 class SpanExporter {
  public:

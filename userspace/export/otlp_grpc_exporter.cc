@@ -130,6 +130,11 @@ ExportOutcome OtlpGrpcExporter::send(const otlp::ExportRequest& request) {
   }
   std::string reason = fmt::format("gRPC {} from {}: {}", code_name(status.error_code()), options_.endpoint,
                                    status.error_message());
+  // A message over the server's (or our channel's) size limit fails the same way every time: gRPC says
+  // RESOURCE_EXHAUSTED "... larger than max ...". Smaller requests pass.
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      status.error_message().find("larger than max") != std::string::npos)
+    return ExportOutcome::too_large(std::move(reason));
   if (is_retryable(status.error_code()))
     return ExportOutcome::retryable(std::move(reason), retry_delay(status));
   return ExportOutcome::permanent(std::move(reason));

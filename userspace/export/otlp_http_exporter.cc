@@ -228,6 +228,7 @@ ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
     message = body.substr(0, 256);
   std::string reason =
       fmt::format("HTTP {} from {}{}{}", status, where, message.empty() ? "" : ": ", message);
+  if (status == 413) return ExportOutcome::too_large(std::move(reason));
   if (is_retryable_status(status)) {
     auto retry_after = response[http::field::retry_after];
     return ExportOutcome::retryable(

@@ -372,5 +372,52 @@ TEST_F(ExportWorkerTest, RetryWaitsAtLeastTheEndpointsRetryAfter) {
   EXPECT_GE(endpoint_->call_times[1] - endpoint_->call_times[0], 150ms);
 }
 
+TEST_F(ExportWorkerTest, RequestsRefusedAsTooLargeAreSplitUntilTheyPassAndNeverWedgeTheQueue) {
+  // An endpoint that takes at most 4 spans per request (a collector's 4 MiB gRPC limit, in miniature),
+  // and refuses larger ones as too large, every time. Before, the batch was retried forever.
+  endpoint_->set_script([](int) { return ExportOutcome::ok(); });
+  auto exporter = std::make_unique<ScriptedExporter>(endpoint_);
+  struct Limited final : SpanExporter {
+    std::unique_ptr<ScriptedExporter> inner;
+    const std::string& name() const override { return inner->name(); }
+    ExportOutcome send(const otlp::ExportRequest& request) override {
+      if (count_spans(request) > 4) return ExportOutcome::too_large("HTTP 413 from test: request too large");
+      return inner->send(request);
+    }
+  };
+  auto limited = std::make_unique<Limited>();
+  limited->inner = std::move(exporter);
+  auto options = fast_options();
+  options.spool_dir = dir_.path().string();
+  options.max_batch_spans = 100;
+  ExportWorker worker(std::move(limited), options, metrics_);
+  ASSERT_TRUE(worker.enqueue(make_batch(0, 13)));
+  ASSERT_TRUE(worker.enqueue(make_batch(13, 2)));
+  ASSERT_TRUE(endpoint_->wait_delivered(15));
+  worker.shutdown(1s);
+  EXPECT_EQ(endpoint_->sorted_delivered(), range(0, 15));
+  EXPECT_EQ(dropped("too_large"), 0);
+  EXPECT_EQ(metric("otelbpf_exporter_spooled_spans_total"), 0);
+}
+
+TEST_F(ExportWorkerTest, RequestsStayUnderTheByteLimitAndASpanAloneTooLargeIsDroppedCounted) {
+  const std::size_t one = testing::make_request(0, 1).ByteSizeLong();
+  const std::size_t per_span = testing::make_request(0, 2).ByteSizeLong() - one;
+  auto options = fast_options();
+  options.max_batch_spans = 100;
+  options.max_request_bytes = (one - per_span) + 3 * per_span + per_span / 2;  // three spans and some
+  auto worker = start(options);
+  ASSERT_TRUE(worker->enqueue(make_batch(0, 10)));
+  ASSERT_TRUE(endpoint_->wait_delivered(10));
+  {
+    std::lock_guard lock(endpoint_->mutex);
+    for (auto n : endpoint_->accepted_request_spans) EXPECT_LE(n, 3u);
+  }
+  endpoint_->set_script([](int) { return ExportOutcome::too_large("gRPC RESOURCE_EXHAUSTED: larger than max"); });
+  ASSERT_TRUE(worker->enqueue(make_batch(10, 1)));
+  ASSERT_TRUE(wait_for([&] { return dropped("too_large") == 1; }));
+  worker->shutdown(1s);
+}
+
 }  // namespace
 }  // namespace otelbpf

@@ -243,6 +243,14 @@ TEST_F(OtlpHttpExporterTest, OtherErrorsArePermanentWithTheServersMessage) {
   EXPECT_EQ(client->send(make_request(0, 1)).kind, ExportOutcome::Kind::kPermanent);
 }
 
+TEST_F(OtlpHttpExporterTest, PayloadTooLargeSaysSoSoTheWorkerCanSplit) {
+  server_.script({{.status = 413, .body = "request entity too large", .content_type = "text/plain"}});
+  auto client = exporter();
+  auto outcome = client->send(make_request(0, 1));
+  EXPECT_EQ(outcome.kind, ExportOutcome::Kind::kTooLarge);
+  EXPECT_NE(outcome.reason.find("HTTP 413"), std::string::npos) << outcome.reason;
+}
+
 TEST_F(OtlpHttpExporterTest, PartialSuccessIsOkAndCountsRejectedSpans) {
   otlp::ExportResponse response;
   response.mutable_partial_success()->set_rejected_spans(2);
