@@ -3,6 +3,7 @@
 //
 // Start-up reads as the data flows: exporters, assembler, pipeline, receivers, probes. Shutdown (SIGTERM,
 // SIGINT) runs the other way: stop the doors, drain the pipeline, flush the assembler, flush the exporters.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
