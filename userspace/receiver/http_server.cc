@@ -135,8 +135,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto& req = parser_->get();
     const std::string_view target(req.target().data(), req.target().size());
     if (is_trace_path(target)) {
-      if (req.method() != http::verb::post)
-        return reply_simple(http::status::method_not_allowed, "use POST\n");
+      // The 405 waits for the body (within the same size and time limits as any body): left in the stream,
+      // it would be parsed as this connection's next request.
+      if (req.method() != http::verb::post) return read_body();
       const auto content_type = req[http::field::content_type];
       if (!OtlpIngest::encoding_for_content_type({content_type.data(), content_type.size()}, encoding_)) {
         server_.ingest.count_rejection(kTransport, "unsupported_media_type");
@@ -187,9 +188,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string_view path = target.substr(0, target.find('?'));
     keep_alive_ = req.keep_alive();
     version_ = req.version();
-    if (is_trace_path(path)) return handle_export(req);
+    if (is_trace_path(path)) {
+      if (req.method() != http::verb::post) return reply_method_not_allowed("POST");
+      return handle_export(req);
+    }
     if (req.method() != http::verb::get && req.method() != http::verb::head)
-      return reply_simple(http::status::method_not_allowed, "method not allowed\n");
+      return reply_method_not_allowed("GET, HEAD");
     if (path == "/metrics")
       return reply(http::status::ok, "text/plain; version=0.0.4", server_.metrics.render_prometheus());
     if (path == "/healthz") return reply(http::status::ok, "text/plain", "ok\n");
@@ -236,17 +240,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void reply_simple(http::status status, std::string body) { reply(status, "text/plain", std::move(body)); }
 
+  // RFC 9110: a 405 names the methods the resource does support.
+  void reply_method_not_allowed(const char* allowed) {
+    reply(http::status::method_not_allowed, "text/plain", fmt::format("use {}\n", allowed), false, allowed);
+  }
+
   void reply_and_close(http::status status, const char* type, std::string body) {
     keep_alive_ = false;
     reply(status, type, std::move(body));
   }
 
-  void reply(http::status status, const char* content_type, std::string body, bool retry_after = false) {
+  void reply(http::status status, const char* content_type, std::string body, bool retry_after = false,
+             const char* allow = nullptr) {
     auto response = std::make_shared<Response>(status, version_ ? version_ : 11);
     response->set(http::field::server, "otelbpf-agent");
     response->set(http::field::content_type, content_type);
     if (retry_after)
       response->set(http::field::retry_after, std::to_string(server_.options.retry_after.count()));
+    if (allow) response->set(http::field::allow, allow);
     response->body() = std::move(body);
     response->keep_alive(keep_alive_);
     response->prepare_payload();

@@ -258,6 +258,38 @@ TEST_F(ReceiverTest, OperatingEndpoints) {
   EXPECT_EQ(send(http::verb::get, "/v1/traces", "", "").result(), http::status::method_not_allowed);
 }
 
+// A request with the wrong method on the trace path must have its body consumed before the 405: a body that
+// stayed in the stream would be parsed as the connection's next request (one client could make the
+// receiver answer, or ingest, a request that no header of the connection announced).
+TEST_F(ReceiverTest, WrongMethodOnTracePathDoesNotTurnItsBodyIntoTheNextRequest) {
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char* method : {"PUT", "GET", "DELETE"}) {
+    SCOPED_TRACE(method);
+    net::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
+    const std::string requests = std::string(method) + " /v1/traces HTTP/1.1\r\nHost: x\r\n" +
+                                 "Content-Type: application/x-protobuf\r\nContent-Length: " +
+                                 std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled +
+                                 "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+    net::write(socket, net::buffer(requests));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> refused;
+    http::read(socket, buffer, refused);
+    EXPECT_EQ(refused.result(), http::status::method_not_allowed);
+    EXPECT_EQ(refused[http::field::allow], "POST");
+    // The next answer on the connection is the one to the request that followed, not to the body.
+    http::response<http::string_body> next;
+    beast::error_code ec;
+    http::read(socket, buffer, next, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(next.result(), http::status::ok);
+    EXPECT_EQ(next.body(), "ready\n");
+  }
+  // Nothing that was refused reached the pipeline.
+  EXPECT_FALSE(pipeline_.next(std::chrono::milliseconds(10)));
+}
+
 TEST_F(ReceiverTest, GrpcExportAndBackPressure) {
   GrpcServer grpc_server(GrpcServerOptions{"127.0.0.1:0", 1 << 20}, ingest_);
   grpc_server.start();
