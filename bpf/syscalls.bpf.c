@@ -122,6 +122,15 @@ struct {
   __type(value, struct sock_verdict);
 } sock_verdicts SEC(".maps");
 
+/* Sock hooks: an unconnected-UDP receive waiting for its syscall's exit (the sender's address); empty when
+ * syscall == 0. */
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct inflight_syscall);
+} udp_recv_pending SEC(".maps");
+
 /* Sock hooks: when the current TCP send began (tcp:tcp_sendmsg_locked, per CPU), for ts_enter of egress
  * events; the sock hooks themselves only fire when the call returns. */
 struct send_mark {
@@ -713,12 +722,38 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
   }
   if (in.sock.dport == 0 && (syscall == OTELBPF_SYS_RECVFROM || syscall == OTELBPF_SYS_RECVMSG)) {
     /* Unconnected UDP: the sender's address reaches the caller's sockaddr only after sock_recvmsg returns;
-     * sys_exit_recvfrom/recvmsg finish the event from there. */
-    if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY)) count(OTELBPF_CNT_INFLIGHT_LOST);
+     * the sock hooks' sys_exit_recvfrom/recvmsg finish the event from there (task storage: the exits of
+     * every other recvfrom/recvmsg, e.g. on TCP, find nothing at the cost of a pointer lookup). */
+    struct inflight_syscall* pending =
+        bpf_task_storage_get(&udp_recv_pending, task, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (pending)
+      *pending = in;
+    else
+      count(OTELBPF_CNT_INFLIGHT_LOST);
     return 0;
   }
   emit_data(ctx, &in, id, shape, ret, now, v);
   return 0;
+}
+
+/* Finishes an unconnected-UDP receive the sock hook left for this syscall's exit. */
+static __always_inline int exit_udp_recv(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct inflight_syscall* in = bpf_task_storage_get(&udp_recv_pending, task, NULL, 0);
+  if (!in || in->syscall != syscall) return 0;
+  if (ret > 0) emit_data(ctx, in, bpf_get_current_pid_tgid(), shape, ret, bpf_ktime_get_ns(), NULL);
+  in->syscall = 0;
+  return 0;
+}
+
+/* The sock hooks' exits of recvfrom/recvmsg (the fallback has its own, paired with sys_enter_X). */
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int sys_exit_recvfrom_udp(struct syscall_exit_args* ctx) {
+  return exit_udp_recv(ctx, OTELBPF_SYS_RECVFROM, SHAPE_FLAT, ctx->ret);
+}
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int sys_exit_recvmsg_udp(struct syscall_exit_args* ctx) {
+  return exit_udp_recv(ctx, OTELBPF_SYS_RECVMSG, SHAPE_MSGHDR, ctx->ret);
 }
 
 /* TP_PROTO(struct sock *sk, int ret, int flags) */

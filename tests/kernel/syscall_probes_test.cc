@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/metrics.h"
@@ -452,6 +453,47 @@ TEST_F(SyscallProbesTest, ReadThatReachesThePeersFinReportsTheDataSequence) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(in[0].hdr.tcp_seq, out[0].hdr.tcp_seq);
   EXPECT_EQ(in[0].payload, response);
+}
+
+TEST_F(SyscallProbesTest, SendStartMarksGiveTcpSendsTheirBeginning) {
+  if (!sock_hooks()) GTEST_SKIP() << "sock hooks only (the syscall tracepoints see the entry themselves)";
+  SyscallProbeOptions options = own_process_options();
+  options.send_start_marks = true;
+  EventSink sink;
+  auto probes = SyscallProbes::load(options, sink.handler());
+  const auto& status = probes->status();
+  if (std::none_of(status.begin(), status.end(), [](const ProbeStatus& s) { return s.name == "tcp/tcp_sendmsg_locked"; }))
+    GTEST_SKIP() << "kernel without tcp:tcp_sendmsg_locked";
+  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+  Endpoint server = loopback(AF_INET);
+  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  server = local_end(listener.get(), AF_INET);
+  Fd client(socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
+  Fd conn(accept(listener.get(), nullptr, nullptr));
+  // Big enough to take several chunks (the mark must be the first one's).
+  const std::string big(200000, 'x');
+  std::thread reader([&] {
+    std::string got(big.size(), '\0');
+    read_full(conn.get(), got.data(), got.size());
+  });
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_EQ(write(client.get(), big.data(), big.size()), (ssize_t)big.size());
+  const auto took = std::chrono::steady_clock::now() - before;
+  reader.join();
+  const int cfd = client.get();
+  const CapturedEvent* w = nullptr;
+  ASSERT_TRUE(wait_for(
+      [&](const auto& evs) {
+        for (const auto& e : evs)
+          if (e.hdr.fd == static_cast<std::uint32_t>(cfd) && e.hdr.syscall == OTELBPF_SYS_WRITE) w = &e;
+        return w != nullptr;
+      },
+      5s, probes.get(), &sink));
+  EXPECT_LT(w->hdr.ts_enter_ns, w->hdr.ts_exit_ns);
+  EXPECT_LE(w->hdr.ts_exit_ns - w->hdr.ts_enter_ns,
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()));
 }
 
 TEST_F(SyscallProbesTest, NonBlockingConnectIsReportedWhileInProgress) {

@@ -43,19 +43,20 @@ std::string probe_name(const bpf_program* prog) {
   return std::string(section);
 }
 
-// The data calls' hooks in each mode. Probes named in neither list serve both (connect, accept, close,
-// sendmmsg/recvmmsg, and sys_exit_recvfrom/recvmsg, which also finish unconnected-UDP receives for the
-// sock hooks: the sender's address reaches the caller's buffer only after sock_recvmsg).
-bool sock_hook_only(std::string_view name) { return name.starts_with("sock/") || name.starts_with("tcp/"); }
-bool syscall_fallback_only(std::string_view name) {
+// The data calls' programs in each mode (by program name). Programs in neither list serve both: connect,
+// accept, close, sendmmsg/recvmmsg. The sock hooks' sys_exit_recvfrom/recvmsg (*_udp) finish unconnected-UDP
+// receives: the sender's address reaches the caller's buffer only after sock_recvmsg.
+bool sock_hook_only(std::string_view program) {
+  return program.starts_with("sock_") || program == "tcp_sendmsg_locked" || program.ends_with("_udp");
+}
+bool syscall_fallback_only(std::string_view program) {
   static constexpr std::string_view kFallback[] = {
-      "syscalls/sys_enter_read",    "syscalls/sys_exit_read",     "syscalls/sys_enter_write",
-      "syscalls/sys_exit_write",    "syscalls/sys_enter_readv",   "syscalls/sys_exit_readv",
-      "syscalls/sys_enter_writev",  "syscalls/sys_exit_writev",   "syscalls/sys_enter_sendto",
-      "syscalls/sys_exit_sendto",   "syscalls/sys_enter_recvfrom", "syscalls/sys_enter_sendmsg",
-      "syscalls/sys_exit_sendmsg",  "syscalls/sys_enter_recvmsg",
+      "sys_enter_read",   "sys_exit_read",     "sys_enter_write",    "sys_exit_write",   "sys_enter_readv",
+      "sys_exit_readv",   "sys_enter_writev",  "sys_exit_writev",    "sys_enter_sendto", "sys_exit_sendto",
+      "sys_enter_recvfrom", "sys_exit_recvfrom", "sys_enter_sendmsg", "sys_exit_sendmsg", "sys_enter_recvmsg",
+      "sys_exit_recvmsg",
   };
-  return std::find(std::begin(kFallback), std::end(kFallback), name) != std::end(kFallback);
+  return std::find(std::begin(kFallback), std::end(kFallback), program) != std::end(kFallback);
 }
 
 // Whether the running kernel has a tracepoint, from its BTF (a raw tracepoint's btf_trace_<name> typedef).
@@ -93,10 +94,11 @@ struct LoadConfig {
 };
 
 // Whether a program is part of this configuration at all (the others are neither loaded nor reported).
-bool program_wanted(const LoadConfig& config, std::string_view name) {
-  if (name == "tcp/tcp_sendmsg_locked") return config.sock_hooks && config.send_marks;
-  if (sock_hook_only(name)) return config.sock_hooks;
-  if (syscall_fallback_only(name)) return !config.sock_hooks;
+bool program_wanted(const LoadConfig& config, const bpf_program* prog) {
+  const std::string_view program = bpf_program__name(prog);
+  if (program == "tcp_sendmsg_locked") return config.sock_hooks && config.send_marks;
+  if (sock_hook_only(program)) return config.sock_hooks;
+  if (syscall_fallback_only(program)) return !config.sock_hooks;
   return true;
 }
 
@@ -127,7 +129,7 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     const std::string name = probe_name(prog);
-    if (load_none || skip.contains(name) || !program_wanted(config, name)) bpf_program__set_autoload(prog, false);
+    if (load_none || skip.contains(name) || !program_wanted(config, prog)) bpf_program__set_autoload(prog, false);
   }
   return skel;
 }
@@ -147,7 +149,7 @@ std::map<std::string, std::string> find_refused_programs(const LoadConfig& confi
     auto probe = open_configured(config, {}, true);
     bpf_program* prog;
     bpf_object__for_each_program(prog, probe->obj) {
-      if (program_wanted(config, probe_name(prog))) names.push_back(probe_name(prog));
+      if (program_wanted(config, prog)) names.push_back(probe_name(prog));
     }
   }
   std::map<std::string, std::string> refused;
@@ -155,7 +157,7 @@ std::map<std::string, std::string> find_refused_programs(const LoadConfig& confi
     auto one = open_configured(config, {}, true);
     bpf_program* prog;
     bpf_object__for_each_program(prog, one->obj) {
-      if (probe_name(prog) == name) bpf_program__set_autoload(prog, true);
+      if (probe_name(prog) == name && program_wanted(config, prog)) bpf_program__set_autoload(prog, true);
     }
     if (int err = syscalls_bpf__load(one.get()); err) refused.emplace(name, libbpf_error_text(err));
   }
@@ -222,7 +224,7 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
       .perf_buffer = perf,
       .kernel_has_ringbuf = has_ringbuf,
       .sock_hooks = sock_hooks,
-      .send_marks = sock_hooks && kernel_has_tracepoint("tcp_sendmsg_locked"),
+      .send_marks = sock_hooks && options.send_start_marks && kernel_has_tracepoint("tcp_sendmsg_locked"),
       .batch_wakeups = options.batch_wakeups,
   };
   if (config.payload_capture_bytes != options.payload_capture_bytes)
@@ -239,11 +241,9 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   if (err) {
     opened.reset();
     refused = find_refused_programs(config);
-    if (config.sock_hooks && options.data_hooks == DataHooks::kAuto &&
-        (refused.contains("sock/sock_send_length") || refused.contains("sock/sock_recv_length"))) {
+    if (config.sock_hooks && options.data_hooks == DataHooks::kAuto) {
       // The data calls must be seen somewhere: back to the syscall tracepoints, as on kernels before 6.3.
-      for (const auto& [name, reason] : refused)
-        if (sock_hook_only(name)) spdlog::warn("probe {}: kernel refused to load it: {}", name, reason);
+      for (const auto& [name, reason] : refused) spdlog::warn("probe {}: kernel refused to load it: {}", name, reason);
       spdlog::warn("sock hooks refused: data calls fall back to the syscall tracepoints");
       config.sock_hooks = false;
       config.send_marks = false;
@@ -295,7 +295,7 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   bpf_object__for_each_program(prog, probes->skel_->obj) {
     ProbeStatus status;
     status.name = probe_name(prog);
-    if (!program_wanted(config, status.name)) continue;  // the other mode's hooks
+    if (!program_wanted(config, prog)) continue;  // the other mode's hooks
     if (auto it = refused.find(status.name); it != refused.end()) {
       status.error = "not loaded: " + it->second;
     } else {

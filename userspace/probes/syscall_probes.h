@@ -37,6 +37,10 @@ struct SyscallProbeOptions {
   // moderate rates, paid by the traced thread); true commits without waking except once per 1/8 of the
   // ring written, and poll() reads what is there when its timeout passes (bounded latency).
   bool batch_wakeups = true;
+  // Sock hooks only: true takes ts_enter of TCP sends from tcp:tcp_sendmsg_locked, which fires when a send
+  // begins (one more program run per send, ~100-170 ns here); false reports when the send returned, as the
+  // sock hooks fire only then (a loopback write returns within microseconds; spans start that much later).
+  bool send_start_marks = false;
   // The agent never traces its own process (its export traffic would feed itself). Tests that
   // generate traffic in-process turn this on.
   bool trace_own_process = false;
