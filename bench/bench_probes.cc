@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "probes/syscall_probes.h"
 
 namespace {
@@ -270,6 +272,7 @@ int main(int argc, char** argv) {
   }
   options.trace_own_process = true;
   options.pids = {static_cast<std::uint32_t>(getpid())};
+  spdlog::set_level(spdlog::level::warn);
 
   auto fams = families();
   std::vector<std::function<void()>> op_of;

@@ -13,8 +13,11 @@ die() { log "FAILED: $*"; exit 1; }
 
 # Every process a bench starts is registered here and ended by its pid on exit, whatever the exit path.
 bench_track() { BENCH_PIDS+=("$1"); }
+# Commands run on exit, whatever the exit path (e.g. restoring a sysctl a bench changed).
+BENCH_EXIT_HOOKS=()
 bench_cleanup() {
-  local rc=$? pid
+  local rc=$? pid hook
+  for hook in "${BENCH_EXIT_HOOKS[@]}"; do eval "$hook" || true; done
   for pid in "${BENCH_PIDS[@]}"; do
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
@@ -95,14 +98,15 @@ cpu_seconds() {
   awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
-# Starts the agent with the given flags, logs to $BENCH_TMP/agent-<tag>.log; sets AGENT_PID.
+# Starts the agent (BENCH_AGENT, default the build's) with the given flags, logs to $BENCH_TMP/agent-<tag>.log;
+# sets AGENT_PID.
 # Waits for /readyz on the given HTTP port. OTELBPF_* variables of the caller's environment are not passed
 # on: they are agent config, and a bench runs on the documented defaults plus its own flags.
 start_agent() {  # tag port flags...
   local tag=$1 port=$2 unset=() var
   shift 2
   for var in $(compgen -e); do if [[ $var == OTELBPF_* ]]; then unset+=(-u "$var"); fi; done
-  env "${unset[@]}" "$BENCH_BUILD_DIR/otelbpf-agent" --http-port "$port" "$@" >"$BENCH_TMP/agent-$tag.log" 2>&1 &
+  env "${unset[@]}" "${BENCH_AGENT:-$BENCH_BUILD_DIR/otelbpf-agent}" --http-port "$port" "$@" >"$BENCH_TMP/agent-$tag.log" 2>&1 &
   AGENT_PID=$!
   bench_track "$AGENT_PID"
   local deadline=$((SECONDS + 30))
