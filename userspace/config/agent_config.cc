@@ -33,6 +33,7 @@ std::vector<std::string> split(const std::string& s, const std::string& sep) {
 // otelbpf honours: external_agent_http_proxy_enabled/port (the receiver) and log_level. Users moving from
 // DeepFlow keep one file for both agents, so these are named in a warning, not refused; any other unknown
 // key is still a typo and refused.
+// clang-format off
 constexpr std::string_view kIgnoredDeepflowKeys[] = {
     "vtap_group_id", "vtap_group_lcuuid", "max_collect_pps", "max_npb_bps", "max_cpus", "max_millicpus",
     "max_memory", "sys_free_memory_limit", "sync_interval", "platform_sync_interval", "stats_interval",
@@ -51,6 +52,7 @@ constexpr std::string_view kIgnoredDeepflowKeys[] = {
     "prometheus_http_api_addresses", "analyzer_port", "analyzer_ip", "proxy_controller_port",
     "proxy_controller_ip", "wasm_plugins", "so_plugins", "static_config",
 };
+// clang-format on
 
 // A copy of the file's top level without the DeepFlow keys otelbpf does not use, which are appended to
 // `ignored`. Anything that is not a mapping is returned as it is, for merge_into to refuse by name.
@@ -77,9 +79,8 @@ std::string normalized_log_level(const std::string& configured) {
   if (level == "err") return "error";
   for (const char* known : {"trace", "debug", "info", "warn", "error", "critical", "off"})
     if (level == known) return level;
-  throw ConfigError(
-      fmt::format("config: log_level must be trace, debug, info, warn, error, critical or off, not '{}'",
-                  configured));
+  throw ConfigError(fmt::format(
+      "config: log_level must be trace, debug, info, warn, error, critical or off, not '{}'", configured));
 }
 
 // DeepFlow's switches are 0/1; true/false are accepted as well. Anything else is a mistake worth naming.

@@ -92,9 +92,9 @@ TEST(AgentConfig, DeepflowAgentGroupFileIsAcceptedAndItsOtherKeysAreListed) {
   EXPECT_EQ(config.http.port, 38087);
   EXPECT_EQ(config.log_level, "info");
   // Everything else is named, once each, in file order, and stays out of the effective config.
-  EXPECT_EQ(ignored, (std::vector<std::string>{"vtap_group_id", "max_memory", "max_cpus", "tap_interface_regex",
-                                               "capture_packet_size", "l7_log_store_tap_types", "domains",
-                                               "static_config"}));
+  EXPECT_EQ(ignored, (std::vector<std::string>{"vtap_group_id", "max_memory", "max_cpus",
+                                               "tap_interface_regex", "capture_packet_size",
+                                               "l7_log_store_tap_types", "domains", "static_config"}));
   EXPECT_FALSE(merged["vtap_group_id"].IsDefined());
   EXPECT_FALSE(merged["static_config"].IsDefined());
   std::remove(sources.file.c_str());
@@ -114,7 +114,8 @@ TEST(AgentConfig, DeepflowFileCanDisableTheReceiverAndBeOverridden) {
 TEST(AgentConfig, TyposStayRefusedBesideDeepflowKeys) {
   // A misspelt otelbpf section in a DeepFlow file is still a typo.
   ConfigSources top_level_typo;
-  top_level_typo.file = write_config_file("deepflow-typo.yaml", "vtap_group_id: g-1\nrecevier:\n  grpc: {}\n");
+  top_level_typo.file =
+      write_config_file("deepflow-typo.yaml", "vtap_group_id: g-1\nrecevier:\n  grpc: {}\n");
   try {
     merge_config(top_level_typo);
     FAIL() << "a typo beside DeepFlow keys must not pass";

@@ -268,10 +268,10 @@ TEST_F(ReceiverTest, WrongMethodOnTracePathDoesNotTurnItsBodyIntoTheNextRequest)
     net::io_context io;
     tcp::socket socket(io);
     socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
-    const std::string requests = std::string(method) + " /v1/traces HTTP/1.1\r\nHost: x\r\n" +
-                                 "Content-Type: application/x-protobuf\r\nContent-Length: " +
-                                 std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled +
-                                 "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string requests =
+        std::string(method) + " /v1/traces HTTP/1.1\r\nHost: x\r\n" +
+        "Content-Type: application/x-protobuf\r\nContent-Length: " + std::to_string(smuggled.size()) +
+        "\r\n\r\n" + smuggled + "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
     net::write(socket, net::buffer(requests));
     beast::flat_buffer buffer;
     http::response<http::string_body> refused;
