@@ -1,5 +1,7 @@
 #include "k8s/cgroup.h"
 
+#include "common/proc_file.h"
+
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -136,9 +138,9 @@ ProcessCgroups::ProcessCgroups(std::string proc_root, std::size_t max_entries)
     : proc_root_(std::move(proc_root)), max_entries_(std::max<std::size_t>(1, max_entries)) {}
 
 std::optional<std::uint64_t> ProcessCgroups::start_time_of(std::uint32_t pid) const {
-  std::ifstream in(proc_root_ + "/" + std::to_string(pid) + "/stat");
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto stat = read_proc_file(proc_root_ + "/" + std::to_string(pid) + "/stat");
+  if (!stat) return std::nullopt;
+  const std::string& text = *stat;
   // The command name (field 2) may contain spaces and parentheses: fields are counted after the last ')'.
   const auto close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
@@ -154,10 +156,9 @@ std::optional<std::uint64_t> ProcessCgroups::start_time_of(std::uint32_t pid) co
 }
 
 std::optional<CgroupIdentity> ProcessCgroups::read_identity(std::uint32_t pid) const {
-  std::ifstream in(proc_root_ + "/" + std::to_string(pid) + "/cgroup");
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_proc_cgroup(text);
+  const auto text = read_proc_file(proc_root_ + "/" + std::to_string(pid) + "/cgroup");
+  if (!text) return std::nullopt;
+  return parse_proc_cgroup(*text);
 }
 
 std::optional<CgroupIdentity> ProcessCgroups::lookup(std::uint32_t pid) {

@@ -1,5 +1,7 @@
 #include "tracer/syscall_event_processor.h"
 
+#include "common/proc_file.h"
+
 #include <spdlog/spdlog.h>
 
 #include <netinet/in.h>
@@ -76,7 +78,7 @@ const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const
 PidNamespace read_pid_namespace(std::uint32_t pid) {
   PidNamespace ns{pid, 0};
   const std::string dir = "/proc/" + std::to_string(pid);
-  std::ifstream status(dir + "/status");
+  std::istringstream status(read_proc_file(dir + "/status").value_or(""));
   for (std::string line; std::getline(status, line);)
     if (line.starts_with("NSpid:")) {
       std::istringstream fields(line.substr(6));
