@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/fd_wait.h"
+
 namespace otelbpf::netcap {
 
 NetlinkSocket::NetlinkSocket(std::uint32_t groups) {
@@ -40,11 +42,9 @@ ssize_t receive(int fd, std::vector<char>& buf, int timeout_ms) {
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if (errno == EAGAIN && timeout_ms >= 0) {
-      fd_set set;
-      FD_ZERO(&set);
-      FD_SET(fd, &set);
-      timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-      if (select(fd + 1, &set, nullptr, nullptr, &tv) <= 0) return -ETIMEDOUT;
+      const int ready = wait_readable(fd, std::chrono::milliseconds(timeout_ms));
+      if (ready == 0) return -ETIMEDOUT;
+      if (ready < 0) return ready;
       continue;
     }
     return -errno;
