@@ -4,6 +4,22 @@
 
 namespace otelbpf {
 namespace {
+// The text format escapes backslash and newline in HELP: an unescaped newline would end the comment and
+// make the rest of the help a sample line of its own.
+std::string escape_help(const std::string& help) {
+  std::string out;
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string render_labels(const MetricLabels& labels) {
   if (labels.empty()) return "";
   std::string out = "{";
@@ -50,7 +66,7 @@ std::string MetricsRegistry::render_prometheus() const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, family] : families_) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, family.help, name,
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape_help(family.help), name,
                        family.is_counter ? "counter" : "gauge");
     for (const auto& [labels, c] : family.counters)
       out += fmt::format("{}{} {}\n", name, render_labels(labels), c->value());
