@@ -39,6 +39,21 @@ TraceAssembler::Resolution TraceAssembler::final_of(const std::string& span_id, 
   return resolve(*f, path);
 }
 
+// Takes the trace that `partner` ends up in (and whether that may still change); the partner's own
+// resolution follows the same path, so cycles stop there.
+void TraceAssembler::follow(const std::string& partner, Resolution& r, ResolvePath& path) const {
+  const auto p = final_of(partner, path);
+  if (!p.trace_id.empty()) r.trace_id = p.trace_id;
+  r.provisional |= p.provisional;
+}
+
+// Puts the span under `parent`, in the trace that `parent` ends up in, by `rule`.
+void TraceAssembler::link_under(const std::string& parent, const char* rule, Resolution& r, ResolvePath& path) const {
+  follow(parent, r, path);
+  r.parent_span_id = parent;
+  r.rule = rule;
+}
+
 // ---- process identity ------------------------------------------------------------------------------
 
 bool TraceAssembler::same_process(const SpanFacts& app, const SpanFacts& sys) const {
@@ -302,19 +317,14 @@ void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, Reso
   if (f.tcp_key.empty()) return;
   const auto net = net_path(f.tcp_key);
   auto c = sys_client_by_tcp_.find(f.tcp_key);
-  const bool has_client = c != sys_client_by_tcp_.end() && c->second != f.span_id;
-  Resolution client;
-  if (has_client) client = final_of(c->second, path);
+  const bool has_client = c != sys_client_by_tcp_.end() && c->second != f.span_id && facts_of(c->second);
   if (!net.empty()) {
+    if (has_client) follow(c->second, r, path);
     r.parent_span_id = net.back()->span_id;
-    if (has_client && !client.trace_id.empty()) r.trace_id = client.trace_id;
     r.rule = "tcp_sys_server_under_net_span";
-  } else if (has_client && !client.trace_id.empty()) {
-    r.parent_span_id = c->second;
-    r.trace_id = client.trace_id;
-    r.rule = "tcp_sys_server_under_sys_client";
+  } else if (has_client) {
+    link_under(c->second, "tcp_sys_server_under_sys_client", r, path);
   }
-  r.provisional |= client.provisional;
 }
 
 void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
@@ -331,9 +341,7 @@ void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, Resolv
     r.rule = "tcp_net_span_under_sys_client";
   }
   if (has_client) {
-    const auto c = final_of(client->second, path);
-    if (!c.trace_id.empty()) r.trace_id = c.trace_id;
-    r.provisional |= c.provisional;
+    follow(client->second, r, path);
   } else if (!net.empty()) {
     r.trace_id = net.front()->trace_id;  // no client end seen: the path's first capture names the trace
     if (!r.rule && r.trace_id != f.trace_id) r.rule = "tcp_net_path";
@@ -345,26 +353,14 @@ void TraceAssembler::link_sys_client(const SpanFacts& f, Resolution& r, ResolveP
   if (f.has_context) {
     // A proxy forwards the header it read: then the call belongs under the request it is serving.
     if (server && server->has_context && server->trace_id == f.trace_id &&
-        server->parent_span_id == f.parent_span_id) {
-      const auto s = final_of(server->span_id, path);
-      r.parent_span_id = server->span_id;
-      if (!s.trace_id.empty()) r.trace_id = s.trace_id;
-      r.provisional |= s.provisional;
-      r.rule = "proxy_sys_client_under_sys_server";
-    }
+        server->parent_span_id == f.parent_span_id)
+      link_under(server->span_id, "proxy_sys_client_under_sys_server", r, path);
     return;
   }
   // sys_client_under_app_client: the SDK's span of this very call (a database or cache client span).
   const auto claimed = app_client_for(f);
   if (claimed.ambiguous) r.ambiguous = "app_client";
-  if (const auto* app = claimed.span) {
-    const auto a = final_of(app->span_id, path);
-    r.parent_span_id = app->span_id;
-    if (!a.trace_id.empty()) r.trace_id = a.trace_id;
-    r.provisional |= a.provisional;
-    r.rule = "sys_client_under_app_client";
-    return;
-  }
+  if (claimed.span) return link_under(claimed.span->span_id, "sys_client_under_app_client", r, path);
   // An SDK span for this call may be on its way.
   const bool may_be_claimed = app_may_claim(f);
   r.provisional |= may_be_claimed;
@@ -375,9 +371,7 @@ void TraceAssembler::link_sys_client(const SpanFacts& f, Resolution& r, ResolveP
     if (!r.ambiguous) r.ambiguous = "thread";
     return;
   }
-  const auto s = final_of(server->span_id, path);
-  if (!s.trace_id.empty()) r.trace_id = s.trace_id;
-  r.provisional |= s.provisional;
+  follow(server->span_id, r, path);
   if (const auto* app = innermost_app_span(*server, f, path)) {
     r.parent_span_id = app->span_id;
     r.rule = "thread_under_app_span";
@@ -405,12 +399,7 @@ void TraceAssembler::link_app_server(const SpanFacts& f, Resolution& r, ResolveP
     rule = "app_root_under_sys_server";
     if (m.ambiguous) r.ambiguous = "pid";
   }
-  if (!server) return;
-  const auto s = final_of(server->span_id, path);
-  r.parent_span_id = server->span_id;
-  if (!s.trace_id.empty()) r.trace_id = s.trace_id;
-  r.provisional |= s.provisional;
-  r.rule = rule;
+  if (server) link_under(server->span_id, rule, r, path);
 }
 
 // A trace whose root app SERVER span moved under a sys SERVER span moves with it: every other span of

@@ -117,6 +117,8 @@ class TraceAssembler {
   // The rules (docs/linking.md names each one; metrics label them alike).
   Resolution resolve(const SpanFacts& span, ResolvePath& path) const;
   Resolution final_of(const std::string& span_id, ResolvePath& path) const;
+  void follow(const std::string& partner, Resolution& r, ResolvePath& path) const;
+  void link_under(const std::string& parent, const char* rule, Resolution& r, ResolvePath& path) const;
   void link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
   void link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
   void link_sys_client(const SpanFacts& f, Resolution& r, ResolvePath& path) const;
