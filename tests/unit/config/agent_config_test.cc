@@ -22,6 +22,12 @@ TEST(AgentConfig, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(config.exporters.file.path, "otelbpf-spans.jsonl");
   EXPECT_FALSE(config.exporters.otlp_http.enabled);
   EXPECT_EQ(config.assembler.link_window_ms, 5000u);
+  // The embedded default export is a file: it must not fill the disk on a long run (issue 13 item 13).
+  EXPECT_GT(config.exporters.file.max_bytes, 0u);
+  EXPECT_LE(config.exporters.file.max_bytes * (config.exporters.file.keep_files + 1), 2ull << 30);
+  EXPECT_EQ(config.assembler.max_link_wait_ms, 30000u);
+  EXPECT_TRUE(config.peer_agents.empty()) << "no sender may claim sys or net sources unless configured";
+  EXPECT_TRUE(config.redaction.url_query);
 }
 
 TEST(AgentConfig, LayersOverrideInOrder) {
