@@ -120,6 +120,8 @@ class SyscallProbes {
   static int on_ring_record(void* ctx, void* data, std::size_t size);
   static void on_perf_record(void* ctx, int cpu, void* data, std::uint32_t size);
   static void on_perf_lost(void* ctx, int cpu, __u64 count);  // libbpf's perf_buffer_lost_fn
+  // Raw perf records (perf_buffer__new_raw, used for batched wake-ups): samples and lost counts.
+  static enum bpf_perf_event_ret on_perf_event(void* ctx, int cpu, struct perf_event_header* event);
 
   // Declaration order is construction order; the destructor tears down in reverse (links newest first).
   Skeleton skel_;
