@@ -7,7 +7,8 @@
 //   - the wall time per operation without the probes, with them, and without again (same run), so the
 //     cost of the attach mechanism itself shows too (the syscall tracepoints' entry path, for instance).
 // Loads bpf/syscalls.bpf.c itself (no agent), filtered to this process. Needs root.
-//   bench_probes [--hooks=auto|sock|syscalls] [--ops=N] [--wakeups=batched|each]
+//   bench_probes [--hooks=auto|sock|syscalls] [--ops=N] [--wakeups=batched|each] [--transport=perfbuf]
+//                [--send-marks]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <fcntl.h>
@@ -265,8 +266,13 @@ int main(int argc, char** argv) {
     else if (arg.starts_with("--ops=")) ops = std::atoi(arg.c_str() + 6);
     else if (arg == "--wakeups=each") options.batch_wakeups = false;
     else if (arg == "--wakeups=batched") options.batch_wakeups = true;
+    else if (arg == "--transport=perfbuf") options.transport = SyscallProbeOptions::Transport::kPerfBuffer;
+    else if (arg == "--send-marks") options.send_start_marks = true;
     else {
-      std::fprintf(stderr, "usage: %s [--hooks=auto|sock|syscalls] [--ops=N] [--wakeups=batched|each]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--hooks=auto|sock|syscalls] [--ops=N] [--wakeups=batched|each] [--transport=perfbuf] "
+                   "[--send-marks]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -313,12 +319,13 @@ int main(int argc, char** argv) {
   }
   const auto counters = probes->counters();
   const std::string hooks = probes->data_hooks();
+  const std::string transport = probes->transport();
   close(stats_fd);
   probes.reset();
   for (std::size_t i = 0; i < fams.size(); ++i) after[i] = time_ops(op_of[i], ops, nullptr);
 
-  std::printf("bench_probes: data calls via %s hooks, %s wake-ups, %d ops per family, ring-buffer drops %llu\n",
-              hooks.c_str(), options.batch_wakeups ? "batched" : "per-event", ops,
+  std::printf("bench_probes: data calls via %s hooks, %s, %s wake-ups, %d ops per family, drops %llu\n",
+              hooks.c_str(), transport.c_str(), options.batch_wakeups ? "batched" : "per-event", ops,
               static_cast<unsigned long long>(counters.ringbuf_drops));
   std::printf("%-24s %-38s %8s %9s %9s %10s %10s %10s %9s\n", "family", "operation", "events", "runs/op",
               "ns/run", "bpf ns/op", "wall no", "wall with", "added");
