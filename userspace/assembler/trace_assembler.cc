@@ -172,12 +172,16 @@ void TraceAssembler::index_span(SpanFacts fact) {
       if (!f.peer_address.empty() && f.peer_port)
         sys_servers_by_connection_.insert(f.peer_address + "|" + std::to_string(f.peer_port), f.start_ns, id);
       if (!f.method.empty()) sys_servers_by_request_.insert(f.method + " " + f.target, f.start_ns, id);
-      // Requests reach a thread's syscalls in order; one that starts before an earlier one ended means
-      // the thread serves several at once (an event loop) and its thread links cannot be trusted.
+      // A thread that reads a request on one connection before it answered one on another serves several
+      // at once (an event loop), and its thread links cannot be trusted. Requests of one connection on one
+      // thread are sequential whatever the clocks say (a response's last write and the next request's read
+      // can overlap by the probes' timestamp jitter), so only other connections count.
       if (f.thread_id) {
-        auto& latest_end = thread_latest_end_[thread_key(f.pid, f.thread_id)];
-        if (f.start_ns < latest_end) multiplexing_threads_.insert(thread_key(f.pid, f.thread_id));
-        latest_end = std::max(latest_end, f.end_ns);
+        auto& latest = thread_latest_request_[thread_key(f.pid, f.thread_id)];
+        const auto connection = f.peer_address + "|" + std::to_string(f.peer_port) + "|" + std::to_string(f.local_port);
+        if (f.start_ns < latest.end_ns && connection != latest.connection)
+          multiplexing_threads_.insert(thread_key(f.pid, f.thread_id));
+        if (f.end_ns >= latest.end_ns) latest = {f.end_ns, connection};
       }
     }
   } else if (f.source == SpanSource::kApp) {
@@ -383,7 +387,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     if (f.source == SpanSource::kSys) live_pids.insert(f.pid);
   std::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
-  std::erase_if(thread_latest_end_, [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
+  std::erase_if(thread_latest_request_, [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
   std::erase_if(multiplexing_threads_, [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
   for (auto it = pids_by_resource_.begin(); it != pids_by_resource_.end();) {
     std::erase_if(it->second, [&](auto pid) { return !live_pids.contains(pid); });

@@ -176,8 +176,13 @@ class TraceAssembler {
   std::unordered_map<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
   std::unordered_set<std::string> traces_with_app_root_;             // any parentless app span seen
   // Threads that read a request before answering the previous one (event loops): their thread links
-  // name whichever request came last, so they are not trusted. pid << 32 | tid -> latest end seen.
-  std::unordered_map<std::uint64_t, std::uint64_t> thread_latest_end_;
+  // name whichever request came last, so they are not trusted. pid << 32 | tid -> the request seen to
+  // end last on that thread, and its connection.
+  struct LatestRequest {
+    std::uint64_t end_ns = 0;
+    std::string connection;
+  };
+  std::unordered_map<std::uint64_t, LatestRequest> thread_latest_request_;
   std::unordered_set<std::uint64_t> multiplexing_threads_;
   // What the join taught about SDK processes: resource -> host pids, and the host pids that run an SDK.
   std::unordered_map<std::string, std::unordered_set<std::int64_t>> pids_by_resource_;
