@@ -45,6 +45,7 @@ void TraceAssembler::follow(const std::string& partner, Resolution& r, ResolvePa
   const auto p = final_of(partner, path);
   if (!p.trace_id.empty()) r.trace_id = p.trace_id;
   r.provisional |= p.provisional;
+  r.incomplete |= p.incomplete;
 }
 
 // Puts the span under `parent`, in the trace that `parent` ends up in, by `rule`.
@@ -364,7 +365,10 @@ void TraceAssembler::link_sys_client(const SpanFacts& f, Resolution& r, ResolveP
   // An SDK span for this call may be on its way.
   const bool may_be_claimed = app_may_claim(f);
   r.provisional |= may_be_claimed;
-  if (!server) return;
+  if (!server) {
+    r.incomplete = !f.syscall_trace_id.empty();  // its request has not arrived yet
+    return;
+  }
   // link_thread: no context of its own, so the inbound request the same thread was serving. A thread that
   // serves several requests at once (an event loop) hands its link to whichever came last: not trusted.
   if (thread_multiplexes(*server)) {
@@ -411,6 +415,7 @@ void TraceAssembler::join_moved_trace(const SpanFacts& f, Resolution& r, Resolve
   if (!root_facts) return;
   const Resolution moved = resolve(*root_facts, path);
   r.provisional |= moved.provisional;
+  r.incomplete |= moved.incomplete;
   if (moved.rule && !moved.trace_id.empty() && moved.trace_id != r.trace_id) {
     r.trace_id = moved.trace_id;
     if (!r.rule) r.rule = "trace_joined";
@@ -419,7 +424,7 @@ void TraceAssembler::join_moved_trace(const SpanFacts& f, Resolution& r, Resolve
 
 TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePath& path) const {
   if (auto frozen = frozen_.find(f.span_id); frozen != frozen_.end()) return frozen->second;
-  Resolution r{f.trace_id, f.parent_span_id, nullptr, false, nullptr};
+  Resolution r{f.trace_id, f.parent_span_id, nullptr, false, false, nullptr};
   // Any graph of links may come in, cycles included: a span already on the path resolves as itself.
   if (path.contains(f.span_id) || path.spans.size() >= kMaxChain) return r;
   path.spans.push_back(&f.span_id);

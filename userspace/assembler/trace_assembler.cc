@@ -234,11 +234,9 @@ std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::
 bool TraceAssembler::leaves_early(const SpanFacts& f) const {
   if (!f.pair_complete || f.source != SpanSource::kSys) return false;
   if (f.kind == otlp::Span::SPAN_KIND_SERVER && now_ - last_net_span_ < 2 * options_.link_window) return false;
-  if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context && !f.syscall_trace_id.empty() &&
-      !thread_linked_server(f))
-    return false;
   ResolvePath path;
-  return !resolve(f, path).provisional;
+  const auto r = resolve(f, path);
+  return !r.provisional && !r.incomplete;
 }
 
 void TraceAssembler::emit_ready(Clock::time_point now) {

@@ -72,6 +72,9 @@ class TraceAssembler {
     std::string parent_span_id;
     const char* rule = nullptr;  // nullptr: unchanged
     bool provisional = false;
+    // A partner from the probes is still expected (the request a thread-linked call belongs to ends, and
+    // so arrives, after the call): the answer will change when it comes, so the span may not leave early.
+    bool incomplete = false;
     const char* ambiguous = nullptr;  // a rule that found several partners fitting equally, so made no link
   };
   // The spans a resolution passes through, to stop at cycles (a hostile or broken sender can make any

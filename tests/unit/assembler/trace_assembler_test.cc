@@ -744,5 +744,23 @@ TEST_F(AssemblerTest, SequentialRequestsOfOneConnectionKeepTheirThreadLinksDespi
   EXPECT_EQ(ambiguous("thread"), 0);
 }
 
+TEST_F(AssemblerTest, TheServerEndWaitsWhileItsClientsRequestIsStillToCome) {
+  // A cache call of a request whose sys SERVER span comes later (it ends after the call): the cache
+  // server's span follows the call's trace, which that request will still change.
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 300, 400, 20, false, "7", 9, 10),
+                           sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 310, 390, 30, false, "", 9, 10)}),
+                 t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(100));
+  EXPECT_TRUE(out_.empty()) << "the cache server's span would leave in a trace its client is about to leave";
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x0c', 16), id('\x13', 8), "", kServer, 100, 900, 20,
+                                                      false, "7")}),
+                 t0_ + std::chrono::milliseconds(200));
+  assembler_.poll(t0_ + std::chrono::milliseconds(3000));
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_EQ(out_[id('\x11', 8)].parent_span_id(), id('\x13', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].trace_id(), id('\x0c', 16));
+}
+
 }  // namespace
 }  // namespace otelbpf
