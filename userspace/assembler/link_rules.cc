@@ -8,19 +8,16 @@
 namespace otelbpf {
 namespace {
 
-// The SDK's clock reads and the kernel's differ by a fraction of a millisecond, which matters for short
-// calls: time comparisons between an app span and a sys span allow this much.
-constexpr std::uint64_t kClockSlackNs = 1'000'000;
 // Resolutions chain (client -> server -> thread-linked client -> app span ...); real chains are short.
 constexpr std::size_t kMaxChain = 32;
 
-bool overlaps_with_slack(const SpanFacts& a, const SpanFacts& b) {
-  return a.start_ns <= b.end_ns + kClockSlackNs && b.start_ns <= a.end_ns + kClockSlackNs;
+using AppTime = TraceAssembler::AppTime;
+
+bool overlaps(const AppTime& app, const SpanFacts& sys) {
+  return app.start <= sys.end_ns + app.slack && sys.start_ns <= app.end + app.slack;
 }
 
-bool encloses(const SpanFacts& outer, const SpanFacts& inner, std::uint64_t slack) {
-  return outer.start_ns <= inner.start_ns + slack && inner.end_ns <= outer.end_ns + slack;
-}
+bool encloses(const AppTime& app, const SpanFacts& sys) { return app.start <= sys.start_ns && sys.end_ns <= app.end; }
 
 }  // namespace
 
@@ -53,6 +50,26 @@ void TraceAssembler::link_under(const std::string& parent, const char* rule, Res
   follow(parent, r, path);
   r.parent_span_id = parent;
   r.rule = rule;
+}
+
+// ---- the SDK's clock -------------------------------------------------------------------------------
+
+// An SDK's clock and the kernel's disagree by milliseconds (Node's performance.now() drifts from the
+// wall clock; containers run their own time). Once a join taught how far a process's SDK clock is off,
+// its spans are compared on the kernel's clock within a millisecond; before, within a wide bound.
+TraceAssembler::AppTime TraceAssembler::app_time(const SpanFacts& app) const {
+  // The estimate aligns the SDK's span end with the response's last write, which SDKs place a little
+  // differently (Node after it, servlet filters before the flush): offsets within that spread are taken
+  // as none, and comparisons keep that much slack.
+  constexpr std::int64_t kAlignmentSpreadNs = 2'000'000;
+  constexpr std::uint64_t kUnsyncedSlackNs = 25'000'000;
+  auto it = clock_offsets_.find(app.resource_key);
+  if (it == clock_offsets_.end() || !it->second.known()) return {app.start_ns, app.end_ns, kUnsyncedSlackNs};
+  std::int64_t offset = it->second.estimate();
+  if (offset > -kAlignmentSpreadNs && offset < kAlignmentSpreadNs) offset = 0;
+  return {static_cast<std::uint64_t>(static_cast<std::int64_t>(app.start_ns) - offset),
+          static_cast<std::uint64_t>(static_cast<std::int64_t>(app.end_ns) - offset),
+          static_cast<std::uint64_t>(kAlignmentSpreadNs)};
 }
 
 // ---- process identity ------------------------------------------------------------------------------
@@ -122,14 +139,14 @@ std::vector<const SpanFacts*> TraceAssembler::net_path(const std::string& tcp_ke
 // The request an app SERVER span was made from, as the probes saw it, must agree with the span on
 // everything both recorded: method, target, the connection's far end, the pod, the process and the time.
 namespace {
-bool request_agrees(const SpanFacts& app, const SpanFacts& sys) {
+bool request_agrees(const SpanFacts& app, const AppTime& t, const SpanFacts& sys) {
   if (!app.method.empty() && !sys.method.empty() && app.method != sys.method) return false;
   if (!app.target.empty() && !sys.target.empty() && app.target != sys.target) return false;
   if (!app.peer_address.empty() && !sys.peer_address.empty() && app.peer_address != sys.peer_address) return false;
   if (app.peer_port && sys.peer_port && app.peer_port != sys.peer_port) return false;
   // The SDK starts its span after the request was read and may end it after the answer was written (Node
   // ends it on 'finish'), so the app span must start inside the sys span, not end inside it.
-  return sys.start_ns <= app.start_ns + kClockSlackNs && app.start_ns <= sys.end_ns + kClockSlackNs;
+  return sys.start_ns <= t.start + t.slack && t.start <= sys.end_ns + t.slack;
 }
 
 // A pod address the SDK's resource names (k8s.pod.ip, app.host.ip) must be the local address of the
@@ -152,16 +169,16 @@ const SpanFacts* TraceAssembler::sys_server_by_header(const SpanFacts& app) cons
   const SpanFacts* best = nullptr;
   std::size_t agreeing = 0;
   const SpanFacts* agreeing_one = nullptr;
+  const auto t = app_time(app);
   for (const auto& id : it->second) {
     const auto* s = facts_of(id);
     if (!s) continue;
     if (app_process_known(app) && same_process(app, *s)) return s;
-    if (request_agrees(app, *s) && (!app.target.empty() || !app.peer_address.empty())) {
+    if (request_agrees(app, t, *s) && (!app.target.empty() || !app.peer_address.empty())) {
       ++agreeing;
       agreeing_one = s;
     }
-    if (s->start_ns <= app.start_ns && s->end_ns >= app.end_ns && (!best || s->start_ns > best->start_ns))
-      best = s;
+    if (s->start_ns <= t.start && s->end_ns >= t.end && (!best || s->start_ns > best->start_ns)) best = s;
   }
   if (agreeing == 1) return agreeing_one;
   return app_process_known(app) ? nullptr : best;
@@ -192,13 +209,14 @@ struct Candidates {
 
 TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app) const {
   Candidates found;
+  const auto t = app_time(app);
   auto consider = [&](const std::string& id) {
     const auto* s = facts_of(id);
-    if (!s || !request_agrees(app, *s) || !scope_agrees(app, *s)) return;
+    if (!s || !request_agrees(app, t, *s) || !scope_agrees(app, *s)) return;
     if (app_process_known(app) && !same_process(app, *s)) return;
-    found.add(s, s->start_ns <= app.start_ns && app.start_ns <= s->end_ns);
+    found.add(s, s->start_ns <= t.start && t.start <= s->end_ns);
   };
-  const auto latest_start = app.start_ns + kClockSlackNs;
+  const auto latest_start = t.start + t.slack;
   if (!app.peer_address.empty() && app.peer_port)
     sys_servers_by_connection_.started_before(app.peer_address + "|" + std::to_string(app.peer_port),
                                               latest_start, consider);
@@ -215,12 +233,13 @@ TraceAssembler::Match TraceAssembler::sys_server_by_pid(const SpanFacts& app) co
   // cannot be told apart.
   if (app.pid == 0) return {};
   Candidates found;
-  sys_servers_by_ns_pid_.started_before(app.pid, app.start_ns + kClockSlackNs, [&](const std::string& id) {
+  const auto t = app_time(app);
+  sys_servers_by_ns_pid_.started_before(app.pid, t.start + t.slack, [&](const std::string& id) {
     const auto* s = facts_of(id);
-    if (!s || app.start_ns > s->end_ns + kClockSlackNs || !scope_agrees(app, *s)) return;
+    if (!s || t.start > s->end_ns + t.slack || !scope_agrees(app, *s)) return;
     if (!app.method.empty() && !s->method.empty() && app.method != s->method) return;
     if (!app.target.empty() && !s->target.empty() && app.target != s->target) return;
-    found.add(s, s->start_ns <= app.start_ns && app.start_ns <= s->end_ns);
+    found.add(s, s->start_ns <= t.start && t.start <= s->end_ns);
   });
   return found.best();
 }
@@ -249,8 +268,9 @@ TraceAssembler::Match TraceAssembler::app_client_for(const SpanFacts& call) cons
     if (app->server_port && call.server_port && app->server_port != call.server_port) continue;
     // An SDK process not yet known by pid may be any process: then only uniqueness decides.
     if (app_process_known(*app) ? !same_process(*app, call) : http) continue;
-    if (!overlaps_with_slack(*app, call)) continue;
-    found.add(app, encloses(*app, call, 0));
+    const auto t = app_time(*app);
+    if (!overlaps(t, call)) continue;
+    found.add(app, encloses(t, call));
   }
   // The SDK span enclosing the call exactly beats those that need the slack.
   if (found.strict_count == 1) return {found.strict, false};
@@ -285,22 +305,21 @@ const SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server, con
     if (!app) continue;
     const bool mine = app->pid != 0 ? same_process(*app, call) : (!resource.empty() && app->resource_key == resource);
     if (!mine) continue;
-    const std::uint64_t overlap_start = std::max(app->start_ns, call.start_ns);
-    const std::uint64_t overlap_end = std::min(app->end_ns, call.end_ns);
+    const auto t = app_time(*app);
+    const std::uint64_t overlap_start = std::max(t.start, call.start_ns);
+    const std::uint64_t overlap_end = std::min(t.end, call.end_ns);
     const std::uint64_t overlap = overlap_end > overlap_start ? overlap_end - overlap_start : 0;
     // An app CLIENT span for the same operation (the SDK's view of this very call) is the parent when its
     // time touches the call at all; the SDK's and the kernel's clocks differ too much to rank short calls.
     if (app->kind == otlp::Span::SPAN_KIND_CLIENT && !call.operation.empty() &&
-        app->operation == call.operation && overlaps_with_slack(*app, call)) {
-      const std::uint64_t distance =
-          app->start_ns > call.start_ns ? app->start_ns - call.start_ns : call.start_ns - app->start_ns;
+        app->operation == call.operation && overlaps(t, call)) {
+      const std::uint64_t distance = t.start > call.start_ns ? t.start - call.start_ns : call.start_ns - t.start;
       if (!same_operation || distance < same_operation_distance) {
         same_operation = app;
         same_operation_distance = distance;
       }
     }
-    if (call_ns == 0 ? (app->start_ns > call.start_ns || app->end_ns < call.end_ns) : overlap * 2 < call_ns)
-      continue;
+    if (call_ns == 0 ? (t.start > call.start_ns || t.end < call.end_ns) : overlap * 2 < call_ns) continue;
     // Otherwise the innermost span (latest start, then shortest) that covers most of the call.
     if (!best || app->start_ns > best->start_ns ||
         (app->start_ns == best->start_ns && app->end_ns < best->end_ns)) {

@@ -206,6 +206,7 @@ void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point
   // that process's sys spans, and that process's sys spans wait for them.
   pids_by_resource_[app.resource_key].insert(partner->pid);
   service_by_pid_[partner->pid] = app.service;
+  clock_offsets_[app.resource_key].add(static_cast<std::int64_t>(app.end_ns) - static_cast<std::int64_t>(partner->end_ns));
   // The spans exported under this root's trace id before it came stay in a trace of their own.
   if (app.parent_span_id.empty())
     if (auto it = frozen_by_trace_.find(app.trace_id); it != frozen_by_trace_.end() && it->second) {
@@ -391,6 +392,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     std::erase_if(it->second, [&](auto pid) { return !live_pids.contains(pid); });
     it = it->second.empty() ? pids_by_resource_.erase(it) : std::next(it);
   }
+  std::erase_if(clock_offsets_, [&](const auto& kv) { return !pids_by_resource_.contains(kv.first); });
 }
 
 void TraceAssembler::poll(Clock::time_point now) {

@@ -4,6 +4,8 @@
 // with partners that may still come from an SDK (whose exporter batches, maybe behind a collector) waits as
 // long as that SDK's spans are measured to lag, within a bound; every other span leaves after the link
 // window. Nothing is dropped for lack of a link, and what leaves early because of a bound is counted.
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -134,6 +136,15 @@ class TraceAssembler {
   std::vector<const SpanFacts*> net_path(const std::string& tcp_key) const;
   const SpanFacts* sys_server_by_header(const SpanFacts& app) const;
   using Match = PartnerMatch;
+
+ public:
+  // An app span's time on the kernel's clock, and how far it may still be off.
+  struct AppTime {
+    std::uint64_t start, end, slack;
+  };
+
+ private:
+  AppTime app_time(const SpanFacts& app) const;
   Match sys_server_by_connection(const SpanFacts& app) const;
   Match sys_server_by_pid(const SpanFacts& app) const;
   Match app_client_for(const SpanFacts& call) const;
@@ -193,6 +204,27 @@ class TraceAssembler {
   // Host pids with sys SERVER spans, and when the first one was seen (to tell SDK-less servers).
   std::unordered_map<std::int64_t, Clock::time_point> server_pids_first_seen_;
   AppLag app_lag_;
+  // How far each SDK process's clock is off the kernel's (app minus sys, at the end of joined SERVER
+  // spans: the SDK ends its span right after the response's last write), by resource: the median of the
+  // last samples.
+  class ClockOffset {
+   public:
+    void add(std::int64_t sample) {
+      samples_[next_++ % samples_.size()] = sample;
+      count_ = std::min(count_ + 1, samples_.size());
+    }
+    bool known() const { return count_ > 0; }
+    std::int64_t estimate() const {
+      std::array<std::int64_t, 16> sorted = samples_;
+      std::sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(count_));
+      return sorted[count_ / 2];
+    }
+
+   private:
+    std::array<std::int64_t, 16> samples_{};
+    std::size_t next_ = 0, count_ = 0;
+  };
+  std::unordered_map<std::string, ClockOffset> clock_offsets_;
   std::uint64_t app_generation_ = 0;  // counts batches of SDK spans (what held spans wait for)
   Clock::time_point now_{};  // of the latest add() or poll(), for the rules' time-dependent questions
   Clock::time_point last_forget_{};

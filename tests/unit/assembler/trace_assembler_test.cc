@@ -762,5 +762,31 @@ TEST_F(AssemblerTest, TheServerEndWaitsWhileItsClientsRequestIsStillToCome) {
   EXPECT_EQ(out_[id('\x12', 8)].trace_id(), id('\x0c', 16));
 }
 
+TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
+  // The SDK's clock reads 5 ms behind the kernel's (Node's performance.now() drifts): its database span
+  // ends before the kernel saw the query. The server join teaches the offset; the call then fits exactly.
+  constexpr std::uint64_t ms = 1'000'000, skew = 5 * ms;
+  auto server = http_sys_server(id('\x81', 8), 100 * ms, 120 * ms, 20, "10.0.0.7", 40001, "/a", "", 20);
+  auto query = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 105 * ms, 106 * ms, 20, false, "");
+  add_attr(query, "db.system", "mysql");
+  add_attr(query, "db.query.text", "SELECT ? AS r_a");
+  // Another request's query with the same text, 3 ms later: within the unsynced slack of the first.
+  auto other = sys_span(id('\xa2', 16), id('\xa2', 8), "", kClient, 109 * ms, 110 * ms, 20, false, "");
+  add_attr(other, "db.system", "mysql");
+  add_attr(other, "db.query.text", "SELECT ? AS r_a");
+  assembler_.add(batch_of(SpanSource::kSys, {server, query, other}), t0_);
+  auto root = old_semconv_app_server(id('\xb1', 16), id('\xb1', 8), 101 * ms - skew, 120 * ms + 100'000 - skew,
+                                     "10.0.0.7", 40001, "/a");
+  auto app_query = make_span(id('\xb1', 16), id('\xc1', 8), id('\xb1', 8), kClient, 104'800'000 - skew,
+                             106'300'000 - skew);
+  add_attr(app_query, "db.system", "mysql");
+  add_attr(app_query, "db.statement", "SELECT 1 AS r_a");
+  assembler_.add(batch_of(SpanSource::kApp, {root, app_query}, "frontend"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\xb1', 8)].parent_span_id(), id('\x81', 8));
+  EXPECT_EQ(out_[id('\xa1', 8)].parent_span_id(), id('\xc1', 8));
+  EXPECT_TRUE(out_[id('\xa2', 8)].parent_span_id().empty()) << "the later query is not this SDK span's";
+}
+
 }  // namespace
 }  // namespace otelbpf
