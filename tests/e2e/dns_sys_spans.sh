@@ -53,6 +53,6 @@ spans=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total)
 lost=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_ringbuf_drops_total)
 inflight=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_inflight_lost_total)
 echo "tracer made $spans sys spans so far (probe events lost: ring buffer $lost, in flight $inflight)"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/verify_dns_sys_spans.js" "$WORK/agent.jsonl" $DNS_PORT "$(paste -sd, "$WORK/dig.pids")" $NODE_PID
 echo "dns_sys_spans: ok"

@@ -36,6 +36,6 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --http2-prior-knowledge "http://1
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
 sleep 1
 stop_pid "$SERVER_PID"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/grpc_verify_sys_spans.js" "$WORK/agent.jsonl" "$WORK/client.json" $SERVER_PID $GRPC_PORT
 echo "grpc_sys_spans: ok"

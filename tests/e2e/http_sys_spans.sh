@@ -52,6 +52,6 @@ node "$E2E_DIR/node/sdk_http_client.js" "http://127.0.0.1:$AGENT_PORT/v1/traces"
 sleep 1
 spans=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total)
 echo "tracer made $spans sys spans so far"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/verify_http_sys_spans.js" "$WORK/agent.jsonl" "$WORK/sdk_ids.json" $NGINX_PORT $BACKEND_PORT
 echo "http_sys_spans: ok"

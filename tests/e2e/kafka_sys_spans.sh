@@ -33,6 +33,6 @@ wait $CLIENT_PID || { cat "$WORK/client.log"; fail "kafkajs producer"; }
 sleep 1
 spans=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total)
 echo "tracer made $spans sys spans so far"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/verify_kafka_sys_spans.js" "$WORK/agent.jsonl" $BROKER_PORT $CLIENT_PID $BROKER_PID
 echo "kafka_sys_spans: ok"

@@ -52,6 +52,6 @@ node "$E2E_DIR/node/mysql_client.js" $MYSQL_PORT >"$WORK/mysql2.log" 2>&1 || { c
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
 sleep 1
 echo "tracer made $(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total) sys spans so far"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/mysql_verify_sys_spans.js" "$WORK/agent.jsonl" $MYSQL_PORT
 echo "mysql_sys_spans: ok"

@@ -129,8 +129,8 @@ nsx $PA1 curl -fsS http://10.244.1.12:8080/same.txt | grep -q "same node" || fai
 sleep 1.5
 echo "node A: $(ns_metric $NA $AGENT_PORT_A otelbpf_netcap_spans_total) net spans, node B: $(ns_metric $NB $AGENT_PORT_B otelbpf_netcap_spans_total)"
 # B first: SIGTERM flushes B's exporters into A, then A's assembler and exporters.
-stop_pid "$PID_agentB"
-stop_pid "$PID_agentA"
+stop_agent "$PID_agentB"
+stop_agent "$PID_agentA"
 left=$( (ours_left $NA; ours_left $NB) )
 [ -z "$left" ] || fail "tc objects of ours left after SIGTERM:
 $left"
@@ -145,7 +145,7 @@ kill -KILL "$PID_agentA2"; wait "$PID_agentA2" 2>/dev/null || true
 start_in_ns agentA3 $NA $(agent_args nodeA $AGENT_PORT_A "$WORK/agentA3.jsonl" "$WORK/stateA") --no-probes
 wait_tapped $NA $AGENT_PORT_A 4
 grep -q "left by a previous run" "$WORK/agentA3.log" || fail "the restarted agent did not report the clean-up"
-stop_pid "$PID_agentA3"
+stop_agent "$PID_agentA3"
 left=$(ours_left $NA)
 [ -z "$left" ] || fail "tc objects of ours left after SIGKILL + restart + SIGTERM:
 $left"

@@ -21,7 +21,7 @@ node "$E2E_DIR/node/otlp_send.js" proto http://127.0.0.1:48186/v1/traces "$WORK/
 node "$E2E_DIR/node/otlp_send.js" json http://127.0.0.1:48186/api/v1/otel/trace "$WORK/expected_json.json" json
 
 # SIGTERM flushes the agent's exporters before it exits; then the sinks flush their files.
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 stop_pid "$PID_sink_http"
 stop_pid "$PID_sink_grpc"
 

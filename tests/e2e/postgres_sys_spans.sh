@@ -59,6 +59,6 @@ node "$E2E_DIR/node/postgres_pg_client.js" $PG_PORT >"$WORK/pg_client.log" 2>&1 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
 sleep 1
 echo "tracer made $(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total) sys spans so far"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/postgres_verify_sys_spans.js" "$WORK/agent.jsonl" $PG_PORT
 echo "postgres_sys_spans: ok"

@@ -44,6 +44,6 @@ node "$E2E_DIR/node/redis_ioredis_client.js" $REDIS_PORT >"$WORK/ioredis.log" 2>
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
 sleep 1
 echo "tracer made $(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total) sys spans so far"
-stop_pid "$PID_agent"
+stop_agent "$PID_agent"
 node "$E2E_DIR/node/redis_verify_sys_spans.js" "$WORK/agent.jsonl" $REDIS_PORT
 echo "redis_sys_spans: ok"

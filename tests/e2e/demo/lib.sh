@@ -1,5 +1,5 @@
 # The webshop demo (issue 6), shared by scripts/demo and tests/e2e/demo_webshop.sh. Source it after
-# tests/e2e/lib/common.sh (which gives WORK, PIDS, fail, wait_http, start_agent, stop_pid, metric) with AGENT
+# tests/e2e/lib/common.sh (which gives WORK, PIDS, fail, wait_http, start_agent, stop_pid, stop_agent, metric) with AGENT
 # set. It builds a one-node "cluster" on this machine:
 #   - pods are network namespaces behind veths on a bridge (demobr0, 10.244.1.1/24, pod IPs 10.244.1.1x);
 #   - each pod's processes live in a cgroup v2 directory laid out as a kubelet with the systemd driver and
@@ -176,5 +176,5 @@ demo_request() {
 # Lets the SDKs export and the probes drain, then stops the agent: SIGTERM flushes the link window.
 demo_down() {
   sleep 1.5
-  stop_pid "$PID_agent"
+  stop_agent "$PID_agent"
 }

@@ -47,10 +47,18 @@ start_agent() {
   eval "PID_${name}=$!"
 }
 
-# stop_pid PID : SIGTERM and wait (the agent flushes on SIGTERM).
+# stop_pid PID : SIGTERM and wait, whatever the exit (servers and clients the suites started).
 stop_pid() {
   kill -TERM "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+}
+
+# stop_agent PID : SIGTERM an agent and wait; it must flush and exit 0 (a crash at shutdown fails the suite).
+stop_agent() {
+  kill -TERM "$1" 2>/dev/null || fail "the agent (pid $1) was gone before SIGTERM"
+  local rc=0
+  wait "$1" || rc=$?
+  [ $rc -eq 0 ] || fail "the agent (pid $1) exited with $rc after SIGTERM"
 }
 
 metric() {  # url name-with-labels -> value (0 when absent)
