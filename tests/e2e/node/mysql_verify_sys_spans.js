@@ -75,7 +75,8 @@ assert.notStrictEqual(txn(set), txn(pairs[0][1]), 'each process has its own tran
 const bad = one(cli, 'CLI SELECT missing_table', (s) => s.name === 'SELECT missing_table');
 for (const s of [bad, pairOf(bad, 'CLI error')]) {
   assert.strictEqual((s.status || {}).code, STATUS_ERROR, 'ERR is an error');
-  assert.match(s.status.message, /missing_table/);
+  // The server's text names the table in quotes; quoted runs leave the node as ? (docs: redaction).
+  assert.strictEqual(s.status.message, "Table ? doesn't exist");
   assert.strictEqual(s.attrs['db.response.status_code'], '1146');
   assert.strictEqual(s.attrs['otelbpf.db.sqlstate'], '42S02');
   assert.strictEqual(txn(s), undefined, 'autocommit: no transaction');

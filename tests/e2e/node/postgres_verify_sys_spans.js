@@ -73,7 +73,8 @@ pairOf(select, 'psql SELECT');
 // 4. An error.
 const missing = one(psql, 'psql SELECT missing_table', (s) => /missing_table/.test(query(s) || ''));
 assert.ok(isError(missing), 'error status');
-assert.match(missing.status.message, /relation "missing_table" does not exist/);
+// Quoted runs of a server's error text leave the node as ? (docs: redaction).
+assert.strictEqual(missing.status.message, 'relation ? does not exist');
 assert.strictEqual(missing.attrs['db.response.status_code'], '42P01');
 assert.strictEqual(missing.attrs['db.operation.name'], 'SELECT');
 pairOf(missing, 'psql error');

@@ -114,7 +114,24 @@ std::string redact_url_query(std::string_view query) {
 }
 
 std::string redact_error_message(std::string_view message) {
-  return sql_obfuscation_enabled() ? obfuscate_sql(message, SqlDialect::kMysql) : std::string(message);
+  if (!sql_obfuscation_enabled()) return std::string(message);
+  // Servers quote what they refused ('value', "relation", `column`): every quoted run becomes ?. A quote
+  // without its pair is prose ("doesn't"), not a literal, and stays.
+  std::string out;
+  out.reserve(message.size());
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    const char c = message[i];
+    if (c == '\'' || c == '"' || c == '`') {
+      const auto close = message.find(c, i + 1);
+      if (close != std::string_view::npos) {
+        out += '?';
+        i = close;
+        continue;
+      }
+    }
+    out += c;
+  }
+  return out;
 }
 
 }  // namespace otelbpf::l7

@@ -18,7 +18,8 @@ void set_url_query_redaction(bool enabled, std::vector<std::string> allowed);
 std::string redact_url_query(std::string_view query);
 
 // A database server's error text quotes the values it refused ("Duplicate entry 'ann@x.org' for key
-// 'email'"): literals become `?` when SQL obfuscation is on.
+// 'email'"): quoted runs become `?` when SQL obfuscation is on ("Duplicate entry ? for key ?"). The names
+// it quotes go too: an error text cannot tell a table's name from a customer's.
 std::string redact_error_message(std::string_view message);
 
 }  // namespace otelbpf::l7

@@ -34,6 +34,8 @@ TEST(Redact, UrlQueryKeepsNamesNotValuesExceptAllowed) {
 TEST(Redact, DatabaseErrorLiteralsAreHidden) {
   EXPECT_EQ(redact_error_message("Duplicate entry 'ann@example.org' for key 'users.email'"),
             "Duplicate entry ? for key ?");
+  EXPECT_EQ(redact_error_message("Table 'shop.missing' doesn't exist"), "Table ? doesn't exist");
+  EXPECT_EQ(redact_error_message("relation \"missing\" does not exist"), "relation ? does not exist");
   set_obfuscation(false, true);
   EXPECT_EQ(redact_error_message("Duplicate entry 'x'"), "Duplicate entry 'x'");
   set_obfuscation(true, true);
