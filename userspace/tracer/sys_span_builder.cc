@@ -44,9 +44,15 @@ void add_span_attribute(otlp::Span& span, const std::string& key, const l7::Attr
   std::visit(
       [v, &key](const auto& x) {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>)
-          v->set_string_value(key == "url.query" ? exportable_text(l7::redact_url_query(x)) : exportable_text(x));
-        else if constexpr (std::is_same_v<T, bool>)
+        if constexpr (std::is_same_v<T, std::string>) {
+          // Valid text (nearly all of it) is set as it is: no copy on the hot path.
+          if (key == "url.query")
+            v->set_string_value(exportable_text(l7::redact_url_query(x)));
+          else if (l7::is_valid_utf8(x))
+            v->set_string_value(x);
+          else
+            v->set_string_value(l7::to_valid_utf8(x));
+        } else if constexpr (std::is_same_v<T, bool>)
           v->set_bool_value(x);
         else if constexpr (std::is_same_v<T, double>)
           v->set_double_value(x);
