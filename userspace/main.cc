@@ -208,21 +208,26 @@ int run(const AgentConfig& config) {
   metrics.gauge("otelbpf_build_info", "Agent build", {{"version", "0.1.0"}}).set(1);
 
   auto workers = make_exporters(config);
+  // Set at SIGTERM: one deadline (export.shutdown_timeout_ms) for the assembler's final flush and the
+  // exporters together, so the whole stop fits the pod's grace period.
+  std::atomic<std::chrono::steady_clock::rep> stop_deadline{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
   auto attribution = start_pod_attribution(config);
   TraceAssembler assembler(
       AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
                        config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans,
                        std::chrono::milliseconds(config.assembler.max_link_wait_ms),
                        std::chrono::milliseconds(config.assembler.assumed_app_lag_ms)},
-      [&workers, &attribution](std::shared_ptr<SpanBatch> batch) {
+      [&workers, &attribution, &stop_deadline](std::shared_ptr<SpanBatch> batch) {
         attribution.attributor->annotate(*batch);
         const std::shared_ptr<const SpanBatch> shared = std::move(batch);
         for (auto& worker : workers) {
           // Pace to a busy exporter rather than overflow its queue: this only waits when the queue is
           // nearly full, which admission control keeps rare except while the assembler flushes at
-          // shutdown. An exporter stuck for longer still counts its drops.
-          for (int waited_ms = 0; waited_ms < 2000 && worker->saturated(); ++waited_ms)
+          // shutdown, and never past the shutdown deadline (then the exporter counts the drops).
+          for (int waited_ms = 0; waited_ms < 2000 && worker->saturated(); ++waited_ms) {
+            if (std::chrono::steady_clock::now().time_since_epoch().count() >= stop_deadline.load()) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
           worker->enqueue(shared);
         }
       });
@@ -334,6 +339,8 @@ int run(const AgentConfig& config) {
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, flushing", strsignal(signal));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.exporters.shutdown_timeout_ms);
+  stop_deadline = until.time_since_epoch().count();
 
   if (http) http->stop();
   if (grpc) grpc->stop();
@@ -344,9 +351,7 @@ int run(const AgentConfig& config) {
   pipeline.close();
   stage->join();
   stage.reset();
-  const auto deadline = std::chrono::milliseconds(config.exporters.shutdown_timeout_ms);
-  // One deadline for all exporters together, not one each: the stop must fit the grace period.
-  const auto until = std::chrono::steady_clock::now() + deadline;
+  // What is left of the one deadline, for all exporters together, not one each.
   for (auto& worker : workers)
     worker->shutdown(std::max(
         std::chrono::milliseconds(0),
