@@ -216,7 +216,7 @@ int run(const AgentConfig& config) {
       AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
                        config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans,
                        std::chrono::milliseconds(config.assembler.max_link_wait_ms),
-                       std::chrono::milliseconds(config.assembler.assumed_app_lag_ms)},
+                       std::chrono::milliseconds(config.assembler.assumed_app_lag_ms), config.netcap.enabled},
       [&workers, &attribution, &stop_deadline](std::shared_ptr<SpanBatch> batch) {
         attribution.attributor->annotate(*batch);
         const std::shared_ptr<const SpanBatch> shared = std::move(batch);

@@ -234,7 +234,11 @@ std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::
 // the window: at tens of thousands of requests per second the window is most of the agent's memory.
 bool TraceAssembler::leaves_early(const SpanFacts& f) const {
   if (!f.pair_complete || f.source != SpanSource::kSys) return false;
-  if (f.kind == otlp::Span::SPAN_KIND_SERVER && now_ - last_net_span_ < 2 * options_.link_window) return false;
+  // The net spans of an exchange may come after both ends (another capture point, a peer agent's batch):
+  // with packet capture on, or net spans seen lately, the server end waits its window for them.
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER &&
+      (options_.expect_net_spans || now_ - last_net_span_ < 2 * options_.link_window))
+    return false;
   ResolvePath path;
   const auto r = resolve(f, path);
   return !r.provisional && !r.incomplete;

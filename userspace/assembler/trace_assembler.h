@@ -49,6 +49,8 @@ struct AssemblerOptions {
   // The lag assumed for an SDK before any of its spans was measured: the default BatchSpanProcessor
   // delay (5 s) plus a collector's batching.
   std::chrono::milliseconds assumed_app_lag{7000};
+  // Packet capture runs on this node: a server end waits its window for the net spans between the ends.
+  bool expect_net_spans = false;
 };
 
 class TraceAssembler {

@@ -788,5 +788,23 @@ TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
   EXPECT_TRUE(out_[id('\xa2', 8)].parent_span_id().empty()) << "the later query is not this SDK span's";
 }
 
+TEST_F(AssemblerTest, WithPacketCaptureOnTheServerEndWaitsEvenBeforeTheFirstNetSpan) {
+  auto options = kOptions;
+  options.expect_net_spans = true;
+  TraceAssembler assembler(options, [this](std::shared_ptr<const SpanBatch> b) {
+    for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+  }, metrics_);
+  assembler.add(batch_of(SpanSource::kSys,
+                         {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                          sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
+                t0_);
+  assembler.poll(t0_ + std::chrono::milliseconds(100));
+  EXPECT_FALSE(out_.contains(id('\x12', 8)));
+  assembler.add(batch_of(SpanSource::kNet, {net_span(id('\x32', 16), id('\x32', 8), "server-pod-nic", 150, 850, 7, 8)}),
+                t0_ + std::chrono::milliseconds(300));
+  assembler.poll(t0_ + std::chrono::milliseconds(1000));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x32', 8));
+}
+
 }  // namespace
 }  // namespace otelbpf
