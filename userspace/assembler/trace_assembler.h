@@ -48,7 +48,7 @@ struct AssemblerOptions {
   std::chrono::milliseconds max_link_wait{30000};
   // The lag assumed for an SDK before any of its spans was measured: the default BatchSpanProcessor
   // delay (5 s) plus a collector's batching.
-  std::chrono::milliseconds assumed_app_lag{7000};
+  std::chrono::milliseconds assumed_app_lag{10000};
   // Packet capture runs on this node: a server end waits its window for the net spans between the ends.
   bool expect_net_spans = false;
 };
