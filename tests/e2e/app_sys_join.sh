@@ -38,7 +38,7 @@ teardown() {
   ip link del $BR 2>/dev/null
   set -e
 }
-trap 'rc=$?; teardown; (exit $rc); cleanup' EXIT
+trap 'rc=$?; teardown; set +e; (exit $rc); cleanup' EXIT
 teardown
 
 ip link add $BR type bridge

@@ -108,7 +108,7 @@ demo_up() {
   for ns in $(ip netns list | awk '{print $1}'); do
     case $ns in "$DEMO_NS_PREFIX"*) fail "network namespace $ns exists: is another demo running?" ;; esac
   done
-  trap 'rc=$?; demo_teardown; (exit $rc); cleanup' EXIT
+  trap 'rc=$?; demo_teardown; set +e; (exit $rc); cleanup' EXIT
 
   # MariaDB's data dir takes a few seconds: in the background while the rest is set up.
   mkdir -p "$WORK/mariadb/data" "$WORK/redis"
