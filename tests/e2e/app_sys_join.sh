@@ -143,10 +143,7 @@ run_scenario() {
 }
 
 scenarios=("$@")
-# pid_namespace passed here locally and in one clean-clone run, and failed (every request split, the
-# namespaced pid never matched) in another: it stays out of the default run until that is understood.
-# Run it with: tests/e2e/app_sys_join.sh <agent> pid_namespace
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(default new_semconv)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(default new_semconv pid_namespace)
 for s in "${scenarios[@]}"; do
   case $s in
     default) run_scenario default 200 "" "" ;;

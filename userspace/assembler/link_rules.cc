@@ -57,14 +57,15 @@ void TraceAssembler::link_under(const std::string& parent, const char* rule, Res
 // An SDK's clock and the kernel's disagree by milliseconds (Node's performance.now() drifts from the
 // wall clock; containers run their own time). Once a join taught how far a process's SDK clock is off,
 // its spans are compared on the kernel's clock within a millisecond; before, within a wide bound.
-TraceAssembler::AppTime TraceAssembler::app_time(const SpanFacts& app) const {
+TraceAssembler::AppTime TraceAssembler::app_time(const SpanFacts& app, bool learned_offset) const {
   // The estimate aligns the SDK's span end with the response's last write, which SDKs place a little
   // differently (Node after it, servlet filters before the flush): offsets within that spread are taken
   // as none, and comparisons keep that much slack.
   constexpr std::int64_t kAlignmentSpreadNs = 2'000'000;
   constexpr std::uint64_t kUnsyncedSlackNs = 25'000'000;
   auto it = clock_offsets_.find(app.resource_key);
-  if (it == clock_offsets_.end() || !it->second.known()) return {app.start_ns, app.end_ns, kUnsyncedSlackNs};
+  if (!learned_offset || it == clock_offsets_.end() || !it->second.known())
+    return {app.start_ns, app.end_ns, kUnsyncedSlackNs};
   std::int64_t offset = it->second.estimate();
   if (offset > -kAlignmentSpreadNs && offset < kAlignmentSpreadNs) offset = 0;
   return {static_cast<std::uint64_t>(static_cast<std::int64_t>(app.start_ns) - offset),
@@ -207,9 +208,9 @@ struct Candidates {
 };
 }  // namespace
 
-TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app) const {
+TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app, bool learned_offset) const {
   Candidates found;
-  const auto t = app_time(app);
+  const auto t = app_time(app, learned_offset);
   auto consider = [&](const std::string& id) {
     const auto* s = facts_of(id);
     if (!s || !request_agrees(app, t, *s) || !scope_agrees(app, *s)) return;
@@ -223,6 +224,11 @@ TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& 
   else if (!app.method.empty() && !app.target.empty())
     // Without the connection, method and target are the request's only identity; uniqueness decides.
     sys_servers_by_request_.started_before(app.method + " " + app.target, latest_start, consider);
+  // The connection (or the request) is the identity here and time only a check: when the learned offset
+  // shuts every candidate out, the offset is what is wrong (a clock step, a bad early estimate), so look
+  // again as if it were unknown. The join that look finds corrects the estimate.
+  if (learned_offset && found.slack_count == 0 && t.slack != app_time(app, false).slack)
+    return sys_server_by_connection(app, false);
   return found.best();
 }
 

@@ -146,8 +146,10 @@ class TraceAssembler {
   };
 
  private:
-  AppTime app_time(const SpanFacts& app) const;
-  Match sys_server_by_connection(const SpanFacts& app) const;
+  // The SDK span's time on the kernel's clock. `learned_offset` false: as if the SDK's offset were not
+  // known yet (its wider slack), for a second look when the learned offset finds nothing.
+  AppTime app_time(const SpanFacts& app, bool learned_offset = true) const;
+  Match sys_server_by_connection(const SpanFacts& app, bool learned_offset = true) const;
   Match sys_server_by_pid(const SpanFacts& app) const;
   Match app_client_for(const SpanFacts& call) const;
   const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call, ResolvePath& path) const;
@@ -215,7 +217,11 @@ class TraceAssembler {
       samples_[next_++ % samples_.size()] = sample;
       count_ = std::min(count_ + 1, samples_.size());
     }
-    bool known() const { return count_ > 0; }
+    // One join is no measurement: a process's first requests run cold (Node's first one ends 10+ ms after
+    // its last write while the JIT warms up), and an offset taken from it alone would shut out every later
+    // join. The median of several is.
+    static constexpr std::size_t kMinSamples = 5;
+    bool known() const { return count_ >= kMinSamples; }
     std::int64_t estimate() const {
       std::array<std::int64_t, 16> sorted = samples_;
       std::sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(count_));

@@ -764,9 +764,16 @@ TEST_F(AssemblerTest, TheServerEndWaitsWhileItsClientsRequestIsStillToCome) {
 
 TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
   // The SDK's clock reads 5 ms behind the kernel's (Node's performance.now() drifts): its database span
-  // ends before the kernel saw the query. The server join teaches the offset; the call then fits exactly.
+  // ends before the kernel saw the query. Five server joins teach the offset; the call then fits exactly.
   constexpr std::uint64_t ms = 1'000'000, skew = 5 * ms;
-  auto server = http_sys_server(id('\x81', 8), 100 * ms, 120 * ms, 20, "10.0.0.7", 40001, "/a", "", 20);
+  std::vector<otlp::Span> servers, roots;
+  for (int i = 0; i < 5; ++i) {
+    const std::uint64_t at = 100 * ms + static_cast<std::uint64_t>(i) * 30 * ms;
+    servers.push_back(http_sys_server(id(static_cast<char>('\x81' + i), 8), at, at + 20 * ms, 20, "10.0.0.7",
+                                      40001 + i, "/a", "", 20));
+    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16), id(static_cast<char>('\xb1' + i), 8),
+                                           at + ms - skew, at + 20 * ms + 100'000 - skew, "10.0.0.7", 40001 + i, "/a"));
+  }
   auto query = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 105 * ms, 106 * ms, 20, false, "");
   add_attr(query, "db.system", "mysql");
   add_attr(query, "db.query.text", "SELECT ? AS r_a");
@@ -774,18 +781,57 @@ TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
   auto other = sys_span(id('\xa2', 16), id('\xa2', 8), "", kClient, 109 * ms, 110 * ms, 20, false, "");
   add_attr(other, "db.system", "mysql");
   add_attr(other, "db.query.text", "SELECT ? AS r_a");
-  assembler_.add(batch_of(SpanSource::kSys, {server, query, other}), t0_);
-  auto root = old_semconv_app_server(id('\xb1', 16), id('\xb1', 8), 101 * ms - skew, 120 * ms + 100'000 - skew,
-                                     "10.0.0.7", 40001, "/a");
+  servers.push_back(query);
+  servers.push_back(other);
+  assembler_.add(batch_of(SpanSource::kSys, servers), t0_);
+  assembler_.add(batch_of(SpanSource::kApp, roots, "frontend"), t0_);
   auto app_query = make_span(id('\xb1', 16), id('\xc1', 8), id('\xb1', 8), kClient, 104'800'000 - skew,
                              106'300'000 - skew);
   add_attr(app_query, "db.system", "mysql");
   add_attr(app_query, "db.statement", "SELECT 1 AS r_a");
-  assembler_.add(batch_of(SpanSource::kApp, {root, app_query}, "frontend"), t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {app_query}, "frontend"), t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\xb1', 8)].parent_span_id(), id('\x81', 8));
   EXPECT_EQ(out_[id('\xa1', 8)].parent_span_id(), id('\xc1', 8));
   EXPECT_TRUE(out_[id('\xa2', 8)].parent_span_id().empty()) << "the later query is not this SDK span's";
+}
+
+TEST_F(AssemblerTest, AColdFirstRequestDoesNotTeachAnOffsetThatShutsOutTheRest) {
+  // A Node process's first request ends 13 ms after its last write (the JIT warms up); every later one
+  // within half a millisecond. The first join must not become the SDK's clock offset: had it, no later
+  // request would have fitted the 2 ms alignment slack, and no later join would have corrected it. And
+  // where an offset was learned and no longer fits (a clock step), the connection still finds its request.
+  constexpr std::uint64_t ms = 1'000'000;
+  std::vector<otlp::Span> servers, roots;
+  for (int i = 0; i < 12; ++i) {
+    const std::uint64_t at = 100 * ms + static_cast<std::uint64_t>(i) * 30 * ms;
+    const std::uint64_t late_end = i == 0 ? 13 * ms : 300'000;
+    servers.push_back(http_sys_server(id(static_cast<char>('\x81' + i), 8), at, at + 20 * ms, 20, "10.0.0.7",
+                                      40001 + i, "/a", ""));
+    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16), id(static_cast<char>('\xb1' + i), 8),
+                                           at + 100'000, at + 20 * ms + late_end, "10.0.0.7", 40001 + i, "/a"));
+  }
+  // After those, the SDK's clock steps 40 ms ahead (NTP): the learned offset no longer fits.
+  const std::uint64_t at = 600 * ms;
+  servers.push_back(http_sys_server(id('\x9f', 8), at, at + 20 * ms, 20, "10.0.0.7", 40100, "/a", ""));
+  // The frontend runs in a pod: host pid 20 is process 1 there, as its SDK reports.
+  auto sys_batch = batch_of(SpanSource::kSys, servers, "node");
+  auto* ns_pid = sys_batch.request.mutable_resource_spans(0)->mutable_resource()->add_attributes();
+  ns_pid->set_key("otelbpf.process.ns_pid");
+  ns_pid->mutable_value()->set_string_value("1");
+  assembler_.add(std::move(sys_batch), t0_);
+  for (auto& root : roots) assembler_.add(batch_of(SpanSource::kApp, {root}, "frontend", "1"), t0_);
+  assembler_.add(batch_of(SpanSource::kApp,
+                          {old_semconv_app_server(id('\xcf', 16), id('\xcf', 8), at + 40 * ms, at + 60 * ms,
+                                                  "10.0.0.7", 40100, "/a")},
+                          "frontend", "1"),
+                 t0_);
+  assembler_.flush();
+  for (int i = 0; i < 12; ++i)
+    EXPECT_EQ(out_[id(static_cast<char>('\xb1' + i), 8)].parent_span_id(), id(static_cast<char>('\x81' + i), 8))
+        << "request " << i;
+  EXPECT_EQ(out_[id('\xcf', 8)].parent_span_id(), id('\x9f', 8)) << "after the clock step";
+  EXPECT_EQ(links("app_server_by_connection"), 13);
 }
 
 TEST_F(AssemblerTest, WithPacketCaptureOnTheServerEndWaitsEvenBeforeTheFirstNetSpan) {
