@@ -160,7 +160,9 @@ PodAttribution start_pod_attribution(const AgentConfig& config) {
   PodAttribution out;
   out.cache = std::make_unique<k8s::PodCache>(
       k8s::PodCacheOptions{std::chrono::seconds(k.deleted_pod_retention_seconds)});
-  out.cgroups = std::make_unique<k8s::ProcessCgroups>(k.proc_root, k.max_cached_processes);
+  out.cgroups = std::make_unique<k8s::ProcessCgroups>(k.proc_root, k.max_cached_processes, k.cgroup_root);
+  if (out.cgroups->cgroup2_root().empty())
+    spdlog::info("pod attribution: no cgroup v2 hierarchy mounted; processes are placed by /proc/<pid>/cgroup only");
   k8s::KubeClientOptions api;
   api.api_url = k.api_url;
   api.token_file = k.token_file;

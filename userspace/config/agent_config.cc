@@ -334,6 +334,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   k.max_backoff_ms = get<std::uint32_t>(root, "kubernetes.max_backoff_ms");
   k.deleted_pod_retention_seconds = get<std::uint32_t>(root, "kubernetes.deleted_pod_retention_seconds");
   k.proc_root = get<std::string>(root, "kubernetes.proc_root");
+  k.cgroup_root = get<std::string>(root, "kubernetes.cgroup_root");
   k.max_cached_processes = get<std::uint64_t>(root, "kubernetes.max_cached_processes");
   if (k.page_size == 0 || k.watch_timeout_seconds == 0 || k.initial_backoff_ms == 0 ||
       k.max_cached_processes == 0)

@@ -119,6 +119,7 @@ struct AgentConfig {
     std::uint32_t max_backoff_ms;
     std::uint32_t deleted_pod_retention_seconds;
     std::string proc_root;
+    std::string cgroup_root;  // the cgroup v2 mount; "" = found in /proc/self/mountinfo
     std::uint64_t max_cached_processes;
   } kubernetes{};
 };

@@ -2,6 +2,9 @@
 
 #include "common/proc_file.h"
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -134,8 +137,69 @@ CgroupIdentity parse_proc_cgroup(std::string_view contents) {
   return best;
 }
 
-ProcessCgroups::ProcessCgroups(std::string proc_root, std::size_t max_entries)
-    : proc_root_(std::move(proc_root)), max_entries_(std::max<std::size_t>(1, max_entries)) {}
+std::string find_cgroup2_mount(std::string_view mountinfo) {
+  // "36 25 0:31 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw": the mount point is
+  // field 5, the filesystem type the first field after " - ".
+  std::istringstream lines{std::string(mountinfo)};
+  for (std::string line; std::getline(lines, line);) {
+    const auto separator = line.find(" - ");
+    if (separator == std::string::npos) continue;
+    std::istringstream after(line.substr(separator + 3)), before(line.substr(0, separator));
+    std::string type, field, mount_point;
+    after >> type;
+    if (type != "cgroup2") continue;
+    for (int i = 1; i <= 5 && before >> field; ++i)
+      if (i == 5) mount_point = field;
+    if (!mount_point.empty()) return mount_point;
+  }
+  return {};
+}
+
+ProcessCgroups::ProcessCgroups(std::string proc_root, std::size_t max_entries, std::string cgroup2_root)
+    : proc_root_(std::move(proc_root)),
+      max_entries_(std::max<std::size_t>(1, max_entries)),
+      cgroup2_root_(std::move(cgroup2_root)) {
+  if (cgroup2_root_.empty()) cgroup2_root_ = find_cgroup2_mount(read_proc_file("/proc/self/mountinfo").value_or(""));
+}
+
+std::optional<CgroupIdentity> ProcessCgroups::lookup_cgroup_id(std::uint64_t cgroup_id) {
+  if (cgroup_id == 0 || cgroup2_root_.empty()) return std::nullopt;
+  std::lock_guard lock(cgroup_ids_mutex_);
+  if (auto it = by_cgroup_id_.find(cgroup_id); it != by_cgroup_id_.end()) return it->second;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_walk_ < std::chrono::seconds(1)) return std::nullopt;
+  last_walk_ = now;
+  index_cgroup_tree();
+  if (auto it = by_cgroup_id_.find(cgroup_id); it != by_cgroup_id_.end()) return it->second;
+  return std::nullopt;
+}
+
+void ProcessCgroups::index_cgroup_tree() {
+  // Every directory is kept, pod or not, so that a host service's id is answered (with no pod) from the
+  // index instead of asking for another walk. A removed cgroup leaves the index at the next walk.
+  std::unordered_map<std::uint64_t, CgroupIdentity> index;
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  const fs::path root(cgroup2_root_);
+  if (struct stat st {}; ::stat(root.c_str(), &st) == 0) index.emplace(st.st_ino, CgroupIdentity{});
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_directory(ec) || ec) {
+      ec.clear();
+      continue;
+    }
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) != 0) continue;
+    auto identity = parse_cgroup_path("/" + fs::relative(it->path(), root, ec).generic_string());
+    if (ec) {
+      ec.clear();
+      continue;
+    }
+    index.emplace(st.st_ino, std::move(identity));
+    if (index.size() >= 4 * max_entries_) break;  // a bound on a pathological tree
+  }
+  by_cgroup_id_ = std::move(index);
+}
 
 std::optional<std::uint64_t> ProcessCgroups::start_time_of(std::uint32_t pid) const {
   const auto stat = read_proc_file(proc_root_ + "/" + std::to_string(pid) + "/stat");

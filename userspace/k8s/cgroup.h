@@ -41,11 +41,20 @@ CgroupIdentity parse_proc_cgroup(std::string_view contents);
 // Once a process has exited its last known identity is still answered: its spans arrive after it is gone.
 class ProcessCgroups {
  public:
-  explicit ProcessCgroups(std::string proc_root = "/proc", std::size_t max_entries = 16384);
+  // `cgroup2_root`: where the cgroup v2 hierarchy is mounted ("" = the first cgroup2 mount in
+  // /proc/self/mountinfo; none = no lookups by cgroup id).
+  explicit ProcessCgroups(std::string proc_root = "/proc", std::size_t max_entries = 16384,
+                          std::string cgroup2_root = "");
 
   // nullopt when the process is unknown (never seen and no /proc entry).
   std::optional<CgroupIdentity> lookup(std::uint32_t pid);
+  // By the cgroup v2 id the probes record with every event (bpf_get_current_cgroup_id): the id is the
+  // inode number of the cgroup's directory, which outlives a process that exited before its events were
+  // read (curl is gone within milliseconds; its pod's cgroup is not). nullopt when no directory of the
+  // hierarchy has that id (cgroup v1 only, or the cgroup was removed before the first look).
+  std::optional<CgroupIdentity> lookup_cgroup_id(std::uint64_t cgroup_id);
   std::size_t size() const;
+  const std::string& cgroup2_root() const { return cgroup2_root_; }
 
  private:
   struct Entry {
@@ -56,11 +65,23 @@ class ProcessCgroups {
   std::optional<std::uint64_t> start_time_of(std::uint32_t pid) const;
   std::optional<CgroupIdentity> read_identity(std::uint32_t pid) const;
 
+  // Walks the hierarchy once and indexes every directory by its inode; called for an id not yet known,
+  // at most once a second (a burst of unknown ids costs one walk).
+  void index_cgroup_tree();
+
   std::string proc_root_;
   std::size_t max_entries_;
   mutable std::mutex mutex_;
   std::unordered_map<std::uint32_t, Entry> entries_;
   std::list<std::uint32_t> lru_;  // most recently used first
+
+  std::string cgroup2_root_;
+  std::mutex cgroup_ids_mutex_;
+  std::unordered_map<std::uint64_t, CgroupIdentity> by_cgroup_id_;  // rebuilt by each walk
+  std::chrono::steady_clock::time_point last_walk_{};
 };
+
+// The mount point of the cgroup v2 hierarchy named in a mountinfo text ("" when none).
+std::string find_cgroup2_mount(std::string_view mountinfo);
 
 }  // namespace otelbpf::k8s

@@ -154,8 +154,15 @@ void PodAttributor::annotate_sys(otlp::ResourceSpans& rs, std::size_t spans) {
   const auto pid_text = string_value(find(resource, "process.pid"));
   std::uint32_t pid = 0;
   const auto parsed = std::from_chars(pid_text.data(), pid_text.data() + pid_text.size(), pid);
+  // The cgroup the probes saw first: it is still there after a short-lived process has exited. The pid's
+  // /proc entry next (cgroup v1 hosts, where the v2 id names no pod).
   std::optional<CgroupIdentity> identity;
-  if (parsed.ec == std::errc() && pid != 0) identity = cgroups_.lookup(pid);
+  const auto cgroup_text = string_value(find(resource, "otelbpf.cgroup.id"));
+  std::uint64_t cgroup_id = 0;
+  std::from_chars(cgroup_text.data(), cgroup_text.data() + cgroup_text.size(), cgroup_id);
+  if (cgroup_id) identity = cgroups_.lookup_cgroup_id(cgroup_id);
+  if ((!identity || (!identity->in_container() && identity->pod_uid.empty())) && parsed.ec == std::errc() && pid != 0)
+    if (auto by_pid = cgroups_.lookup(pid)) identity = by_pid;
   if (identity && identity->in_container()) {
     set_attribute(resource, "container.id", identity->container_id, true);
     set_attribute(resource, "container.runtime", to_string(identity->runtime), true);

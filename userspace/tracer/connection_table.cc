@@ -32,6 +32,7 @@ Connection& ConnectionTable::upsert(const otelbpf_event_header& event, bool& cre
   conn->key = key;
   conn->sock = event.sock;
   conn->comm.assign(event.comm, strnlen(event.comm, sizeof event.comm));
+  conn->cgroup_id = event.cgroup_id;
   conn->last_seen_ns = event.ts_exit_ns;
   lru_.push_front(std::move(conn));
   index_[key] = lru_.begin();

@@ -32,6 +32,7 @@ struct Connection {
   ConnectionKey key;
   otelbpf_socket_info sock{};
   std::string comm;
+  std::uint64_t cgroup_id = 0;  // cgroup v2 id of the process when the connection was first seen
   // From accept (server) or connect (client); kUnknown for connections opened before the agent started,
   // whose role the stitcher infers from the first message.
   l7::Role role_hint = l7::Role::kUnknown;

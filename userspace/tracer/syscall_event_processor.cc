@@ -203,6 +203,9 @@ void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l
       if (ns->second.namespace_inode)
         add_resource_attribute(*resource, "otelbpf.process.pid_namespace", std::to_string(ns->second.namespace_inode));
     }
+    // Pod attribution reads the process's cgroup by this id: a short-lived client is gone from /proc by
+    // the time its spans reach it.
+    if (conn.cgroup_id) add_resource_attribute(*resource, "otelbpf.cgroup.id", std::to_string(conn.cgroup_id));
     auto* scope = resource_spans.add_scope_spans()->mutable_scope();
     scope->set_name("otelbpf.syscall");
     scope->set_version("0.1.0");

@@ -1,6 +1,7 @@
 #include "k8s/cgroup.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -217,6 +218,61 @@ TEST_F(FixtureProc, BoundedLeastRecentlyUsed) {
   std::filesystem::remove_all(root_ / "2");
   EXPECT_TRUE(cgroups.lookup(1));
   EXPECT_FALSE(cgroups.lookup(2));
+}
+
+TEST(Cgroup2Mount, FoundInMountinfo) {
+  const std::string mountinfo =
+      "25 1 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
+      "30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu\n"
+      "36 25 0:31 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate\n";
+  EXPECT_EQ(find_cgroup2_mount(mountinfo), "/sys/fs/cgroup/unified");
+  EXPECT_EQ(find_cgroup2_mount("30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"), "");
+  EXPECT_EQ(find_cgroup2_mount("garbage\n - \n"), "");
+}
+
+TEST_F(FixtureProc, ACgroupIdFindsThePodAfterItsProcessHasExited) {
+  // A cgroup v2 tree as the kubelet's systemd driver lays it out; the id the probes record is the
+  // directory's inode. The process (curl) is gone from /proc before anyone asked.
+  const auto tree = root_ / "cgroup2";
+  const auto container = tree / "kubepods.slice" / "kubepods-burstable.slice" /
+                         ("kubepods-burstable-pod" + kUidUnderscores + ".slice") /
+                         ("cri-containerd-" + kId + ".scope");
+  std::filesystem::create_directories(container);
+  std::filesystem::create_directories(tree / "system.slice" / "sshd.service");
+  struct stat st {};
+  ASSERT_EQ(::stat(container.c_str(), &st), 0);
+  const std::uint64_t container_cgroup = st.st_ino;
+  ASSERT_EQ(::stat((tree / "system.slice" / "sshd.service").c_str(), &st), 0);
+  const std::uint64_t host_cgroup = st.st_ino;
+
+  ProcessCgroups cgroups((root_ / "proc").string(), 16, tree.string());
+  auto identity = cgroups.lookup_cgroup_id(container_cgroup);
+  ASSERT_TRUE(identity);
+  EXPECT_EQ(identity->container_id, kId);
+  EXPECT_EQ(identity->pod_uid, kUid);
+  EXPECT_EQ(identity->runtime, ContainerRuntime::kContainerd);
+  // A host service is answered from the same walk, with no pod.
+  auto host = cgroups.lookup_cgroup_id(host_cgroup);
+  ASSERT_TRUE(host);
+  EXPECT_FALSE(host->in_container());
+  EXPECT_TRUE(host->pod_uid.empty());
+  // An id no directory has: no answer, and no second walk within the second.
+  EXPECT_FALSE(cgroups.lookup_cgroup_id(container_cgroup + 1'000'000));
+  EXPECT_FALSE(cgroups.lookup_cgroup_id(0));
+}
+
+TEST(ProcessCgroupsReal, OwnCgroupIdIsFoundWhenCgroup2IsMounted) {
+  ProcessCgroups cgroups;
+  if (cgroups.cgroup2_root().empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  // This process's v2 cgroup, by the directory /proc/self/cgroup names under the mount.
+  std::string line, path;
+  std::ifstream self("/proc/self/cgroup");
+  while (std::getline(self, line))
+    if (line.starts_with("0::")) path = line.substr(3);
+  ASSERT_FALSE(path.empty());
+  struct stat st {};
+  ASSERT_EQ(::stat((cgroups.cgroup2_root() + path).c_str(), &st), 0);
+  EXPECT_TRUE(cgroups.lookup_cgroup_id(st.st_ino));
 }
 
 TEST(ProcessCgroupsReal, OwnProcessIsReadable) {

@@ -1,6 +1,7 @@
 #include "k8s/pod_attributor.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -171,6 +172,29 @@ TEST_F(PodAttributorTest, SysSpansOfHostAndUnknownProcesses) {
   EXPECT_EQ(resource_attr(unknown_pod, "container.id"), std::string(64, 'd'));
   EXPECT_EQ(resource_attr(gone, "k8s.pod.name"), "<none>");
   EXPECT_EQ(unattributed("sys"), 3);
+}
+
+TEST_F(PodAttributorTest, ASysSpanOfAProcessAlreadyGoneFindsItsPodByTheCgroupId) {
+  // curl in a pod made its call and exited before its events were read: /proc/<pid> is gone, the span
+  // carries the cgroup id the probes recorded, and the pod's cgroup directory is still there.
+  const auto tree = root_ / "cgroup2";
+  const auto container = tree / "kubepods.slice" / "kubepods-burstable.slice" /
+                         ("kubepods-burstable-pod" + underscores(kUid) + ".slice") /
+                         ("cri-containerd-" + kId + ".scope");
+  std::filesystem::create_directories(container);
+  struct stat st {};
+  ASSERT_EQ(::stat(container.c_str(), &st), 0);
+  ProcessCgroups cgroups(root_.string(), 16, tree.string());
+  PodAttributor attributor(PodAttributorOptions{true, "node-a", "node-a.example"}, cache_, cgroups, metrics_);
+  SpanBatch batch;
+  batch.source = SpanSource::kSys;
+  auto& rs = add_resource(batch, 1);
+  add_attr(rs, "process.pid", "999");  // no such process any more
+  add_attr(rs, "otelbpf.cgroup.id", std::to_string(st.st_ino));
+  attributor.annotate(batch);
+  EXPECT_EQ(resource_attr(rs, "k8s.pod.name"), "web-5d4f8c7b9-x2x7q");
+  EXPECT_EQ(resource_attr(rs, "container.id"), kId);
+  EXPECT_EQ(attributed("sys", "cgroup"), 1);
 }
 
 TEST_F(PodAttributorTest, AppSpansByAppHostIp) {

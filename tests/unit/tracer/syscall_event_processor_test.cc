@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -59,6 +60,7 @@ class EventFactory {
     h_.sock.sport = lport;
     h_.sock.dport = rport;
     std::strncpy(h_.comm, "testproc", sizeof h_.comm);
+    h_.cgroup_id = 4242;  // bpf_get_current_cgroup_id()
   }
   otelbpf_event_header open(std::uint32_t type, std::uint64_t ts) {
     auto h = h_;
@@ -146,6 +148,12 @@ TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
   EXPECT_EQ(attr(server, "otelbpf.syscall_trace_id")->string_value(),
             attr(client, "otelbpf.syscall_trace_id")->string_value());
   EXPECT_EQ(metrics.value("otelbpf_tracer_spans_total"), 2);
+  // The process's cgroup as the kernel saw it, for pod attribution after the process is gone.
+  const auto& resource = out.resources[1];
+  const auto cgroup = std::find_if(resource.attributes().begin(), resource.attributes().end(),
+                                   [](const auto& kv) { return kv.key() == "otelbpf.cgroup.id"; });
+  ASSERT_NE(cgroup, resource.attributes().end());
+  EXPECT_EQ(cgroup->value().string_value(), "4242");
 }
 
 TEST(SyscallEventProcessor, CallsAfterTheAnswerAreNotChildren) {
