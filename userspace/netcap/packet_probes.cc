@@ -17,34 +17,17 @@
 #include "probes/libbpf_logging.h"
 
 namespace otelbpf::netcap {
-namespace {
-
-std::string libbpf_error_text(int err) {
-  char buf[256];
-  libbpf_strerror(err, buf, sizeof(buf));
-  return std::string(buf) + " (errno " + std::to_string(err < 0 ? -err : err) + ")";
-}
-
-std::uint32_t ring_size(std::uint32_t requested) {
-  std::uint64_t size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  while (size < requested && size < (1ull << 31)) size <<= 1;
-  return static_cast<std::uint32_t>(size);
-}
-
-}  // namespace
-
 void PacketProbes::SkeletonDeleter::operator()(packets_bpf* skel) const { packets_bpf__destroy(skel); }
 
 PacketProbes::~PacketProbes() {
-  ring_.reset();
+  stream_.reset();
   skel_.reset();
 }
 
 std::unique_ptr<PacketProbes> PacketProbes::load(const PacketProbeOptions& options, EventHandler handler) {
   if (!handler) throw PacketProbeError("PacketProbes::load needs an event handler");
   route_libbpf_logs_to_spdlog();
-  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
-  setrlimit(RLIMIT_MEMLOCK, &unlimited);  // pre-5.11 kernels account BPF memory to the rlimit
+  raise_memlock_limit();
 
   Skeleton skel(packets_bpf__open());
   if (!skel) throw PacketProbeError("opening the packet probe object failed: " + libbpf_error_text(-errno));
@@ -54,7 +37,7 @@ std::unique_ptr<PacketProbes> PacketProbes::load(const PacketProbeOptions& optio
   skel->rodata->rate_per_cpu = options.max_events_per_cpu_per_second;
   skel->rodata->rate_burst = options.burst;
   skel->rodata->wakeup_bytes = options.wakeup_bytes;
-  if (int err = bpf_map__set_max_entries(skel->maps.packet_events, ring_size(options.ringbuf_bytes)); err)
+  if (int err = bpf_map__set_max_entries(skel->maps.packet_events, ring_buffer_size(options.ringbuf_bytes)); err)
     throw PacketProbeError("setting the packet ring buffer size failed: " + libbpf_error_text(err));
   if (int err = packets_bpf__load(skel.get()); err)
     throw PacketProbeError("loading the tc packet programs failed: " + libbpf_error_text(err) +
@@ -62,10 +45,11 @@ std::unique_ptr<PacketProbes> PacketProbes::load(const PacketProbeOptions& optio
 
   std::unique_ptr<PacketProbes> probes(new PacketProbes(std::move(skel), std::move(handler)));
   probes->payload_capture_bytes_ = capture;
-  probes->ring_.reset(ring_buffer__new(bpf_map__fd(probes->skel_->maps.packet_events),
-                                       &PacketProbes::on_ring_record, probes.get(), nullptr));
-  if (!probes->ring_)
-    throw PacketProbeError("creating the packet ring buffer consumer failed: " + libbpf_error_text(-errno));
+  // The kernel wakes the consumer once per wakeup_bytes; PacketCapture drains on a short timer besides.
+  probes->stream_ = EventStream::ring_buffer(
+      bpf_map__fd(probes->skel_->maps.packet_events),
+      [raw = probes.get()](std::span<const std::uint8_t> record) { return raw->on_record(record); },
+      EventStream::Options{.max_records_per_poll = 0, .batched_wakeups = options.wakeup_bytes > 0});
   return probes;
 }
 
@@ -75,54 +59,23 @@ int PacketProbes::program_fd(bool ingress, bool l3) const {
   return bpf_program__fd(prog);
 }
 
-int PacketProbes::on_ring_record(void* ctx, void* data, std::size_t size) {
-  auto* self = static_cast<PacketProbes*>(ctx);
+bool PacketProbes::on_record(std::span<const std::uint8_t> record) {
   otelbpf_packet_event event;
-  if (size < sizeof(event)) {
-    ++self->malformed_events_;
-    return 0;
-  }
-  std::memcpy(&event, data, sizeof(event));
-  if (event.captured_len > size - sizeof(event) || event.captured_len > event.payload_len) {
-    ++self->malformed_events_;
-    return 0;
-  }
-  try {
-    self->handler_(event, {static_cast<const std::uint8_t*>(data) + sizeof(event), event.captured_len});
-  } catch (...) {
-    self->handler_error_ = std::current_exception();  // never unwind through libbpf's C frames
-    return -ECANCELED;
-  }
-  // A negative answer makes libbpf stop after this record (which counts as consumed).
-  if (++self->handled_ >= self->budget_ && self->budget_) return -E2BIG;
-  return 0;
+  if (record.size() < sizeof(event)) return false;
+  std::memcpy(&event, record.data(), sizeof(event));
+  if (event.captured_len > record.size() - sizeof(event) || event.captured_len > event.payload_len) return false;
+  handler_(event, record.subspan(sizeof(event), event.captured_len));
+  return true;
 }
 
 int PacketProbes::poll(std::chrono::milliseconds timeout, std::size_t budget) {
-  budget_ = budget;
-  handled_ = 0;
-  int n = timeout.count() > 0 ? ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count())) : 0;
-  // Records queued without a wakeup are only found by consuming unconditionally.
-  if (n >= 0) n = ring_buffer__consume(ring_.get());
-  if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
-  if (n == -E2BIG) return static_cast<int>(handled_);
-  if (n == -EINTR) return static_cast<int>(handled_);
-  return n < 0 ? n : static_cast<int>(handled_);
+  return stream_->poll(timeout, budget);
 }
 
-int PacketProbes::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+int PacketProbes::epoll_fd() const { return stream_->epoll_fd(); }
 
 PacketKernelCounters PacketProbes::counters() const {
-  int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return {};
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpus));
-  std::uint64_t t[OTELBPF_PKT_CNT_MAX] = {};
-  for (std::uint32_t idx = 0; idx < OTELBPF_PKT_CNT_MAX; ++idx) {
-    if (bpf_map__lookup_elem(skel_->maps.packet_counters, &idx, sizeof(idx), per_cpu.data(),
-                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
-      continue;
-    for (auto v : per_cpu) t[idx] += v;
-  }
+  const auto t = sum_per_cpu_counters(skel_->maps.packet_counters, OTELBPF_PKT_CNT_MAX);
   return PacketKernelCounters{
       .seen = t[OTELBPF_PKT_CNT_SEEN],
       .emitted = t[OTELBPF_PKT_CNT_EMITTED],

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "bpf/events.h"
+#include "probes/event_stream.h"
 #include "probes/libbpf_handles.h"
 
 struct packets_bpf;  // bpftool skeleton (packets.skel.h), private to the .cc
@@ -38,10 +39,7 @@ struct PacketKernelCounters {
   std::uint64_t ringbuf_drops = 0;
 };
 
-class PacketProbeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using PacketProbeError = ProbeError;
 
 class PacketProbes {
  public:
@@ -62,7 +60,7 @@ class PacketProbes {
   int poll(std::chrono::milliseconds timeout, std::size_t budget = 0);
   int epoll_fd() const;
   PacketKernelCounters counters() const;
-  std::uint64_t malformed_events() const { return malformed_events_; }
+  std::uint64_t malformed_events() const { return stream_->malformed_records(); }
   std::uint32_t payload_capture_bytes() const { return payload_capture_bytes_; }
 
  private:
@@ -72,16 +70,13 @@ class PacketProbes {
   using Skeleton = std::unique_ptr<packets_bpf, SkeletonDeleter>;
 
   PacketProbes(Skeleton skel, EventHandler handler) : skel_(std::move(skel)), handler_(std::move(handler)) {}
-  static int on_ring_record(void* ctx, void* data, std::size_t size);
+  // One ring buffer record: the event, then captured_len bytes. False when it is shorter.
+  bool on_record(std::span<const std::uint8_t> record);
 
   Skeleton skel_;
   EventHandler handler_;
-  RingBufferConsumer ring_;
-  std::uint64_t malformed_events_ = 0;
+  std::unique_ptr<EventStream> stream_;
   std::uint32_t payload_capture_bytes_ = 0;
-  std::size_t budget_ = 0;
-  std::size_t handled_ = 0;
-  std::exception_ptr handler_error_;
 };
 
 }  // namespace otelbpf::netcap

@@ -23,12 +23,6 @@
 namespace otelbpf {
 namespace {
 
-std::string libbpf_error_text(int err) {
-  char buf[256];
-  libbpf_strerror(err, buf, sizeof(buf));
-  return fmt::format("{} (errno {})", buf, err < 0 ? -err : err);
-}
-
 // libbpf returns NULL and sets errno on failure.
 int last_error() { return errno ? -errno : -EINVAL; }
 
@@ -67,20 +61,6 @@ bool kernel_has_tracepoint(const char* name) {
   const bool found = btf__find_by_name_kind(vmlinux, fmt::format("btf_trace_{}", name).c_str(), BTF_KIND_TYPEDEF) > 0;
   btf__free(vmlinux);
   return found;
-}
-
-std::uint32_t ring_size(std::uint32_t requested) {
-  // The kernel wants a power-of-two multiple of the page size.
-  std::uint64_t size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
-  while (size < requested && size < (1ull << 31)) size <<= 1;
-  return static_cast<std::uint32_t>(size);
-}
-
-void raise_memlock_limit() {
-  // Memory is accounted to the cgroup since 5.11; older kernels need the rlimit.
-  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
-  if (setrlimit(RLIMIT_MEMLOCK, &unlimited) != 0)
-    spdlog::debug("setrlimit(RLIMIT_MEMLOCK) failed: {}", std::strerror(errno));
 }
 
 struct LoadConfig {
@@ -194,8 +174,7 @@ SyscallProbes::SyscallProbes(Skeleton skel, EventHandler handler)
 SyscallProbes::~SyscallProbes() {
   // Detach newest first, then stop consuming, then free programs and maps.
   while (!links_.empty()) links_.pop_back();
-  ring_.reset();
-  perf_.reset();
+  stream_.reset();
   skel_.reset();
 }
 
@@ -220,7 +199,7 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
                           (options.data_hooks == DataHooks::kAuto && kernel_has_sock_hooks);
   LoadConfig config{
       .payload_capture_bytes = std::min<std::uint32_t>(options.payload_capture_bytes, OTELBPF_MAX_PAYLOAD),
-      .ringbuf_bytes = ring_size(options.ringbuf_bytes),
+      .ringbuf_bytes = ring_buffer_size(options.ringbuf_bytes),
       .self_tgid = options.trace_own_process ? 0u : static_cast<std::uint32_t>(getpid()),
       .perf_buffer = perf,
       .kernel_has_ringbuf = has_ringbuf,
@@ -271,41 +250,14 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
 
   std::unique_ptr<SyscallProbes> probes(new SyscallProbes(Skeleton(opened.release()), std::move(handler)));
   probes->sock_hooks_ = config.sock_hooks;
-  probes->batch_wakeups_ = config.batch_wakeups;
   probes->set_filters(options);
-
-  if (config.perf_buffer) {
-    // Per-CPU buffers of the same total size as the ring buffer would have had.
-    const long cpus = std::max(1, libbpf_num_possible_cpus());
-    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    std::size_t pages = 1;
-    while (pages * page * static_cast<std::size_t>(cpus) < config.ringbuf_bytes && pages < 4096) pages <<= 1;
-    if (probes->batch_wakeups_) {
-      // Batched wake-ups: each CPU's buffer wakes the consumer when 1/8 of it is filled (perf's watermark),
-      // not per event as perf_buffer__new sets it up (a wake-up per event is an IPI paid by the traced
-      // thread: ~5 us per event in a VM); poll() reads the rest when its timeout passes.
-      perf_event_attr attr{};
-      attr.type = PERF_TYPE_SOFTWARE;
-      attr.config = PERF_COUNT_SW_BPF_OUTPUT;
-      attr.sample_type = PERF_SAMPLE_RAW;
-      attr.sample_period = 1;
-      attr.watermark = 1;
-      attr.wakeup_watermark = static_cast<std::uint32_t>(std::max<std::size_t>(pages * page / 8, page));
-      probes->perf_.reset(perf_buffer__new_raw(bpf_map__fd(probes->skel_->maps.events_perf), pages, &attr,
-                                               &SyscallProbes::on_perf_event, probes.get(), nullptr));
-    } else {
-      probes->perf_.reset(perf_buffer__new(bpf_map__fd(probes->skel_->maps.events_perf), pages,
-                                           &SyscallProbes::on_perf_record, &SyscallProbes::on_perf_lost,
-                                           probes.get(), nullptr));
-    }
-    if (!probes->perf_)
-      throw ProbeError("creating the perf buffer consumer failed: " + libbpf_error_text(last_error()));
-  } else {
-    probes->ring_.reset(ring_buffer__new(bpf_map__fd(probes->skel_->maps.events),
-                                         &SyscallProbes::on_ring_record, probes.get(), nullptr));
-    if (!probes->ring_)
-      throw ProbeError("creating the ring buffer consumer failed: " + libbpf_error_text(last_error()));
-  }
+  const EventStream::Options stream_options{.max_records_per_poll = 8192, .batched_wakeups = config.batch_wakeups};
+  auto on_record = [raw = probes.get()](std::span<const std::uint8_t> record) { return raw->on_record(record); };
+  probes->stream_ =
+      config.perf_buffer
+          ? EventStream::perf_buffer(bpf_map__fd(probes->skel_->maps.events_perf), config.ringbuf_bytes, on_record,
+                                     stream_options)
+          : EventStream::ring_buffer(bpf_map__fd(probes->skel_->maps.events), on_record, stream_options);
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, probes->skel_->obj) {
@@ -338,7 +290,7 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
                probes->links_.size(), probes->status_.size(),
                config.sock_hooks ? "sock_send_length/sock_recv_length" : "syscall tracepoints (fallback)",
                config.payload_capture_bytes, config.ringbuf_bytes >> 10,
-               probes->batch_wakeups_ ? ", batched wake-ups" : "", config.self_tgid ? "" : ", tracing own process");
+               config.batch_wakeups ? ", batched wake-ups" : "", config.self_tgid ? "" : ", tracing own process");
   return probes;
 }
 
@@ -360,91 +312,16 @@ void SyscallProbes::set_filters(const SyscallProbeOptions& filters) {
   bss->filter_cgroup_id = filters.cgroup_id;
 }
 
-int SyscallProbes::on_ring_record(void* ctx, void* data, std::size_t size) {
-  auto* self = static_cast<SyscallProbes*>(ctx);
+bool SyscallProbes::on_record(std::span<const std::uint8_t> record) {
   otelbpf_event_header header;
-  if (size < sizeof(header)) {
-    ++self->malformed_events_;
-    return 0;
-  }
-  std::memcpy(&header, data, sizeof(header));
-  if (header.payload_len > size - sizeof(header)) {
-    ++self->malformed_events_;
-    return 0;
-  }
-  try {
-    self->handler_(header, {static_cast<const std::uint8_t*>(data) + sizeof(header), header.payload_len});
-  } catch (...) {
-    // libbpf is C: an exception must not unwind through it. Stop this poll and rethrow from poll().
-    self->handler_error_ = std::current_exception();
-    return -ECANCELED;
-  }
-  // libbpf keeps consuming while the kernel keeps producing, so under sustained load one poll would never
-  // return and the caller's periodic work (flushing spans, eviction, counters) would starve. A negative
-  // return stops it; the record just handled is already consumed.
-  return ++self->handled_this_poll_ >= kMaxEventsPerPoll ? -EAGAIN : 0;
+  if (record.size() < sizeof(header)) return false;
+  std::memcpy(&header, record.data(), sizeof(header));
+  if (header.payload_len > record.size() - sizeof(header)) return false;
+  handler_(header, record.subspan(sizeof(header), header.payload_len));
+  return true;
 }
 
-void SyscallProbes::on_perf_record(void* ctx, int, void* data, std::uint32_t size) {
-  auto* self = static_cast<SyscallProbes*>(ctx);
-  if (self->handler_error_) return;  // a handler threw earlier in this poll: rethrown by poll()
-  on_ring_record(ctx, data, size);
-}
-
-void SyscallProbes::on_perf_lost(void* ctx, int, __u64 count) {
-  static_cast<SyscallProbes*>(ctx)->perf_lost_ += count;
-}
-
-enum bpf_perf_event_ret SyscallProbes::on_perf_event(void* ctx, int cpu, struct perf_event_header* event) {
-  const auto* bytes = reinterpret_cast<const std::uint8_t*>(event);
-  if (event->type == PERF_RECORD_SAMPLE && event->size >= sizeof(*event) + sizeof(std::uint32_t)) {
-    std::uint32_t size;  // PERF_SAMPLE_RAW: u32 size, then the bytes bpf_perf_event_output wrote
-    std::memcpy(&size, bytes + sizeof(*event), sizeof(size));
-    if (size <= event->size - sizeof(*event) - sizeof(size))
-      on_perf_record(ctx, cpu, const_cast<std::uint8_t*>(bytes + sizeof(*event) + sizeof(size)), size);
-  } else if (event->type == PERF_RECORD_LOST && event->size >= sizeof(*event) + 2 * sizeof(std::uint64_t)) {
-    std::uint64_t lost;  // u64 id, u64 lost
-    std::memcpy(&lost, bytes + sizeof(*event) + sizeof(std::uint64_t), sizeof(lost));
-    on_perf_lost(ctx, cpu, lost);
-  }
-  return LIBBPF_PERF_EVENT_CONT;
-}
-
-int SyscallProbes::poll(std::chrono::milliseconds timeout) {
-  handled_this_poll_ = 0;
-  if (perf_) {
-    int n = perf_buffer__poll(perf_.get(), static_cast<int>(timeout.count()));
-    if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
-    if (n == -EINTR) return 0;
-    if (n >= 0 && batch_wakeups_) {
-      // Below the watermark nothing wakes epoll: read every CPU's buffer either way.
-      n = perf_buffer__consume(perf_.get());
-      if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
-    }
-    return n < 0 ? n : static_cast<int>(handled_this_poll_);
-  }
-  // Batched wake-ups: most events are committed without waking epoll, so whatever is already waiting is
-  // read first, and epoll only waits when the ring was empty (until the fill threshold wakes it or the
-  // timeout passes, after which the ring is read again).
-  auto consume = [this]() -> int {
-    int m = ring_buffer__consume(ring_.get());
-    if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
-    return m == -EAGAIN && handled_this_poll_ >= kMaxEventsPerPoll ? 0 : m;
-  };
-  if (batch_wakeups_) {
-    if (int m = consume(); m < 0) return m;
-    if (handled_this_poll_ > 0) return static_cast<int>(handled_this_poll_);
-  }
-  int n = ring_buffer__poll(ring_.get(), static_cast<int>(timeout.count()));
-  if (handler_error_) std::rethrow_exception(std::exchange(handler_error_, nullptr));
-  if (n == -EINTR) return 0;
-  if (n == -EAGAIN && handled_this_poll_ >= kMaxEventsPerPoll) return static_cast<int>(handled_this_poll_);
-  if (n < 0) return n;
-  if (batch_wakeups_ && handled_this_poll_ < kMaxEventsPerPoll) {
-    if (int m = consume(); m < 0) return m;
-  }
-  return static_cast<int>(handled_this_poll_);
-}
+int SyscallProbes::poll(std::chrono::milliseconds timeout) { return stream_->poll(timeout); }
 
 std::vector<std::pair<std::string, int>> SyscallProbes::program_fds() const {
   std::vector<std::pair<std::string, int>> out;
@@ -455,24 +332,13 @@ std::vector<std::pair<std::string, int>> SyscallProbes::program_fds() const {
   return out;
 }
 
-int SyscallProbes::epoll_fd() const {
-  return perf_ ? perf_buffer__epoll_fd(perf_.get()) : ring_buffer__epoll_fd(ring_.get());
-}
+int SyscallProbes::epoll_fd() const { return stream_->epoll_fd(); }
 
 KernelCounters SyscallProbes::counters() const {
-  int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return {};
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpus));
-  std::uint64_t totals[OTELBPF_CNT_MAX] = {};
-  for (std::uint32_t idx = 0; idx < OTELBPF_CNT_MAX; ++idx) {
-    if (bpf_map__lookup_elem(skel_->maps.counters, &idx, sizeof(idx), per_cpu.data(),
-                             per_cpu.size() * sizeof(std::uint64_t), 0) != 0)
-      continue;
-    for (auto v : per_cpu) totals[idx] += v;
-  }
+  const auto totals = sum_per_cpu_counters(skel_->maps.counters, OTELBPF_CNT_MAX);
   return KernelCounters{
       .events = totals[OTELBPF_CNT_EVENTS],
-      .ringbuf_drops = totals[OTELBPF_CNT_RINGBUF_DROPS] + perf_lost_,
+      .ringbuf_drops = totals[OTELBPF_CNT_RINGBUF_DROPS] + stream_->perf_lost(),
       .non_socket_skipped = totals[OTELBPF_CNT_NON_SOCKET],
       .other_socket_skipped = totals[OTELBPF_CNT_OTHER_SOCKET],
       .filtered = totals[OTELBPF_CNT_FILTERED],

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bpf/events.h"
+#include "probes/event_stream.h"
 #include "probes/libbpf_handles.h"
 
 struct syscalls_bpf;  // bpftool skeleton (syscalls.skel.h), private to the .cc
@@ -68,11 +69,6 @@ struct KernelCounters {
   std::uint64_t sock_cache_misses = 0;  // sock hooks: verdicts decided by walking the fd table
 };
 
-class ProbeError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 class SyscallProbes {
  public:
   // Called from poll() for each event. `payload` points into the ring buffer: valid only during the call.
@@ -98,7 +94,7 @@ class SyscallProbes {
 
   const std::vector<ProbeStatus>& status() const { return status_; }
   // "ringbuf" or "perfbuf": what load() chose.
-  const char* transport() const { return perf_ ? "perfbuf" : "ringbuf"; }
+  const char* transport() const { return stream_->transport(); }
   // "sock" (sock_send_length/sock_recv_length raw tracepoints) or "syscalls" (the fallback): what load()
   // chose for the data calls.
   const char* data_hooks() const { return sock_hooks_ ? "sock" : "syscalls"; }
@@ -107,7 +103,7 @@ class SyscallProbes {
   std::size_t attached_count() const { return links_.size(); }
   KernelCounters counters() const;
   // Ring buffer records shorter than their header claims (never expected: a kernel/userspace mismatch).
-  std::uint64_t malformed_events() const { return malformed_events_; }
+  std::uint64_t malformed_events() const { return stream_->malformed_records(); }
 
  private:
   struct SkeletonDeleter {
@@ -116,28 +112,16 @@ class SyscallProbes {
   using Skeleton = std::unique_ptr<syscalls_bpf, SkeletonDeleter>;
 
   SyscallProbes(Skeleton skel, EventHandler handler);
-  void attach_all();
-  static int on_ring_record(void* ctx, void* data, std::size_t size);
-  static void on_perf_record(void* ctx, int cpu, void* data, std::uint32_t size);
-  static void on_perf_lost(void* ctx, int cpu, __u64 count);  // libbpf's perf_buffer_lost_fn
-  // Raw perf records (perf_buffer__new_raw, used for batched wake-ups): samples and lost counts.
-  static enum bpf_perf_event_ret on_perf_event(void* ctx, int cpu, struct perf_event_header* event);
+  // One ring buffer record (or perf sample): header, then payload_len bytes. False when it is shorter.
+  bool on_record(std::span<const std::uint8_t> record);
 
   // Declaration order is construction order; the destructor tears down in reverse (links newest first).
   Skeleton skel_;
   EventHandler handler_;
-  RingBufferConsumer ring_;
-  PerfBufferConsumer perf_;  // instead of ring_ on kernels without the BPF ring buffer
+  std::unique_ptr<EventStream> stream_;
   std::vector<BpfLink> links_;
   std::vector<ProbeStatus> status_;
   bool sock_hooks_ = false;
-  bool batch_wakeups_ = false;
-  std::uint64_t malformed_events_ = 0;
-  std::uint64_t perf_lost_ = 0;  // perf buffer overruns (the ring buffer counts its drops in the kernel)
-  // Events handled by the current poll(); it returns after kMaxEventsPerPoll so its caller keeps its pace.
-  static constexpr std::uint64_t kMaxEventsPerPoll = 8192;
-  std::uint64_t handled_this_poll_ = 0;
-  std::exception_ptr handler_error_;
 };
 
 }  // namespace otelbpf
