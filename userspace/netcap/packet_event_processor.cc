@@ -62,9 +62,7 @@ struct PacketEventProcessor::Flow {
     std::uint8_t outer_dst[16] = {};
     std::uint16_t vlan_id = 0;
   } path[2];
-  l7::Protocol protocol = l7::Protocol::kUnknown;
-  std::unique_ptr<l7::ProtocolStitcher> stitcher;
-  std::uint32_t failed_inferences = 0;
+  l7::L7Feed l7;  // protocol inference and the stitcher
   bool fin[2] = {false, false};
   // Since the last record: attributed to the next exchange that completes.
   std::uint64_t retransmissions_seen = 0;
@@ -208,21 +206,11 @@ void PacketEventProcessor::on_event(const otelbpf_packet_event& event,
 
 void PacketEventProcessor::feed(Flow& flow, int orientation, const TcpReassembler::Segment& s) {
   const auto direction = orientation == 0 ? l7::Direction::kEgress : l7::Direction::kIngress;
-  if (!flow.stitcher) {
-    if (flow.failed_inferences >= options_.max_failed_inferences) return;
-    l7::InferenceInput inference;
-    inference.first_bytes = s.captured;
-    inference.direction = direction;
-    inference.local_port = flow.side[orientation].port;
-    inference.remote_port = flow.side[1 - orientation].port;
-    flow.protocol = l7::infer_protocol(inference);
-    if (flow.protocol == l7::Protocol::kUnknown) {
-      if (++flow.failed_inferences == options_.max_failed_inferences) unrecognised_.inc();
-      return;
-    }
-    flow.stitcher = l7::make_stitcher(flow.protocol);
-    if (!flow.stitcher) return;
-  }
+  l7::InferenceInput inference;
+  inference.first_bytes = s.captured;
+  inference.direction = direction;
+  inference.local_port = flow.side[orientation].port;
+  inference.remote_port = flow.side[1 - orientation].port;
   l7::DataChunk chunk;
   chunk.direction = direction;
   chunk.ts_enter_ns = s.ts_ns;
@@ -230,7 +218,8 @@ void PacketEventProcessor::feed(Flow& flow, int orientation, const TcpReassemble
   chunk.tcp_seq = s.seq;
   chunk.total_bytes = s.len;
   chunk.captured = s.captured;
-  flow.stitcher->on_chunk(chunk, records_);
+  if (flow.l7.feed(inference, chunk, records_, options_.max_failed_inferences) == l7::L7Feed::Outcome::kGaveUp)
+    unrecognised_.inc();
 }
 
 void PacketEventProcessor::finish_records(Flow& flow) {
@@ -281,9 +270,9 @@ void PacketEventProcessor::finish_records(Flow& flow) {
 
 void PacketEventProcessor::end_flow(Lru::iterator it, std::uint64_t ts_ns) {
   Flow& flow = **it;
-  if (flow.stitcher) {
+  if (flow.l7.parsing()) {
     records_.clear();
-    flow.stitcher->on_close(ts_ns, records_);
+    flow.l7.close(ts_ns, records_, metrics_, "net");
     finish_records(flow);
   }
   index_.erase(flow.key);

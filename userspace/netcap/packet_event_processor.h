@@ -17,6 +17,7 @@
 #include "model/span_batch.h"
 #include "netcap/net_span_builder.h"
 #include "netcap/tcp_reassembler.h"
+#include "protocols/registry/l7_feed.h"
 #include "protocols/registry/protocol.h"
 
 namespace otelbpf::netcap {

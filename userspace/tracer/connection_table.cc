@@ -6,7 +6,7 @@ namespace otelbpf {
 
 l7::Role Connection::role() const {
   if (role_hint != l7::Role::kUnknown) return role_hint;
-  return stitcher ? stitcher->role() : l7::Role::kUnknown;
+  return l7.role();
 }
 
 ConnectionTable::ConnectionTable(std::size_t max_connections, std::uint64_t idle_ns, EvictHandler on_evict)

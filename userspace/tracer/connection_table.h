@@ -12,6 +12,7 @@
 
 #include "bpf/events.h"
 #include "protocols/common/record.h"
+#include "protocols/registry/l7_feed.h"
 #include "protocols/registry/protocol.h"
 
 namespace otelbpf {
@@ -36,9 +37,7 @@ struct Connection {
   // From accept (server) or connect (client); kUnknown for connections opened before the agent started,
   // whose role the stitcher infers from the first message.
   l7::Role role_hint = l7::Role::kUnknown;
-  l7::Protocol protocol = l7::Protocol::kUnknown;
-  std::unique_ptr<l7::ProtocolStitcher> stitcher;
-  std::uint32_t failed_inferences = 0;
+  l7::L7Feed l7;  // protocol inference and the stitcher
   std::uint64_t last_seen_ns = 0;
 
   l7::Role role() const;

@@ -151,18 +151,6 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   inference.local_port = event.sock.sport;
   inference.remote_port = event.sock.dport;
 
-  if (!conn.stitcher) {
-    if (conn.failed_inferences >= options_.max_failed_inferences) return;
-    conn.protocol = l7::infer_protocol(inference);
-    if (conn.protocol == l7::Protocol::kUnknown) {
-      if (++conn.failed_inferences == options_.max_failed_inferences) non_l7_connections_.inc();
-      return;
-    }
-    conn.stitcher = l7::make_stitcher(conn.protocol);
-    if (!conn.stitcher) return;
-  }
-  const bool message_start = l7::is_message_start(conn.protocol, inference);
-
   l7::DataChunk chunk;
   chunk.direction = direction;
   chunk.ts_enter_ns = event.ts_enter_ns;
@@ -172,7 +160,17 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   chunk.total_bytes = static_cast<std::uint64_t>(event.ret);
   chunk.captured = captured;
   records_.clear();
-  conn.stitcher->on_chunk(chunk, records_);
+  switch (conn.l7.feed(inference, chunk, records_, options_.max_failed_inferences)) {
+    case l7::L7Feed::Outcome::kParsed:
+      break;
+    case l7::L7Feed::Outcome::kGaveUp:
+      non_l7_connections_.inc();
+      return;
+    case l7::L7Feed::Outcome::kUnknownYet:
+    case l7::L7Feed::Outcome::kIgnored:
+      return;
+  }
+  const bool message_start = l7::is_message_start(conn.l7.protocol(), inference);
 
   // Thread links (§3.3): reading a request starts the thread's syscall trace id; writing the answer ends it.
   // Any write on a server connection is an answer, whatever the protocol, so it needs no message-start test.
@@ -225,29 +223,10 @@ void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l
 }
 
 void SyscallEventProcessor::close_connection(Connection& conn, std::uint64_t ts_ns) {
-  if (!conn.stitcher) return;
+  if (!conn.l7.parsing()) return;
   records_.clear();
-  conn.stitcher->on_close(ts_ns, records_);
+  conn.l7.close(ts_ns, records_, metrics_, "sys");
   finish_records(conn, records_);
-  const auto& stats = conn.stitcher->stats();
-  const std::string protocol = l7::to_string(conn.protocol);
-  auto count = [&](const char* what, std::uint64_t n) {
-    if (n)
-      metrics_
-          .counter("otelbpf_parser_events_total", "Parser outcomes, by protocol",
-                   {{"protocol", protocol}, {"event", what}})
-          .inc(n);
-  };
-  count("parse_error", stats.parse_errors);
-  count("resync", stats.resyncs);
-  count("unmatched_response", stats.unmatched_responses);
-  count("truncated_header", stats.truncated_headers);
-  count("request_evicted", stats.requests_evicted);
-  if (stats.bytes_skipped)
-    metrics_
-        .counter("otelbpf_parser_skipped_bytes_total", "Bytes skipped while resynchronising",
-                 {{"protocol", protocol}})
-        .inc(stats.bytes_skipped);
 }
 
 void SyscallEventProcessor::flush() {
