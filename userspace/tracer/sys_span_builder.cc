@@ -37,9 +37,9 @@ std::string exportable_status_message(const l7::L7Record& record) {
 
 // Every string that sys and net spans carry passes here: captured bytes become valid UTF-8 (protobuf
 // strings must be), and a URL's query keeps its names but not its values (tokens, signatures).
-void add_span_attribute(otlp::Span& span, const std::string& key, const l7::AttributeValue& value) {
+void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value) {
   auto* kv = span.add_attributes();
-  kv->set_key(key);
+  kv->set_key(key.data(), key.size());
   auto* v = kv->mutable_value();
   std::visit(
       [v, &key](const auto& x) {

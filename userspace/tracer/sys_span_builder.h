@@ -42,7 +42,7 @@ class SpanIdGenerator {
 };
 
 // Appends an attribute of any L7 value type (shared by the sys and net span builders).
-void add_span_attribute(otlp::Span& span, const std::string& key, const l7::AttributeValue& value);
+void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value);
 // Captured text as it may leave the node: valid UTF-8 (invalid bytes become U+FFFD).
 std::string exportable_text(std::string_view text);
 // A record's error text for the span status: valid UTF-8, database literals redacted.

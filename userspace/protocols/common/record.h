@@ -19,7 +19,24 @@ enum class Role : uint8_t { kUnknown, kClient, kServer };
 const char* to_string(Role r);
 
 using AttributeValue = std::variant<std::string, int64_t, double, bool>;
-using Attributes = std::vector<std::pair<std::string, AttributeValue>>;
+
+// An attribute name: always a string literal ("http.request.method"), so a record's keys cost no
+// allocation (a record carries ~20 of them, and the tracer makes one record per request). Only character
+// arrays convert to it: a std::string, whose buffer may not outlive the record, does not compile.
+class AttributeKey {
+ public:
+  template <std::size_t N>
+  constexpr AttributeKey(const char (&literal)[N]) : text_(literal, N - 1) {}  // NOLINT: implicit by design
+  constexpr std::string_view view() const { return text_; }
+  constexpr operator std::string_view() const { return text_; }  // NOLINT
+  friend constexpr bool operator==(AttributeKey a, std::string_view b) { return a.text_ == b; }
+  friend constexpr bool operator==(AttributeKey a, AttributeKey b) { return a.text_ == b.text_; }
+
+ private:
+  std::string_view text_;
+};
+
+using Attributes = std::vector<std::pair<AttributeKey, AttributeValue>>;
 
 struct L7Record {
   std::string protocol;  // "http1"; becomes otelbpf.l7.protocol
