@@ -43,6 +43,7 @@ struct Options {
   double warmup_s = 1;
   int spans = 512;
   int max_backoff_ms = 50;
+  std::size_t attribute_bytes = 0;  // > 0: every span also carries one string attribute this long
 };
 
 struct ConnectionStats {
@@ -57,7 +58,7 @@ struct ConnectionStats {
   std::fprintf(
       stderr,
       "otlp-load: %s\nusage: otlp-load --port N [--host H] [--path P] [--connections N] [--duration S]\n"
-      "                 [--warmup S] [--spans N] [--max-backoff-ms MS]\n",
+      "                 [--warmup S] [--spans N] [--max-backoff-ms MS] [--attribute-bytes N]\n",
       why);
   std::exit(2);
 }
@@ -86,6 +87,8 @@ Options parse_options(int argc, char** argv) {
       o.spans = std::stoi(value());
     else if (a == "--max-backoff-ms")
       o.max_backoff_ms = std::stoi(value());
+    else if (a == "--attribute-bytes")
+      o.attribute_bytes = std::stoul(value());
     else if (a == "-h" || a == "--help")
       usage("OTLP/HTTP protobuf load generator");
     else
@@ -184,7 +187,16 @@ int main(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
   otelbpf::bench::RequestShape shape;
   shape.spans = o.spans;
-  const auto request = otelbpf::bench::make_request(shape);
+  auto request = otelbpf::bench::make_request(shape);
+  // Hostile or careless senders: a payload, a stack trace or a SQL text of this size in every span.
+  if (o.attribute_bytes)
+    for (auto& rs : *request.mutable_resource_spans())
+      for (auto& ss : *rs.mutable_scope_spans())
+        for (auto& span : *ss.mutable_spans()) {
+          auto* kv = span.add_attributes();
+          kv->set_key("app.payload");
+          kv->mutable_value()->set_string_value(std::string(o.attribute_bytes, 'p'));
+        }
   const std::string serialised = request.SerializeAsString();
   const auto ids = otelbpf::bench::find_id_offsets(request, serialised);
   std::printf(

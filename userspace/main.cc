@@ -209,6 +209,7 @@ int run(const AgentConfig& config) {
   auto& metrics = default_metrics();
   metrics.gauge("otelbpf_build_info", "Agent build", {{"version", "0.1.0"}}).set(1);
 
+  MemoryBudget memory(static_cast<std::size_t>(config.memory_limit_mib) << 20, metrics);
   auto workers = make_exporters(config);
   // Set at SIGTERM: one deadline (export.shutdown_timeout_ms) for the assembler's final flush and the
   // exporters together, so the whole stop fits the pod's grace period.
@@ -218,7 +219,8 @@ int run(const AgentConfig& config) {
       AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
                        config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans,
                        std::chrono::milliseconds(config.assembler.max_link_wait_ms),
-                       std::chrono::milliseconds(config.assembler.assumed_app_lag_ms), config.netcap.enabled},
+                       std::chrono::milliseconds(config.assembler.assumed_app_lag_ms), config.netcap.enabled,
+                       &memory},
       [&workers, &attribution, &stop_deadline](std::shared_ptr<SpanBatch> batch) {
         attribution.attributor->annotate(*batch);
         const std::shared_ptr<const SpanBatch> shared = std::move(batch);
@@ -233,7 +235,7 @@ int run(const AgentConfig& config) {
           worker->enqueue(shared);
         }
       });
-  SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans});
+  SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans, &memory});
   pipeline.set_downstream_saturated([&workers] {
     return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w->saturated(); });
   });
@@ -294,6 +296,7 @@ int run(const AgentConfig& config) {
     processing.max_connections = config.probes.max_connections;
     processing.connection_idle = std::chrono::seconds(config.probes.connection_idle_seconds);
     processing.host_name = config.node_name;
+    processing.memory = &memory;
     processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) {
       cgroups->lookup(pid);
     };
@@ -317,6 +320,7 @@ int run(const AgentConfig& config) {
     capture.processing.max_flows = config.netcap.max_flows;
     capture.processing.flow_idle = std::chrono::seconds(config.netcap.flow_idle_seconds);
     capture.processing.host_name = config.node_name;
+    capture.processing.memory = &memory;
     // The agent's own doors, as for the syscall probes: OTLP exports to us are transport.
     if (config.http.enabled) capture.processing.ignore_ports.push_back(config.http.port);
     if (config.grpc.enabled && port_of(config.grpc.listen))

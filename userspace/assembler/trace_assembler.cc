@@ -105,11 +105,24 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   const auto seq = next_batch_seq_++;
   pending_.emplace(seq, std::move(entry));
   index(*pending, now, seq);
-  while (buffered_spans_ > options_.max_buffered_spans && !pending_.empty()) {
+  // Bounds: the span count, and the memory budget, of which the assembler may fill three quarters with
+  // what it holds so that admission always has room to take new batches (the oldest leave first; their
+  // links are the ones most likely complete).
+  constexpr double kHeldShareOfBudget = 0.75;
+  std::size_t held = 0;
+  if (options_.memory && options_.memory->fill_ratio() > kHeldShareOfBudget) {  // summed only under pressure
+    held = facts_charge_.bytes();
+    for (const auto& [seq, p] : pending_) held += p.batch->charge.bytes();
+  }
+  auto over_budget = [&] {
+    return options_.memory && static_cast<double>(held) > kHeldShareOfBudget * static_cast<double>(options_.memory->limit());
+  };
+  while ((buffered_spans_ > options_.max_buffered_spans || over_budget()) && !pending_.empty()) {
+    held -= std::min(held, pending_.begin()->second.batch->charge.bytes());
     auto oldest = pending_.begin();
     metrics_
         .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
-                 {{"reason", "memory_bound"}})
+                 {{"reason", buffered_spans_ > options_.max_buffered_spans ? "memory_bound" : "memory_budget"}})
         .inc(oldest->second.waiting);
     emit_from(oldest->second, now, EmitMode::kAll);
     pending_.erase(oldest);
@@ -265,6 +278,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
+  std::size_t moved_bytes = 0;
   if (mode != EmitMode::kEarly) {
     p.checked_at_generation = app_generation_;
     p.recheck_at = Clock::time_point::max();
@@ -309,9 +323,17 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       *out_ss->mutable_scope() = in_ss.scope();
       out_ss->set_schema_url(in_ss.schema_url());
     }
+    moved_bytes += options_.memory ? approx_resident_bytes(span) : 0;
     out_ss->add_spans()->Swap(&span);
   }
-  if (!resources.empty()) sink_(std::move(out));
+  if (resources.empty()) return;
+  if (options_.memory) {
+    // The spans' bytes move with them; the copies of their resources and scopes are new.
+    p.batch->charge.transfer(out->charge, moved_bytes);
+    const std::size_t total = approx_resident_bytes(out->request);
+    if (total > out->charge.bytes()) out->charge.adjust(options_.memory, total);
+  }
+  sink_(std::move(out));
 }
 
 void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
@@ -403,6 +425,9 @@ void TraceAssembler::poll(Clock::time_point now) {
   now_ = now;
   emit_ready(now);
   forget_old_facts(now);
+  // A fact, its place in the indexes and its frozen resolution: the struct, its ids and keys.
+  constexpr std::size_t kBytesPerFact = sizeof(SpanFacts) + 640;
+  facts_charge_.adjust(options_.memory, facts_.size() * kBytesPerFact);
   metrics_.gauge("otelbpf_assembler_buffered_spans", "Spans waiting in the link window")
       .set(static_cast<std::int64_t>(buffered_spans_));
 }

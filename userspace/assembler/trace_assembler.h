@@ -51,6 +51,9 @@ struct AssemblerOptions {
   std::chrono::milliseconds assumed_app_lag{10000};
   // Packet capture runs on this node: a server end waits its window for the net spans between the ends.
   bool expect_net_spans = false;
+  // The agent's memory budget: the batches it emits hold their spans' bytes, and the facts it keeps are
+  // charged too (nullptr: no accounting).
+  MemoryBudget* memory = nullptr;
 };
 
 class TraceAssembler {
@@ -236,6 +239,7 @@ class TraceAssembler {
   std::uint64_t app_generation_ = 0;  // counts batches of SDK spans (what held spans wait for)
   Clock::time_point now_{};  // of the latest add() or poll(), for the rules' time-dependent questions
   Clock::time_point last_forget_{};
+  MemoryCharge facts_charge_;  // the facts and their indexes, estimated per fact
 };
 
 // Runs the assembler on its own thread, fed by the pipeline; stops when the pipeline is closed and drained.

@@ -248,6 +248,8 @@ AgentConfig parse_config(const YAML::Node& root) {
   AgentConfig c;
   c.log_level = normalized_log_level(get<std::string>(root, "log_level"));
   c.node_name = get<std::string>(root, "node_name");
+  c.memory_limit_mib = get<std::uint64_t>(root, "memory_limit_mib");
+  if (c.memory_limit_mib < 16) throw ConfigError("config: memory_limit_mib must be at least 16");
   c.http.enabled = get<bool>(root, "receiver.http.enabled");
   c.http.listen = get<std::string>(root, "receiver.http.listen");
   c.http.port = get<std::uint16_t>(root, "receiver.http.port");

@@ -29,6 +29,7 @@ struct OtlpEndpointConfig {
 struct AgentConfig {
   std::string log_level;
   std::string node_name;
+  std::uint64_t memory_limit_mib = 640;  // the memory budget (common/memory_budget.h)
 
   struct {
     bool enabled;

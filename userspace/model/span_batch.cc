@@ -23,4 +23,70 @@ std::size_t count_spans(const otlp::ExportRequest& request) {
 
 std::size_t SpanBatch::span_count() const { return count_spans(request); }
 
+namespace {
+
+// A string's heap buffer (none within the small-string buffer).
+std::size_t heap_of(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+std::size_t value_bytes(const otlp::AnyValue& v, int depth);
+
+std::size_t attributes_bytes(const google::protobuf::RepeatedPtrField<otlp::KeyValue>& attributes, int depth) {
+  // Per attribute: the KeyValue and AnyValue objects and their allocator headers, the pointer slot.
+  constexpr std::size_t kPerAttribute = 120;
+  std::size_t bytes = static_cast<std::size_t>(attributes.Capacity()) * sizeof(void*);
+  for (const auto& kv : attributes) bytes += kPerAttribute + heap_of(kv.key()) + value_bytes(kv.value(), depth);
+  return bytes;
+}
+
+std::size_t value_bytes(const otlp::AnyValue& v, int depth) {
+  if (depth > 8) return 0;  // deeper nesting than any sender uses: counted by the outer levels only
+  switch (v.value_case()) {
+    case otlp::AnyValue::kStringValue:
+      return heap_of(v.string_value()) + 32;
+    case otlp::AnyValue::kBytesValue:
+      return heap_of(v.bytes_value()) + 32;
+    case otlp::AnyValue::kArrayValue: {
+      std::size_t bytes = 64;
+      for (const auto& item : v.array_value().values()) bytes += 56 + value_bytes(item, depth + 1);
+      return bytes;
+    }
+    case otlp::AnyValue::kKvlistValue:
+      return 64 + attributes_bytes(v.kvlist_value().values(), depth + 1);
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+std::size_t approx_resident_bytes(const otlp::Span& span) {
+  // The Span object and its header, ids and name.
+  constexpr std::size_t kPerSpan = 360;
+  std::size_t bytes = kPerSpan + heap_of(span.trace_id()) + heap_of(span.span_id()) +
+                      heap_of(span.parent_span_id()) + heap_of(span.name()) + heap_of(span.trace_state()) +
+                      heap_of(span.status().message()) + attributes_bytes(span.attributes(), 0);
+  for (const auto& event : span.events()) bytes += 96 + heap_of(event.name()) + attributes_bytes(event.attributes(), 0);
+  for (const auto& link : span.links())
+    bytes += 120 + heap_of(link.trace_id()) + heap_of(link.span_id()) + heap_of(link.trace_state()) +
+             attributes_bytes(link.attributes(), 0);
+  return bytes;
+}
+
+std::size_t approx_resident_bytes(const otlp::ResourceSpans& rs) {
+  std::size_t bytes = 200 + attributes_bytes(rs.resource().attributes(), 0) + heap_of(rs.schema_url());
+  for (const auto& ss : rs.scope_spans()) {
+    bytes += 160 + heap_of(ss.scope().name()) + heap_of(ss.scope().version()) + heap_of(ss.schema_url()) +
+             attributes_bytes(ss.scope().attributes(), 0) +
+             static_cast<std::size_t>(ss.spans().Capacity()) * sizeof(void*);
+    for (const auto& span : ss.spans()) bytes += approx_resident_bytes(span);
+  }
+  return bytes;
+}
+
+std::size_t approx_resident_bytes(const otlp::ExportRequest& request) {
+  std::size_t bytes = 64;
+  for (const auto& rs : request.resource_spans()) bytes += approx_resident_bytes(rs);
+  return bytes;
+}
+
 }  // namespace otelbpf

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 
+#include "common/memory_budget.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace otelbpf {
@@ -33,10 +34,20 @@ struct SpanBatch {
   // Sent by a configured peer (another otelbpf agent): only then are the otelbpf.* source and link
   // attributes of its spans believed (docs/linking.md, "Trust").
   bool from_peer_agent = false;
+  // Its bytes in the memory budget while it lives (set at admission to the pipeline, and by the stages
+  // that make new batches from admitted spans).
+  MemoryCharge charge;
 
   std::size_t span_count() const;
 };
 
 std::size_t count_spans(const otlp::ExportRequest& request);
+
+// Resident bytes of decoded spans, estimated by a walk over their fields (object sizes, attribute
+// key/value storage, events, links) without protobuf's reflection; within ~20% of SpaceUsedLong for the
+// agent's sys spans and for SDK spans (tests/unit/model). Used for the memory budget.
+std::size_t approx_resident_bytes(const otlp::ExportRequest& request);
+std::size_t approx_resident_bytes(const otlp::ResourceSpans& resource_spans);
+std::size_t approx_resident_bytes(const otlp::Span& span);
 
 }  // namespace otelbpf

@@ -297,6 +297,9 @@ void PacketEventProcessor::tick() {
     end_flow(std::prev(lru_.end()), now);
   }
   monotonic_to_wall_ns_ = monotonic_to_wall_offset_ns();
+  // A flow, its stitcher and the segments held per direction (max_held_segments, with their payload).
+  const std::size_t bytes_per_flow = sizeof(Flow) + 2048 + 2 * options_.max_held_segments * 512;
+  table_charge_.adjust(options_.memory, index_.size() * bytes_per_flow);
   metrics_.gauge("otelbpf_netcap_flows", "TCP flows tracked by the packet path")
       .set(static_cast<std::int64_t>(index_.size()));
   flush();

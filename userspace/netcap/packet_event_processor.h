@@ -31,6 +31,8 @@ struct PacketEventProcessorOptions {
   std::string host_name;
   // Flows with one of these ports at either end are not followed (the agent's own OTLP doors).
   std::vector<std::uint16_t> ignore_ports;
+  // The flow table's estimated bytes are charged here (nullptr: not accounted).
+  MemoryBudget* memory = nullptr;
 };
 
 struct FlowKey {
@@ -93,6 +95,7 @@ class PacketEventProcessor {
   Counter& gaps_;
   Counter& evicted_;
   Counter& unrecognised_;
+  MemoryCharge table_charge_;
 };
 
 }  // namespace otelbpf::netcap

@@ -18,6 +18,14 @@ SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
   do {
     if (current != 0 && current + spans > options_.max_spans) return Admission::kFull;
   } while (!queued_spans_.compare_exchange_weak(current, current + spans));
+  if (options_.memory && !batch.charge.bytes()) {
+    const std::size_t bytes = approx_resident_bytes(batch.request);
+    if (!options_.memory->try_charge(bytes)) {
+      queued_spans_.fetch_sub(spans);
+      return Admission::kFull;
+    }
+    batch.charge = MemoryCharge(options_.memory, bytes);
+  }
   if (!queue_.try_push(std::move(batch))) {
     queued_spans_.fetch_sub(spans);
     return queue_.closed() ? Admission::kClosed : Admission::kFull;

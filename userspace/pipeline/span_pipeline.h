@@ -17,6 +17,9 @@ namespace otelbpf {
 struct SpanPipelineOptions {
   std::size_t max_batches = 4096;
   std::size_t max_spans = 262144;
+  // When set, a batch is admitted only if its estimated resident bytes fit the budget, and it holds them
+  // (SpanBatch::charge) until its spans are freed, wherever they are by then.
+  MemoryBudget* memory = nullptr;
 };
 
 class SpanPipeline {

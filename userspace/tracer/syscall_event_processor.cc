@@ -242,6 +242,9 @@ void SyscallEventProcessor::flush() {
 
 void SyscallEventProcessor::tick() {
   table_.evict_idle(now_monotonic_ns());
+  // A connection, its stitcher and the requests it holds until their answers (bounded per protocol).
+  constexpr std::size_t kBytesPerConnection = sizeof(Connection) + 2048;
+  table_charge_.adjust(options_.memory, table_.size() * kBytesPerConnection);
   monotonic_to_wall_ns_ = monotonic_to_wall_offset_ns();
   metrics_.gauge("otelbpf_tracer_connections", "Connections in the connection table")
       .set(static_cast<std::int64_t>(table_.size()));

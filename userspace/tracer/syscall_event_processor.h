@@ -38,6 +38,8 @@ struct SyscallEventProcessorOptions {
   // their spans leave the assembler, so whatever needs /proc/<pid> (its cgroup, for pod attribution)
   // must be read now.
   std::function<void(std::uint32_t pid)> on_new_process;
+  // The connection table's estimated bytes are charged here (nullptr: not accounted).
+  MemoryBudget* memory = nullptr;
 };
 
 class SyscallEventProcessor {
@@ -83,6 +85,7 @@ class SyscallEventProcessor {
   Counter& spans_;
   Counter& non_l7_connections_;
   Counter& handler_errors_;
+  MemoryCharge table_charge_;
 };
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC: bpf_ktime_get_ns() is monotonic, spans carry wall-clock time.

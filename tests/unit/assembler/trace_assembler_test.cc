@@ -854,3 +854,49 @@ TEST_F(AssemblerTest, WithPacketCaptureOnTheServerEndWaitsEvenBeforeTheFirstNetS
 
 }  // namespace
 }  // namespace otelbpf
+
+namespace otelbpf {
+namespace {
+
+TEST(AssemblerMemoryBudget, HeldSpansLeaveEarlyWhenTheyFillThreeQuartersOfTheBudgetAndTheirBytesMoveOn) {
+  MetricsRegistry metrics;
+  MemoryBudget budget(200 * 1024, metrics);
+  // The exporters: they take each emitted batch (with the bytes it carries) and are done with it.
+  std::size_t emitted = 0, moved = 0;
+  auto options = AssemblerOptions{};
+  options.memory = &budget;
+  TraceAssembler assembler(options, [&](std::shared_ptr<SpanBatch> b) {
+    ++emitted;
+    moved += b->charge.bytes();
+  }, metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  // Batches admitted as the pipeline admits them (each holding its bytes), nothing to link: all would
+  // wait the 5 s window.
+  std::size_t admitted = 0;
+  for (int i = 0; i < 40; ++i) {
+    SpanBatch b;
+    b.source = SpanSource::kApp;
+    auto* ss = b.request.add_resource_spans()->add_scope_spans();
+    for (int n = 0; n < 10; ++n) {
+      auto* s = ss->add_spans();
+      s->set_trace_id(std::string(15, 'a') + static_cast<char>(i));
+      s->set_span_id(std::string(7, 'b') + static_cast<char>(i * 10 + n));
+      s->set_name(std::string(300, 'n'));
+    }
+    const auto bytes = approx_resident_bytes(b.request);
+    if (!budget.try_charge(bytes)) break;
+    b.charge = MemoryCharge(&budget, bytes);
+    ++admitted;
+    assembler.add(std::move(b), t0);
+  }
+  EXPECT_EQ(admitted, 40u) << "early release kept room for every batch";
+  EXPECT_GT(metrics.value("otelbpf_assembler_early_spans_total", {{"reason", "memory_budget"}}), 0);
+  ASSERT_GT(emitted, 0u);
+  EXPECT_GT(moved, 0u) << "the spans' bytes travel with the emitted batches";
+  assembler.flush();
+  assembler.poll(t0 + std::chrono::minutes(5));  // the facts are forgotten after their horizon
+  EXPECT_LT(budget.held(), 8 * 1024u) << "what is left once everything has gone";
+}
+
+}  // namespace
+}  // namespace otelbpf

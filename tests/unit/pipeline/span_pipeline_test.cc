@@ -31,5 +31,25 @@ TEST(SpanPipeline, BoundedBySpansAndPushedBackWhileExportersAreSaturated) {
   EXPECT_FALSE(pipeline.next(std::chrono::milliseconds(10)));
 }
 
+TEST(SpanPipeline, AdmitsByBytesAndTheBatchHoldsThemUntilItIsFreed) {
+  MetricsRegistry metrics;
+  MemoryBudget budget(64 * 1024, metrics);
+  SpanPipeline pipeline(SpanPipelineOptions{16, 100000, &budget}, metrics);
+  // ~500 bytes per span: a 64-span batch fits, three do not.
+  EXPECT_EQ(pipeline.submit(batch_of(64)), SpanPipeline::Admission::kAccepted);
+  const auto after_one = budget.held();
+  EXPECT_GT(after_one, 64u * 300);
+  EXPECT_EQ(pipeline.submit(batch_of(64)), SpanPipeline::Admission::kAccepted);
+  EXPECT_EQ(pipeline.submit(batch_of(64)), SpanPipeline::Admission::kFull) << "the bytes do not fit";
+  EXPECT_EQ(pipeline.queued_spans(), 128u) << "a refused batch holds no span budget either";
+  {
+    auto taken = pipeline.next(std::chrono::milliseconds(10));
+    ASSERT_TRUE(taken);
+    EXPECT_EQ(budget.held(), 2 * after_one) << "still held downstream while the batch lives";
+  }
+  EXPECT_EQ(budget.held(), after_one) << "released when it is freed";
+  EXPECT_EQ(pipeline.submit(batch_of(64)), SpanPipeline::Admission::kAccepted);
+}
+
 }  // namespace
 }  // namespace otelbpf
