@@ -14,7 +14,6 @@ namespace {
 // From <linux/magic.h>, spelled out to avoid depending on kernel headers.
 constexpr long kTracefsMagic = 0x74726163;
 constexpr long kDebugfsMagic = 0x64626720;
-constexpr long kBpffsMagic = 0xcafe4a11;
 
 bool is_mounted_as(const char* path, long magic) {
   struct statfs st {};
@@ -52,9 +51,9 @@ bool ensure_tracefs() {
 }  // namespace
 
 bool ensure_kernel_filesystems() {
-  bool tracefs = ensure_tracefs();
-  bool bpffs = mount_fs("bpf", "/sys/fs/bpf", kBpffsMagic);
-  return tracefs && bpffs;
+  // Only tracefs: the agent pins nothing, so it has no use for bpffs. Mounting needs CAP_SYS_ADMIN, which
+  // a DaemonSet does not grant: there the host's tracefs is mounted into the container instead.
+  return ensure_tracefs();
 }
 
 }  // namespace otelbpf

@@ -2,9 +2,9 @@
 
 namespace otelbpf {
 
-// Makes sure the pseudo filesystems the probes need are mounted: tracefs (libbpf resolves tracepoint
-// ids through it; falls back to debugfs, whose tracing/ directory is tracefs) and bpffs at /sys/fs/bpf.
-// Mounts what is missing and logs each mount. Returns true when tracefs and bpffs are usable afterwards.
+// Makes sure tracefs, which the probes need (libbpf resolves tracepoint ids through it), is mounted: at
+// /sys/kernel/tracing, else under debugfs, whose tracing/ directory is tracefs. Mounts it when missing
+// (needs CAP_SYS_ADMIN) and logs the mount. Returns true when tracefs is usable afterwards.
 bool ensure_kernel_filesystems();
 
 }  // namespace otelbpf
