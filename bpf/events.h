@@ -28,6 +28,8 @@ enum otelbpf_event_type {
   OTELBPF_EV_CONNECT = 2, /* connect() finished on a socket (client side opened) */
   OTELBPF_EV_ACCEPT = 3,  /* accept()/accept4() returned a socket (server side opened) */
   OTELBPF_EV_CLOSE = 4,   /* close() on a tracked socket */
+  OTELBPF_EV_EXIT = 5,    /* a process (thread group leader) exited: every socket it held is gone without
+                             a close() the probes would see; header only, sock is zero */
 };
 
 enum otelbpf_direction {

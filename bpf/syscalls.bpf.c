@@ -598,6 +598,29 @@ int sys_enter_close(struct syscall_enter_args* ctx) {
 SEC("tracepoint/syscalls/sys_exit_close")
 int sys_exit_close(struct syscall_exit_args* ctx) { return exit_close(ctx, ctx->ret); }
 
+/* A process that exits closes its sockets inside the kernel (no close() syscall): busybox tools, curl
+ * and forked servers often exit without closing. The exit of a thread group leader tells userspace to end
+ * that process's connections now, so their last exchanges (an HTTP/1.0 answer that ends at close) leave
+ * at once instead of at idle eviction. One event per process exit, node-wide. */
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(void* ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if ((__u32)id != (__u32)(id >> 32)) return 0; /* a thread, not the process */
+  if (!pass_task_filters(id)) return 0;
+  __u32 zero = 0;
+  struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
+  if (!ev) return 0;
+  __builtin_memset(&ev->hdr, 0, sizeof(ev->hdr));
+  ev->hdr.type = OTELBPF_EV_EXIT;
+  ev->hdr.pid = id >> 32;
+  ev->hdr.tid = (__u32)id;
+  ev->hdr.ts_enter_ns = ev->hdr.ts_exit_ns = bpf_ktime_get_ns();
+  ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
+  submit_event(ctx, ev, 0);
+  return 0;
+}
+
 /* ---- sock hooks: raw tracepoints at the end of sock_sendmsg/sock_recvmsg (Linux 6.3+) ---- */
 
 #define OTB_PF_IO_WORKER 0x00000010

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -241,6 +242,7 @@ TEST_F(SyscallProbesTest, EveryProbeAttachesOnThisKernel) {
   const char* both[] = {"sendmmsg", "recvmmsg", "connect", "accept", "accept4", "close"};
   for (const char* sc : both)
     for (const char* phase : {"enter", "exit"}) expected.push_back(std::string("syscalls/sys_") + phase + "_" + sc);
+  expected.push_back("sched/sched_process_exit");  // a process's sockets end with it
   if (sock_hooks()) {
     // Data calls on the sock hooks; recvfrom/recvmsg exits finish unconnected-UDP receives (the sender's
     // address is in the caller's buffer only after sock_recvmsg).
@@ -623,6 +625,44 @@ TEST_P(UdpTest, UnconnectedPeersComeFromTheSockaddrArguments) {
 
 INSTANTIATE_TEST_SUITE_P(Families, UdpTest, ::testing::Values(AF_INET, AF_INET6),
                          [](const auto& info) { return info.param == AF_INET ? "IPv4" : "IPv6"; });
+
+TEST_F(SyscallProbesTest, AProcessExitIsReportedOnceForItsLeaderOnly) {
+  // A child with a second thread: the process's exit is one event with its pid, not one per thread.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::thread worker([] { std::this_thread::sleep_for(50ms); });
+    char c;
+    (void)!read(go[0], &c, 1);
+    worker.join();
+    _exit(0);
+  }
+  auto options = own_process_options();
+  options.pids.push_back(static_cast<std::uint32_t>(child));
+  probes_->set_filters(options);
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const bool seen = wait_for([child](const auto& evs) {
+    for (const auto& e : evs)
+      if (e.hdr.type == OTELBPF_EV_EXIT && e.hdr.pid == static_cast<std::uint32_t>(child)) return true;
+    return false;
+  });
+  probes_->set_filters(own_process_options());
+  close(go[0]);
+  close(go[1]);
+  ASSERT_TRUE(seen) << "no exit event for pid " << child;
+  int exits = 0;
+  for (const auto& e : sink_->events())
+    if (e.hdr.type == OTELBPF_EV_EXIT && e.hdr.pid == static_cast<std::uint32_t>(child)) {
+      ++exits;
+      EXPECT_EQ(e.hdr.tid, e.hdr.pid);
+      EXPECT_EQ(e.hdr.sock.sock_id, 0u);
+    }
+  EXPECT_EQ(exits, 1);
+}
 
 TEST_F(SyscallProbesTest, NonSocketFdsProduceNoEvents) {
   const KernelCounters before = probes_->counters();

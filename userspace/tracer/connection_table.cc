@@ -36,6 +36,7 @@ Connection& ConnectionTable::upsert(const otelbpf_event_header& event, bool& cre
   conn->last_seen_ns = event.ts_exit_ns;
   lru_.push_front(std::move(conn));
   index_[key] = lru_.begin();
+  ++per_process_[key.pid];
   created = true;
   return *lru_.front();
 }
@@ -51,13 +52,36 @@ std::unique_ptr<Connection> ConnectionTable::take(const ConnectionKey& key) {
   auto conn = std::move(*it->second);
   lru_.erase(it->second);
   index_.erase(it);
+  forget(key);
   return conn;
+}
+
+void ConnectionTable::forget(const ConnectionKey& key) {
+  if (auto count = per_process_.find(key.pid); count != per_process_.end() && --count->second == 0)
+    per_process_.erase(count);
+}
+
+std::vector<std::unique_ptr<Connection>> ConnectionTable::take_all_of(std::uint32_t pid) {
+  std::vector<std::unique_ptr<Connection>> out;
+  if (!per_process_.contains(pid)) return out;
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    if ((*it)->key.pid != pid) {
+      ++it;
+      continue;
+    }
+    index_.erase((*it)->key);
+    out.push_back(std::move(*it));
+    it = lru_.erase(it);
+  }
+  per_process_.erase(pid);
+  return out;
 }
 
 void ConnectionTable::evict(Lru::iterator it, std::uint64_t now_ns) {
   auto conn = std::move(*it);
   index_.erase(conn->key);
   lru_.erase(it);
+  forget(conn->key);
   ++evictions_;
   if (on_evict_) on_evict_(*conn, now_ns);
 }

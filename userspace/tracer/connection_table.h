@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "bpf/events.h"
 #include "protocols/common/record.h"
@@ -56,6 +57,8 @@ class ConnectionTable {
   std::unique_ptr<Connection> take(const ConnectionKey& key);
   // Evicts connections idle since before now - idle_ns.
   void evict_idle(std::uint64_t now_ns);
+  // Removes every connection of a process (it exited), without the evict handler; the caller closes them.
+  std::vector<std::unique_ptr<Connection>> take_all_of(std::uint32_t pid);
 
   std::size_t size() const { return index_.size(); }
   std::uint64_t evictions() const { return evictions_; }
@@ -69,7 +72,11 @@ class ConnectionTable {
   EvictHandler on_evict_;
   Lru lru_;  // most recently used first
   std::unordered_map<ConnectionKey, Lru::iterator, ConnectionKeyHash> index_;
+  // Connections per process: a process exit (frequent on a busy node, and mostly of processes without
+  // sockets) looks through the table only when the process has some.
+  std::unordered_map<std::uint32_t, std::uint32_t> per_process_;
   std::uint64_t evictions_ = 0;
+  void forget(const ConnectionKey& key);
 };
 
 }  // namespace otelbpf

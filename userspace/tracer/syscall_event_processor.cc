@@ -129,6 +129,12 @@ void SyscallEventProcessor::dispatch(const otelbpf_event_header& event, std::spa
     case OTELBPF_EV_CLOSE:
       if (auto conn = table_.take({event.pid, event.sock.sock_id})) close_connection(*conn, event.ts_exit_ns);
       return;
+    case OTELBPF_EV_EXIT:
+      // Its sockets died with it; and its pid may be reused, so what /proc said of it is forgotten.
+      for (auto& conn : table_.take_all_of(event.pid)) close_connection(*conn, event.ts_exit_ns);
+      executables_.erase(event.pid);
+      pid_namespaces_.erase(event.pid);
+      return;
     default:
       metrics_.counter("otelbpf_tracer_bad_events_total", "Events of an unknown type from the kernel").inc();
   }

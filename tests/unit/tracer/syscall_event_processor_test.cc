@@ -192,6 +192,41 @@ TEST(SyscallEventProcessor, ConnectionOpenedBeforeTheAgentIsPickedUpAtTheNextMes
   EXPECT_EQ(attr(out.spans[0], "http.response.status_code")->int_value(), 201);
 }
 
+TEST(SyscallEventProcessor, AProcessThatExitsWithoutClosingEndsItsConnectionsAtOnce) {
+  // busybox httpd answers HTTP/1.0 without Content-Length: the answer ends when the connection does, and
+  // the forked child exits without close(). Its exit must end the exchange; another process's connection
+  // stays.
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory server(7, 21, "127.0.0.1", 8080, "127.0.0.1", 40000);
+  EventFactory other(8, 22, "127.0.0.1", 8081, "127.0.0.1", 40001);
+  const std::string req = "GET /vmtest/hello HTTP/1.0\r\n\r\n";
+  const std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello\n";
+  processor.on_event(server.open(OTELBPF_EV_ACCEPT, 1), {});
+  processor.on_event(server.data(OTELBPF_DIR_INGRESS, 7, 10, 100, req.size()), bytes(req));
+  processor.on_event(server.data(OTELBPF_DIR_EGRESS, 7, 20, 500, resp.size()), bytes(resp));
+  processor.on_event(other.open(OTELBPF_EV_ACCEPT, 2), {});
+  processor.on_event(other.data(OTELBPF_DIR_INGRESS, 8, 11, 100, req.size()), bytes(req));
+  processor.tick();
+  EXPECT_TRUE(out.spans.empty()) << "the answer may go on until the connection ends";
+  EXPECT_EQ(processor.connections(), 2u);
+  otelbpf_event_header exit{};
+  exit.type = OTELBPF_EV_EXIT;
+  exit.pid = exit.tid = 7;
+  exit.ts_enter_ns = exit.ts_exit_ns = server.open(OTELBPF_EV_CLOSE, 30).ts_exit_ns;
+  processor.on_event(exit, {});
+  processor.tick();
+  ASSERT_EQ(out.spans.size(), 1u);
+  EXPECT_EQ(out.spans[0].kind(), otlp::Span::SPAN_KIND_SERVER);
+  EXPECT_EQ(attr(out.spans[0], "http.response.status_code")->int_value(), 200);
+  EXPECT_EQ(attr(out.spans[0], "otelbpf.response_missing"), nullptr) << "the whole answer, ended by the exit";
+  EXPECT_EQ(processor.connections(), 1u) << "only the exited process's connections end";
+  exit.pid = exit.tid = 99;  // a process that had none
+  processor.on_event(exit, {});
+  EXPECT_EQ(processor.connections(), 1u);
+}
+
 TEST(SyscallEventProcessor, CloseFlushesPendingRequestAndGarbageIsCounted) {
   Recorder out;
   MetricsRegistry metrics;
