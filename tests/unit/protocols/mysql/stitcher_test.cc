@@ -5,6 +5,7 @@
 #include <random>
 
 #include "fixtures.h"
+#include "protocols/common/redact.h"
 
 namespace otelbpf::l7::mysql {
 namespace {
@@ -555,8 +556,23 @@ TEST(MysqlStitcher, QueryTextIsBoundedAndValidUtf8) {
   EXPECT_EQ(text.find('\xff'), std::string::npos);
 }
 
-TEST(MysqlStitcher, RandomGarbageNeverCrashes) {
+// Whatever came in, what comes out is a well-formed record: its times in order, valid text, its bytes
+// accounted, and the stitcher's own count agreeing with what it emitted.
+void ExpectWellFormed(const Conversation& c, const std::string& what) {
+  EXPECT_EQ(c.stats().records, c.records.size()) << what;
+  for (const auto& r : c.records) {
+    EXPECT_LE(r.start_ns, r.end_ns) << what;
+    EXPECT_EQ(r.protocol, "mysql") << what;
+    EXPECT_TRUE(is_valid_utf8(r.span_name)) << what;
+    EXPECT_TRUE(is_valid_utf8(r.status_message)) << what;
+    for (const auto& [key, value] : r.attributes)
+      if (const auto* text = std::get_if<std::string>(&value)) EXPECT_TRUE(is_valid_utf8(*text)) << what << " " << key.view();
+  }
+}
+
+TEST(MysqlStitcher, RandomGarbageMakesOnlyWellFormedRecordsAndIsCounted) {
   std::mt19937 rng(7);
+  std::uint64_t rounds_with_errors = 0;  // rounds whose real query got a garbage answer
   for (int round = 0; round < 300; ++round) {
     Conversation c;
     if (round % 2) c.out(query("SELECT 1"));  // sometimes recognised first
@@ -568,28 +584,56 @@ TEST(MysqlStitcher, RandomGarbageNeverCrashes) {
              junk.size() + (rng() % 4 == 0 ? rng() % 70000 : 0));
     }
     c.close();
+    ExpectWellFormed(c, "garbage round " + std::to_string(round));
+    if (round % 2 == 0) {
+      // Never recognised as MySQL: no record, and every byte shows as skipped.
+      EXPECT_TRUE(c.records.empty()) << round;
+      EXPECT_GT(c.stats().bytes_skipped + c.stats().parse_errors + c.stats().resyncs, 0u) << round;
+    } else {
+      // The real query, answered by garbage: its record first, marked as not answered in full (garbage that
+      // happens to frame as a command and its answer may add a record, well-formed like any other).
+      ASSERT_GE(c.records.size(), 1u) << round;
+      EXPECT_LE(c.records.size(), 3u) << round;
+      EXPECT_EQ(c.records[0].span_name, "SELECT") << round;
+      EXPECT_TRUE(c.records[0].response_missing || has_attr(c.records[0], "otelbpf.l7.truncated") || c.records[0].error)
+          << round;
+      ++rounds_with_errors;
+    }
   }
+  EXPECT_EQ(rounds_with_errors, 150u);
 }
 
-TEST(MysqlStitcher, RandomSplitsAndCutsOfValidTrafficNeverCrash) {
+TEST(MysqlStitcher, RandomSplitsOfValidTrafficGiveTheSameRecordsAndCutsOnlyFewerOrTruncated) {
   std::mt19937 rng(11);
   const auto conv = ServerConversation();
+  int whole_rounds = 0;
   for (int round = 0; round < 300; ++round) {
     Conversation c;
-    std::vector<std::string> keep;
+    bool cut_any = false;
     for (const auto& [dir, bytes] : conv) {
       size_t pos = 0;
       while (pos < bytes.size()) {
         const size_t n = 1 + rng() % (bytes.size() - pos);
-        const size_t captured = rng() % 4 == 0 ? rng() % (n + 1) : n;
-        keep.push_back(bytes.substr(pos, captured));
-        c.send(dir, keep.back(), n);
+        // A quarter of the rounds also lose captured bytes (a capture shorter than the read).
+        const size_t captured = round % 4 == 0 && rng() % 4 == 0 ? rng() % (n + 1) : n;
+        cut_any |= captured < n;
+        c.send(dir, bytes.substr(pos, captured), n);
         pos += n;
       }
     }
     c.close();
-    EXPECT_LE(c.records.size(), 4u);
+    const std::string what = "round " + std::to_string(round);
+    ExpectWellFormed(c, what);
+    if (!cut_any) {
+      // Split anywhere but complete: exactly the conversation's four records.
+      ExpectServerConversation(c.records, what);
+      ++whole_rounds;
+    } else {
+      EXPECT_LE(c.records.size(), 4u) << what;
+      for (const auto& r : c.records) EXPECT_EQ(r.role, Role::kServer) << what;
+    }
   }
+  EXPECT_GT(whole_rounds, 200);
 }
 
 }  // namespace
