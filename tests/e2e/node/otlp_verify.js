@@ -44,12 +44,15 @@ function canonicalSpan(span, resource, scope, ignorePrefix) {
     status: { code: n(span.status && span.status.code), message: s(span.status && span.status.message) },
   };
 }
+// Every occurrence counts: a span exported twice, or one nobody sent, must not hide behind its id.
 function collect(request, ignorePrefix, into, raw) {
   for (const rs of request.resourceSpans || [])
     for (const ss of rs.scopeSpans || [])
       for (const span of ss.spans || []) {
-        into.set(id(span.spanId), canonicalSpan(span, rs.resource, ss.scope, ignorePrefix));
-        if (raw) raw.set(id(span.spanId), span);
+        const key = id(span.spanId);
+        assert.ok(!into.has(key), `span ${key} (${span.name}) appears more than once`);
+        into.set(key, canonicalSpan(span, rs.resource, ss.scope, ignorePrefix));
+        if (raw) raw.set(key, span);
       }
 }
 
@@ -58,6 +61,7 @@ const actualRaw = new Map();
 for (const line of fs.readFileSync(exportedPath, 'utf8').split('\n')) {
   if (line.trim()) collect(JSON.parse(line), 'otelbpf.', actual, actualRaw);
 }
+const unclaimed = new Set(actual.keys());
 // Pod attribution (requirements §4) may add what the sender did not say about where it runs; nothing the
 // sender did say may change. Extra resource attributes are accepted only from that set.
 const ADDED_BY_ATTRIBUTION = /^(host\.name|k8s\..+|container\..+)$/;
@@ -81,7 +85,9 @@ for (const path of expectedPaths) {
     assert.deepStrictEqual(stripAttribution(actual.get(spanId), want), want, `span ${spanId} differs in ${exportedPath}`);
     const source = (actualRaw.get(spanId).attributes || []).find((kv) => kv.key === 'otelbpf.span.source');
     assert.ok(source && source.value.stringValue === 'app', `span ${spanId} lacks otelbpf.span.source=app`);
+    unclaimed.delete(spanId);
     checked++;
   }
 }
-console.log(`${exportedPath}: ${checked} spans arrived unchanged`);
+assert.strictEqual(unclaimed.size, 0, `${exportedPath} holds ${unclaimed.size} spans nobody sent: ${[...unclaimed].slice(0, 5)}`);
+console.log(`${exportedPath}: ${checked} spans arrived unchanged, each once, and nothing else`);
