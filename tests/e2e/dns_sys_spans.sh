@@ -8,10 +8,11 @@ source "$(dirname "$0")/lib/common.sh"
 [ "$(id -u)" -eq 0 ] || fail "needs root for the eBPF probes"
 command -v dnsmasq >/dev/null || fail "dnsmasq missing (scripts/install-deps)"
 command -v dig >/dev/null || fail "dig missing (scripts/install-deps)"
-DNS_PORT=48253 AGENT_PORT=48296
+DNS_PORT=$(free_port)
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -48,7 +49,7 @@ NODE_PID=$!
 wait $NODE_PID || { cat "$WORK/node.log"; fail "node resolver"; }
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 spans=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total)
 lost=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_ringbuf_drops_total)
 inflight=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_inflight_lost_total)

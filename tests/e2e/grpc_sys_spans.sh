@@ -11,10 +11,11 @@ if [ ! -d "$E2E_DIR/node/node_modules/@grpc/grpc-js" ] || [ ! -d "$E2E_DIR/node/
   (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || {
     cat "$WORK/npm.log"; fail "npm ci failed"; }
 fi
-GRPC_PORT=48350 AGENT_PORT=48356
+GRPC_PORT=$(free_port)
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -34,7 +35,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --http2-prior-knowledge "http://1
 [ "$code" = 415 ] || fail "h2c request: HTTP $code"
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 stop_pid "$SERVER_PID"
 stop_agent "$PID_agent"
 node "$E2E_DIR/node/grpc_verify_sys_spans.js" "$WORK/agent.jsonl" "$WORK/client.json" $SERVER_PID $GRPC_PORT

@@ -7,7 +7,8 @@ AGENT=$(realpath "$1")
 source "$(dirname "$0")/lib/common.sh"
 [ "$(id -u)" -eq 0 ] || fail "needs root for the eBPF probes"
 ensure_node_clients
-NGINX_PORT=48280 BACKEND_PORT=48281 AGENT_PORT=48286
+NGINX_PORT=$(free_port)
+BACKEND_PORT=$(free_port)
 
 mkdir -p "$WORK/nginx/logs"
 cat >"$WORK/nginx/nginx.conf" <<CONF
@@ -31,8 +32,9 @@ http {
 }
 CONF
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -49,7 +51,7 @@ node "$E2E_DIR/node/sdk_http_client.js" "http://127.0.0.1:$AGENT_PORT/v1/traces"
   "http://127.0.0.1:$NGINX_PORT/api/items" "$WORK/sdk_ids.json"
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 spans=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total)
 echo "tracer made $spans sys spans so far"
 stop_agent "$PID_agent"

@@ -9,10 +9,11 @@ source "$(dirname "$0")/lib/common.sh"
 ensure_node_clients
 [ -d "$E2E_DIR/node/node_modules/kafkajs" ] || (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) \
   >"$WORK/npm.log" 2>&1 || fail "npm ci failed"
-BROKER_PORT=48292 AGENT_PORT=48297
+BROKER_PORT=$(free_port)
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -30,7 +31,7 @@ CLIENT_PID=$!
 wait $CLIENT_PID || { cat "$WORK/client.log"; fail "kafkajs producer"; }
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 spans=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total)
 echo "tracer made $spans sys spans so far"
 stop_agent "$PID_agent"

@@ -13,7 +13,7 @@ ensure_node_clients
 if [ ! -d "$E2E_DIR/node/node_modules/mysql2" ]; then
   (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || fail "npm ci failed"
 fi
-MYSQL_PORT=48330 AGENT_PORT=48331
+MYSQL_PORT=$(free_port)
 DB="$WORK/mariadb"
 mkdir -p "$DB/data"
 
@@ -21,8 +21,9 @@ mkdir -p "$DB/data"
 mariadb-install-db --no-defaults --user=root --datadir="$DB/data" --auth-root-authentication-method=normal \
   --skip-test-db >"$WORK/install.log" 2>&1 || fail "mariadb-install-db"
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -50,7 +51,7 @@ grep -q 1146 "$WORK/cli_err.out" || { cat "$WORK/cli_err.out"; fail "expected ER
 node "$E2E_DIR/node/mysql_client.js" $MYSQL_PORT >"$WORK/mysql2.log" 2>&1 || { cat "$WORK/mysql2.log"; fail "mysql2 client"; }
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 echo "tracer made $(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total) sys spans so far"
 stop_agent "$PID_agent"
 node "$E2E_DIR/node/mysql_verify_sys_spans.js" "$WORK/agent.jsonl" $MYSQL_PORT

@@ -16,10 +16,11 @@ ensure_node_clients
 if [ ! -d "$E2E_DIR/node/node_modules/pg" ]; then
   (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || fail "npm ci failed"
 fi
-PG_PORT=48543 AGENT_PORT=48544
+PG_PORT=$(free_port)
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -57,7 +58,7 @@ grep -q 'does not exist' "$WORK/psql_error.out" || { cat "$WORK/psql_error.out";
 node "$E2E_DIR/node/postgres_pg_client.js" $PG_PORT >"$WORK/pg_client.log" 2>&1 || { cat "$WORK/pg_client.log"; fail "pg client"; }
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 echo "tracer made $(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total) sys spans so far"
 stop_agent "$PID_agent"
 node "$E2E_DIR/node/postgres_verify_sys_spans.js" "$WORK/agent.jsonl" $PG_PORT

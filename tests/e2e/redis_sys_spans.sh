@@ -12,10 +12,11 @@ ensure_node_clients
 if [ ! -d "$E2E_DIR/node/node_modules/ioredis" ]; then
   (cd "$E2E_DIR/node" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || fail "npm ci failed"
 fi
-REDIS_PORT=48637 AGENT_PORT=48638
+REDIS_PORT=$(free_port)
 
-start_agent agent --http-port $AGENT_PORT --set receiver.http.listen=127.0.0.1 --no-grpc \
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
   --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
 wait_http http://127.0.0.1:$AGENT_PORT/readyz
 [ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
 
@@ -42,7 +43,7 @@ printf '*3\r\n$3\r\nSET\r\n$7\r\npipe:k1\r\n$2\r\nv1\r\n*2\r\n$4\r\nINCR\r\n$9\r
 node "$E2E_DIR/node/redis_ioredis_client.js" $REDIS_PORT >"$WORK/ioredis.log" 2>&1 || { cat "$WORK/ioredis.log"; fail "ioredis client"; }
 
 # Let the probes' events drain and the tracer hand its spans over, then stop: SIGTERM flushes everything.
-sleep 1
+wait_drained "http://127.0.0.1:$AGENT_PORT"
 echo "tracer made $(metric http://127.0.0.1:$AGENT_PORT otelbpf_tracer_spans_total) sys spans so far"
 stop_agent "$PID_agent"
 node "$E2E_DIR/node/redis_verify_sys_spans.js" "$WORK/agent.jsonl" $REDIS_PORT

@@ -61,6 +61,38 @@ stop_agent() {
   [ $rc -eq 0 ] || fail "the agent (pid $1) exited with $rc after SIGTERM"
 }
 
+# free_port: a TCP port the kernel handed out and released just now, for servers that need a number up
+# front (fixed numbers inside the ephemeral range collide with clients' source ports).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# agent_port NAME: the HTTP port an agent started with --http-port 0 bound, from its log.
+agent_port() {
+  local log="$WORK/$1.log" pid_var="PID_$1" port deadline=$((SECONDS + 60))
+  until port=$(sed -n 's/.*http receiver listening on [^ ]*:\([0-9]*\) .*/\1/p' "$log" | head -n 1) && [ -n "$port" ]; do
+    kill -0 "${!pid_var}" 2>/dev/null || { cat "$log" >&2; fail "agent $1 exited before listening"; }
+    [ $SECONDS -lt $deadline ] || fail "agent $1 did not start listening"
+    sleep 0.05
+  done
+  echo "$port"
+}
+
+# wait_drained URL: the tracer has handled every event the probes wrote up to now. A UDP datagram to the
+# discard port makes one event of our own; the kernel's count is published on the tracer's tick, so a
+# publication that includes it is awaited, then the tracer's own count catching up with it.
+wait_drained() {
+  local url=$1 deadline=$((SECONDS + 30)) before written
+  before=$(metric "$url" otelbpf_probe_events_total)
+  until written=$(metric "$url" otelbpf_probe_events_total) && [ "$written" -gt "$before" ]; do
+    echo marker >/dev/udp/127.0.0.1/9 2>/dev/null || true
+    [ $SECONDS -lt $deadline ] || fail "the probes' event count did not move"
+    sleep 0.05
+  done
+  until [ "$(metric "$url" otelbpf_tracer_events_total)" -ge "$written" ]; do
+    [ $SECONDS -lt $deadline ] || fail "the tracer did not catch up with the probes ($written events written)"
+    sleep 0.05
+  done
+}
+
 metric() {  # url name-with-labels -> value (0 when absent)
   curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {print $2; found=1} END {if (!found) print 0}'
 }
