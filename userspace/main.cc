@@ -145,7 +145,7 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
   return workers;
 }
 
-// Pod attribution (requirements §4): the cache the API client fills on its own thread, and the attributor
+// Pod attribution (docs/design.md, Pod attribution): the cache the API client fills on its own thread, and the attributor
 // the assembler's sink runs on every batch. Without Kubernetes (host mode) the client is absent.
 struct PodAttribution {
   std::unique_ptr<k8s::PodCache> cache;

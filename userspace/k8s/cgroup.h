@@ -1,5 +1,6 @@
 #pragma once
-// Which container and pod a process runs in, read from /proc/<pid>/cgroup (requirements §4).
+// Which container and pod a process runs in, from its cgroup: by the cgroup id the probes record, or from
+// /proc/<pid>/cgroup (docs/design.md, Pod attribution).
 //
 // The kubelet names a pod's cgroup after the pod UID and the runtime names each container's cgroup after
 // the container id, in one of two layouts: the cgroupfs driver (`/kubepods/burstable/pod<uid>/<id>`) and

@@ -1,5 +1,5 @@
 #pragma once
-// The agent's Kubernetes API client: keeps PodCache equal to the pods of this node (requirements §4) by
+// The agent's Kubernetes API client: keeps PodCache equal to the pods of this node (docs/design.md, Pod attribution) by
 // LIST (paged with limit/continue) then WATCH from the list's resourceVersion, on its own thread.
 //
 // The API going away never stops tracing: attribution keeps answering from the cache while the client

@@ -1,8 +1,9 @@
 #pragma once
-// Pod attribution (requirements §4): the stage between the assembler and the exporters that says which pod,
-// container and workload each resource's spans came from.
+// Pod attribution (docs/design.md, Pod attribution): the stage between the assembler and the exporters
+// that says which pod, container and workload each resource's spans came from.
 //
-//   sys spans: process.pid -> /proc/<pid>/cgroup -> container id / pod UID -> pod metadata
+//   sys spans: otelbpf.cgroup.id -> cgroup v2 directory, else process.pid -> /proc/<pid>/cgroup ->
+//              container id / pod UID -> pod metadata
 //   app spans: k8s.* already present are kept; else app.host.ip or k8s.pod.ip -> pod; else the OTLP
 //              sender's address -> pod
 //   net spans: attribute_ip() and attribute_ifindex() for the packet path

@@ -1,5 +1,5 @@
 #pragma once
-// What the agent knows of the pods on its node, indexed the three ways attribution asks (requirements §4):
+// What the agent knows of the pods on its node, indexed the three ways attribution asks (docs/design.md, Pod attribution):
 // by pod UID (from a process's cgroup), by container id (the same, more precisely), and by pod IP (app spans
 // and, later, packets). Filled by the Kubernetes API watch; read by the span pipeline from other threads.
 #include <chrono>

@@ -22,14 +22,14 @@ using AnyValue = opentelemetry::proto::common::v1::AnyValue;
 using Resource = opentelemetry::proto::resource::v1::Resource;
 }  // namespace otlp
 
-// Where spans came from (requirements §2, attribute `otelbpf.span.source`).
+// Where spans came from (docs/design.md, Span sources: attribute `otelbpf.span.source`).
 enum class SpanSource { kApp, kSys, kNet };
 const char* to_string(SpanSource source);
 
 struct SpanBatch {
   otlp::ExportRequest request;
   SpanSource source = SpanSource::kApp;
-  // The OTLP sender's address, for pod attribution of app spans (requirements §4).
+  // The OTLP sender's address, for pod attribution of app spans (docs/design.md, Pod attribution).
   std::string peer_address;
   // Sent by a configured peer (another otelbpf agent): only then are the otelbpf.* source and link
   // attributes of its spans believed (docs/linking.md, "Trust").

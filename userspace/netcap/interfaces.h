@@ -1,6 +1,6 @@
 #pragma once
 // The network interfaces of the agent's network namespace, which of them the packet capture taps, and
-// what each tap point is on the path of a call (requirements §2, otelbpf.tap.side).
+// what each tap point is on the path of a call (docs/design.md, Span sources: otelbpf.tap.side).
 //
 // Tap classes (the heuristic; see also NetSpanBuilder for the client/server half):
 //   loopback  `lo` (ARPHRD_LOOPBACK)

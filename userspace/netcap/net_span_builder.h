@@ -1,5 +1,5 @@
 #pragma once
-// Turns an L7 record seen at one capture point into a net span (requirements §2): the protocol's
+// Turns an L7 record seen at one capture point into a net span (docs/design.md, Span sources): the protocol's
 // attributes from the shared parsers, the inner 5-tuple, the TCP sequence numbers the assembler links
 // by, where the packets were seen (interface, tap side) and the tunnel they travelled in.
 //

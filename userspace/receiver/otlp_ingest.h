@@ -1,7 +1,7 @@
 #pragma once
 // Transport-independent OTLP ingest: decoding (protobuf, JSON, gzip), validation, admission to the
 // pipeline, and the counters behind every answer. The HTTP and gRPC doors both go through here so they
-// answer alike (requirements §1).
+// answer alike (docs/design.md, OTLP ingest).
 #include <cstdint>
 #include <string>
 #include <string_view>

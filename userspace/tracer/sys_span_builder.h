@@ -1,7 +1,7 @@
 #pragma once
-// Turns an L7 record of one socket of one process into a sys span (requirements §2): the protocol's
+// Turns an L7 record of one socket of one process into a sys span (docs/design.md, Span sources): the protocol's
 // attributes, plus process, thread, socket and otelbpf.* attributes, and the trace context the request
-// carried (rule §3.2: a sys span carrying context joins that trace under the span the header names).
+// carried (the header rule, docs/design.md, Linking, rule 2: a sys span carrying context joins that trace under the span the header names).
 #include <cstdint>
 #include <random>
 #include <string>

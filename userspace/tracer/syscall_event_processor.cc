@@ -178,7 +178,7 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   }
   const bool message_start = l7::is_message_start(conn.l7.protocol(), inference);
 
-  // Thread links (§3.3): reading a request starts the thread's syscall trace id; writing the answer ends it.
+  // Thread links (docs/design.md, Linking, rule 3): reading a request starts the thread's syscall trace id; writing the answer ends it.
   // Any write on a server connection is an answer, whatever the protocol, so it needs no message-start test.
   if (conn.role() == l7::Role::kServer) {
     if (direction == l7::Direction::kIngress && message_start)

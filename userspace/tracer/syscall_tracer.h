@@ -1,7 +1,7 @@
 #pragma once
 // The syscall tracer as the agent runs it: the probes, a polling thread, the event processor, and the
 // hand-off of sys spans to the pipeline. A kernel that refuses the probes leaves the agent in OTel-only
-// mode (requirements §6): start() reports why and returns false, and nothing else stops.
+// mode (docs/design.md, Operating it): start() reports why and returns false, and nothing else stops.
 #include <atomic>
 #include <memory>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The per-thread syscall trace id of requirements §3.3: a thread takes a fresh id when it reads a request
+// The per-thread syscall trace id of the thread rule (docs/design.md, Linking, rule 3): a thread takes a fresh id when it reads a request
 // on a server connection and hands it to the requests it writes before it answers. Lookups are by time,
 // because records are completed (and so turned into spans) after the syscalls that carried them.
 #include <cstdint>

@@ -58,7 +58,7 @@ function checkCall(what, serverAddress, path, chain) {
     // Seen on the wire between the client's write and the response's read, give or take clock reads.
     assert.ok(s.start + 5000000n >= client.start && s.end <= client.end + 5000000n, `${what} ${want.iface}: inside the client span in time`);
   }
-  // Node B's agent exports to node A's (a gateway), so node A's assembler holds the whole path (§3.4): one
+  // Node B's agent exports to node A's (a gateway), so node A's assembler holds the whole path (the TCP rule, docs/design.md, Linking): one
   // trace, the sys CLIENT span, then every capture point in path order, then the sys SERVER span.
   const rank = { 'client-pod-nic': 0, 'client-node-nic': 1, tunnel: 2, loopback: 2, 'server-node-nic': 3, 'server-pod-nic': 4 };
   const ordered = [...mine].sort((a, b) => rank[a.attrs['otelbpf.tap.side']] - rank[b.attrs['otelbpf.tap.side']] || (a.start < b.start ? -1 : 1));

@@ -62,7 +62,7 @@ for (const line of fs.readFileSync(exportedPath, 'utf8').split('\n')) {
   if (line.trim()) collect(JSON.parse(line), 'otelbpf.', actual, actualRaw);
 }
 const unclaimed = new Set(actual.keys());
-// Pod attribution (requirements §4) may add what the sender did not say about where it runs; nothing the
+// Pod attribution (docs/design.md, Pod attribution) may add what the sender did not say about where it runs; nothing the
 // sender did say may change. Extra resource attributes are accepted only from that set.
 const ADDED_BY_ATTRIBUTION = /^(host\.name|k8s\..+|container\..+)$/;
 function stripAttribution(actualSpan, expectedSpan) {

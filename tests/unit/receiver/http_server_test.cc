@@ -1,5 +1,5 @@
 // The OTLP/HTTP receiver served for real on an ephemeral loopback port, fed good and bad requests over
-// real sockets: every answer is the one requirements §1 specifies, every rejection is counted, and the
+// real sockets: every answer is the one docs/design.md (OTLP ingest) specifies, every rejection is counted, and the
 // server keeps serving other clients meanwhile.
 #include "receiver/http_server.h"
 

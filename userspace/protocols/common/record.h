@@ -1,6 +1,6 @@
 #pragma once
 // What every protocol stitcher produces: one L7Record per request/response pair, which the tracer turns
-// into one sys (or net) span (requirements §2).
+// into one sys (or net) span (docs/design.md, Span sources).
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Trace context carried in request headers (requirements §3.1). Every header-based protocol (HTTP/1,
+// Trace context carried in request headers (docs/design.md, Linking, rule 1). Every header-based protocol (HTTP/1,
 // HTTP/2, gRPC) extracts it the same way from its decoded header list.
 #include <array>
 #include <cstdint>

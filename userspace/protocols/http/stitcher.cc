@@ -123,7 +123,7 @@ L7Record MakeRecord(const Message& request, const Message* response, Role role) 
     if (response->body_bytes > 0) {
       a.emplace_back("http.response.body.size", static_cast<int64_t>(response->body_bytes));
     }
-    // Requirements §2: 5xx is an error for both roles (4xx is the client's own doing, not a failure here).
+    // docs/design.md, Span sources: 5xx is an error for both roles (4xx is the client's own doing, not a failure here).
     if (response->status_code >= 500) {
       r.error = true;
       a.emplace_back("error.type", std::to_string(response->status_code));

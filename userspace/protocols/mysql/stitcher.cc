@@ -642,7 +642,7 @@ void Stitcher::emit(const Exchange& ex, bool with_response, bool missing, uint64
   L7Record r = MakeRecord(ex.request, with_response ? &ex.response : nullptr, role_, missing, limits_);
   if (!with_response) r.end_ns = std::max(end_ns, ex.request.wire.end_ns);
   // A command without an answer (COM_QUIT, COM_STMT_CLOSE) has no response sequence number; the one just
-  // past the command is the same at both ends, so the client and server spans still pair (§3.4 wants both).
+  // past the command is the same at both ends, so the client and server spans still pair (the TCP rule, docs/design.md, Linking, wants both).
   if (!with_response && !missing && r.req_seq != 0)
     r.resp_seq = r.req_seq + static_cast<uint32_t>(ex.request.wire.bytes);
   r.end_ns = std::max(r.end_ns, r.start_ns);

@@ -83,7 +83,7 @@ TEST(HttpStitcher, ClientRoleWhenTheProcessWroteTheRequest) {
   EXPECT_EQ(r.resp_seq, kIngressSeq0);
   EXPECT_EQ(str_attr(r, "server.address"), "::1");
   EXPECT_EQ(int_attr(r, "server.port"), 9000);
-  EXPECT_FALSE(r.error);  // 4xx is not a failure of the call (requirements §2: 5xx)
+  EXPECT_FALSE(r.error);  // 4xx is not a failure of the call (docs/design.md, Span sources: 5xx)
   EXPECT_EQ(r.end_ns, exit_of(1));
 }
 
