@@ -207,7 +207,7 @@ int run(const AgentConfig& config) {
   std::signal(SIGPIPE, SIG_IGN);
 
   auto& metrics = default_metrics();
-  metrics.gauge("otelbpf_build_info", "Agent build", {{"version", "0.1.0"}}).set(1);
+  metrics.gauge("otelbpf_build_info", "Agent build", {{"version", OTELBPF_VERSION}}).set(1);
 
   MemoryBudget memory(static_cast<std::size_t>(config.memory_limit_mib) << 20, metrics);
   auto workers = make_exporters(config);

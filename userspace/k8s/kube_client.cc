@@ -324,7 +324,7 @@ struct KubeClient::Impl {
   Outcome send(Connection& conn, const std::string& target) {
     http::request<http::empty_body> req{http::verb::get, url.base_path + target, 11};
     req.set(http::field::host, url.host);
-    req.set(http::field::user_agent, "otelbpf-agent/0.1.0");
+    req.set(http::field::user_agent, "otelbpf-agent/" OTELBPF_VERSION);
     req.set(http::field::accept, "application/json");
     if (const auto& t = bearer_token(false); !t.empty()) req.set(http::field::authorization, "Bearer " + t);
     conn.tcp().expires_after(options.request_timeout);

@@ -7,17 +7,6 @@
 #include "bpf/events.h"
 
 namespace otelbpf::netcap {
-namespace {
-
-void add_int(otlp::Span& span, const std::string& key, std::int64_t value) {
-  add_span_attribute(span, key, value);
-}
-void add_str(otlp::Span& span, const std::string& key, std::string value) {
-  add_span_attribute(span, key, std::move(value));
-}
-
-}  // namespace
-
 const char* tap_side(TapClass tap_class, std::uint8_t request_tc_direction) {
   const bool request_in = request_tc_direction == OTELBPF_TC_INGRESS;
   switch (tap_class) {
@@ -50,7 +39,7 @@ otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origi
     span.set_parent_span_id(std::string(reinterpret_cast<const char*>(ctx->span_id.data()), 8));
     span.set_trace_state(ctx->tracestate);
     span.set_flags(ctx->flags);
-    add_str(span, otelbpf::attr::kTraceContextSource, l7::to_string(ctx->source));
+    add_str(span, attr::kTraceContextSource, l7::to_string(ctx->source));
   } else {
     span.set_trace_id(ids.trace_id());
   }

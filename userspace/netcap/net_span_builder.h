@@ -17,21 +17,10 @@
 #include "model/span_batch.h"
 #include "netcap/interfaces.h"
 #include "protocols/common/record.h"
-#include "tracer/sys_span_builder.h"
+#include "spans/span_helpers.h"
 
 namespace otelbpf::netcap {
 
-namespace attr {
-inline constexpr const char* kTapInterface = "otelbpf.tap.interface";
-inline constexpr const char* kTapSide = "otelbpf.tap.side";
-inline constexpr const char* kTunnelType = "otelbpf.tunnel.type";
-inline constexpr const char* kTunnelVni = "otelbpf.tunnel.vni";
-inline constexpr const char* kTunnelKey = "otelbpf.tunnel.gre_key";
-inline constexpr const char* kOuterSrc = "otelbpf.tunnel.outer.src_address";
-inline constexpr const char* kOuterDst = "otelbpf.tunnel.outer.dst_address";
-inline constexpr const char* kRetransmissions = "otelbpf.tcp.retransmissions";
-inline constexpr const char* kZeroWindows = "otelbpf.tcp.zero_windows";
-}  // namespace attr
 
 // What the agent knows about a capture point.
 struct TapInterface {

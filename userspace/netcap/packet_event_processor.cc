@@ -6,26 +6,14 @@
 
 #include <cstring>
 
-#include "tracer/syscall_event_processor.h"
+#include "common/clock.h"
 
 namespace otelbpf::netcap {
 namespace {
 
-std::uint64_t now_monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 bool endpoint_less(const Endpoint& a, const Endpoint& b) {
   const int c = std::memcmp(a.addr, b.addr, sizeof a.addr);
   return c != 0 ? c < 0 : a.port < b.port;
-}
-
-void add_resource_attribute(otlp::Resource& resource, const std::string& key, const std::string& value) {
-  auto* kv = resource.add_attributes();
-  kv->set_key(key);
-  kv->mutable_value()->set_string_value(value);
 }
 
 }  // namespace
@@ -230,7 +218,7 @@ void PacketEventProcessor::finish_records(Flow& flow) {
     add_resource_attribute(*resource, "host.name", options_.host_name);
     auto* scope = pending_.add_scope_spans()->mutable_scope();
     scope->set_name("otelbpf.packet");
-    scope->set_version("0.1.0");
+    scope->set_version(kAgentVersion);
   }
   auto* scope_spans = pending_.mutable_scope_spans(0);
   auto tap = interfaces_.find(flow.key.ifindex);

@@ -9,19 +9,9 @@
 #include "bpf/events.h"
 #include "model/span_batch.h"
 #include "protocols/common/record.h"
+#include "spans/span_helpers.h"
 
 namespace otelbpf {
-
-// Attribute keys shared by the tracer and the assembler.
-namespace attr {
-inline constexpr const char* kSyscallTraceId = "otelbpf.syscall_trace_id";
-inline constexpr const char* kTraceContextSource = "otelbpf.trace_context.source";
-inline constexpr const char* kL7Protocol = "otelbpf.l7.protocol";
-inline constexpr const char* kReqSeq = "otelbpf.tcp.req_seq";
-inline constexpr const char* kRespSeq = "otelbpf.tcp.resp_seq";
-inline constexpr const char* kProcessPid = "process.pid";
-inline constexpr const char* kOriginalParent = "otelbpf.original_parent_span_id";
-}  // namespace attr
 
 struct SysSpanOrigin {
   std::uint32_t pid = 0;
@@ -31,26 +21,6 @@ struct SysSpanOrigin {
   std::int64_t monotonic_to_wall_ns = 0;
 };
 
-class SpanIdGenerator {
- public:
-  SpanIdGenerator();
-  std::string trace_id();
-  std::string span_id();
-
- private:
-  std::mt19937_64 rng_;
-};
-
-// Appends an attribute of any L7 value type (shared by the sys and net span builders).
-void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value);
-// Captured text as it may leave the node: valid UTF-8 (invalid bytes become U+FFFD).
-std::string exportable_text(std::string_view text);
-// A record's error text for the span status: valid UTF-8, database literals redacted.
-std::string exportable_status_message(const l7::L7Record& record);
-
 otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origin, SpanIdGenerator& ids);
-
-// "10.0.0.1" / "::1" for an address of the event structs (IPv4-mapped IPv6 shown as IPv4).
-std::string format_address(const std::uint8_t* addr, std::uint16_t family);
 
 }  // namespace otelbpf

@@ -1,5 +1,6 @@
 #include "tracer/syscall_event_processor.h"
 
+#include "common/clock.h"
 #include "common/proc_file.h"
 
 #include <spdlog/spdlog.h>
@@ -15,27 +16,7 @@
 namespace otelbpf {
 namespace {
 
-void add_resource_attribute(otlp::Resource& resource, const std::string& key, const std::string& value) {
-  auto* kv = resource.add_attributes();
-  kv->set_key(key);
-  kv->mutable_value()->set_string_value(value);
-}
-
-std::uint64_t now_monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 }  // namespace
-
-std::int64_t monotonic_to_wall_offset_ns() {
-  timespec real{}, mono{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  return (static_cast<std::int64_t>(real.tv_sec) - mono.tv_sec) * 1000000000ll +
-         (real.tv_nsec - mono.tv_nsec);
-}
 
 SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions options, BatchSink sink,
                                              MetricsRegistry& metrics)
@@ -203,16 +184,16 @@ void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l
     add_resource_attribute(*resource, "host.name", options_.host_name);
     if (auto ns = pid_namespaces_.find(conn.key.pid); ns != pid_namespaces_.end()) {
       if (ns->second.ns_pid != conn.key.pid)
-        add_resource_attribute(*resource, "otelbpf.process.ns_pid", std::to_string(ns->second.ns_pid));
+        add_resource_attribute(*resource, attr::kNsPid, std::to_string(ns->second.ns_pid));
       if (ns->second.namespace_inode)
-        add_resource_attribute(*resource, "otelbpf.process.pid_namespace", std::to_string(ns->second.namespace_inode));
+        add_resource_attribute(*resource, attr::kPidNamespace, std::to_string(ns->second.namespace_inode));
     }
     // Pod attribution reads the process's cgroup by this id: a short-lived client is gone from /proc by
     // the time its spans reach it.
-    if (conn.cgroup_id) add_resource_attribute(*resource, "otelbpf.cgroup.id", std::to_string(conn.cgroup_id));
+    if (conn.cgroup_id) add_resource_attribute(*resource, attr::kCgroupId, std::to_string(conn.cgroup_id));
     auto* scope = resource_spans.add_scope_spans()->mutable_scope();
     scope->set_name("otelbpf.syscall");
-    scope->set_version("0.1.0");
+    scope->set_version(kAgentVersion);
   }
   auto* scope_spans = resource_spans.mutable_scope_spans(0);
   for (const auto& record : records) {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "bpf/events.h"
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "model/span_batch.h"
 #include "tracer/connection_table.h"
@@ -88,7 +89,5 @@ class SyscallEventProcessor {
   MemoryCharge table_charge_;
 };
 
-// CLOCK_REALTIME - CLOCK_MONOTONIC: bpf_ktime_get_ns() is monotonic, spans carry wall-clock time.
-std::int64_t monotonic_to_wall_offset_ns();
 
 }  // namespace otelbpf

@@ -1,0 +1,43 @@
+#pragma once
+// What the sys and the net span builders share: how an L7 record's values become OTLP attributes (every
+// captured string made valid UTF-8 once, URL query values redacted), span ids, addresses as text, and the
+// resource attributes of the spans the agent makes itself.
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "model/attributes.h"
+#include "model/span_batch.h"
+#include "protocols/common/record.h"
+
+namespace otelbpf {
+
+// The agent's version, as its own spans' scope and /metrics give it (CMake's project version).
+inline constexpr const char* kAgentVersion = OTELBPF_VERSION;
+
+class SpanIdGenerator {
+ public:
+  SpanIdGenerator();
+  std::string trace_id();
+  std::string span_id();
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+// Appends an attribute of any L7 value type; strings leave as valid UTF-8, url.query with its values redacted.
+void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value);
+inline void add_int(otlp::Span& span, std::string_view key, std::int64_t value) { add_span_attribute(span, key, value); }
+inline void add_str(otlp::Span& span, std::string_view key, std::string value) {
+  add_span_attribute(span, key, std::move(value));
+}
+void add_resource_attribute(otlp::Resource& resource, std::string_view key, std::string value);
+// Captured text as it may leave the node: valid UTF-8 (invalid bytes become U+FFFD).
+std::string exportable_text(std::string_view text);
+// A record's error text for the span status: valid UTF-8, database literals redacted.
+std::string exportable_status_message(const l7::L7Record& record);
+// "10.0.0.1" / "::1" for an address of the event structs (IPv4-mapped IPv6 shown as IPv4).
+std::string format_address(const std::uint8_t* addr, std::uint16_t family);
+
+}  // namespace otelbpf
