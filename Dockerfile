@@ -12,7 +12,7 @@ RUN apt-get update \
       build-essential cmake ninja-build pkg-config clang llvm \
       libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
       libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc \
-      libboost-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev \
+      libboost-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -30,7 +30,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libbpf1 libelf1 libprotobuf32 libgrpc++1.51 libyaml-cpp0.7 libspdlog1.10 libfmt9 libsimdjson14 \
-      zlib1g ca-certificates \
+      libjemalloc2 zlib1g ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/otelbpf-agent /usr/bin/otelbpf-agent
 COPY config/otelbpf.yaml /etc/otelbpf/otelbpf.yaml
