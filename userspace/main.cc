@@ -253,6 +253,8 @@ int run(const AgentConfig& config) {
     options.listen_address = config.http.listen;
     options.port = config.http.port;
     options.threads = config.http.threads;
+    options.max_connections = config.http.max_connections;
+    options.decode_threads = config.http.decode_threads;
     options.body_timeout = std::chrono::milliseconds(config.http.body_timeout_ms);
     options.idle_timeout = std::chrono::milliseconds(config.http.idle_timeout_ms);
     options.retry_after = std::chrono::seconds(config.http.retry_after_seconds);
@@ -268,8 +270,11 @@ int run(const AgentConfig& config) {
     http->start();
   }
   if (config.grpc.enabled) {
-    grpc = std::make_unique<GrpcServer>(GrpcServerOptions{config.grpc.listen, config.grpc.max_message_bytes},
-                                        ingest);
+    GrpcServerOptions options{config.grpc.listen, config.grpc.max_message_bytes};
+    options.quota_memory_bytes = config.grpc.quota_memory_bytes;
+    options.max_threads = config.grpc.max_threads;
+    options.max_concurrent_streams = config.grpc.max_concurrent_streams;
+    grpc = std::make_unique<GrpcServer>(options, ingest);
     grpc->start();
   }
 

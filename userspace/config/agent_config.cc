@@ -259,6 +259,8 @@ AgentConfig parse_config(const YAML::Node& root) {
   if (auto port = root["external_agent_http_proxy_port"]; port && !port.IsNull())
     c.http.port = get<std::uint16_t>(root, "external_agent_http_proxy_port");
   c.http.threads = get<int>(root, "receiver.http.threads");
+  c.http.max_connections = get<std::uint32_t>(root, "receiver.http.max_connections");
+  c.http.decode_threads = get<int>(root, "receiver.http.decode_threads");
   c.http.max_body_bytes = get<std::uint64_t>(root, "receiver.http.max_body_bytes");
   c.http.max_decompressed_bytes = get<std::uint64_t>(root, "receiver.http.max_decompressed_bytes");
   c.http.body_timeout_ms = get<std::uint32_t>(root, "receiver.http.body_timeout_ms");
@@ -267,6 +269,9 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.grpc.enabled = get<bool>(root, "receiver.grpc.enabled");
   c.grpc.listen = get<std::string>(root, "receiver.grpc.listen");
   c.grpc.max_message_bytes = get<std::uint64_t>(root, "receiver.grpc.max_message_bytes");
+  c.grpc.quota_memory_bytes = get<std::uint64_t>(root, "receiver.grpc.quota_memory_bytes");
+  c.grpc.max_threads = get<int>(root, "receiver.grpc.max_threads");
+  c.grpc.max_concurrent_streams = get<int>(root, "receiver.grpc.max_concurrent_streams");
   c.peer_agents = get<std::vector<std::string>>(root, "receiver.peer_agents");
   c.pipeline.max_batches = get<std::uint64_t>(root, "pipeline.max_batches");
   c.pipeline.max_spans = get<std::uint64_t>(root, "pipeline.max_spans");

@@ -41,11 +41,16 @@ struct AgentConfig {
     std::uint32_t body_timeout_ms;
     std::uint32_t idle_timeout_ms;
     std::uint32_t retry_after_seconds;
+    std::uint32_t max_connections;
+    int decode_threads;
   } http{};
   struct {
     bool enabled;
     std::string listen;
     std::uint64_t max_message_bytes;
+    std::uint64_t quota_memory_bytes;
+    int max_threads;
+    int max_concurrent_streams;
   } grpc{};
   // Addresses of other otelbpf agents whose spans may claim a sys or net source (docs/linking.md, "Trust").
   std::vector<std::string> peer_agents;

@@ -1,5 +1,7 @@
 #include "receiver/grpc_server.h"
 
+#include <algorithm>
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -70,6 +72,11 @@ void GrpcServer::start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(impl_->options.listen, grpc::InsecureServerCredentials(), &impl_->port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(impl_->options.max_message_bytes));
+  grpc::ResourceQuota quota("otelbpf-receiver");
+  quota.Resize(impl_->options.quota_memory_bytes);
+  quota.SetMaxThreads(std::max(2, impl_->options.max_threads));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, std::max(1, impl_->options.max_concurrent_streams));
   builder.RegisterService(&impl_->service);
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0)

@@ -10,6 +10,12 @@ namespace otelbpf {
 struct GrpcServerOptions {
   std::string listen = "0.0.0.0:4317";
   std::size_t max_message_bytes = 16u << 20;
+  // gRPC's own resource quota: the memory its buffers may take and the threads its synchronous service
+  // may use (each in-flight Export holds one), and the concurrent streams one connection may open. Beyond
+  // them a caller gets RESOURCE_EXHAUSTED instead of the agent growing.
+  std::size_t quota_memory_bytes = 64u << 20;
+  int max_threads = 8;
+  int max_concurrent_streams = 16;
 };
 
 class GrpcServer {

@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
+#include <atomic>
 #include <optional>
 
 #include "google/rpc/status.pb.h"
@@ -65,11 +68,28 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::optional<net::thread_pool> decoders;
+  std::atomic<std::size_t> decodes_waiting{0};
+  std::atomic<std::size_t> open_connections{0};
+  Gauge& connections_gauge;
+  Counter& accept_errors;
+  // After an accept error (EMFILE and its kin), the next accept waits: it would fail again at once.
+  net::steady_timer accept_retry{io};
+  std::chrono::milliseconds accept_backoff{0};
 
   Impl(HttpServerOptions o, OtlpIngest& i, MetricsRegistry& m, ReadinessCheck r)
-      : options(std::move(o)), ingest(i), metrics(m), ready(std::move(r)) {}
+      : options(std::move(o)),
+        ingest(i),
+        metrics(m),
+        ready(std::move(r)),
+        connections_gauge(m.gauge("otelbpf_receiver_open_connections", "Open connections to the HTTP receiver",
+                                  {{"transport", "http"}})),
+        accept_errors(m.counter("otelbpf_receiver_accept_errors_total",
+                                "accept() failures of the HTTP receiver (descriptors exhausted, ...)",
+                                {{"transport", "http"}})) {}
 
   void accept_next();
+  void on_accept_error(const boost::system::error_code& ec);
 };
 
 namespace {
@@ -81,7 +101,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = endpoint.address().to_string();
+    server_.connections_gauge.set(static_cast<std::int64_t>(++server_.open_connections));
   }
+  ~HttpSession() { server_.connections_gauge.set(static_cast<std::int64_t>(--server_.open_connections)); }
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
 
   void start() { read_header(); }
 
@@ -190,7 +214,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     version_ = req.version();
     if (is_trace_path(path)) {
       if (req.method() != http::verb::post) return reply_method_not_allowed("POST");
-      return handle_export(req);
+      return handle_export(std::move(req));
     }
     if (req.method() != http::verb::get && req.method() != http::verb::head)
       return reply_method_not_allowed("GET, HEAD");
@@ -205,10 +229,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return reply_simple(http::status::not_found, "not found\n");
   }
 
-  void handle_export(const Request& req) {
-    const auto coding = req[http::field::content_encoding];
-    const auto result =
-        server_.ingest.ingest_body(encoding_, {coding.data(), coding.size()}, req.body(), peer_, kTransport);
+  void handle_export(Request req) {
+    // Off the I/O threads: decode on the decoders, answer back on this connection's strand.
+    const std::size_t max_waiting = 4 * static_cast<std::size_t>(std::max(1, server_.options.decode_threads));
+    if (server_.decodes_waiting.fetch_add(1) >= max_waiting) {
+      server_.decodes_waiting.fetch_sub(1);
+      server_.ingest.count_rejection(kTransport, "decoders_busy");
+      return reply(http::status::too_many_requests, content_type_of(encoding_),
+                   status_body(encoding_, 14, "every decoder is busy"), true);
+    }
+    auto request = std::make_shared<Request>(std::move(req));
+    net::post(*server_.decoders, [self = shared_from_this(), request] {
+      const auto coding = (*request)[http::field::content_encoding];
+      auto result = std::make_shared<IngestResult>(self->server_.ingest.ingest_body(
+          self->encoding_, {coding.data(), coding.size()}, request->body(), self->peer_, kTransport));
+      self->server_.decodes_waiting.fetch_sub(1);
+      net::post(self->stream_.get_executor(), [self, result] { self->answer_export(*result); });
+    });
+  }
+
+  void answer_export(const IngestResult& result) {
     using Code = IngestResult::Code;
     switch (result.code) {
       case Code::kOk: {
@@ -293,12 +333,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 void HttpServer::Impl::accept_next() {
   acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec == net::error::operation_aborted) return;
-      spdlog::warn("http receiver: accept failed: {}", ec.message());
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+      return on_accept_error(ec);
+    }
+    accept_backoff = std::chrono::milliseconds(0);
+    if (open_connections.load() >= options.max_connections) {
+      // Closed before a byte is read: the peer sees a reset or EOF and may retry elsewhere or later.
+      ingest.count_rejection(kTransport, "connection_limit");
+      beast::error_code ignored;
+      socket.close(ignored);
     } else {
       std::make_shared<HttpSession>(std::move(socket), *this)->start();
     }
     if (acceptor.is_open()) accept_next();
+  });
+}
+
+void HttpServer::Impl::on_accept_error(const boost::system::error_code& ec) {
+  // Out of descriptors (EMFILE, ENFILE) or kernel memory: accepting again at once fails again at once and
+  // spins a core. Wait, doubling from 50 ms to 1 s, and log the first failure and every 100th.
+  accept_errors.inc();
+  if (accept_errors.value() == 1 || accept_errors.value() % 100 == 0)
+    spdlog::warn("http receiver: accept failed ({} times so far): {}; retrying in {} ms", accept_errors.value(),
+                 ec.message(), std::max<std::int64_t>(50, accept_backoff.count() * 2));
+  accept_backoff = std::clamp(accept_backoff * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+  accept_retry.expires_after(accept_backoff);
+  accept_retry.async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && acceptor.is_open()) accept_next();
   });
 }
 
@@ -322,6 +383,7 @@ void HttpServer::start() {
     throw std::runtime_error(fmt::format("http receiver: cannot listen on {}:{}: {}",
                                          i.options.listen_address, i.options.port, ec.message()));
   i.work.emplace(i.io.get_executor());
+  i.decoders.emplace(static_cast<std::size_t>(std::max(1, i.options.decode_threads)));
   i.accept_next();
   for (int t = 0; t < std::max(1, i.options.threads); ++t) i.threads.emplace_back([&i] { i.io.run(); });
   spdlog::info(
@@ -335,7 +397,13 @@ void HttpServer::stop() {
   net::post(i.io, [&i] {
     beast::error_code ec;
     i.acceptor.close(ec);
+    i.accept_retry.cancel();
   });
+  // Decoders first: what they finish posts its answer to the I/O threads, which are still running.
+  if (i.decoders) {
+    i.decoders->join();
+    i.decoders.reset();
+  }
   i.work.reset();
   i.io.stop();
   for (auto& t : i.threads)

@@ -21,6 +21,13 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{120000};  // keep-alive connections idle longer are closed
   std::size_t max_header_bytes = 64 * 1024;
   std::chrono::seconds retry_after{1};  // what 429/503 answers ask senders to wait
+  // Open connections at most; beyond, a new connection is closed at once and counted. Any pod can reach
+  // a hostNetwork agent: without a cap, idle connections alone can take every descriptor.
+  std::size_t max_connections = 1024;
+  // OTLP bodies are decoded on their own threads, so that /healthz, /readyz and /metrics answer on the I/O
+  // threads whatever the decoders are doing (a liveness probe must not fail behind a heavy body). Bodies
+  // waiting for a decoder beyond 4 per thread are answered 429.
+  int decode_threads = 2;
 };
 
 // /readyz: returns true when ready, else false with the reason.

@@ -10,10 +10,15 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "google/rpc/status.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "model/otlp_json.h"
 #include "receiver/grpc_server.h"
 
 namespace otelbpf {
@@ -313,6 +318,130 @@ TEST_F(ReceiverTest, GrpcExportAndBackPressure) {
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->span_count(), 3u);
   EXPECT_EQ(batch->peer_address, "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace otelbpf
+
+namespace otelbpf {
+namespace {
+
+// Issue 13 item 4: the receiver's own limits, each with a server of its own settings.
+class ReceiverLimitsTest : public ::testing::Test {
+ protected:
+  void start(HttpServerOptions options) {
+    options.listen_address = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<HttpServer>(options, ingest_, metrics_, nullptr);
+    server_->start();
+    port_ = server_->bound_port();
+  }
+  tcp::endpoint endpoint() const { return {net::ip::make_address("127.0.0.1"), port_}; }
+  http::response<http::string_body> get(beast::tcp_stream& stream, const std::string& target) {
+    http::request<http::string_body> req(http::verb::get, target, 11);
+    req.set(http::field::host, "localhost");
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    stream.expires_after(std::chrono::seconds(5));
+    http::read(stream, buffer, res);
+    return res;
+  }
+  double rejected(const std::string& reason) {
+    return metrics_.value("otelbpf_receiver_rejected_requests_total", {{"transport", "http"}, {"reason", reason}});
+  }
+
+  MetricsRegistry metrics_;
+  SpanPipeline pipeline_{SpanPipelineOptions{4096, 10'000'000}, metrics_};
+  OtlpIngest ingest_{pipeline_, IngestLimits{64u << 20, 256u << 20, 10'000'000}, metrics_};
+  std::unique_ptr<HttpServer> server_;
+  std::uint16_t port_ = 0;
+  net::io_context io_;
+};
+
+TEST_F(ReceiverLimitsTest, ConnectionsBeyondTheCapAreClosedAtOnceAndCounted) {
+  HttpServerOptions options;
+  options.max_connections = 2;
+  start(options);
+  beast::tcp_stream first(io_), second(io_), third(io_);
+  first.connect(endpoint());
+  second.connect(endpoint());
+  EXPECT_EQ(get(first, "/healthz").result(), http::status::ok);  // both are open and served
+  EXPECT_EQ(get(second, "/healthz").result(), http::status::ok);
+  third.connect(endpoint());  // the kernel completes the handshake; the receiver closes it unread
+  char byte;
+  beast::error_code ec;
+  third.expires_after(std::chrono::seconds(5));
+  third.read_some(net::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+  EXPECT_EQ(rejected("connection_limit"), 1);
+  EXPECT_EQ(get(first, "/healthz").result(), http::status::ok) << "the open connections keep working";
+  EXPECT_EQ(metrics_.value("otelbpf_receiver_open_connections", {{"transport", "http"}}), 2);
+}
+
+TEST_F(ReceiverLimitsTest, OutOfDescriptorsTheAcceptLoopBacksOffInsteadOfSpinningAndRecovers) {
+  start({});
+  // Client sockets made while descriptors remain; then the process has none left for accept().
+  std::vector<std::unique_ptr<tcp::socket>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<tcp::socket>(io_));
+    clients.back()->open(tcp::v4());
+  }
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::size_t open_fds = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++open_fds;
+  rlimit tight = saved;
+  tight.rlim_cur = open_fds;  // (the directory iterator's own descriptor is closed again by now)
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  for (auto& client : clients) client->connect(endpoint());  // connect needs no new descriptor
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const double errors = metrics_.value("otelbpf_receiver_accept_errors_total", {{"transport", "http"}});
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_GE(errors, 1) << "accept() must have failed for want of descriptors";
+  EXPECT_LE(errors, 12) << "backing off 50 ms doubling to 1 s makes a handful of tries in 1.2 s, not thousands";
+  // With descriptors back, the waiting connections are accepted and served.
+  beast::tcp_stream stream(std::move(*clients.front()));
+  EXPECT_EQ(get(stream, "/healthz").result(), http::status::ok);
+}
+
+TEST_F(ReceiverLimitsTest, HealthzAnswersWhileTheOnlyDecoderIsBusy) {
+  HttpServerOptions options;
+  options.threads = 1;
+  options.decode_threads = 1;
+  options.body_timeout = std::chrono::seconds(30);
+  start(options);
+  // A body that keeps the one decoder busy for a while: 150k spans of OTLP/JSON.
+  const std::string body = encode_otlp_json(make_request(150'000));
+  std::atomic<int> order{0};
+  int export_done = 0, healthz_done = 0;
+  http::status export_status{};
+  std::thread exporter([&] {
+    net::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(endpoint());
+    http::request<http::string_body> req(http::verb::post, "/v1/traces", 11);
+    req.set(http::field::host, "localhost");
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    stream.expires_after(std::chrono::seconds(60));
+    http::read(stream, buffer, res);
+    export_status = res.result();
+    export_done = ++order;
+  });
+  // Once the body is in (the decoder then takes over), the liveness probe on the one I/O thread.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  beast::tcp_stream probe(io_);
+  probe.connect(endpoint());
+  EXPECT_EQ(get(probe, "/healthz").result(), http::status::ok);
+  healthz_done = ++order;
+  exporter.join();
+  EXPECT_EQ(export_status, http::status::ok);
+  EXPECT_LT(healthz_done, export_done) << "/healthz waited for the decoder";
 }
 
 }  // namespace
