@@ -15,8 +15,8 @@ DEMO_NODE=demo-node
 DEMO_NS_PREFIX=demo-
 DEMO_BRIDGE=demobr0
 DEMO_GW=10.244.1.1
-DEMO_AGENT_PORT=${DEMO_AGENT_PORT:-48760}
-DEMO_API_PORT=${DEMO_API_PORT:-48761}
+DEMO_AGENT_PORT=${DEMO_AGENT_PORT:-0}   # 0: the agent binds a free port, read from its log
+DEMO_API_PORT=${DEMO_API_PORT:-$(free_port)}
 DEMO_EXPORT=${DEMO_EXPORT:-$WORK/agent.jsonl}
 DEMO_PODS=()          # pod names, in creation order
 declare -A DEMO_IP DEMO_UID DEMO_CID DEMO_CG DEMO_NETNS
@@ -139,6 +139,7 @@ demo_up() {
     --set kubernetes.mode=on --set kubernetes.api_url=http://127.0.0.1:$DEMO_API_PORT --set node_name=$DEMO_NODE \
     --set netcap.enabled=true --set 'netcap.interfaces=["vdemo*"]' --set netcap.state_dir="$WORK/netcap" \
     --log-level ${DEMO_LOG_LEVEL:-info}
+  [ "$DEMO_AGENT_PORT" != 0 ] || DEMO_AGENT_PORT=$(agent_port agent)
   wait_http http://127.0.0.1:$DEMO_AGENT_PORT/readyz 30
   [ "$(metric http://127.0.0.1:$DEMO_AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
   local deadline=$((SECONDS + 10))
@@ -173,8 +174,15 @@ demo_request() {
   demo_exec_in "$LOADGEN" curl -fsS --max-time 10 http://10.244.1.11:8080/checkout
 }
 
-# Lets the SDKs export and the probes drain, then stops the agent: SIGTERM flushes the link window.
+# Waits for the SDKs' spans of every request (9 per order: frontend GET, checkout, POST; orders POST,
+# place-order and its four database calls) and for the probes' events to drain, then stops the agent:
+# SIGTERM flushes the link window.
 demo_down() {
-  sleep 1.5
+  local url=http://127.0.0.1:$DEMO_AGENT_PORT deadline=$((SECONDS + 30)) want=$((9 * ${DEMO_REQUESTS:-1}))
+  until [ "$(metric "$url" 'otelbpf_receiver_spans_total{transport="http"}')" -ge "$want" ]; do
+    [ $SECONDS -lt $deadline ] || fail "the services' SDKs sent $(metric "$url" 'otelbpf_receiver_spans_total{transport="http"}') spans, not $want"
+    sleep 0.1
+  done
+  wait_drained "$url"
   stop_agent "$PID_agent"
 }
