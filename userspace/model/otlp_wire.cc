@@ -42,12 +42,51 @@ class WireReader {
         pos_ += *length;
         return true;
       }
-      default:  // groups (3, 4) are not used by OTLP; anything else is not protobuf
+      case 3:
+        // A group: OTLP defines none, but protobuf accepts one as an unknown field and decodes past it,
+        // so the count must too (refusing it would let any body skip the span bound by carrying one).
+        return skip_group(number, 0);
+      default:  // an end-group without its start (4), or not protobuf (6, 7)
         return false;
     }
   }
 
  private:
+  // Skips the fields of a group up to its end-group tag, nested groups included (as deep as protobuf's own
+  // recursion limit).
+  bool skip_group(std::uint32_t number, int depth) {
+    if (depth >= 100) return false;
+    while (!done()) {
+      const auto tag = varint();
+      if (!tag || (*tag >> 3) == 0) return false;
+      const auto inner = static_cast<std::uint32_t>(*tag >> 3);
+      switch (*tag & 7) {
+        case 0:
+          if (!varint()) return false;
+          break;
+        case 1:
+          if (!skip(8)) return false;
+          break;
+        case 5:
+          if (!skip(4)) return false;
+          break;
+        case 2: {
+          const auto length = varint();
+          if (!length || *length > data_.size() - pos_) return false;
+          pos_ += *length;
+          break;
+        }
+        case 3:
+          if (!skip_group(inner, depth + 1)) return false;
+          break;
+        case 4:
+          return inner == number;
+        default:
+          return false;
+      }
+    }
+    return false;  // no end-group
+  }
   bool skip(std::size_t n) {
     if (n > data_.size() - pos_) return false;
     pos_ += n;

@@ -46,8 +46,25 @@ TEST(OtlpWire, CountsSpansWithoutDecoding) {
   EXPECT_TRUE(count.well_formed);
   EXPECT_EQ(count.spans, 6u);
   EXPECT_FALSE(count_spans_on_wire("\x0a\x05\x12").well_formed) << "a length beyond the body";
-  EXPECT_FALSE(count_spans_on_wire("\x0b").well_formed) << "a group tag";
+  EXPECT_FALSE(count_spans_on_wire("\x0b").well_formed) << "a group that never ends";
   EXPECT_TRUE(count_spans_on_wire("").well_formed);
+  // Groups are unknown fields protobuf skips (found by otlp_ingest_fuzz): counted past, nested included.
+  const std::string with_group = empty_spans_body(3) + std::string("\x13\x08\x01\x1b\x1c\x14", 6);
+  otlp::ExportRequest decoded;
+  ASSERT_TRUE(decoded.ParseFromString(with_group));
+  const auto grouped = count_spans_on_wire(with_group);
+  EXPECT_TRUE(grouped.well_formed);
+  EXPECT_EQ(grouped.spans, count_spans(decoded));
+  EXPECT_FALSE(count_spans_on_wire(std::string("\x13\x1c", 2)).well_formed) << "an end-group of another field";
+}
+
+TEST(OtlpIngest, AGroupInTheBodyDoesNotGetPastTheSpanBound) {
+  MetricsRegistry metrics;
+  SpanPipeline pipeline(SpanPipelineOptions{64, 1000}, metrics);
+  OtlpIngest ingest(pipeline, IngestLimits{16u << 20, 64u << 20, 1000}, metrics);
+  const auto body = empty_spans_body(2'000'000) + std::string("\x13\x14", 2);
+  EXPECT_EQ(ingest.ingest_body(BodyEncoding::kProtobuf, "", body, "10.0.0.1", "http").code,
+            IngestResult::Code::kTooLarge);
 }
 
 TEST(OtlpIngest, TooManySpansForThePipelineIs413BeforeDecoding) {
