@@ -278,7 +278,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
-  std::size_t moved_bytes = 0;
+  std::size_t moved_bytes = 0, copied_bytes = 0;
   if (mode != EmitMode::kEarly) {
     p.checked_at_generation = app_generation_;
     p.recheck_at = Clock::time_point::max();
@@ -316,6 +316,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       out_rs = out->request.add_resource_spans();
       *out_rs->mutable_resource() = in_rs.resource();
       out_rs->set_schema_url(in_rs.schema_url());
+      copied_bytes += options_.memory ? approx_resident_bytes(*out_rs) : 0;  // the resource alone, so far
     }
     auto& out_ss = scopes[{slot.resource, slot.scope}];
     if (!out_ss) {
@@ -328,9 +329,12 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   }
   if (resources.empty()) return;
   if (options_.memory) {
-    // The spans' bytes move with them; the copies of their resources and scopes are new.
+    // The spans' bytes move with them; the copies of their resources and scopes are new. Each is
+    // estimated once: the spans as they moved, the copies as they were made, the scopes (their headers
+    // and span slots) now that they are filled.
+    for (const auto& [key, ss] : scopes) copied_bytes += approx_scope_header_bytes(*ss);
     p.batch->charge.transfer(out->charge, moved_bytes);
-    const std::size_t total = approx_resident_bytes(out->request);
+    const std::size_t total = 64 + moved_bytes + copied_bytes;
     if (total > out->charge.bytes()) out->charge.adjust(options_.memory, total);
   }
   sink_(std::move(out));

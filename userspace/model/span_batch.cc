@@ -72,14 +72,20 @@ std::size_t approx_resident_bytes(const otlp::Span& span) {
   return bytes;
 }
 
+std::size_t approx_scope_header_bytes(const otlp::ScopeSpans& ss) {
+  return 160 + heap_of(ss.scope().name()) + heap_of(ss.scope().version()) + heap_of(ss.schema_url()) +
+         attributes_bytes(ss.scope().attributes(), 0) + static_cast<std::size_t>(ss.spans().Capacity()) * sizeof(void*);
+}
+
+std::size_t approx_resident_bytes(const otlp::ScopeSpans& ss) {
+  std::size_t bytes = approx_scope_header_bytes(ss);
+  for (const auto& span : ss.spans()) bytes += approx_resident_bytes(span);
+  return bytes;
+}
+
 std::size_t approx_resident_bytes(const otlp::ResourceSpans& rs) {
   std::size_t bytes = 200 + attributes_bytes(rs.resource().attributes(), 0) + heap_of(rs.schema_url());
-  for (const auto& ss : rs.scope_spans()) {
-    bytes += 160 + heap_of(ss.scope().name()) + heap_of(ss.scope().version()) + heap_of(ss.schema_url()) +
-             attributes_bytes(ss.scope().attributes(), 0) +
-             static_cast<std::size_t>(ss.spans().Capacity()) * sizeof(void*);
-    for (const auto& span : ss.spans()) bytes += approx_resident_bytes(span);
-  }
+  for (const auto& ss : rs.scope_spans()) bytes += approx_resident_bytes(ss);
   return bytes;
 }
 

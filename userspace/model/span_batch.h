@@ -48,6 +48,9 @@ std::size_t count_spans(const otlp::ExportRequest& request);
 // agent's sys spans and for SDK spans (tests/unit/model). Used for the memory budget.
 std::size_t approx_resident_bytes(const otlp::ExportRequest& request);
 std::size_t approx_resident_bytes(const otlp::ResourceSpans& resource_spans);
+std::size_t approx_resident_bytes(const otlp::ScopeSpans& scope_spans);
+// A ScopeSpans without its spans: the scope and the slots of its span list.
+std::size_t approx_scope_header_bytes(const otlp::ScopeSpans& scope_spans);
 std::size_t approx_resident_bytes(const otlp::Span& span);
 
 }  // namespace otelbpf
