@@ -58,6 +58,24 @@ std::string gzip(const std::string& data) {
   return out;
 }
 
+// One request and its answer on an open connection.
+http::response<http::string_body> exchange(beast::tcp_stream& stream, http::verb verb, const std::string& target,
+                                           const std::string& body, const std::string& content_type,
+                                           const std::string& encoding = "") {
+  http::request<http::string_body> req(verb, target, 11);
+  req.set(http::field::host, "localhost");
+  if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  if (!encoding.empty()) req.set(http::field::content_encoding, encoding);
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  stream.expires_after(std::chrono::seconds(5));
+  http::read(stream, buffer, res);
+  return res;
+}
+
 class ReceiverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -79,18 +97,7 @@ class ReceiverTest : public ::testing::Test {
     net::io_context io;
     beast::tcp_stream stream(io);
     stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_));
-    http::request<http::string_body> req(verb, target, 11);
-    req.set(http::field::host, "localhost");
-    if (!content_type.empty()) req.set(http::field::content_type, content_type);
-    if (!encoding.empty()) req.set(http::field::content_encoding, encoding);
-    req.body() = body;
-    req.prepare_payload();
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    stream.expires_after(std::chrono::seconds(5));
-    http::read(stream, buffer, res);
-    return res;
+    return exchange(stream, verb, target, body, content_type, encoding);
   }
 
   double rejected(const std::string& reason) {
@@ -338,14 +345,7 @@ class ReceiverLimitsTest : public ::testing::Test {
   }
   tcp::endpoint endpoint() const { return {net::ip::make_address("127.0.0.1"), port_}; }
   http::response<http::string_body> get(beast::tcp_stream& stream, const std::string& target) {
-    http::request<http::string_body> req(http::verb::get, target, 11);
-    req.set(http::field::host, "localhost");
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    stream.expires_after(std::chrono::seconds(5));
-    http::read(stream, buffer, res);
-    return res;
+    return exchange(stream, http::verb::get, target, "", "");
   }
   double rejected(const std::string& reason) {
     return metrics_.value("otelbpf_receiver_rejected_requests_total", {{"transport", "http"}, {"reason", reason}});
