@@ -114,6 +114,13 @@ struct sock_verdict {
   __u32 fd;
   __u8 kind; /* enum sock_kind; 0: not decided */
   __u8 _pad[7];
+  /* When the socket's current TCP send began (tcp:tcp_sendmsg_locked), for ts_enter of its egress event:
+   * the sock hooks themselves only fire when the call returns. Kept with the socket, not per CPU, so a
+   * send that sleeps or is preempted and resumes on another CPU still finds its mark (a per-CPU mark
+   * lost it and the send's start fell back to its end, after the peer had already read the bytes). */
+  __u64 send_ts_ns;   /* 0: no send in progress */
+  __u32 send_tid;     /* the thread that is sending */
+  __u32 send_write_seq; /* at the first chunk: equals the send's first sequence number */
 };
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -130,22 +137,6 @@ struct {
   __type(key, int);
   __type(value, struct inflight_syscall);
 } udp_recv_pending SEC(".maps");
-
-/* Sock hooks: when the current TCP send began (tcp:tcp_sendmsg_locked, per CPU), for ts_enter of egress
- * events; the sock hooks themselves only fire when the call returns. */
-struct send_mark {
-  __u64 pid_tgid;
-  __u64 sk;
-  __u64 ts_ns;
-  __u32 write_seq; /* at the first chunk: equals the send's first sequence number */
-  __u32 _pad;
-};
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct send_mark);
-} send_marks SEC(".maps");
 
 /* Bytes this CPU wrote to the ring buffer since it last woke the consumer (batched wake-ups). */
 struct {
@@ -678,8 +669,15 @@ static __always_inline void read_socket_info_btf(struct sock* sk, struct otelbpf
 }
 
 static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 msg_flags, __u8 direction) {
-  /* Errors, EAGAIN and EOF move no bytes: nothing to trace. */
-  if (ret <= 0 || !sk) return 0;
+  /* Errors, EAGAIN and EOF move no bytes: nothing to trace. A failed TCP send may have marked its start:
+   * cleared, or the thread's next send on the socket would look like a later chunk of it. */
+  if (ret <= 0 || !sk) {
+    if (sk && direction == OTELBPF_DIR_EGRESS) {
+      struct sock_verdict* v = bpf_sk_storage_get(&sock_verdicts, sk, NULL, 0);
+      if (v) v->send_ts_ns = 0;
+    }
+    return 0;
+  }
   __u64 id = bpf_get_current_pid_tgid();
   if (!pass_task_filters(id)) return 0;
   struct task_struct* task = bpf_get_current_task_btf();
@@ -702,7 +700,7 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
     default: return 0;
   }
   const __u64 fd = regs->di;
-  const struct sock_verdict* v = sock_verdict_for(sk, id >> 32, fd);
+  struct sock_verdict* v = sock_verdict_for(sk, id >> 32, fd);
   if (!v) return 0;
   if (v->kind != SOCK_TRACED) {
     count(OTELBPF_CNT_OTHER_SOCKET);
@@ -732,17 +730,12 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
         in.tcp_seq -= 1;
     }
     if (direction == OTELBPF_DIR_EGRESS) {
-      __u32 zero = 0;
-      struct send_mark* m = bpf_map_lookup_elem(&send_marks, &zero);
-      if (m) {
-        /* This send's mark: set on this CPU by this thread on this socket at this send's first byte (a
-         * stale one left by a send that migrated CPUs has an older write_seq). */
-        if (m->pid_tgid == id && m->sk == (__u64)sk && m->write_seq == in.tcp_seq && m->ts_ns <= now)
-          in.ts_enter_ns = m->ts_ns;
-        m->pid_tgid = 0;
-      }
-    }
-  }
+      /* This send's mark: set by this thread at this send's first byte (a stale one, left by a send that
+       * failed, has another write_seq). */
+      if (v->send_ts_ns && v->send_tid == (__u32)id && v->send_write_seq == in.tcp_seq && v->send_ts_ns <= now)
+        in.ts_enter_ns = v->send_ts_ns;
+      v->send_ts_ns = 0;
+    }  }
   if (in.sock.dport == 0 && (syscall == OTELBPF_SYS_RECVFROM || syscall == OTELBPF_SYS_RECVMSG)) {
     /* Unconnected UDP: the sender's address reaches the caller's sockaddr only after sock_recvmsg returns;
      * the sock hooks' sys_exit_recvfrom/recvmsg finish the event from there (task storage: the exits of
@@ -795,16 +788,16 @@ int BPF_PROG(sock_recv_length, struct sock* sk, int ret, int flags) {
  * began, for the egress event's ts_enter. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(tcp_sendmsg_locked, const struct sock* sk) {
-  __u32 zero = 0;
-  struct send_mark* m = bpf_map_lookup_elem(&send_marks, &zero);
-  if (!m) return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  if (m->pid_tgid == id && m->sk == (__u64)sk) return 0; /* a later chunk of the same send */
+  struct sock_verdict* v =
+      bpf_sk_storage_get(&sock_verdicts, (struct sock*)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!v) return 0;
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct tcp_sock* tp = bpf_skc_to_tcp_sock((void*)sk);
   if (!tp) return 0;
-  m->pid_tgid = id;
-  m->sk = (__u64)sk;
-  m->ts_ns = bpf_ktime_get_ns();
-  m->write_seq = tp->write_seq;
+  /* A later chunk of the same send: the mark stands (the send's sock hook clears it, also when it fails). */
+  if (v->send_ts_ns && v->send_tid == tid) return 0;
+  v->send_tid = tid;
+  v->send_ts_ns = bpf_ktime_get_ns();
+  v->send_write_seq = tp->write_seq;
   return 0;
 }

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
@@ -12,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -496,6 +499,73 @@ TEST_F(SyscallProbesTest, SendStartMarksGiveTcpSendsTheirBeginning) {
   EXPECT_LT(w->hdr.ts_enter_ns, w->hdr.ts_exit_ns);
   EXPECT_LE(w->hdr.ts_exit_ns - w->hdr.ts_enter_ns,
             static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()));
+}
+
+// A send that blocks (the peer is slow to read) and resumes on another CPU keeps its beginning: the mark
+// lives with the socket, not with the CPU the send began on (a per-CPU mark was lost and the send's start
+// fell back to its end, after the peer had read the bytes; seen as a Redis server span starting before its
+// client span in CI).
+TEST_F(SyscallProbesTest, ASendThatMovesToAnotherCpuKeepsItsBeginning) {
+  if (!sock_hooks()) GTEST_SKIP() << "sock hooks only (the syscall tracepoints see the entry themselves)";
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs two CPUs";
+  SyscallProbeOptions options = own_process_options();
+  options.send_start_marks = true;
+  EventSink sink;
+  auto probes = SyscallProbes::load(options, sink.handler());
+  const auto& status = probes->status();
+  if (std::none_of(status.begin(), status.end(), [](const ProbeStatus& s) { return s.name == "tcp/tcp_sendmsg_locked"; }))
+    GTEST_SKIP() << "kernel without tcp:tcp_sendmsg_locked";
+  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+  Endpoint server = loopback(AF_INET);
+  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  server = local_end(listener.get(), AF_INET);
+  Fd client(socket(AF_INET, SOCK_STREAM, 0));
+  const int small = 4096;
+  ASSERT_EQ(setsockopt(client.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
+  Fd conn(accept(listener.get(), nullptr, nullptr));
+
+  // The sender starts on CPU 0; while its write waits for buffer space it is moved to CPU 1, and only
+  // then does the reader drain the connection.
+  const auto pin = [](pid_t tid, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(tid, sizeof set, &set);
+  };
+  const std::string big(1 << 20, 'x');  // more than the peer's receive buffer takes unread
+  std::atomic<pid_t> sender_tid{0};
+  std::thread reader([&] {
+    while (sender_tid.load() == 0) std::this_thread::yield();
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(pin(sender_tid.load(), 1), 0);
+    std::this_thread::sleep_for(50ms);
+    std::string got(big.size(), '\0');
+    read_full(conn.get(), got.data(), got.size());
+  });
+  ASSERT_EQ(pin(0, 0), 0);
+  sender_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  ASSERT_EQ(write(client.get(), big.data(), big.size()), (ssize_t)big.size());
+  const int cpu_after = sched_getcpu();
+  reader.join();
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);
+  ASSERT_EQ(cpu_after, 1) << "the send did not move";
+
+  const int cfd = client.get();
+  const CapturedEvent* w = nullptr;
+  ASSERT_TRUE(wait_for(
+      [&](const auto& evs) {
+        for (const auto& e : evs)
+          if (e.hdr.fd == static_cast<std::uint32_t>(cfd) && e.hdr.syscall == OTELBPF_SYS_WRITE) w = &e;
+        return w != nullptr;
+      },
+      5s, probes.get(), &sink));
+  // Began before the reader slept (>= 100 ms before the send could finish), not when it returned.
+  EXPECT_GE(w->hdr.ts_exit_ns - w->hdr.ts_enter_ns, 90'000'000u);
 }
 
 TEST_F(SyscallProbesTest, NonBlockingConnectIsReportedWhileInProgress) {
