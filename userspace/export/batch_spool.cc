@@ -1,17 +1,19 @@
 #include "export/batch_spool.h"
 
 #include <fcntl.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <sys/stat.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <system_error>
 
@@ -40,6 +42,46 @@ std::optional<std::uint64_t> sequence_of(const fs::path& file) {
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), sequence);
   if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty()) return std::nullopt;
   return sequence;
+}
+
+// A span takes at least this much of a request (trace_id and span_id with their tags); a header claiming
+// more spans than its payload can hold is itself corrupt, and its count is not believed.
+constexpr std::size_t kMinSpanWireBytes = 2 + 16 + 2 + 8;
+
+// Owns a file descriptor for the length of a scope.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  // Closes now, reporting the error a deferred write may only surface here.
+  bool close() {
+    const int fd = std::exchange(fd_, -1);
+    return ::close(fd) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+bool fsync_dir(const fs::path& dir) {
+  ScopedFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return fd.get() >= 0 && ::fsync(fd.get()) == 0;
+}
+
+bool read_exact(int fd, char* out, std::size_t len) {
+  std::size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::read(fd, out + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return true;
 }
 
 bool write_all(int fd, const std::string& data) {
@@ -109,22 +151,33 @@ BatchSpool::PushResult BatchSpool::push(const otlp::ExportRequest& request, std:
   const std::uint64_t sequence = next_sequence_;
   const fs::path final_path = file_for(sequence);
   const fs::path temp_path = final_path.string() + std::string(kTempSuffix);
-  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  // Data, then name, each made durable before the next: fsync(file) before the rename, so the name never
+  // points at blocks not yet written; fsync(directory) after it, so the batch survives a power cut once
+  // push() has reported it stored.
+  ScopedFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (fd.get() < 0) {
     error = "cannot create " + temp_path.string() + ": " + std::strerror(errno);
     return PushResult::kError;
   }
-  bool ok = write_all(fd, data);
-  int saved_errno = errno;
-  ok = (::close(fd) == 0) && ok;
-  if (ok && ::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    ok = false;
-    saved_errno = errno;
-  }
-  if (!ok) {
-    error = "cannot write " + final_path.string() + ": " + std::strerror(saved_errno);
+  const char* failed = nullptr;
+  if (!write_all(fd.get(), data))
+    failed = "write";
+  else if (::fsync(fd.get()) != 0)
+    failed = "fsync";
+  else if (!fd.close())
+    failed = "close";
+  else if (::rename(temp_path.c_str(), final_path.c_str()) != 0)
+    failed = "rename";
+  if (failed != nullptr) {
+    error = fmt::format("cannot store {} ({}): {}", final_path.string(), failed, std::strerror(errno));
     ::unlink(temp_path.c_str());
     return PushResult::kError;
+  }
+  if (!fsync_dir(dir_)) {
+    // The batch is written and named; only its durability across a power cut is in doubt. Keeping it
+    // beats dropping it, and the warning says what is at risk.
+    spdlog::warn("spool {}: cannot fsync the directory after storing {}: {}", dir_.string(),
+                 final_path.filename().string(), std::strerror(errno));
   }
   ++next_sequence_;
   slots_.push_back({sequence, data.size()});
@@ -133,7 +186,47 @@ BatchSpool::PushResult BatchSpool::push(const otlp::ExportRequest& request, std:
   return PushResult::kStored;
 }
 
-std::optional<BatchSpool::Entry> BatchSpool::front(std::string& corrupt_error) {
+std::string BatchSpool::read_file(const fs::path& path, Entry& entry) const {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) return std::string("unreadable: ") + std::strerror(errno);
+  char header[kHeaderBytes];
+  if (static_cast<std::uint64_t>(st.st_size) < kHeaderBytes || !read_exact(fd.get(), header, kHeaderBytes) ||
+      std::memcmp(header, kMagic, 4) != 0)
+    return "not a spool file";
+  const std::uint32_t length = get_u32(header + 4);
+  const std::uint32_t spans = get_u32(header + 8);
+  const std::uint32_t crc = get_u32(header + 12);
+  // The header's count is believed (for the drop counters) only if the payload could hold that many spans.
+  if (spans <= length / kMinSpanWireBytes + 1) entry.spans = spans;
+  if (static_cast<std::uint64_t>(st.st_size) != kHeaderBytes + std::uint64_t{length}) return "truncated";
+  // No genuine batch exceeds the spool's bound (push() refuses it), so a larger one is not read at all.
+  if (kHeaderBytes + std::uint64_t{length} > max_bytes_) return "larger than the spool's bound";
+
+  // Pass 1: the CRC, in fixed-size chunks.
+  std::array<char, 64 * 1024> chunk{};
+  uLong sum = crc32(0L, Z_NULL, 0);
+  for (std::uint64_t left = length; left > 0;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+    if (!read_exact(fd.get(), chunk.data(), n)) return "truncated";
+    sum = crc32(sum, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(n));
+    left -= n;
+  }
+  if (static_cast<std::uint32_t>(sum) != crc) return "checksum mismatch";
+
+  // Pass 2: the protobuf, parsed straight from the file (the payload runs to its end).
+  if (::lseek(fd.get(), static_cast<off_t>(kHeaderBytes), SEEK_SET) < 0)
+    return std::string("unreadable: ") + std::strerror(errno);
+  google::protobuf::io::FileInputStream stream(fd.get());
+  if (!entry.request.ParseFromZeroCopyStream(&stream)) return "not a protobuf ExportTraceServiceRequest";
+  // The header's count sits outside the CRC: a whole batch counts its spans itself.
+  entry.spans = 0;
+  for (const auto& rs : entry.request.resource_spans())
+    for (const auto& ss : rs.scope_spans()) entry.spans += static_cast<std::size_t>(ss.spans_size());
+  return {};
+}
+
+std::optional<BatchSpool::Entry> BatchSpool::front(Corruption& corrupt) {
   Slot slot{};
   {
     std::lock_guard lock(mutex_);
@@ -142,29 +235,12 @@ std::optional<BatchSpool::Entry> BatchSpool::front(std::string& corrupt_error) {
   }
   // Only the worker pops, so the front stays put while the file is read without the lock.
   const fs::path path = file_for(slot.sequence);
-  std::ifstream in(path, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string problem;
   Entry entry;
   entry.sequence = slot.sequence;
-  if (!in.good() && !in.eof()) {
-    problem = "unreadable";
-  } else if (data.size() < kHeaderBytes || std::memcmp(data.data(), kMagic, 4) != 0) {
-    problem = "not a spool file";
-  } else {
-    std::uint32_t length = get_u32(data.data() + 4);
-    entry.spans = get_u32(data.data() + 8);
-    std::uint32_t crc = get_u32(data.data() + 12);
-    if (data.size() != kHeaderBytes + length) {
-      problem = "truncated";
-    } else if (crc32(0L, reinterpret_cast<const Bytef*>(data.data() + kHeaderBytes), length) != crc) {
-      problem = "checksum mismatch";
-    } else if (!entry.request.ParseFromArray(data.data() + kHeaderBytes, static_cast<int>(length))) {
-      problem = "not a protobuf ExportTraceServiceRequest";
-    }
-  }
+  std::string problem = read_file(path, entry);
   if (problem.empty()) return entry;
-  corrupt_error = path.string() + ": " + problem;
+  corrupt.reason = path.string() + ": " + problem;
+  corrupt.spans = entry.spans;
   pop(slot.sequence);
   return std::nullopt;
 }

@@ -34,7 +34,7 @@ ExportWorker::ExportWorker(std::unique_ptr<SpanExporter> exporter, ExportWorkerO
       queue_(std::max<std::size_t>(options_.queue_batches, 1)),
       rng_(std::random_device{}()) {
   // Every series exists from the start, so alerts on them see 0 rather than nothing.
-  for (const char* reason : {"queue_full", "spool_full", "spool_error", "permanent", "too_large", "retry_exhausted", "shutdown"})
+  for (const char* reason : {"queue_full", "spool_full", "spool_error", "spool_corrupt", "permanent", "too_large", "retry_exhausted", "shutdown"})
     metrics_.counter(kDroppedName, kDroppedHelp, {{"exporter", name_}, {"reason", reason}});
   metrics_.counter("otelbpf_exporter_spool_corrupt_files_total", "Spool files that failed their checks on replay",
                    {{"exporter", name_}});
@@ -240,15 +240,17 @@ void ExportWorker::deliver(Pending& pending) {
 }
 
 bool ExportWorker::replay_one() {
-  std::string corrupt;
+  BatchSpool::Corruption corrupt;
   auto entry = spool_->front(corrupt);
   if (!entry) {
-    if (!corrupt.empty()) {
-      spdlog::error("exporter {}: discarding a spooled batch: {}", name_, corrupt);
+    if (!corrupt.reason.empty()) {
+      spdlog::error("exporter {}: discarding a spooled batch ({} spans): {}", name_, corrupt.spans,
+                    corrupt.reason);
       metrics_
           .counter("otelbpf_exporter_spool_corrupt_files_total",
                    "Spool files that failed their checks on replay", {{"exporter", name_}})
           .inc();
+      count_drop("spool_corrupt", corrupt.spans);
     }
     return true;
   }

@@ -225,6 +225,29 @@ TEST_F(ExportWorkerTest, CorruptSpoolFileIsDiscardedAndCounted) {
   ASSERT_TRUE(wait_for([&] { return metric("otelbpf_exporter_spool_corrupt_files_total") == 1; }));
   worker->shutdown(1s);
   EXPECT_EQ(spool_files(dir_.path()), 0u);
+  EXPECT_EQ(dropped("spool_corrupt"), 0);  // no header: the spans it held are unknown
+}
+
+// A spooled batch damaged on disk is a loss of spans like any other drop: counted by the spans its header
+// names, under its own reason.
+TEST_F(ExportWorkerTest, CorruptSpoolFileCountsTheSpansItHeld) {
+  {
+    BatchSpool spool(dir_.path() / "scripted", 1 << 20);
+    std::string error;
+    ASSERT_EQ(spool.push(testing::make_request(100, 6), 6, error), BatchSpool::PushResult::kStored) << error;
+  }
+  std::filesystem::path file;
+  for (const auto& item : std::filesystem::directory_iterator(dir_.path() / "scripted")) file = item.path();
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) - 3);
+  auto options = fast_options();
+  options.spool_dir = dir_.path().string();
+  auto worker = start(options);
+  ASSERT_TRUE(worker->enqueue(make_batch(0, 2)));
+  ASSERT_TRUE(endpoint_->wait_delivered(2));
+  ASSERT_TRUE(wait_for([&] { return metric("otelbpf_exporter_spool_corrupt_files_total") == 1; }));
+  worker->shutdown(1s);
+  EXPECT_EQ(dropped("spool_corrupt"), 6);
+  EXPECT_EQ(endpoint_->sorted_delivered(), (std::vector<std::uint64_t>{0, 1}));
 }
 
 TEST_F(ExportWorkerTest, ShutdownFlushesQueuedBatchesWithinTheDeadline) {
