@@ -109,6 +109,11 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
     out.compression = c.compression;
     out.timeout = std::chrono::milliseconds(c.timeout_ms);
     out.headers = c.headers;
+    out.tls.enabled = c.tls.enabled;
+    out.tls.ca_file = c.tls.ca_file;
+    out.tls.cert_file = c.tls.cert_file;
+    out.tls.key_file = c.tls.key_file;
+    out.tls.insecure_skip_verify = c.tls.insecure_skip_verify;
     return out;
   };
 
@@ -128,6 +133,7 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
     http.gzip = settings.gzip;
     http.timeout = settings.timeout;
     http.headers = settings.headers;
+    http.tls = settings.tls;
     spdlog::info("exporting OTLP/HTTP protobuf to {}{}", http.endpoint, http.gzip ? " (gzip)" : "");
     workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpHttpExporter>(http), worker));
   }
@@ -138,7 +144,8 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& con
     grpc.gzip = settings.gzip;
     grpc.timeout = settings.timeout;
     grpc.headers = settings.headers;
-    spdlog::info("exporting OTLP/gRPC to {}", grpc.endpoint);
+    grpc.tls = settings.tls;
+    spdlog::info("exporting OTLP/gRPC to {}{}", grpc.endpoint, grpc.tls.enabled ? " (TLS)" : "");
     workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpGrpcExporter>(grpc), worker));
   }
   if (workers.empty()) spdlog::warn("no exporter is enabled: spans are received and counted, then discarded");
@@ -258,6 +265,7 @@ int run(const AgentConfig& config) {
     options.body_timeout = std::chrono::milliseconds(config.http.body_timeout_ms);
     options.idle_timeout = std::chrono::milliseconds(config.http.idle_timeout_ms);
     options.retry_after = std::chrono::seconds(config.http.retry_after_seconds);
+    options.tls = {config.http.tls.cert_file, config.http.tls.key_file, config.http.tls.client_ca_file};
     http = std::make_unique<HttpServer>(options, ingest, metrics, [&pipeline, &started](std::string& reason) {
       if (!started) {
         reason = "starting";
@@ -274,6 +282,7 @@ int run(const AgentConfig& config) {
     options.quota_memory_bytes = config.grpc.quota_memory_bytes;
     options.max_threads = config.grpc.max_threads;
     options.max_concurrent_streams = config.grpc.max_concurrent_streams;
+    options.tls = {config.grpc.tls.cert_file, config.grpc.tls.key_file, config.grpc.tls.client_ca_file};
     grpc = std::make_unique<GrpcServer>(options, ingest);
     grpc->start();
   }

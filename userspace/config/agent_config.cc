@@ -185,7 +185,24 @@ OtlpEndpointConfig get_endpoint(const YAML::Node& root, const std::string& prefi
   if (prefix.ends_with("http")) e.compression = get<std::string>(root, prefix + ".compression");
   e.timeout_ms = get<std::uint32_t>(root, prefix + ".timeout_ms");
   e.headers = get_map(root, prefix + ".headers");
+  e.tls.enabled = get<bool>(root, prefix + ".tls.enabled");
+  e.tls.ca_file = get<std::string>(root, prefix + ".tls.ca_file");
+  e.tls.cert_file = get<std::string>(root, prefix + ".tls.cert_file");
+  e.tls.key_file = get<std::string>(root, prefix + ".tls.key_file");
+  e.tls.insecure_skip_verify = get<bool>(root, prefix + ".tls.insecure_skip_verify");
   return e;
+}
+
+ListenerTlsConfig get_listener_tls(const YAML::Node& root, const std::string& prefix) {
+  ListenerTlsConfig t;
+  t.cert_file = get<std::string>(root, prefix + ".tls.cert_file");
+  t.key_file = get<std::string>(root, prefix + ".tls.key_file");
+  t.client_ca_file = get<std::string>(root, prefix + ".tls.client_ca_file");
+  if (t.cert_file.empty() != t.key_file.empty())
+    throw ConfigError(fmt::format("config: {}.tls needs both cert_file and key_file", prefix));
+  if (t.cert_file.empty() && !t.client_ca_file.empty())
+    throw ConfigError(fmt::format("config: {}.tls.client_ca_file needs a server cert_file", prefix));
+  return t;
 }
 
 }  // namespace
@@ -261,6 +278,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.http.threads = get<int>(root, "receiver.http.threads");
   c.http.max_connections = get<std::uint32_t>(root, "receiver.http.max_connections");
   c.http.decode_threads = get<int>(root, "receiver.http.decode_threads");
+  c.http.tls = get_listener_tls(root, "receiver.http");
   c.http.max_body_bytes = get<std::uint64_t>(root, "receiver.http.max_body_bytes");
   c.http.max_decompressed_bytes = get<std::uint64_t>(root, "receiver.http.max_decompressed_bytes");
   c.http.body_timeout_ms = get<std::uint32_t>(root, "receiver.http.body_timeout_ms");
@@ -272,6 +290,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.grpc.quota_memory_bytes = get<std::uint64_t>(root, "receiver.grpc.quota_memory_bytes");
   c.grpc.max_threads = get<int>(root, "receiver.grpc.max_threads");
   c.grpc.max_concurrent_streams = get<int>(root, "receiver.grpc.max_concurrent_streams");
+  c.grpc.tls = get_listener_tls(root, "receiver.grpc");
   c.peer_agents = get<std::vector<std::string>>(root, "receiver.peer_agents");
   c.pipeline.max_batches = get<std::uint64_t>(root, "pipeline.max_batches");
   c.pipeline.max_spans = get<std::uint64_t>(root, "pipeline.max_spans");

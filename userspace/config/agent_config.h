@@ -24,6 +24,20 @@ struct OtlpEndpointConfig {
   std::string compression;
   std::uint32_t timeout_ms = 10000;
   std::map<std::string, std::string> headers;
+  struct {
+    bool enabled = false;  // gRPC endpoints without a scheme only (https:// says it itself)
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    bool insecure_skip_verify = false;
+  } tls;
+};
+
+// receiver.<transport>.tls: a certificate makes the listener TLS; a client CA makes it mutual TLS.
+struct ListenerTlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
 };
 
 struct AgentConfig {
@@ -43,6 +57,7 @@ struct AgentConfig {
     std::uint32_t retry_after_seconds;
     std::uint32_t max_connections;
     int decode_threads;
+    ListenerTlsConfig tls;
   } http{};
   struct {
     bool enabled;
@@ -51,6 +66,7 @@ struct AgentConfig {
     std::uint64_t quota_memory_bytes;
     int max_threads;
     int max_concurrent_streams;
+    ListenerTlsConfig tls;
   } grpc{};
   // Addresses of other otelbpf agents whose spans may claim a sys or net source (docs/linking.md, "Trust").
   std::vector<std::string> peer_agents;

@@ -39,15 +39,73 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-// gRPC targets are host:port; the OTel variables carry URLs ("http://collector:4317").
+enum class Scheme { kNone, kHttp, kHttps };
+
+Scheme scheme_of(std::string_view endpoint) {
+  endpoint = trim(endpoint);
+  if (endpoint.starts_with("https://")) return Scheme::kHttps;
+  if (endpoint.starts_with("http://")) return Scheme::kHttp;
+  return Scheme::kNone;
+}
+
+// gRPC targets are host:port; the OTel variables carry URLs ("http://collector:4317", "https://...").
 std::string grpc_target(const std::string& endpoint, const char* source) {
   std::string_view rest = trim(endpoint);
-  if (rest.starts_with("https://"))
-    throw std::invalid_argument(std::string(source) + ": TLS endpoints are not supported: " + endpoint);
+  if (rest.starts_with("https://")) rest.remove_prefix(8);
   if (rest.starts_with("http://")) rest.remove_prefix(7);
   if (auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
   if (rest.empty()) throw std::invalid_argument(std::string(source) + ": no host in " + endpoint);
   return std::string(rest);
+}
+
+// The endpoint as configured or found in the environment, before it becomes a gRPC target (which loses
+// its scheme).
+std::string raw_endpoint(const std::string& config_value, const EnvLookup& env) {
+  if (!trim(config_value).empty()) return config_value;
+  for (const char* name : {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"})
+    if (auto value = non_empty(env, name)) return *value;
+  return {};
+}
+
+std::string first_of(const std::string& config_value, const EnvLookup& env, const char* traces_name,
+                     const char* generic_name) {
+  if (!config_value.empty()) return config_value;
+  for (const char* name : {traces_name, generic_name})
+    if (auto value = non_empty(env, name)) return std::string(trim(*value));
+  return {};
+}
+
+TlsClientOptions resolve_tls(const OtlpExporterConfig& config, OtlpProtocol protocol, const EnvLookup& env) {
+  TlsClientOptions tls = config.tls;
+  tls.ca_file = first_of(config.tls.ca_file, env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                         "OTEL_EXPORTER_OTLP_CERTIFICATE");
+  tls.cert_file = first_of(config.tls.cert_file, env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                           "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE");
+  tls.key_file = first_of(config.tls.key_file, env, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                          "OTEL_EXPORTER_OTLP_CLIENT_KEY");
+  const bool files = !tls.ca_file.empty() || !tls.cert_file.empty();
+  const std::string endpoint = raw_endpoint(config.endpoint, env);
+  switch (scheme_of(endpoint)) {
+    case Scheme::kHttps:
+      tls.enabled = true;
+      break;
+    case Scheme::kHttp:
+      tls.enabled = false;
+      break;
+    case Scheme::kNone:
+      if (protocol == OtlpProtocol::kGrpc) {
+        const std::string insecure = first_of("", env, "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+                                              "OTEL_EXPORTER_OTLP_INSECURE");
+        tls.enabled = config.tls.enabled || files || insecure == "false";
+      }
+      break;
+  }
+  // Certificates configured for a plaintext endpoint are a mistake that would send in clear what the
+  // operator meant to protect.
+  if (!tls.enabled && files && scheme_of(endpoint) == Scheme::kHttp)
+    throw std::invalid_argument("TLS files are configured but the endpoint is http:// (use https://): " +
+                                endpoint);
+  return tls;
 }
 
 }  // namespace
@@ -93,6 +151,7 @@ OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, Otl
                                            const EnvLookup& env) {
   OtlpExporterSettings settings;
   settings.endpoint = resolve_otlp_endpoint(config.endpoint, protocol, env);
+  settings.tls = resolve_tls(config, protocol, env);
 
   std::string compression = config.compression;
   std::string compression_source = "compression";
@@ -141,15 +200,13 @@ OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, Otl
 
 bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error) {
   url = trim(url);
-  if (url.starts_with("https://")) {
-    error = "https endpoints are not supported (use http://): " + std::string(url);
+  const Scheme scheme = scheme_of(url);
+  if (scheme == Scheme::kNone) {
+    error = "endpoint is not an http:// or https:// URL: " + std::string(url);
     return false;
   }
-  if (!url.starts_with("http://")) {
-    error = "endpoint is not an http:// URL: " + std::string(url);
-    return false;
-  }
-  std::string_view rest = url.substr(7);
+  out.tls = scheme == Scheme::kHttps;
+  std::string_view rest = url.substr(out.tls ? 8 : 7);
   auto slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   std::string_view target = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
@@ -174,7 +231,7 @@ bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error) {
     error = "no host in " + std::string(url);
     return false;
   }
-  unsigned port_number = 80;
+  unsigned port_number = out.tls ? 443 : 80;
   if (!port.empty()) {
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
     if (ec != std::errc() || end != port.data() + port.size() || port_number == 0 || port_number > 65535) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "tls/tls_options.h"
+
 namespace otelbpf {
 
 enum class OtlpProtocol { kHttpProtobuf, kGrpc };
@@ -24,6 +26,9 @@ struct OtlpExporterConfig {
   std::string compression{};                         // "gzip" | "none" | "" (= from the environment)
   std::optional<std::chrono::milliseconds> timeout;  // nullopt = from the environment, else 10 s
   std::map<std::string, std::string> headers{};      // merged over the environment's headers
+  // Files "" = from the environment. `tls.enabled` matters for gRPC endpoints without a scheme only (an
+  // https:// or http:// endpoint says itself whether it is TLS).
+  TlsClientOptions tls{};
 };
 
 struct OtlpExporterSettings {
@@ -32,6 +37,7 @@ struct OtlpExporterSettings {
   bool gzip = false;
   std::chrono::milliseconds timeout{10000};
   std::map<std::string, std::string> headers{};
+  TlsClientOptions tls{};  // tls.enabled: the connection is TLS
 };
 
 // The endpoint alone. Config value first (used as-is, except that gRPC drops an http:// scheme); else
@@ -43,6 +49,11 @@ std::string resolve_otlp_endpoint(const std::string& config_value, OtlpProtocol 
 // Everything: endpoint as above; compression from config, else OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
 // else OTEL_EXPORTER_OTLP_COMPRESSION; timeout likewise from *_TIMEOUT (milliseconds); headers from
 // OTEL_EXPORTER_OTLP_HEADERS, then *_TRACES_HEADERS, then config (later wins per key).
+// TLS: on for https:// endpoints; for a gRPC endpoint without a scheme, on when config says so, when
+// OTEL_EXPORTER_OTLP_[TRACES_]INSECURE is "false", or when a CA or client certificate is configured (the
+// spec's default for a schemeless gRPC endpoint is TLS; ours is plaintext, since the embedded default
+// sends to a collector on the node). Files from config, else OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE,
+// _CLIENT_CERTIFICATE and _CLIENT_KEY. An http:// endpoint with TLS files configured is an error.
 // Throws std::invalid_argument naming the variable when a value cannot be used (unknown compression,
 // a timeout that is not a number, a header entry without '=').
 OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, OtlpProtocol protocol,
@@ -51,13 +62,14 @@ OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, Otl
 // "k1=v1,k2=v2" (W3C Baggage-like: entries trimmed, values percent-decoded). Throws std::invalid_argument.
 std::map<std::string, std::string> parse_otlp_headers(std::string_view text);
 
-// An http:// URL taken apart for the HTTP client.
+// An http:// or https:// URL taken apart for the HTTP client.
 struct HttpUrl {
+  bool tls = false;    // https://
   std::string host;
-  std::string port;    // "80" when the URL gives none
+  std::string port;    // "80" (http) or "443" (https) when the URL gives none
   std::string target;  // path and query; "/v1/traces" when the URL has no path
 };
-// Only http:// (TLS is not supported); returns false and fills `error` otherwise.
+// Returns false and fills `error` for anything but an http:// or https:// URL with a host.
 bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error);
 
 }  // namespace otelbpf

@@ -1,5 +1,5 @@
 #pragma once
-// OTLP/gRPC (https://opentelemetry.io/docs/specs/otlp/#otlpgrpc): TraceService/Export over a plaintext
+// OTLP/gRPC (https://opentelemetry.io/docs/specs/otlp/#otlpgrpc): TraceService/Export over a plaintext or TLS
 // channel, status codes classified as the spec says.
 #include <chrono>
 #include <map>
@@ -8,14 +8,20 @@
 
 #include "common/metrics.h"
 #include "export/exporter.h"
+#include "tls/tls_options.h"
+
+namespace grpc {
+class ChannelCredentials;
+}
 
 namespace otelbpf {
 
 struct OtlpGrpcExporterOptions {
-  std::string endpoint = "localhost:4317";  // host:port (a gRPC target); no TLS
+  std::string endpoint = "localhost:4317";  // host:port (a gRPC target)
   bool gzip = false;
   std::chrono::milliseconds timeout{10000};      // the Export call's deadline
   std::map<std::string, std::string> headers{};  // sent as metadata (keys lowercased, as gRPC requires)
+  TlsClientOptions tls{};  // enabled: TLS with these files (system CAs when no ca_file)
 };
 
 class OtlpGrpcExporter final : public SpanExporter {
@@ -32,6 +38,7 @@ class OtlpGrpcExporter final : public SpanExporter {
   // google.rpc.RetryInfo's delay when the server sends one). Everything else: permanent.
   ExportOutcome send(const otlp::ExportRequest& request) override;
 
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials() const;
   struct Client;  // channel and stub (defined in the .cc, keeps gRPC headers out of this one)
 
  private:

@@ -7,14 +7,17 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <optional>
 #include <stdexcept>
 
 #include "export/otlp_endpoint.h"
+#include "tls/tls.h"
 #include "google/rpc/status.pb.h"
 
 namespace otelbpf {
@@ -22,6 +25,7 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -82,15 +86,29 @@ struct OtlpHttpExporter::Connection {
   HttpUrl url;
   std::string host_header;
   net::io_context io;
+  std::optional<ssl::context> tls;  // set for https:// endpoints
+  // One of the two is open while connected: the plain stream, or the TLS stream that owns it.
   std::optional<beast::tcp_stream> stream;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
   beast::flat_buffer buffer;
 
+  bool connected() const { return stream.has_value() || tls_stream.has_value(); }
+  beast::tcp_stream& tcp() { return tls_stream ? beast::get_lowest_layer(*tls_stream) : *stream; }
+  // Calls f with whichever stream is open (Beast's HTTP operations are templates over the stream).
+  template <typename F>
+  auto with_stream(F&& f) {
+    return tls_stream ? f(*tls_stream) : f(*stream);
+  }
+
   void close() {
-    if (stream) {
+    if (connected()) {
+      // No TLS close_notify: the peer learns of the close from the TCP FIN, and an exporter giving up on
+      // a connection must not wait on it.
       beast::error_code ignored;
-      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream->socket().close(ignored);
+      tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      tcp().socket().close(ignored);
     }
+    tls_stream.reset();
     stream.reset();
     buffer.clear();
   }
@@ -127,8 +145,22 @@ struct OtlpHttpExporter::Connection {
     stream.emplace(io);
     stream->expires_at(deadline);
     auto ec = run([&](auto handler) { stream->async_connect(endpoints, std::move(handler)); });
+    if (!ec && tls) ec = handshake();
     if (ec) close();
     return ec;
+  }
+
+  // The TLS stream takes over the connected TCP stream: SNI, the server's name checked against its
+  // certificate (unless verification is off), then the handshake within the same deadline.
+  beast::error_code handshake() {
+    tls_stream.emplace(std::move(*stream), *tls);
+    stream.reset();
+    beast::error_code address_ec;
+    net::ip::make_address(url.host, address_ec);
+    if (address_ec && !SSL_set_tlsext_host_name(tls_stream->native_handle(), url.host.c_str()))
+      return beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
+    tls_stream->set_verify_callback(ssl::host_name_verification(url.host));
+    return run([&](auto handler) { tls_stream->async_handshake(ssl::stream_base::client, std::move(handler)); });
   }
 };
 
@@ -146,8 +178,20 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpHttpExporterOptions options, std::string 
     throw std::invalid_argument("exporter " + name_ + ": " + error);
   const auto& url = connection_->url;
   bool ipv6 = url.host.find(':') != std::string::npos;
-  connection_->host_header =
-      (ipv6 ? "[" + url.host + "]" : url.host) + (url.port == "80" ? "" : ":" + url.port);
+  const bool default_port = url.port == (url.tls ? "443" : "80");
+  connection_->host_header = (ipv6 ? "[" + url.host + "]" : url.host) + (default_port ? "" : ":" + url.port);
+  if (url.tls) {
+    try {
+      connection_->tls.emplace(make_tls_client_context(options_.tls, "exporter " + name_));
+    } catch (const std::runtime_error& e) {
+      throw std::invalid_argument(e.what());
+    }
+    if (options_.tls.insecure_skip_verify)
+      spdlog::warn("exporter {}: TLS without verifying the server's certificate (insecure_skip_verify)", name_);
+  } else if (!options_.tls.ca_file.empty() || !options_.tls.cert_file.empty()) {
+    throw std::invalid_argument("exporter " + name_ + ": TLS files are configured but the endpoint is http://: " +
+                                options_.endpoint);
+  }
 }
 
 OtlpHttpExporter::~OtlpHttpExporter() { connection_->close(); }
@@ -169,23 +213,27 @@ ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
   req.keep_alive(true);
   req.prepare_payload();
 
-  const std::string where = conn.url.host + ":" + conn.url.port + conn.url.target;
+  const std::string where = (conn.url.tls ? "https://" : "http://") + conn.url.host + ":" + conn.url.port + conn.url.target;
   std::optional<http::response_parser<http::string_body>> parser;
   // A kept-alive connection may have been closed by the server while idle; that is found out only by
   // using it, so one fresh connection is tried before calling it a failure.
   for (int attempt = 0;; ++attempt) {
-    const bool reused = conn.stream.has_value();
+    const bool reused = conn.connected();
     if (!reused) {
       if (auto ec = conn.connect(deadline))
         return ExportOutcome::retryable("connect " + where + ": " + ec.message());
     }
-    conn.stream->expires_at(deadline);
-    auto ec = conn.run([&](auto handler) { http::async_write(*conn.stream, req, std::move(handler)); });
+    conn.tcp().expires_at(deadline);
+    auto ec = conn.with_stream([&](auto& stream) {
+      return conn.run([&](auto handler) { http::async_write(stream, req, std::move(handler)); });
+    });
     if (!ec) {
       parser.emplace();
       parser->body_limit(options_.max_response_bytes);
-      ec = conn.run(
-          [&](auto handler) { http::async_read(*conn.stream, conn.buffer, *parser, std::move(handler)); });
+      ec = conn.with_stream([&](auto& stream) {
+        return conn.run(
+            [&](auto handler) { http::async_read(stream, conn.buffer, *parser, std::move(handler)); });
+      });
     }
     if (!ec) break;
     conn.close();

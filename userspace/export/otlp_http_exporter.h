@@ -8,15 +8,17 @@
 
 #include "common/metrics.h"
 #include "export/exporter.h"
+#include "tls/tls_options.h"
 
 namespace otelbpf {
 
 struct OtlpHttpExporterOptions {
-  std::string endpoint = "http://localhost:4318/v1/traces";  // http:// only; no path = /v1/traces
+  std::string endpoint = "http://localhost:4318/v1/traces";  // http:// or https://; no path = /v1/traces
   bool gzip = false;
   std::chrono::milliseconds timeout{10000};  // the whole exchange: resolve, connect, write, read
   std::map<std::string, std::string> headers{};
   std::size_t max_response_bytes = 4u << 20;
+  TlsClientOptions tls{};  // used for https:// endpoints (enabled follows the scheme)
 };
 
 class OtlpHttpExporter final : public SpanExporter {

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "tls/tls.h"
 
 namespace otelbpf {
 namespace {
@@ -68,9 +69,25 @@ GrpcServer::GrpcServer(GrpcServerOptions options, OtlpIngest& ingest)
 
 GrpcServer::~GrpcServer() { stop(); }
 
+namespace {
+
+std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsServerOptions& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  const std::string what = "receiver.grpc.tls";
+  grpc::SslServerCredentialsOptions ssl(
+      tls.client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_key_cert_pairs.push_back(
+      {read_pem_file(tls.key_file, what + ".key_file"), read_pem_file(tls.cert_file, what + ".cert_file")});
+  if (!tls.client_ca_file.empty()) ssl.pem_root_certs = read_pem_file(tls.client_ca_file, what + ".client_ca_file");
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
 void GrpcServer::start() {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(impl_->options.listen, grpc::InsecureServerCredentials(), &impl_->port);
+  builder.AddListeningPort(impl_->options.listen, server_credentials(impl_->options.tls), &impl_->port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(impl_->options.max_message_bytes));
   grpc::ResourceQuota quota("otelbpf-receiver");
   quota.Resize(impl_->options.quota_memory_bytes);
@@ -81,7 +98,10 @@ void GrpcServer::start() {
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0)
     throw std::runtime_error("grpc receiver: cannot listen on " + impl_->options.listen);
-  spdlog::info("grpc receiver listening on {} (port {})", impl_->options.listen, impl_->port);
+  spdlog::info("grpc receiver listening on {} (port {}){}", impl_->options.listen, impl_->port,
+               impl_->options.tls.enabled()
+                   ? (impl_->options.tls.client_ca_file.empty() ? " with TLS" : " with mutual TLS")
+                   : "");
 }
 
 void GrpcServer::stop() {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "receiver/otlp_ingest.h"
+#include "tls/tls_options.h"
 
 namespace otelbpf {
 
@@ -16,6 +17,7 @@ struct GrpcServerOptions {
   std::size_t quota_memory_bytes = 64u << 20;
   int max_threads = 8;
   int max_concurrent_streams = 16;
+  TlsServerOptions tls{};  // a certificate makes the listener TLS; a client CA, mutual TLS
 };
 
 class GrpcServer {

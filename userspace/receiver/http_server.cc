@@ -6,12 +6,14 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <algorithm>
 #include <atomic>
 #include <optional>
 
 #include "google/rpc/status.pb.h"
 #include "model/otlp_json.h"
+#include "tls/tls.h"
 
 namespace otelbpf {
 namespace net = boost::asio;
@@ -65,6 +67,7 @@ struct HttpServer::Impl {
   MetricsRegistry& metrics;
   ReadinessCheck ready;
   net::io_context io;
+  std::optional<net::ssl::context> tls_context;  // set: connections are HTTPS
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -94,12 +97,21 @@ struct HttpServer::Impl {
 
 namespace {
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection: beast::tcp_stream for HTTP, TlsStream for HTTPS (the handshake comes first, within the
+// body timeout; everything after it is the same code over either stream).
+template <typename Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
  public:
-  HttpSession(tcp::socket socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server) {
+  template <typename... StreamArgs>
+  explicit HttpSession(HttpServer::Impl& server, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...), timer_(stream_.get_executor()), server_(server) {
     beast::error_code ec;
-    auto endpoint = stream_.socket().remote_endpoint(ec);
+    auto endpoint = tcp_layer().socket().remote_endpoint(ec);
     if (!ec) peer_ = endpoint.address().to_string();
     server_.connections_gauge.set(static_cast<std::int64_t>(++server_.open_connections));
   }
@@ -107,7 +119,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
-  void start() { read_header(); }
+  void start() {
+    if constexpr (kTls) {
+      arm_timer(server_.options.body_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        self->timer_.cancel();
+        if (ec) {
+          // A plaintext request to the HTTPS port, an untrusted or missing client certificate, a scan.
+          self->server_.ingest.count_rejection(kTransport, "tls_handshake");
+          spdlog::debug("http receiver: TLS handshake with {} failed: {}", self->peer_, ec.message());
+          return self->close();
+        }
+        self->read_header();
+      });
+    } else {
+      read_header();
+    }
+  }
 
  private:
   using Request = http::request<http::string_body>;
@@ -121,7 +149,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (ec) return;
       self->timed_out_ = true;
       beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
+      self->tcp_layer().socket().cancel(ignored);
     });
   }
 
@@ -149,8 +177,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return reply_and_close(http::status::request_header_fields_too_large, "text/plain",
                                "header too large\n");
       }
+      // A TLS peer that closes without close_notify ends its stream "truncated": an end like any other.
       if (ec != http::error::end_of_stream && !timed_out_ && ec != net::error::operation_aborted &&
-          ec != net::error::connection_reset) {
+          ec != net::error::connection_reset && ec != net::ssl::error::stream_truncated) {
         server_.ingest.count_rejection(kTransport, "bad_http");
         return reply_and_close(http::status::bad_request, "text/plain", "malformed HTTP request\n");
       }
@@ -200,7 +229,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                              status_body(encoding_, 8, "body exceeds the configured limit"));
     }
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != net::error::connection_reset)
+      if (ec != http::error::end_of_stream && ec != net::error::connection_reset &&
+          ec != net::ssl::error::stream_truncated)
         server_.ingest.count_rejection(kTransport, "bad_http");
       return close();
     }
@@ -301,22 +331,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response->body() = std::move(body);
     response->keep_alive(keep_alive_);
     response->prepare_payload();
-    stream_.expires_after(std::chrono::seconds(10));
+    tcp_layer().expires_after(std::chrono::seconds(10));
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-                        self->stream_.expires_never();
+                        self->tcp_layer().expires_never();
                         if (ec || !self->keep_alive_) return self->close();
                         self->read_header();
                       });
   }
 
+  // The TCP connection under the stream (the stream itself for plain HTTP).
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
   void close() {
+    // No TLS close_notify: the client learns of the close from the FIN, and a session must not wait on
+    // a client that may never read.
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_layer().socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   net::steady_timer timer_;
   HttpServer::Impl& server_;
   beast::flat_buffer buffer_;
@@ -343,7 +378,10 @@ void HttpServer::Impl::accept_next() {
       beast::error_code ignored;
       socket.close(ignored);
     } else {
-      std::make_shared<HttpSession>(std::move(socket), *this)->start();
+      if (tls_context)
+        std::make_shared<HttpSession<TlsStream>>(*this, std::move(socket), *tls_context)->start();
+      else
+        std::make_shared<HttpSession<beast::tcp_stream>>(*this, std::move(socket))->start();
     }
     if (acceptor.is_open()) accept_next();
   });
@@ -382,13 +420,15 @@ void HttpServer::start() {
   if (ec)
     throw std::runtime_error(fmt::format("http receiver: cannot listen on {}:{}: {}",
                                          i.options.listen_address, i.options.port, ec.message()));
+  if (i.options.tls.enabled()) i.tls_context.emplace(make_tls_server_context(i.options.tls, "receiver.http.tls"));
   i.work.emplace(i.io.get_executor());
   i.decoders.emplace(static_cast<std::size_t>(std::max(1, i.options.decode_threads)));
   i.accept_next();
   for (int t = 0; t < std::max(1, i.options.threads); ++t) i.threads.emplace_back([&i] { i.io.run(); });
   spdlog::info(
-      "http receiver listening on {}:{} (/v1/traces, /api/v1/otel/trace, /metrics, /healthz, /readyz)",
-      i.options.listen_address, bound_port());
+      "http receiver listening on {}:{} (/v1/traces, /api/v1/otel/trace, /metrics, /healthz, /readyz){}",
+      i.options.listen_address, bound_port(),
+      !i.tls_context ? "" : i.options.tls.client_ca_file.empty() ? " with TLS" : " with mutual TLS");
 }
 
 void HttpServer::stop() {

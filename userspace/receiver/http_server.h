@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "receiver/otlp_ingest.h"
+#include "tls/tls_options.h"
 
 namespace otelbpf {
 
@@ -28,6 +29,9 @@ struct HttpServerOptions {
   // threads whatever the decoders are doing (a liveness probe must not fail behind a heavy body). Bodies
   // waiting for a decoder beyond 4 per thread are answered 429.
   int decode_threads = 2;
+  // A certificate makes the listener HTTPS (the handshake must finish within body_timeout); a client CA,
+  // mutual TLS.
+  TlsServerOptions tls{};
 };
 
 // /readyz: returns true when ready, else false with the reason.

@@ -3,14 +3,23 @@
 // classes (@opentelemetry/otlp-transformer). Each request is written as one OTLP/JSON line (hex ids, int64
 // as strings) to the file of its transport, so an encode bug in the agent cannot be cancelled by its
 // decode twin.
-//   node otlp_sink.js <http-out.jsonl> <grpc-out.jsonl>
+//   node otlp_sink.js <http-out.jsonl> <grpc-out.jsonl> [<tls dir>]
+// With a TLS dir (server.pem, server.key, ca.pem), both listen with TLS and require a client certificate
+// signed by ca.pem (mutual TLS), as a collector behind a service mesh or with client auth would.
 // Prints "sink http <port> grpc <port>" once both listen; SIGTERM closes them.
 const fs = require('fs');
 const http = require('http');
+const https = require('https');
+const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
 
-const [httpOutPath, grpcOutPath] = process.argv.slice(2);
+const [httpOutPath, grpcOutPath, tlsDir] = process.argv.slice(2);
+const tls = tlsDir && {
+  key: fs.readFileSync(path.join(tlsDir, 'server.key')),
+  cert: fs.readFileSync(path.join(tlsDir, 'server.pem')),
+  ca: fs.readFileSync(path.join(tlsDir, 'ca.pem')),
+};
 const v1 = root.opentelemetry.proto.collector.trace.v1;
 const Request = v1.ExportTraceServiceRequest;
 const Response = v1.ExportTraceServiceResponse;
@@ -35,7 +44,7 @@ function record(transport, buffer) {
   requests++;
 }
 
-const httpServer = http.createServer((req, res) => {
+const handler = (req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -52,7 +61,11 @@ const httpServer = http.createServer((req, res) => {
     }
     res.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end(Buffer.from(Response.encode({}).finish()));
   });
-});
+};
+const httpServer = tls
+  ? https.createServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, handler)
+  : http.createServer(handler);
+httpServer.on('tlsClientError', (e) => console.error('sink: TLS client error:', e.message));
 
 const grpcServer = new grpc.Server();
 grpcServer.addService(
@@ -80,7 +93,10 @@ grpcServer.addService(
 );
 
 httpServer.listen(0, '127.0.0.1', () => {
-  grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, grpcPort) => {
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true)
+    : grpc.ServerCredentials.createInsecure();
+  grpcServer.bindAsync('127.0.0.1:0', credentials, (err, grpcPort) => {
     if (err) throw err;
     console.log(`sink http ${httpServer.address().port} grpc ${grpcPort}`);
   });

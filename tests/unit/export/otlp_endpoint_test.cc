@@ -43,7 +43,47 @@ TEST(OtlpEndpointTest, GrpcEndpointIsAHostPortTarget) {
       resolve_otlp_endpoint("", grpc, env_of({{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4317/"}})),
       "t:4317");
   EXPECT_EQ(resolve_otlp_endpoint("", grpc, env_of({})), "localhost:4317");
-  EXPECT_THROW(resolve_otlp_endpoint("https://secure:4317", grpc, env_of({})), std::invalid_argument);
+  EXPECT_EQ(resolve_otlp_endpoint("https://secure:4317", grpc, env_of({})), "secure:4317");
+}
+
+// Whether a connection is TLS: the scheme says it; a schemeless gRPC endpoint is plaintext unless config,
+// OTEL_EXPORTER_OTLP_INSECURE=false or a configured certificate asks for TLS. Files come from config, else
+// the spec's variables (signal-specific first).
+TEST(OtlpEndpointTest, TlsFollowsTheSchemeAndTheSpecsVariables) {
+  const auto grpc = OtlpProtocol::kGrpc;
+  const auto http = OtlpProtocol::kHttpProtobuf;
+  EXPECT_TRUE(resolve_otlp_settings({.endpoint = "https://c:4318"}, http, env_of({})).tls.enabled);
+  EXPECT_FALSE(resolve_otlp_settings({.endpoint = "http://c:4318"}, http, env_of({})).tls.enabled);
+  EXPECT_TRUE(resolve_otlp_settings({.endpoint = "https://c:4317"}, grpc, env_of({})).tls.enabled);
+  EXPECT_FALSE(resolve_otlp_settings({.endpoint = "http://c:4317"}, grpc, env_of({})).tls.enabled);
+  EXPECT_FALSE(resolve_otlp_settings({.endpoint = "c:4317"}, grpc, env_of({})).tls.enabled);
+  EXPECT_TRUE(resolve_otlp_settings({.endpoint = "c:4317"}, grpc,
+                                    env_of({{"OTEL_EXPORTER_OTLP_INSECURE", "false"}}))
+                  .tls.enabled);
+  OtlpExporterConfig enabled{.endpoint = "c:4317"};
+  enabled.tls.enabled = true;
+  EXPECT_TRUE(resolve_otlp_settings(enabled, grpc, env_of({})).tls.enabled);
+
+  auto env = env_of({{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://t:4318/v1/traces"},
+                     {"OTEL_EXPORTER_OTLP_CERTIFICATE", "/generic/ca.pem"},
+                     {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/traces/ca.pem"},
+                     {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c/client.pem"},
+                     {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/c/client.key"}});
+  auto settings = resolve_otlp_settings({}, http, env);
+  EXPECT_TRUE(settings.tls.enabled);
+  EXPECT_EQ(settings.tls.ca_file, "/traces/ca.pem");
+  EXPECT_EQ(settings.tls.cert_file, "/c/client.pem");
+  EXPECT_EQ(settings.tls.key_file, "/c/client.key");
+  OtlpExporterConfig own;
+  own.tls.ca_file = "/config/ca.pem";
+  EXPECT_EQ(resolve_otlp_settings(own, http, env).tls.ca_file, "/config/ca.pem");
+  // A schemeless gRPC endpoint with a CA configured means TLS; an http:// one with a CA is a mistake.
+  EXPECT_TRUE(resolve_otlp_settings({.endpoint = "c:4317"}, grpc,
+                                    env_of({{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"}}))
+                  .tls.enabled);
+  EXPECT_THROW(resolve_otlp_settings({.endpoint = "http://c:4318"}, http,
+                                     env_of({{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"}})),
+               std::invalid_argument);
 }
 
 TEST(OtlpEndpointTest, SettingsFromEnvironmentAndConfig) {
@@ -100,8 +140,13 @@ TEST(OtlpEndpointTest, ParsesHttpUrls) {
   EXPECT_EQ(url.host, "::1");
   EXPECT_EQ(url.port, "9000");
   EXPECT_EQ(url.target, "/api/v1/otel/trace?x=1");
-  EXPECT_FALSE(parse_http_url("https://collector:4318", url, error));
-  EXPECT_NE(error.find("https"), std::string::npos);
+  ASSERT_TRUE(parse_http_url("https://collector", url, error));
+  EXPECT_TRUE(url.tls);
+  EXPECT_EQ(url.port, "443");
+  ASSERT_TRUE(parse_http_url("https://collector:4318/x", url, error));
+  EXPECT_EQ(url.port, "4318");
+  EXPECT_EQ(url.target, "/x");
+  EXPECT_FALSE(parse_http_url("ftp://collector:4318", url, error));
   EXPECT_FALSE(parse_http_url("collector:4318", url, error));
   EXPECT_FALSE(parse_http_url("http://collector:99999/", url, error));
   EXPECT_FALSE(parse_http_url("http://:4318/", url, error));

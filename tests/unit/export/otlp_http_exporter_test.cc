@@ -301,9 +301,25 @@ TEST_F(OtlpHttpExporterTest, ConnectionTheServerDroppedIsReplacedTransparently) 
 }
 
 TEST_F(OtlpHttpExporterTest, RejectsNonHttpEndpoints) {
-  EXPECT_THROW(OtlpHttpExporter({.endpoint = "https://collector:4318"}, "x", metrics_),
-               std::invalid_argument);
   EXPECT_THROW(OtlpHttpExporter({.endpoint = "collector:4318"}, "x", metrics_), std::invalid_argument);
+  EXPECT_THROW(OtlpHttpExporter({.endpoint = "ftp://collector:4318"}, "x", metrics_), std::invalid_argument);
+}
+
+// TLS files are checked when the exporter is built, named by what they are, not at the first handshake.
+TEST_F(OtlpHttpExporterTest, TlsFilesAreCheckedAtStart) {
+  OtlpHttpExporterOptions options{.endpoint = "https://collector:4318"};
+  EXPECT_NO_THROW(OtlpHttpExporter(options, "x", metrics_));  // the system's CAs
+  options.tls.ca_file = "/nonexistent/ca.pem";
+  try {
+    OtlpHttpExporter exporter(options, "x", metrics_);
+    ADD_FAILURE() << "a missing CA file was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/ca.pem"), std::string::npos) << e.what();
+  }
+  // Certificates for a plaintext endpoint would protect nothing: refused.
+  OtlpHttpExporterOptions plain{.endpoint = "http://collector:4318"};
+  plain.tls.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  EXPECT_THROW(OtlpHttpExporter(plain, "x", metrics_), std::invalid_argument);
 }
 
 TEST_F(OtlpHttpExporterTest, WorkerRetriesThrough503UntilDelivered) {
