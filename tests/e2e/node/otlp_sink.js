@@ -6,7 +6,9 @@
 //   node otlp_sink.js <http-out.jsonl> <grpc-out.jsonl> [<tls dir>]
 // With a TLS dir (server.pem, server.key, ca.pem), both listen with TLS and require a client certificate
 // signed by ca.pem (mutual TLS), as a collector behind a service mesh or with client auth would.
-// Prints "sink http <port> grpc <port>" once both listen; SIGTERM closes them.
+// SINK_HTTP_PORT / SINK_GRPC_PORT bind fixed ports instead of 0 (an endpoint that goes away and comes back
+// at the same address, scripts/soak). Prints "sink http <port> grpc <port>" once both listen; SIGTERM
+// closes them.
 const fs = require('fs');
 const http = require('http');
 const https = require('https');
@@ -92,11 +94,11 @@ grpcServer.addService(
   },
 );
 
-httpServer.listen(0, '127.0.0.1', () => {
+httpServer.listen(Number(process.env.SINK_HTTP_PORT || 0), '127.0.0.1', () => {
   const credentials = tls
     ? grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true)
     : grpc.ServerCredentials.createInsecure();
-  grpcServer.bindAsync('127.0.0.1:0', credentials, (err, grpcPort) => {
+  grpcServer.bindAsync(`127.0.0.1:${process.env.SINK_GRPC_PORT || 0}`, credentials, (err, grpcPort) => {
     if (err) throw err;
     console.log(`sink http ${httpServer.address().port} grpc ${grpcPort}`);
   });
