@@ -17,7 +17,6 @@ PY=/usr/bin/python3
 SFX=$$
 NA=otbnA$SFX NB=otbnB$SFX PA1=otbpA1$SFX PA2=otbpA2$SFX PB1=otbpB1$SFX
 NSES=($NA $NB $PA1 $PA2 $PB1)
-AGENT_PORT_A=48386 AGENT_PORT_B=48387
 deadline=$((SECONDS + 85))
 
 netns_cleanup() {
@@ -94,12 +93,15 @@ ours_left() {  # ns -> prints any filter/qdisc of ours on any interface of the n
 # Node A assembles for both nodes, so it waits longer for partners than node B's agent takes to pass its
 # spans on (B's link window plus its export batching).
 # Node B is a configured peer of node A: only a peer's spans may claim a sys or net source.
-start_in_ns agentA $NA $(agent_args nodeA $AGENT_PORT_A "$WORK/agentA.jsonl" "$WORK/stateA") \
+# Port 0 everywhere: each agent's port is read from its log.
+start_in_ns agentA $NA $(agent_args nodeA 0 "$WORK/agentA.jsonl" "$WORK/stateA") \
   --set assembler.link_window_ms=5000 --set 'receiver.peer_agents=["192.168.100.2"]'
+AGENT_PORT_A=$(agent_port agentA)
 # Node B's agent also forwards its spans to node A's agent over the underlay (OTLP/HTTP), so one assembler
 # sees the whole cross-node path.
-start_in_ns agentB $NB $(agent_args nodeB $AGENT_PORT_B "$WORK/agentB.jsonl" "$WORK/stateB") --no-probes \
+start_in_ns agentB $NB $(agent_args nodeB 0 "$WORK/agentB.jsonl" "$WORK/stateB") --no-probes \
   --otlp-http-endpoint http://192.168.100.1:$AGENT_PORT_A/v1/traces
+AGENT_PORT_B=$(agent_port agentB)
 until nsx $NA curl -fsS -o /dev/null http://127.0.0.1:$AGENT_PORT_A/readyz 2>/dev/null &&
   nsx $NB curl -fsS -o /dev/null http://127.0.0.1:$AGENT_PORT_B/readyz 2>/dev/null; do
   [ $SECONDS -lt $deadline ] || fail "agents did not become ready"
@@ -126,7 +128,25 @@ done
 
 nsx $PA1 curl -fsS http://10.244.2.21:8080/cross.txt | grep -q "cross node" || fail "cross-node call failed"
 nsx $PA1 curl -fsS http://10.244.1.12:8080/same.txt | grep -q "same node" || fail "same-node call failed"
-sleep 1.5
+# Instead of a fixed sleep: each agent has processed every event its programs emitted up to now. The kernel
+# counts are published on a tick, so a publication newer than the calls is awaited first (the count moved
+# past what it was after them), then the agent's processed count (plus what the ring buffer dropped)
+# catching up with it.
+drained_in_ns() {  # ns port kernel-count processed-count drop-count
+  local k0 k
+  k0=$(ns_metric "$1" "$2" "$3")
+  until k=$(ns_metric "$1" "$2" "$3") && [ "$k" -gt "$k0" ]; do
+    [ $SECONDS -lt $deadline ] || fail "$1: $3 did not move"
+    sleep 0.05
+  done
+  until [ $(( $(ns_metric "$1" "$2" "$4") + $(ns_metric "$1" "$2" "$5") )) -ge "$k" ]; do
+    [ $SECONDS -lt $deadline ] || fail "$1: $4 did not catch up with $3 ($k)"
+    sleep 0.05
+  done
+}
+drained_in_ns $NA $AGENT_PORT_A otelbpf_probe_events_total otelbpf_tracer_events_total otelbpf_probe_ringbuf_drops_total
+drained_in_ns $NA $AGENT_PORT_A otelbpf_netcap_kernel_events_total otelbpf_netcap_events_total otelbpf_netcap_ringbuf_drops_total
+drained_in_ns $NB $AGENT_PORT_B otelbpf_netcap_kernel_events_total otelbpf_netcap_events_total otelbpf_netcap_ringbuf_drops_total
 echo "node A: $(ns_metric $NA $AGENT_PORT_A otelbpf_netcap_spans_total) net spans, node B: $(ns_metric $NB $AGENT_PORT_B otelbpf_netcap_spans_total)"
 # B first: SIGTERM flushes B's exporters into A, then A's assembler and exporters.
 stop_agent "$PID_agentB"
@@ -138,12 +158,12 @@ $left"
 node "$E2E_DIR/node/netcap_verify.js" "$WORK/agentA.jsonl"
 
 # ---- crash: SIGKILL leaves the filters; the next run removes them, and its SIGTERM leaves nothing ----
-start_in_ns agentA2 $NA $(agent_args nodeA $AGENT_PORT_A "$WORK/agentA2.jsonl" "$WORK/stateA") --no-probes
-wait_tapped $NA $AGENT_PORT_A 4
+start_in_ns agentA2 $NA $(agent_args nodeA 0 "$WORK/agentA2.jsonl" "$WORK/stateA") --no-probes
+wait_tapped $NA "$(agent_port agentA2)" 4
 kill -KILL "$PID_agentA2"; wait "$PID_agentA2" 2>/dev/null || true
 [ -n "$(ours_left $NA)" ] || fail "SIGKILL should have left our filters behind (test premise)"
-start_in_ns agentA3 $NA $(agent_args nodeA $AGENT_PORT_A "$WORK/agentA3.jsonl" "$WORK/stateA") --no-probes
-wait_tapped $NA $AGENT_PORT_A 4
+start_in_ns agentA3 $NA $(agent_args nodeA 0 "$WORK/agentA3.jsonl" "$WORK/stateA") --no-probes
+wait_tapped $NA "$(agent_port agentA3)" 4
 grep -q "left by a previous run" "$WORK/agentA3.log" || fail "the restarted agent did not report the clean-up"
 stop_agent "$PID_agentA3"
 left=$(ours_left $NA)
