@@ -204,7 +204,7 @@ echo "C: ok: $N spans in $files_c spool files survived a restart (SIGTERM took $
 # D: crash. 1000 spans are spooled and the agent is killed (SIGKILL). What a crash can leave besides whole
 # batches is planted too: a temporary file of an interrupted write and a truncated batch file. A new agent
 # started after the sink delivers the 1000 spans once each, removes the temporary, and discards and counts the
-# truncated file.
+# truncated file: as a file, and as the spans its header names (dropped, reason spool_corrupt).
 t0=$SECONDS
 PD=$(free_port); SD=$(free_port)
 D=http://127.0.0.1:$PD
@@ -217,12 +217,15 @@ dir_d="$WORK/spool_d/otlp_http"
 first=$(find "$dir_d" -name '*.batch' | sort | head -n 1)
 head -c 100 "$first" >"$dir_d/00000000000000009998.batch"        # truncated: fails its length check
 head -c 100 "$first" >"$dir_d/00000000000000009999.batch.tmp"    # an interrupted write
+planted=$(od -An -tu4 -j8 -N4 "$first" | tr -d ' ')                 # the spans the truncated file claims
 start_sink sink_d "$SD"
 start_source d2 "$PD" "$SD" "$WORK/spool_d"
-wait_for 15 "$D" "D: the new agent did not deliver the spool" all_done "$D" $HALF
+wait_for 15 "$D" "D: the new agent did not deliver the spool" all_done "$D" $((HALF + planted))
 [ "$(metric "$D" "$SENT")" = $HALF ] || fail "D: the new agent sent $(metric "$D" "$SENT"), want $HALF"
 corrupt=$(metric "$D" "otelbpf_exporter_spool_corrupt_files_total{$X}")
 [ "$corrupt" = 1 ] || fail "D: spool_corrupt_files_total is $corrupt, want 1 (the truncated file)"
+lost=$(metric "$D" "otelbpf_exporter_dropped_spans_total{$X,reason=\"spool_corrupt\"}")
+[ "$lost" = "$planted" ] || fail "D: the truncated file's $planted spans were counted as $lost dropped"
 [ -z "$(ls -A "$dir_d")" ] || fail "D: files left in the spool after the drain: $(ls "$dir_d" | tr '\n' ' ')"
 stop_checked d2 "$PID_d2"
 stop_checked sink_d "$PID_sink_d"
