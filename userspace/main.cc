@@ -1,37 +1,18 @@
 // otelbpf-agent: receives OTLP spans, traces what applications never instrumented with eBPF, stitches both
 // into one trace, and exports the combined stream.
 //
-// Start-up reads as the data flows: exporters, assembler, pipeline, receivers, probes. Shutdown (SIGTERM,
-// SIGINT) runs the other way: stop the doors, drain the pipeline, flush the assembler, flush the exporters.
+// This file is the command line, the configuration and the wait for SIGTERM/SIGINT; the agent itself (its
+// components, their start and their stop) is userspace/agent.
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <atomic>
 #include <csignal>
 #include <iostream>
-#include <memory>
 #include <optional>
-#include <thread>
 
-#include "assembler/trace_assembler.h"
-#include "protocols/common/redact.h"
+#include "agent/agent.h"
 #include "config/agent_config.h"
-#include "export/export_worker.h"
-#include "export/file_exporter.h"
-#include "export/otlp_endpoint.h"
-#include "export/otlp_grpc_exporter.h"
-#include "export/otlp_http_exporter.h"
-#include "k8s/kube_client.h"
-#include "k8s/pod_attributor.h"
-#include "pipeline/span_pipeline.h"
-#include "receiver/grpc_server.h"
-#include "receiver/http_server.h"
-#ifdef OTELBPF_WITH_BPF
-#include "netcap/packet_capture.h"
-#include "tracer/syscall_tracer.h"
-#endif
 
 namespace otelbpf {
 namespace {
@@ -90,120 +71,6 @@ int parse_command_line(int argc, char** argv, CommandLine& cl) {
   return -1;
 }
 
-std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig& config) {
-  const auto& e = config.exporters;
-  ExportWorkerOptions worker;
-  worker.queue_batches = e.queue_batches;
-  worker.max_batch_spans = e.max_batch_spans;
-  worker.max_request_bytes = e.max_request_bytes;
-  worker.max_batch_delay = std::chrono::milliseconds(e.batch_delay_ms);
-  worker.initial_backoff = std::chrono::milliseconds(e.initial_backoff_ms);
-  worker.max_backoff = std::chrono::milliseconds(e.max_backoff_ms);
-  worker.max_retry_elapsed = std::chrono::seconds(e.max_retry_seconds);
-  worker.spool_dir = e.spool_dir;
-  worker.spool_max_bytes = e.spool_max_bytes;
-
-  auto otlp_config = [](const OtlpEndpointConfig& c) {
-    OtlpExporterConfig out;
-    out.endpoint = c.endpoint;
-    out.compression = c.compression;
-    out.timeout = std::chrono::milliseconds(c.timeout_ms);
-    out.headers = c.headers;
-    out.tls.enabled = c.tls.enabled;
-    out.tls.ca_file = c.tls.ca_file;
-    out.tls.cert_file = c.tls.cert_file;
-    out.tls.key_file = c.tls.key_file;
-    out.tls.insecure_skip_verify = c.tls.insecure_skip_verify;
-    return out;
-  };
-
-  std::vector<std::unique_ptr<ExportWorker>> workers;
-  if (e.file.enabled) {
-    FileExporterOptions file;
-    file.path = e.file.path;
-    file.max_bytes = e.file.max_bytes;
-    file.keep_files = e.file.keep_files;
-    spdlog::info("exporting OTLP/JSON lines to {}", file.path);
-    workers.push_back(std::make_unique<ExportWorker>(std::make_unique<FileExporter>(file), worker));
-  }
-  if (e.otlp_http.enabled) {
-    auto settings = resolve_otlp_settings(otlp_config(e.otlp_http), OtlpProtocol::kHttpProtobuf);
-    OtlpHttpExporterOptions http;
-    http.endpoint = settings.endpoint;
-    http.gzip = settings.gzip;
-    http.timeout = settings.timeout;
-    http.headers = settings.headers;
-    http.tls = settings.tls;
-    spdlog::info("exporting OTLP/HTTP protobuf to {}{}", http.endpoint, http.gzip ? " (gzip)" : "");
-    workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpHttpExporter>(http), worker));
-  }
-  if (e.otlp_grpc.enabled) {
-    auto settings = resolve_otlp_settings(otlp_config(e.otlp_grpc), OtlpProtocol::kGrpc);
-    OtlpGrpcExporterOptions grpc;
-    grpc.endpoint = settings.endpoint;
-    grpc.gzip = settings.gzip;
-    grpc.timeout = settings.timeout;
-    grpc.headers = settings.headers;
-    grpc.tls = settings.tls;
-    spdlog::info("exporting OTLP/gRPC to {}{}", grpc.endpoint, grpc.tls.enabled ? " (TLS)" : "");
-    workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpGrpcExporter>(grpc), worker));
-  }
-  if (workers.empty()) spdlog::warn("no exporter is enabled: spans are received and counted, then discarded");
-  return workers;
-}
-
-// Pod attribution (docs/design.md, Pod attribution): the cache the API client fills on its own thread, and the attributor
-// the assembler's sink runs on every batch. Without Kubernetes (host mode) the client is absent.
-struct PodAttribution {
-  std::unique_ptr<k8s::PodCache> cache;
-  std::unique_ptr<k8s::ProcessCgroups> cgroups;
-  std::unique_ptr<k8s::KubeClient> client;
-  std::unique_ptr<k8s::PodAttributor> attributor;
-};
-
-PodAttribution start_pod_attribution(const AgentConfig& config) {
-  const auto& k = config.kubernetes;
-  const auto environment = k8s::kubernetes_environment();
-  PodAttribution out;
-  out.cache = std::make_unique<k8s::PodCache>(
-      k8s::PodCacheOptions{std::chrono::seconds(k.deleted_pod_retention_seconds)});
-  out.cgroups = std::make_unique<k8s::ProcessCgroups>(k.proc_root, k.max_cached_processes, k.cgroup_root);
-  if (out.cgroups->cgroup2_root().empty())
-    spdlog::info("pod attribution: no cgroup v2 hierarchy mounted; processes are placed by /proc/<pid>/cgroup only");
-  k8s::KubeClientOptions api;
-  api.api_url = k.api_url;
-  api.token_file = k.token_file;
-  api.ca_file = k.ca_file;
-  api.insecure_skip_tls_verify = k.insecure_skip_tls_verify;
-  api.node_name = k8s::resolve_node_name(config.node_name, environment);
-  api.token_reread = std::chrono::seconds(k.token_reread_seconds);
-  api.page_size = k.page_size;
-  api.watch_timeout = std::chrono::seconds(k.watch_timeout_seconds);
-  api.resync = std::chrono::seconds(k.resync_seconds);
-  api.initial_backoff = std::chrono::milliseconds(k.initial_backoff_ms);
-  api.max_backoff = std::chrono::milliseconds(k.max_backoff_ms);
-  const auto resolved =
-      k8s::resolve_kube_client_options(k8s::parse_kubernetes_mode(k.mode), api, environment);
-  k8s::PodAttributorOptions options;
-  options.kubernetes = resolved.has_value();
-  options.node_name = api.node_name;
-  options.host_name = config.node_name.empty() ? api.node_name : config.node_name;
-  if (resolved) {
-    out.client = std::make_unique<k8s::KubeClient>(*resolved, *out.cache);
-    out.client->start();
-  } else {
-    spdlog::info("pod attribution: host mode (no Kubernetes API); spans get host.name and container.id only");
-  }
-  out.attributor = std::make_unique<k8s::PodAttributor>(options, *out.cache, *out.cgroups);
-  return out;
-}
-
-std::uint16_t port_of(const std::string& host_port) {
-  auto colon = host_port.rfind(':');
-  return colon == std::string::npos ? 0
-                                    : static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
-}
-
 int run(const AgentConfig& config) {
   // Signals are taken synchronously by sigwait on this thread; every thread started below inherits the mask.
   sigset_t signals;
@@ -213,171 +80,12 @@ int run(const AgentConfig& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  auto& metrics = default_metrics();
-  metrics.gauge("otelbpf_build_info", "Agent build", {{"version", OTELBPF_VERSION}}).set(1);
-
-  MemoryBudget memory(static_cast<std::size_t>(config.memory_limit_mib) << 20, metrics);
-  auto workers = make_exporters(config);
-  // Set at SIGTERM: one deadline (export.shutdown_timeout_ms) for the assembler's final flush and the
-  // exporters together, so the whole stop fits the pod's grace period.
-  std::atomic<std::chrono::steady_clock::rep> stop_deadline{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
-  auto attribution = start_pod_attribution(config);
-  TraceAssembler assembler(
-      AssemblerOptions{std::chrono::milliseconds(config.assembler.link_window_ms),
-                       config.assembler.max_buffered_spans, config.assembler.reparent_app_server_spans,
-                       std::chrono::milliseconds(config.assembler.max_link_wait_ms),
-                       std::chrono::milliseconds(config.assembler.assumed_app_lag_ms), config.netcap.enabled,
-                       &memory},
-      [&workers, &attribution, &stop_deadline](std::shared_ptr<SpanBatch> batch) {
-        attribution.attributor->annotate(*batch);
-        const std::shared_ptr<const SpanBatch> shared = std::move(batch);
-        for (auto& worker : workers) {
-          // Pace to a busy exporter rather than overflow its queue: this only waits when the queue is
-          // nearly full, which admission control keeps rare except while the assembler flushes at
-          // shutdown, and never past the shutdown deadline (then the exporter counts the drops).
-          for (int waited_ms = 0; waited_ms < 2000 && worker->saturated(); ++waited_ms) {
-            if (std::chrono::steady_clock::now().time_since_epoch().count() >= stop_deadline.load()) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          }
-          worker->enqueue(shared);
-        }
-      });
-  SpanPipeline pipeline(SpanPipelineOptions{config.pipeline.max_batches, config.pipeline.max_spans, &memory});
-  pipeline.set_downstream_saturated([&workers] {
-    return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w->saturated(); });
-  });
-  auto stage = std::make_unique<AssemblerStage>(pipeline, assembler);
-
-  // /readyz answers 503 until every component (the probes included) has started or given up.
-  std::atomic<bool> started{false};
-  OtlpIngest ingest(pipeline, IngestLimits{config.http.max_body_bytes, config.http.max_decompressed_bytes,
-                                           config.pipeline.max_spans});
-  ingest.trust_peer_agents(config.peer_agents);
-  std::unique_ptr<HttpServer> http;
-  std::unique_ptr<GrpcServer> grpc;
-  if (config.http.enabled) {
-    HttpServerOptions options;
-    options.listen_address = config.http.listen;
-    options.port = config.http.port;
-    options.threads = config.http.threads;
-    options.max_connections = config.http.max_connections;
-    options.decode_threads = config.http.decode_threads;
-    options.body_timeout = std::chrono::milliseconds(config.http.body_timeout_ms);
-    options.idle_timeout = std::chrono::milliseconds(config.http.idle_timeout_ms);
-    options.retry_after = std::chrono::seconds(config.http.retry_after_seconds);
-    options.tls = {config.http.tls.cert_file, config.http.tls.key_file, config.http.tls.client_ca_file};
-    http = std::make_unique<HttpServer>(options, ingest, metrics, [&pipeline, &started](std::string& reason) {
-      if (!started) {
-        reason = "starting";
-        return false;
-      }
-      if (pipeline.fill_ratio() < 0.9) return true;
-      reason = "span pipeline is over 90% full";
-      return false;
-    });
-    http->start();
-  }
-  if (config.grpc.enabled) {
-    GrpcServerOptions options{config.grpc.listen, config.grpc.max_message_bytes};
-    options.quota_memory_bytes = config.grpc.quota_memory_bytes;
-    options.max_threads = config.grpc.max_threads;
-    options.max_concurrent_streams = config.grpc.max_concurrent_streams;
-    options.tls = {config.grpc.tls.cert_file, config.grpc.tls.key_file, config.grpc.tls.client_ca_file};
-    grpc = std::make_unique<GrpcServer>(options, ingest);
-    grpc->start();
-  }
-
-  // Before any span is built or indexed: the assembler compares queries as the probes export them.
-  l7::set_url_query_redaction(config.redaction.url_query, config.redaction.url_query_allow);
-#ifdef OTELBPF_WITH_BPF
-  std::unique_ptr<SyscallTracer> tracer;
-  if (config.probes.enabled) {
-    SyscallProbeOptions probes;
-    probes.payload_capture_bytes = config.probes.payload_capture_bytes;
-    probes.ringbuf_bytes = config.probes.ringbuf_bytes;
-    probes.transport =
-        config.probes.event_transport == "ringbuf"   ? SyscallProbeOptions::Transport::kRingBuffer
-        : config.probes.event_transport == "perfbuf" ? SyscallProbeOptions::Transport::kPerfBuffer
-                                                     : SyscallProbeOptions::Transport::kAuto;
-    probes.pids = config.probes.pids;
-    probes.cgroup_id = config.probes.cgroup_id;
-    probes.ignore_ports = config.probes.ignore_ports;
-    // The agent's own doors: an SDK's export requests to us are transport, not application traffic.
-    if (config.http.enabled) probes.ignore_ports.push_back(config.http.port);
-    if (config.grpc.enabled && port_of(config.grpc.listen))
-      probes.ignore_ports.push_back(port_of(config.grpc.listen));
-    SyscallEventProcessorOptions processing;
-    processing.max_connections = config.probes.max_connections;
-    processing.connection_idle = std::chrono::seconds(config.probes.connection_idle_seconds);
-    processing.host_name = config.node_name;
-    processing.memory = &memory;
-    processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) {
-      cgroups->lookup(pid);
-    };
-    tracer = std::make_unique<SyscallTracer>(probes, processing, pipeline);
-    std::string error;
-    if (!tracer->start(error)) {
-      spdlog::error("eBPF probes unavailable ({}); continuing in OTel-only mode", error);
-      metrics.gauge("otelbpf_probes_enabled", "1 when the eBPF syscall probes run").set(0);
-      tracer.reset();
-    } else {
-      metrics.gauge("otelbpf_probes_enabled", "1 when the eBPF syscall probes run").set(1);
-    }
-  }
-  // Packet capture (net spans), beside the syscall tracer; refused programs leave the rest running.
-  std::unique_ptr<netcap::PacketCapture> packet_capture;
-  if (config.netcap.enabled) {
-    netcap::PacketCaptureOptions capture;
-    capture.probes.payload_capture_bytes = config.netcap.payload_capture_bytes;
-    capture.probes.ringbuf_bytes = config.netcap.ringbuf_bytes;
-    capture.probes.max_events_per_cpu_per_second = config.netcap.max_events_per_cpu_per_second;
-    capture.processing.max_flows = config.netcap.max_flows;
-    capture.processing.flow_idle = std::chrono::seconds(config.netcap.flow_idle_seconds);
-    capture.processing.host_name = config.node_name;
-    capture.processing.memory = &memory;
-    // The agent's own doors, as for the syscall probes: OTLP exports to us are transport.
-    if (config.http.enabled) capture.processing.ignore_ports.push_back(config.http.port);
-    if (config.grpc.enabled && port_of(config.grpc.listen))
-      capture.processing.ignore_ports.push_back(port_of(config.grpc.listen));
-    capture.selection.patterns = config.netcap.interfaces;
-    capture.selection.include_loopback = config.netcap.include_loopback;
-    capture.state_dir = config.netcap.state_dir;
-    packet_capture = std::make_unique<netcap::PacketCapture>(capture, pipeline);
-    std::string error;
-    if (!packet_capture->start(error)) {
-      spdlog::error("packet capture unavailable ({}); continuing without net spans", error);
-      packet_capture.reset();
-    }
-    metrics.gauge("otelbpf_netcap_enabled", "1 when the tc packet capture runs").set(packet_capture ? 1 : 0);
-  }
-#else
-  if (config.probes.enabled) spdlog::warn("built without eBPF support; running in OTel-only mode");
-#endif
-
-  started = true;
-  spdlog::info("otelbpf-agent running (pid {})", getpid());
+  Agent agent(config);
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, flushing", strsignal(signal));
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.exporters.shutdown_timeout_ms);
-  stop_deadline = until.time_since_epoch().count();
-
-  if (http) http->stop();
-  if (grpc) grpc->stop();
-#ifdef OTELBPF_WITH_BPF
-  if (tracer) tracer->stop();
-  if (packet_capture) packet_capture->stop();
-#endif
-  pipeline.close();
-  stage->join();
-  stage.reset();
-  // What is left of the one deadline, for all exporters together, not one each.
-  for (auto& worker : workers)
-    worker->shutdown(std::max(
-        std::chrono::milliseconds(0),
-        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now())));
-  workers.clear();
-  if (attribution.client) attribution.client->stop();
+  // One deadline (export.shutdown_timeout_ms) for the whole stop, so that it fits the pod's grace period.
+  agent.stop(std::chrono::steady_clock::now() + std::chrono::milliseconds(config.exporters.shutdown_timeout_ms));
   spdlog::info("otelbpf-agent stopped");
   return 0;
 }

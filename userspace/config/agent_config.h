@@ -45,7 +45,7 @@ struct AgentConfig {
   std::string node_name;
   std::uint64_t memory_limit_mib = 640;  // the memory budget (common/memory_budget.h)
 
-  struct {
+  struct HttpReceiver {
     bool enabled;
     std::string listen;
     std::uint16_t port;
@@ -59,7 +59,7 @@ struct AgentConfig {
     int decode_threads;
     ListenerTlsConfig tls;
   } http{};
-  struct {
+  struct GrpcReceiver {
     bool enabled;
     std::string listen;
     std::uint64_t max_message_bytes;
@@ -70,11 +70,11 @@ struct AgentConfig {
   } grpc{};
   // Addresses of other otelbpf agents whose spans may claim a sys or net source (docs/linking.md, "Trust").
   std::vector<std::string> peer_agents;
-  struct {
+  struct Pipeline {
     std::uint64_t max_batches;
     std::uint64_t max_spans;
   } pipeline{};
-  struct {
+  struct Probes {
     bool enabled;
     std::uint32_t payload_capture_bytes;
     std::uint32_t ringbuf_bytes;
@@ -85,11 +85,11 @@ struct AgentConfig {
     std::uint32_t max_connections;
     std::uint32_t connection_idle_seconds;
   } probes{};
-  struct {
+  struct Redaction {
     bool url_query;
     std::vector<std::string> url_query_allow;
   } redaction{};
-  struct {
+  struct Netcap {
     bool enabled;
     std::vector<std::string> interfaces;
     bool include_loopback;
@@ -100,14 +100,14 @@ struct AgentConfig {
     std::uint32_t flow_idle_seconds;
     std::string state_dir;
   } netcap{};
-  struct {
+  struct Assembler {
     std::uint32_t link_window_ms;
     std::uint64_t max_buffered_spans;
     bool reparent_app_server_spans;
     std::uint32_t max_link_wait_ms;
     std::uint32_t assumed_app_lag_ms;
   } assembler{};
-  struct {
+  struct Exporters {
     std::uint64_t queue_batches;
     std::uint64_t max_batch_spans;
     std::uint64_t max_request_bytes;
@@ -127,7 +127,7 @@ struct AgentConfig {
     OtlpEndpointConfig otlp_http;
     OtlpEndpointConfig otlp_grpc;
   } exporters{};
-  struct {
+  struct Kubernetes {
     std::string mode;  // auto | on | off
     std::string api_url;
     std::string token_file;

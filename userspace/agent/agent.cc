@@ -1,0 +1,206 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "agent/components.h"
+#include "common/memory_budget.h"
+#include "protocols/common/redact.h"
+#ifdef OTELBPF_WITH_BPF
+#include "tracer/syscall_tracer.h"
+#endif
+
+namespace otelbpf {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// Pod attribution (docs/design.md, Pod attribution): the cache the API client fills on its own thread, and
+// the attributor the assembler's output passes through. Without Kubernetes (host mode) the client is absent.
+struct PodAttribution {
+  std::unique_ptr<k8s::PodCache> cache;
+  std::unique_ptr<k8s::ProcessCgroups> cgroups;
+  std::unique_ptr<k8s::KubeClient> client;
+  std::unique_ptr<k8s::PodAttributor> attributor;
+
+  PodAttribution(const AgentConfig::Kubernetes& k, const std::string& configured_node_name) {
+    const auto environment = k8s::kubernetes_environment();
+    cache = std::make_unique<k8s::PodCache>(k8s::PodCacheOptions{std::chrono::seconds(k.deleted_pod_retention_seconds)});
+    cgroups = std::make_unique<k8s::ProcessCgroups>(k.proc_root, k.max_cached_processes, k.cgroup_root);
+    if (cgroups->cgroup2_root().empty())
+      spdlog::info("pod attribution: no cgroup v2 hierarchy mounted; processes are placed by /proc/<pid>/cgroup only");
+    const auto api = kube_client_options(k, k8s::resolve_node_name(configured_node_name, environment));
+    const auto resolved = k8s::resolve_kube_client_options(k8s::parse_kubernetes_mode(k.mode), api, environment);
+    k8s::PodAttributorOptions options;
+    options.kubernetes = resolved.has_value();
+    options.node_name = api.node_name;
+    options.host_name = configured_node_name.empty() ? api.node_name : configured_node_name;
+    if (resolved) {
+      client = std::make_unique<k8s::KubeClient>(*resolved, *cache);
+      client->start();
+    } else {
+      spdlog::info("pod attribution: host mode (no Kubernetes API); spans get host.name and container.id only");
+    }
+    attributor = std::make_unique<k8s::PodAttributor>(options, *cache, *cgroups);
+  }
+};
+
+// Where the assembler's batches go: pod attribution, then every exporter.
+class AttributeAndExport {
+ public:
+  AttributeAndExport(PodAttribution& attribution, std::vector<std::unique_ptr<ExportWorker>>& workers,
+                     std::atomic<Clock::rep>& stop_deadline)
+      : attribution_(attribution), workers_(workers), stop_deadline_(stop_deadline) {}
+
+  void operator()(std::shared_ptr<SpanBatch> batch) const {
+    attribution_.attributor->annotate(*batch);
+    const std::shared_ptr<const SpanBatch> shared = std::move(batch);
+    for (auto& worker : workers_) {
+      // Pace to a busy exporter rather than overflow its queue: this only waits when the queue is nearly
+      // full, which admission control keeps rare except while the assembler flushes at shutdown, and never
+      // past the shutdown deadline (then the exporter counts the drops).
+      for (int waited_ms = 0; waited_ms < 2000 && worker->saturated(); ++waited_ms) {
+        if (Clock::now().time_since_epoch().count() >= stop_deadline_.load()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      worker->enqueue(shared);
+    }
+  }
+
+ private:
+  PodAttribution& attribution_;
+  std::vector<std::unique_ptr<ExportWorker>>& workers_;
+  std::atomic<Clock::rep>& stop_deadline_;
+};
+
+}  // namespace
+
+// Declared in data-flow order, so that destruction (the reverse) never leaves a component pointing at one
+// already gone.
+struct Agent::Components {
+  const AgentConfig config;
+  MetricsRegistry& metrics = default_metrics();
+  MemoryBudget memory{static_cast<std::size_t>(config.memory_limit_mib) << 20, metrics};
+  std::vector<std::unique_ptr<ExportWorker>> workers = make_exporters(config.exporters);
+  // Set at stop: one deadline for the assembler's final flush and the exporters together.
+  std::atomic<Clock::rep> stop_deadline{Clock::time_point::max().time_since_epoch().count()};
+  PodAttribution attribution{config.kubernetes, config.node_name};
+  TraceAssembler assembler{assembler_options(config.assembler, config.netcap.enabled, &memory),
+                           AttributeAndExport(attribution, workers, stop_deadline)};
+  SpanPipeline pipeline{pipeline_options(config.pipeline, &memory)};
+  std::unique_ptr<AssemblerStage> stage;  // started in the constructor, once the pipeline is set up
+  // /readyz answers 503 until every component (the probes included) has started or given up.
+  std::atomic<bool> started{false};
+  OtlpIngest ingest{pipeline, ingest_limits(config.http, config.pipeline)};
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<GrpcServer> grpc;
+#ifdef OTELBPF_WITH_BPF
+  std::unique_ptr<SyscallTracer> tracer;
+  std::unique_ptr<netcap::PacketCapture> packet_capture;
+#endif
+
+  explicit Components(const AgentConfig& c) : config(c) {
+    pipeline.set_downstream_saturated([this] {
+      return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w->saturated(); });
+    });
+    stage = std::make_unique<AssemblerStage>(pipeline, assembler);
+  }
+
+  void start_receivers();
+  void start_probes();
+};
+
+void Agent::Components::start_receivers() {
+  ingest.trust_peer_agents(config.peer_agents);
+  if (config.http.enabled) {
+    http = std::make_unique<HttpServer>(http_server_options(config.http), ingest, metrics, [this](std::string& reason) {
+      if (!started) {
+        reason = "starting";
+        return false;
+      }
+      if (pipeline.fill_ratio() < 0.9) return true;
+      reason = "span pipeline is over 90% full";
+      return false;
+    });
+    http->start();
+  }
+  if (config.grpc.enabled) {
+    grpc = std::make_unique<GrpcServer>(grpc_server_options(config.grpc), ingest);
+    grpc->start();
+  }
+}
+
+void Agent::Components::start_probes() {
+  // Before any span is built or indexed: the assembler compares queries as the probes export them.
+  l7::set_url_query_redaction(config.redaction.url_query, config.redaction.url_query_allow);
+#ifdef OTELBPF_WITH_BPF
+  const auto own = own_ports(config);
+  if (config.probes.enabled) {
+    auto processing = syscall_processing_options(config.probes, config.node_name, &memory);
+    processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) { cgroups->lookup(pid); };
+    tracer = std::make_unique<SyscallTracer>(syscall_probe_options(config.probes, own), processing, pipeline);
+    std::string error;
+    if (!tracer->start(error)) {
+      spdlog::error("eBPF probes unavailable ({}); continuing in OTel-only mode", error);
+      tracer.reset();
+    }
+    metrics.gauge("otelbpf_probes_enabled", "1 when the eBPF syscall probes run").set(tracer ? 1 : 0);
+  }
+  // Packet capture (net spans), beside the syscall tracer; refused programs leave the rest running.
+  if (config.netcap.enabled) {
+    packet_capture = std::make_unique<netcap::PacketCapture>(
+        packet_capture_options(config.netcap, config.node_name, own, &memory), pipeline);
+    std::string error;
+    if (!packet_capture->start(error)) {
+      spdlog::error("packet capture unavailable ({}); continuing without net spans", error);
+      packet_capture.reset();
+    }
+    metrics.gauge("otelbpf_netcap_enabled", "1 when the tc packet capture runs").set(packet_capture ? 1 : 0);
+  }
+#else
+  if (config.probes.enabled) spdlog::warn("built without eBPF support; running in OTel-only mode");
+#endif
+}
+
+Agent::Agent(const AgentConfig& config) : c_(std::make_unique<Components>(config)) {
+  c_->metrics.gauge("otelbpf_build_info", "Agent build", {{"version", OTELBPF_VERSION}}).set(1);
+  try {
+    c_->start_receivers();
+    c_->start_probes();
+  } catch (...) {
+    stop(Clock::now());  // what did start (the assembler's thread, a receiver) stops in order
+    throw;
+  }
+  c_->started = true;
+  spdlog::info("otelbpf-agent running (pid {})", getpid());
+}
+
+Agent::~Agent() {
+  if (c_) stop(Clock::now());
+}
+
+void Agent::stop(Clock::time_point deadline) {
+  if (!c_) return;
+  auto& c = *c_;
+  c.stop_deadline = deadline.time_since_epoch().count();
+  if (c.http) c.http->stop();
+  if (c.grpc) c.grpc->stop();
+#ifdef OTELBPF_WITH_BPF
+  if (c.tracer) c.tracer->stop();
+  if (c.packet_capture) c.packet_capture->stop();
+#endif
+  c.pipeline.close();
+  c.stage->join();
+  c.stage.reset();
+  // What is left of the one deadline, for all exporters together, not one each.
+  for (auto& worker : c.workers)
+    worker->shutdown(std::max(std::chrono::milliseconds(0),
+                              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
+  c.workers.clear();
+  if (c.attribution.client) c.attribution.client->stop();
+  c_.reset();
+}
+
+}  // namespace otelbpf
