@@ -198,53 +198,9 @@ OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, Otl
   return settings;
 }
 
-bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error) {
-  url = trim(url);
-  const Scheme scheme = scheme_of(url);
-  if (scheme == Scheme::kNone) {
-    error = "endpoint is not an http:// or https:// URL: " + std::string(url);
-    return false;
-  }
-  out.tls = scheme == Scheme::kHttps;
-  std::string_view rest = url.substr(out.tls ? 8 : 7);
-  auto slash = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view target = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-
-  std::string_view host = authority;
-  std::string_view port;
-  if (authority.starts_with('[')) {  // [::1]:4318
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) {
-      error = "unterminated IPv6 address in " + std::string(url);
-      return false;
-    }
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (after.starts_with(':')) port = after.substr(1);
-  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) {
-    error = "no host in " + std::string(url);
-    return false;
-  }
-  unsigned port_number = out.tls ? 443 : 80;
-  if (!port.empty()) {
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
-    if (ec != std::errc() || end != port.data() + port.size() || port_number == 0 || port_number > 65535) {
-      error = "bad port in " + std::string(url);
-      return false;
-    }
-  }
-  out.host = std::string(host);
-  out.port = std::to_string(port_number);
-  if (target.empty() || target.starts_with('?'))
-    out.target = std::string(kTracesPath) + std::string(target);
-  else
-    out.target = std::string(target);
+bool parse_otlp_http_url(std::string_view url, HttpUrl& out, std::string& error) {
+  if (!parse_http_url(url, out, error)) return false;
+  if (out.target.empty() || out.target.starts_with('?')) out.target = std::string(kTracesPath) + out.target;
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/http_url.h"
 #include "tls/tls_options.h"
 
 namespace otelbpf {
@@ -62,14 +63,8 @@ OtlpExporterSettings resolve_otlp_settings(const OtlpExporterConfig& config, Otl
 // "k1=v1,k2=v2" (W3C Baggage-like: entries trimmed, values percent-decoded). Throws std::invalid_argument.
 std::map<std::string, std::string> parse_otlp_headers(std::string_view text);
 
-// An http:// or https:// URL taken apart for the HTTP client.
-struct HttpUrl {
-  bool tls = false;    // https://
-  std::string host;
-  std::string port;    // "80" (http) or "443" (https) when the URL gives none
-  std::string target;  // path and query; "/v1/traces" when the URL has no path
-};
-// Returns false and fills `error` for anything but an http:// or https:// URL with a host.
-bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error);
+// An OTLP/HTTP endpoint URL taken apart (common/http_url.h), with the spec's /v1/traces as the target when
+// the URL has no path. Returns false and fills `error` otherwise.
+bool parse_otlp_http_url(std::string_view url, HttpUrl& out, std::string& error);
 
 }  // namespace otelbpf

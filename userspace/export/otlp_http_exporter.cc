@@ -174,7 +174,7 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpHttpExporterOptions options, std::string 
                           {{"exporter", name_}})),
       connection_(std::make_unique<Connection>()) {
   std::string error;
-  if (!parse_http_url(options_.endpoint, connection_->url, error))
+  if (!parse_otlp_http_url(options_.endpoint, connection_->url, error))
     throw std::invalid_argument("exporter " + name_ + ": " + error);
   const auto& url = connection_->url;
   bool ipv6 = url.host.find(':') != std::string::npos;

@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "k8s/pod_json.h"
+#include "common/http_url.h"
 
 namespace otelbpf::k8s {
 namespace net = boost::asio;
@@ -31,48 +32,25 @@ constexpr std::uint64_t kMaxListPageBytes = 512ull << 20;
 constexpr std::size_t kMaxWatchLineBytes = 64u << 20;
 constexpr std::size_t kMaxErrorBodyBytes = 64u << 10;
 
+// The API server's URL: common/http_url.h, with the path kept as a proxy's prefix (no trailing '/').
 struct ApiUrl {
   bool tls = false;
   std::string host;  // without brackets
   std::string port;
-  std::string base_path;  // a proxy's prefix, without the trailing '/'
+  std::string base_path;
 };
 
 bool parse_api_url(const std::string& url, ApiUrl& out, std::string& error) {
-  std::string_view rest(url);
-  if (rest.starts_with("https://")) {
-    out.tls = true;
-    rest.remove_prefix(8);
-  } else if (rest.starts_with("http://")) {
-    out.tls = false;
-    rest.remove_prefix(7);
-  } else {
-    error = fmt::format("kubernetes.api_url '{}' must start with http:// or https://", url);
+  HttpUrl parsed;
+  if (!parse_http_url(url, parsed, error)) {
+    error = "kubernetes.api_url: " + error;
     return false;
   }
-  const auto slash = rest.find('/');
-  auto authority = rest.substr(0, slash);
-  out.base_path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  out.tls = parsed.tls;
+  out.host = std::move(parsed.host);
+  out.port = std::move(parsed.port);
+  out.base_path = parsed.target.substr(0, parsed.target.find('?'));
   while (out.base_path.ends_with('/')) out.base_path.pop_back();
-  std::string_view port;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) {
-      error = fmt::format("kubernetes.api_url '{}': unterminated IPv6 address", url);
-      return false;
-    }
-    out.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
-  } else {
-    const auto colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  out.port = port.empty() ? (out.tls ? "443" : "80") : std::string(port);
-  if (out.host.empty()) {
-    error = fmt::format("kubernetes.api_url '{}' has no host", url);
-    return false;
-  }
   return true;
 }
 

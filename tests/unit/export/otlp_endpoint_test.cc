@@ -129,27 +129,27 @@ TEST(OtlpEndpointTest, UnusableValuesAreErrorsNamingTheVariable) {
 TEST(OtlpEndpointTest, ParsesHttpUrls) {
   HttpUrl url;
   std::string error;
-  ASSERT_TRUE(parse_http_url("http://collector:4318/v1/traces", url, error));
+  ASSERT_TRUE(parse_otlp_http_url("http://collector:4318/v1/traces", url, error));
   EXPECT_EQ(url.host, "collector");
   EXPECT_EQ(url.port, "4318");
   EXPECT_EQ(url.target, "/v1/traces");
-  ASSERT_TRUE(parse_http_url("http://collector", url, error));
+  ASSERT_TRUE(parse_otlp_http_url("http://collector", url, error));
   EXPECT_EQ(url.port, "80");
   EXPECT_EQ(url.target, "/v1/traces");
-  ASSERT_TRUE(parse_http_url("http://[::1]:9000/api/v1/otel/trace?x=1", url, error));
+  ASSERT_TRUE(parse_otlp_http_url("http://[::1]:9000/api/v1/otel/trace?x=1", url, error));
   EXPECT_EQ(url.host, "::1");
   EXPECT_EQ(url.port, "9000");
   EXPECT_EQ(url.target, "/api/v1/otel/trace?x=1");
-  ASSERT_TRUE(parse_http_url("https://collector", url, error));
+  ASSERT_TRUE(parse_otlp_http_url("https://collector", url, error));
   EXPECT_TRUE(url.tls);
   EXPECT_EQ(url.port, "443");
-  ASSERT_TRUE(parse_http_url("https://collector:4318/x", url, error));
+  ASSERT_TRUE(parse_otlp_http_url("https://collector:4318/x", url, error));
   EXPECT_EQ(url.port, "4318");
   EXPECT_EQ(url.target, "/x");
-  EXPECT_FALSE(parse_http_url("ftp://collector:4318", url, error));
-  EXPECT_FALSE(parse_http_url("collector:4318", url, error));
-  EXPECT_FALSE(parse_http_url("http://collector:99999/", url, error));
-  EXPECT_FALSE(parse_http_url("http://:4318/", url, error));
+  EXPECT_FALSE(parse_otlp_http_url("ftp://collector:4318", url, error));
+  EXPECT_FALSE(parse_otlp_http_url("collector:4318", url, error));
+  EXPECT_FALSE(parse_otlp_http_url("http://collector:99999/", url, error));
+  EXPECT_FALSE(parse_otlp_http_url("http://:4318/", url, error));
 }
 
 }  // namespace
