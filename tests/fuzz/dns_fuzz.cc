@@ -53,10 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t off = 0; off < std::min<size_t>(whole.size(), 16); ++off) {
     size_t pos = off;
     std::string name;
-    dns::ParseName(whole, &pos, &name);
+    dns::parse_name(whole, &pos, &name);
     if (name.size() > 4 * 255) __builtin_trap();  // escaped presentation form of at most 255 wire bytes
   }
-  dns::ParsesExactly(whole);
+  dns::parses_exactly(whole);
   InferenceInput inference;
   inference.first_bytes = whole;
   inference.udp = !tcp;

@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   unknown.decode(whole, &block2, limits);
   if (unknown.table_size() > 512) __builtin_trap();
   std::string huff;
-  http2::HuffmanDecode(whole, &huff);
+  http2::huffman_decode(whole, &huff);
   InferenceInput input;
   input.first_bytes = whole;
   http2::looks_like_message_start(input);

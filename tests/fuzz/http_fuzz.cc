@@ -49,6 +49,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   parse_uber_trace_id(whole);
   parse_sw8(whole);
   http::Message m;
-  http::ParseTruncatedHeader(whole, http::MessageKind::kRequest, &m);
+  http::parse_truncated_header(whole, http::MessageKind::kRequest, &m);
   return 0;
 }

@@ -47,11 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::string_view whole(reinterpret_cast<const char*>(data), size);
   kafka::Request req;
-  kafka::ParseRequest(whole, &req, limits);
+  kafka::parse_request(whole, &req, limits);
   for (int16_t key : {0, 1, 2, 3, 10, 12, 18, 22}) {
     for (int16_t version = 0; version <= 16; ++version) {
       kafka::Response resp;
-      kafka::ParseResponse(whole, key, version, &resp, limits);
+      kafka::parse_response(whole, key, version, &resp, limits);
       if (resp.topics.size() > limits.max_topics) __builtin_trap();
     }
   }

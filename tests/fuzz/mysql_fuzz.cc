@@ -101,9 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < whole.size(); i += 7) args.emplace_back(whole.substr(i, 7));
   obfuscate_redis(args);
   uint8_t cmd = 0;
-  mysql::ParseCommandStart(whole, &cmd);
-  mysql::ParseGreetingStart(whole);
+  mysql::parse_command_start(whole, &cmd);
+  mysql::parse_greeting_start(whole);
   mysql::HandshakeResponse hr;
-  mysql::ParseHandshakeResponse(whole, &hr);
+  mysql::parse_handshake_response(whole, &hr);
   return 0;
 }

@@ -46,11 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   const std::string_view whole(reinterpret_cast<const char*>(data), size);
-  postgres::ParseStartupParams(whole);
-  postgres::ParseErrorFields(whole);
+  postgres::parse_startup_params(whole);
+  postgres::parse_error_fields(whole);
   std::string a, b;
-  postgres::ParseParse(whole, &a, &b);
-  postgres::ParseBind(whole, &a, &b);
+  postgres::parse_parse(whole, &a, &b);
+  postgres::parse_bind(whole, &a, &b);
   InferenceInput inference;
   inference.first_bytes = whole;
   inference.remote_port = 5432;

@@ -49,9 +49,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view whole(reinterpret_cast<const char*>(data), size);
   redis::Message m;
   size_t consumed = 0;
-  if (redis::ParseMessage(whole, true, &m, &consumed) == ParseState::kSuccess && consumed > size)
+  if (redis::parse_message(whole, true, &m, &consumed) == ParseState::kSuccess && consumed > size)
     __builtin_trap();
-  if (redis::ParseMessage(whole, false, &m, &consumed) == ParseState::kSuccess && consumed > size)
+  if (redis::parse_message(whole, false, &m, &consumed) == ParseState::kSuccess && consumed > size)
     __builtin_trap();
   InferenceInput inference;
   inference.first_bytes = whole;

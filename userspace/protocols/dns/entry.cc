@@ -11,7 +11,7 @@ bool looks_like_message_start(const InferenceInput& input) {
   if (!input.udp) {
     // A server reading the length prefix with a syscall of its own: the whole message, by itself.
     Header bare;
-    if (ParseHeader(msg, &bare) == ParseState::kSuccess && SaneHeader(bare, true) && ParsesExactly(msg))
+    if (parse_header(msg, &bare) == ParseState::kSuccess && sane_header(bare, true) && parses_exactly(msg))
       return true;
     if (msg.size() < 2) return false;
     const size_t length = (static_cast<uint8_t>(msg[0]) << 8) | static_cast<uint8_t>(msg[1]);
@@ -26,11 +26,11 @@ bool looks_like_message_start(const InferenceInput& input) {
     }
   }
   Header h;
-  if (ParseHeader(msg, &h) != ParseState::kSuccess || !SaneHeader(h, true)) return false;
-  if (!port53) return ParsesExactly(msg);
+  if (parse_header(msg, &h) != ParseState::kSuccess || !sane_header(h, true)) return false;
+  if (!port53) return parses_exactly(msg);
   size_t pos = kHeaderSize;
   Question q;
-  return ParseQuestion(msg, &pos, &q) == ParseState::kSuccess;
+  return parse_question(msg, &pos, &q) == ParseState::kSuccess;
 }
 
 std::unique_ptr<ProtocolStitcher> make_stitcher() { return std::make_unique<Stitcher>(); }

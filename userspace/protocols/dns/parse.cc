@@ -47,7 +47,7 @@ bool known_class(uint16_t klass) {
 
 }  // namespace
 
-ParseState ParseHeader(std::string_view msg, Header* h) {
+ParseState parse_header(std::string_view msg, Header* h) {
   if (msg.size() < kHeaderSize) return ParseState::kNeedsMoreData;
   const auto b2 = static_cast<uint8_t>(msg[2]);
   const auto b3 = static_cast<uint8_t>(msg[3]);
@@ -67,7 +67,7 @@ ParseState ParseHeader(std::string_view msg, Header* h) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseName(std::string_view msg, size_t* offset, std::string* name) {
+ParseState parse_name(std::string_view msg, size_t* offset, std::string* name) {
   name->clear();
   size_t pos = *offset;
   size_t resume = 0;  // where the caller continues: past the first pointer
@@ -101,9 +101,9 @@ ParseState ParseName(std::string_view msg, size_t* offset, std::string* name) {
   }
 }
 
-ParseState ParseQuestion(std::string_view msg, size_t* offset, Question* q) {
+ParseState parse_question(std::string_view msg, size_t* offset, Question* q) {
   size_t pos = *offset;
-  const ParseState s = ParseName(msg, &pos, &q->name);
+  const ParseState s = parse_name(msg, &pos, &q->name);
   if (s != ParseState::kSuccess) return s;
   if (pos + 4 > msg.size()) return ParseState::kNeedsMoreData;
   q->type = be16(msg, pos);
@@ -112,10 +112,10 @@ ParseState ParseQuestion(std::string_view msg, size_t* offset, Question* q) {
   return ParseState::kSuccess;
 }
 
-ParseState SkipResourceRecord(std::string_view msg, size_t* offset) {
+ParseState skip_resource_record(std::string_view msg, size_t* offset) {
   size_t pos = *offset;
   std::string owner;
-  const ParseState s = ParseName(msg, &pos, &owner);
+  const ParseState s = parse_name(msg, &pos, &owner);
   if (s != ParseState::kSuccess) return s;
   if (pos + 10 > msg.size()) return ParseState::kNeedsMoreData;
   const size_t rdlength = be16(msg, pos + 8);
@@ -125,10 +125,10 @@ ParseState SkipResourceRecord(std::string_view msg, size_t* offset) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseMessage(std::string_view msg, Message* m, size_t max_questions) {
+ParseState parse_message(std::string_view msg, Message* m, size_t max_questions) {
   m->questions.clear();
   m->capture_truncated = false;
-  if (ParseHeader(msg, &m->header) != ParseState::kSuccess) {
+  if (parse_header(msg, &m->header) != ParseState::kSuccess) {
     m->capture_truncated = true;
     return ParseState::kNeedsMoreData;
   }
@@ -136,7 +136,7 @@ ParseState ParseMessage(std::string_view msg, Message* m, size_t max_questions) 
   const size_t n = std::min<size_t>(m->header.qdcount, max_questions);
   for (size_t i = 0; i < n; ++i) {
     Question q;
-    const ParseState s = ParseQuestion(msg, &pos, &q);
+    const ParseState s = parse_question(msg, &pos, &q);
     if (s == ParseState::kNeedsMoreData) {
       m->capture_truncated = true;
       // Keep what the cut left of the first question's name: better than nothing in a span.
@@ -149,23 +149,23 @@ ParseState ParseMessage(std::string_view msg, Message* m, size_t max_questions) 
   return ParseState::kSuccess;
 }
 
-bool ParsesExactly(std::string_view msg) {
+bool parses_exactly(std::string_view msg) {
   Header h;
-  if (ParseHeader(msg, &h) != ParseState::kSuccess) return false;
+  if (parse_header(msg, &h) != ParseState::kSuccess) return false;
   size_t pos = kHeaderSize;
   for (uint32_t i = 0; i < h.qdcount; ++i) {
     Question q;
-    if (ParseQuestion(msg, &pos, &q) != ParseState::kSuccess || !known_class(q.klass)) return false;
+    if (parse_question(msg, &pos, &q) != ParseState::kSuccess || !known_class(q.klass)) return false;
   }
   // Each record takes at least 11 bytes, so the loop ends within msg.size() / 11 rounds.
   const uint32_t records = uint32_t{h.ancount} + h.nscount + h.arcount;
   for (uint32_t i = 0; i < records; ++i) {
-    if (SkipResourceRecord(msg, &pos) != ParseState::kSuccess) return false;
+    if (skip_resource_record(msg, &pos) != ParseState::kSuccess) return false;
   }
   return pos == msg.size();
 }
 
-bool SaneHeader(const Header& h, bool strict) {
+bool sane_header(const Header& h, bool strict) {
   if (h.z || h.qdcount > 4) return false;
   if (strict) {
     if (h.opcode != 0 || h.qdcount == 0) return false;
@@ -183,7 +183,7 @@ bool SaneHeader(const Header& h, bool strict) {
   return h.rcode <= 10;
 }
 
-std::string TypeName(uint16_t type) {
+std::string type_name(uint16_t type) {
   switch (type) {
     case 1:
       return "A";
@@ -244,7 +244,7 @@ std::string TypeName(uint16_t type) {
   }
 }
 
-std::string RcodeName(uint8_t rcode) {
+std::string rcode_name(uint8_t rcode) {
   static constexpr std::array<const char*, 11> kNames = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
                                                          "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
                                                          "NXRRSET", "NOTAUTH", "NOTZONE"};
@@ -252,7 +252,7 @@ std::string RcodeName(uint8_t rcode) {
   return "RCODE" + std::to_string(rcode);
 }
 
-std::string OpcodeName(uint8_t opcode) {
+std::string opcode_name(uint8_t opcode) {
   switch (opcode) {
     case 0:
       return "QUERY";
@@ -271,7 +271,7 @@ std::string OpcodeName(uint8_t opcode) {
   }
 }
 
-std::string ClassName(uint16_t klass) {
+std::string class_name(uint16_t klass) {
   switch (klass) {
     case 1:
       return "IN";
@@ -288,19 +288,19 @@ std::string ClassName(uint16_t klass) {
   }
 }
 
-Transport DetectTransport(const DataChunk& chunk) {
+Transport detect_transport(const DataChunk& chunk) {
   // The tracer reads a TCP sequence number for every TCP chunk; UDP has none.
   if (chunk.tcp_seq != 0) return Transport::kTcp;
   const std::string_view b = chunk.captured;
   Header h;
   const bool udp =
-      chunk.total_bytes >= kHeaderSize && ParseHeader(b, &h) == ParseState::kSuccess && SaneHeader(h, false);
+      chunk.total_bytes >= kHeaderSize && parse_header(b, &h) == ParseState::kSuccess && sane_header(h, false);
   bool tcp = false;
   if (b.size() >= 2 && be16(b, 0) >= kHeaderSize) {
     Header h2;
     // A length prefix written on its own, or a length followed by a sane header.
     tcp = (b.size() == 2 && chunk.total_bytes == 2) ||
-          (ParseHeader(b.substr(2), &h2) == ParseState::kSuccess && SaneHeader(h2, false));
+          (parse_header(b.substr(2), &h2) == ParseState::kSuccess && sane_header(h2, false));
   }
   if (udp && tcp) {
     // Both readings are sane (rare: the id would have to look like a length): the length that matches
@@ -318,7 +318,7 @@ bool TcpFramer::starts_message(std::string_view captured) {
   if (captured.size() < 2 || be16(captured, 0) < kHeaderSize) return false;
   if (captured.size() == 2) return true;
   Header h;
-  return ParseHeader(captured.substr(2), &h) == ParseState::kSuccess && SaneHeader(h, false);
+  return parse_header(captured.substr(2), &h) == ParseState::kSuccess && sane_header(h, false);
 }
 
 void TcpFramer::begin_message(const DataChunk& chunk, uint64_t pos) {
@@ -352,7 +352,7 @@ void TcpFramer::feed(const DataChunk& chunk, std::vector<Message>& out) {
       return;
     }
     if (!starts_message(joined)) {
-      if (probe_.empty() && whole && ParsesExactly(known)) {
+      if (probe_.empty() && whole && parses_exactly(known)) {
         // A server that reads the length prefix on its own (dnsmasq reads it byte by byte) shows the
         // message alone: the two bytes before it were its length.
         begin_message(chunk, 0);
@@ -431,10 +431,10 @@ void TcpFramer::consume(const DataChunk& chunk, std::string_view known, std::vec
 }
 
 void TcpFramer::complete_message(std::vector<Message>& out) {
-  const ParseState s = ParseMessage(body_, &cur_, limits_.max_questions);
+  const ParseState s = parse_message(body_, &cur_, limits_.max_questions);
   state_ = State::kLength;
   length_bytes_ = 0;
-  if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !SaneHeader(cur_.header, false))) {
+  if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !sane_header(cur_.header, false))) {
     // The length prefix framed something that is not DNS: the framing cannot be trusted any more.
     ++stats_.parse_errors;
     lose_sync(0);
@@ -465,8 +465,8 @@ void TcpFramer::lose_sync(uint64_t skipped) {
 void TcpFramer::finish(std::vector<Message>& out) {
   if (state_ == State::kBody && body_.size() >= kHeaderSize) {
     Message m = cur_;
-    if (ParseMessage(body_, &m, limits_.max_questions) != ParseState::kInvalid &&
-        SaneHeader(m.header, false)) {
+    if (parse_message(body_, &m, limits_.max_questions) != ParseState::kInvalid &&
+        sane_header(m.header, false)) {
       m.capture_truncated = true;
       ++stats_.truncated_headers;
       out.push_back(std::move(m));

@@ -14,41 +14,41 @@
 
 namespace otelbpf::l7::dns {
 
-ParseState ParseHeader(std::string_view msg, Header* h);
+ParseState parse_header(std::string_view msg, Header* h);
 
 // A (possibly compressed) domain name at *offset; on success *offset is just past it (past the first
 // pointer, if any). Pointers must point backwards and at most kMaxPointerJumps are followed, so a loop
 // of pointers ends as kInvalid. kNeedsMoreData when the name runs past the end of `msg`.
 constexpr int kMaxPointerJumps = 32;
-ParseState ParseName(std::string_view msg, size_t* offset, std::string* name);
+ParseState parse_name(std::string_view msg, size_t* offset, std::string* name);
 
-ParseState ParseQuestion(std::string_view msg, size_t* offset, Question* q);
+ParseState parse_question(std::string_view msg, size_t* offset, Question* q);
 
 // Passes over one resource record (owner name, type, class, TTL, RDLENGTH, RDATA).
-ParseState SkipResourceRecord(std::string_view msg, size_t* offset);
+ParseState skip_resource_record(std::string_view msg, size_t* offset);
 
 // Header and the first max_questions questions. kNeedsMoreData (with capture_truncated set and the
 // questions parsed so far kept) when `msg` ends inside them; kInvalid for a malformed header or name.
-ParseState ParseMessage(std::string_view msg, Message* m, size_t max_questions = Limits{}.max_questions);
+ParseState parse_message(std::string_view msg, Message* m, size_t max_questions = Limits{}.max_questions);
 
 // Every section parses and the last record ends exactly at msg.size(): the strong signature that lets a
 // message on a port other than 53 be taken for DNS.
-bool ParsesExactly(std::string_view msg);
+bool parses_exactly(std::string_view msg);
 
 // Header sanity. Loose: what a real message of any opcode may carry (resynchronising a known
 // connection). Strict: a standard query (opcode 0) or its response as resolvers send them (inference).
-bool SaneHeader(const Header& h, bool strict);
+bool sane_header(const Header& h, bool strict);
 
 // Mnemonics: "A", "AAAA", ... ("TYPE65280" for unknown ones, RFC 3597); "NOERROR", "NXDOMAIN", ...;
 // "QUERY", "NOTIFY", ...; "IN", "CH", ... ("CLASS7").
-std::string TypeName(uint16_t type);
-std::string RcodeName(uint8_t rcode);
-std::string OpcodeName(uint8_t opcode);
-std::string ClassName(uint16_t klass);
+std::string type_name(uint16_t type);
+std::string rcode_name(uint8_t rcode);
+std::string opcode_name(uint8_t opcode);
+std::string class_name(uint16_t klass);
 
 // Which transport a connection's first chunk came over (UDP chunks are whole datagrams starting with a
 // header; TCP chunks start with a length prefix). kUnknown when the chunk is neither.
-Transport DetectTransport(const DataChunk& chunk);
+Transport detect_transport(const DataChunk& chunk);
 
 // One direction of a TCP connection: [length:2][message] repeated (RFC 1035 §4.2.2).
 class TcpFramer {

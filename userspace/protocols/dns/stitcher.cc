@@ -29,7 +29,7 @@ bool same_question(const Message& query, const Message& response) {
 
 }  // namespace
 
-L7Record MakeRecord(const Message& query, const Message* response, Role role) {
+L7Record make_record(const Message& query, const Message* response, Role role) {
   L7Record r;
   r.protocol = "dns";
   r.role = role;
@@ -51,18 +51,18 @@ L7Record MakeRecord(const Message& query, const Message* response, Role role) {
   const Header& h = query.header;
   const Question* q = query.questions.empty() ? nullptr : &query.questions.front();
   if (q == nullptr && response != nullptr && !response->questions.empty()) q = &response->questions.front();
-  const std::string type = q != nullptr ? TypeName(q->type) : std::string();
+  const std::string type = q != nullptr ? type_name(q->type) : std::string();
   if (q != nullptr) {
     a.emplace_back("dns.question.name", q->name.empty() ? std::string(".") : q->name);
     a.emplace_back("otelbpf.dns.question.type", type);
-    if (q->klass != 1) a.emplace_back("otelbpf.dns.question.class", ClassName(q->klass));
+    if (q->klass != 1) a.emplace_back("otelbpf.dns.question.class", class_name(q->klass));
   }
   a.emplace_back("network.protocol.name", std::string("dns"));
   a.emplace_back("otelbpf.dns.id", static_cast<int64_t>(h.id));
-  if (h.opcode != 0) a.emplace_back("otelbpf.dns.opcode", OpcodeName(h.opcode));
+  if (h.opcode != 0) a.emplace_back("otelbpf.dns.opcode", opcode_name(h.opcode));
   if (response != nullptr) {
     const Header& rh = response->header;
-    const std::string rcode = RcodeName(rh.rcode);
+    const std::string rcode = rcode_name(rh.rcode);
     a.emplace_back("otelbpf.dns.rcode", rcode);
     a.emplace_back("otelbpf.dns.answer_count", static_cast<int64_t>(rh.ancount));
     if (rh.truncated) a.emplace_back("otelbpf.dns.tc", true);
@@ -77,7 +77,7 @@ L7Record MakeRecord(const Message& query, const Message* response, Role role) {
   }
 
   // "A example.test"; other opcodes by name ("NOTIFY example.test", "UPDATE example.test").
-  r.span_name = h.opcode == 0 && q != nullptr ? type : OpcodeName(h.opcode);
+  r.span_name = h.opcode == 0 && q != nullptr ? type : opcode_name(h.opcode);
   if (q != nullptr) {
     r.span_name.push_back(' ');
     r.span_name.append(q->name.empty() ? std::string_view(".")
@@ -91,7 +91,7 @@ Stitcher::Stitcher(const Limits& limits)
 
 void Stitcher::on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) {
   if (transport_ == Transport::kUnknown) {
-    transport_ = DetectTransport(chunk);
+    transport_ = detect_transport(chunk);
     if (transport_ == Transport::kUnknown) {
       stats_.bytes_skipped += chunk.total_bytes;
       return;
@@ -109,8 +109,8 @@ void Stitcher::on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) {
   Message m;
   const std::string_view known =
       chunk.captured.substr(0, std::min<uint64_t>(chunk.captured.size(), chunk.total_bytes));
-  const ParseState s = ParseMessage(known, &m, limits_.max_questions);
-  if (s == ParseState::kInvalid || known.size() < kHeaderSize || !SaneHeader(m.header, false)) {
+  const ParseState s = parse_message(known, &m, limits_.max_questions);
+  if (s == ParseState::kInvalid || known.size() < kHeaderSize || !sane_header(m.header, false)) {
     ++stats_.parse_errors;
     stats_.bytes_skipped += chunk.total_bytes;
     return;
@@ -192,7 +192,7 @@ void Stitcher::on_close(uint64_t ts_ns, std::vector<L7Record>& out) {
 
 void Stitcher::emit(const Pending& p, const Message* response, uint64_t missing_end_ns,
                     std::vector<L7Record>& out) {
-  L7Record r = MakeRecord(p.query, response, role_);
+  L7Record r = make_record(p.query, response, role_);
   if (p.retransmissions > 0)
     r.attributes.emplace_back("otelbpf.dns.retransmissions", static_cast<int64_t>(p.retransmissions));
   if (response == nullptr) r.end_ns = std::max(missing_end_ns, p.query.wire.end_ns);

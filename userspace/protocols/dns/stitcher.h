@@ -45,6 +45,6 @@ class Stitcher final : public ProtocolStitcher {
 };
 
 // Builds the record of one exchange (exposed for tests); `response` may be null (response missing).
-L7Record MakeRecord(const Message& query, const Message* response, Role role);
+L7Record make_record(const Message& query, const Message* response, Role role);
 
 }  // namespace otelbpf::l7::dns

@@ -9,7 +9,7 @@ bool looks_like_message_start(const InferenceInput& input) {
   // Either direction may be first: a server picked up mid-connection may see a response before a request.
   if (input.udp) return false;
   MessageKind kind = MessageKind::kUnknown;
-  return ParseMessageStart(input.first_bytes, &kind) == ParseState::kSuccess;
+  return parse_message_start(input.first_bytes, &kind) == ParseState::kSuccess;
 }
 
 std::unique_ptr<ProtocolStitcher> make_stitcher() { return std::make_unique<Stitcher>(); }

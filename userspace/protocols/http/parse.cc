@@ -124,7 +124,7 @@ const std::string* Message::header(std::string_view name) const {
   return nullptr;
 }
 
-ParseState ParseMessageStart(std::string_view buf, MessageKind* kind) {
+ParseState parse_message_start(std::string_view buf, MessageKind* kind) {
   if (buf.empty()) return ParseState::kNeedsMoreData;
   bool maybe = false;
   {
@@ -168,7 +168,7 @@ ParseState ParseMessageStart(std::string_view buf, MessageKind* kind) {
   return maybe ? ParseState::kNeedsMoreData : ParseState::kInvalid;
 }
 
-size_t FindHeaderEnd(std::string_view buf, size_t from) {
+size_t find_header_end(std::string_view buf, size_t from) {
   size_t i = buf.find('\n', from);
   while (i != std::string_view::npos) {
     if (i + 1 < buf.size() && buf[i + 1] == '\n') return i + 2;
@@ -178,7 +178,7 @@ size_t FindHeaderEnd(std::string_view buf, size_t from) {
   return std::string_view::npos;
 }
 
-ParseState ParseHeaderBlock(std::string_view block, MessageKind kind, Message* msg, size_t max_headers) {
+ParseState parse_header_block(std::string_view block, MessageKind kind, Message* msg, size_t max_headers) {
   size_t pos = 0;
   std::string_view line;
   if (!next_line(block, &pos, &line)) return ParseState::kNeedsMoreData;
@@ -195,7 +195,7 @@ ParseState ParseHeaderBlock(std::string_view block, MessageKind kind, Message* m
   return ParseState::kNeedsMoreData;
 }
 
-void ParseTruncatedHeader(std::string_view partial, MessageKind kind, Message* msg, size_t max_headers) {
+void parse_truncated_header(std::string_view partial, MessageKind kind, Message* msg, size_t max_headers) {
   msg->kind = kind;
   size_t pos = 0;
   std::string_view first;
@@ -227,7 +227,7 @@ void ParseTruncatedHeader(std::string_view partial, MessageKind kind, Message* m
   }
 }
 
-ParseState DecideFraming(Message* msg, std::string_view request_method) {
+ParseState decide_framing(Message* msg, std::string_view request_method) {
   if (msg->kind == MessageKind::kRequest) {
     if (msg->has_transfer_encoding) {
       // RFC 9112 §6.3: a request whose final coding is not chunked has no determinable length.
@@ -255,7 +255,7 @@ ParseState DecideFraming(Message* msg, std::string_view request_method) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseChunkSizeLine(std::string_view line, uint64_t* size) {
+ParseState parse_chunk_size_line(std::string_view line, uint64_t* size) {
   uint64_t v = 0;
   size_t i = 0;
   for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
@@ -281,7 +281,7 @@ bool StreamParser::accept(MessageKind k) {
 
 bool StreamParser::starts_message(std::string_view captured) {
   MessageKind k = MessageKind::kUnknown;
-  return ParseMessageStart(captured, &k) == ParseState::kSuccess && accept(k);
+  return parse_message_start(captured, &k) == ParseState::kSuccess && accept(k);
 }
 
 void StreamParser::feed(const DataChunk& c) {
@@ -307,7 +307,7 @@ void StreamParser::feed(const DataChunk& c) {
     // direction's kind is a safe place to begin; a prefix too short to tell is given the benefit of the
     // doubt and checked as it grows.
     MessageKind k = MessageKind::kUnknown;
-    const ParseState s = known.empty() ? ParseState::kInvalid : ParseMessageStart(known, &k);
+    const ParseState s = known.empty() ? ParseState::kInvalid : parse_message_start(known, &k);
     if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !accept(k))) {
       stats_.bytes_skipped += total;
       chunk_ = nullptr;
@@ -390,14 +390,14 @@ size_t StreamParser::step_header(std::string_view data, uint64_t pos) {
   cur_->wire.end_ns = chunk_->ts_exit_ns;
   if (!start_checked_) {
     MessageKind k = MessageKind::kUnknown;
-    const ParseState s = ParseMessageStart(header_buf_, &k);
+    const ParseState s = parse_message_start(header_buf_, &k);
     if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !accept(k))) {
       lose_sync(old, true);
       return 0;
     }
     start_checked_ = s == ParseState::kSuccess;
   }
-  const size_t end = FindHeaderEnd(header_buf_, old >= 3 ? old - 3 : 0);
+  const size_t end = find_header_end(header_buf_, old >= 3 ? old - 3 : 0);
   if (end == std::string_view::npos) {
     if (header_buf_.size() >= limits_.max_header_bytes) {
       lose_sync(old, true);  // header too large
@@ -415,13 +415,13 @@ size_t StreamParser::step_header(std::string_view data, uint64_t pos) {
 bool StreamParser::header_done(size_t header_len) {
   Message& m = *cur_;
   m.kind = kind_;
-  if (ParseHeaderBlock(std::string_view(header_buf_).substr(0, header_len), kind_, &m, limits_.max_headers) !=
+  if (parse_header_block(std::string_view(header_buf_).substr(0, header_len), kind_, &m, limits_.max_headers) !=
       ParseState::kSuccess) {
     return false;
   }
   const std::string_view method =
       kind_ == MessageKind::kResponse ? listener_.request_method_for_response() : std::string_view();
-  if (DecideFraming(&m, method) != ParseState::kSuccess) return false;
+  if (decide_framing(&m, method) != ParseState::kSuccess) return false;
   m.header_bytes = header_len;
   m.wire.bytes = header_len;
   header_buf_.clear();
@@ -451,7 +451,7 @@ void StreamParser::header_cut(bool at_close) {
   ++stats_.truncated_headers;
   if (!at_close) ++stats_.resyncs;
   Message& m = *cur_;
-  ParseTruncatedHeader(header_buf_, kind_, &m, limits_.max_headers);
+  parse_truncated_header(header_buf_, kind_, &m, limits_.max_headers);
   m.header_truncated = true;
   m.framing_lost = true;
   // Only used by the lost-framing heuristics: the real framing depends on fields that were not captured.
@@ -480,7 +480,7 @@ size_t StreamParser::step_chunk_size(std::string_view data) {
   line.remove_suffix(1);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   uint64_t size = 0;
-  if (ParseChunkSizeLine(line, &size) != ParseState::kSuccess) {
+  if (parse_chunk_size_line(line, &size) != ParseState::kSuccess) {
     lose_sync(0, true);
     return 0;
   }

@@ -15,28 +15,28 @@ namespace otelbpf::l7::http {
 
 // Does `buf` (captured bytes that should start a message) begin a request line with a known method or
 // an "HTTP/1.x NNN" status line? kNeedsMoreData when buf is a proper prefix of one.
-ParseState ParseMessageStart(std::string_view buf, MessageKind* kind);
+ParseState parse_message_start(std::string_view buf, MessageKind* kind);
 
 // Offset just past the empty line that ends the header block (CRLF or bare LF), or npos. Searching starts
 // at `from` (bytes before it were searched already; pass the old size minus 3 when appending).
-size_t FindHeaderEnd(std::string_view buf, size_t from = 0);
+size_t find_header_end(std::string_view buf, size_t from = 0);
 
 // Parses a complete header block (start line through the empty line) of the given kind into msg: start
 // line, fields (at most max_headers kept), Content-Length and Transfer-Encoding.
-ParseState ParseHeaderBlock(std::string_view block, MessageKind kind, Message* msg,
+ParseState parse_header_block(std::string_view block, MessageKind kind, Message* msg,
                             size_t max_headers = Limits{}.max_headers);
 
 // Best effort on a header block cut short by the capture: the start line (or as much of it as is there)
 // and the complete field lines before the cut.
-void ParseTruncatedHeader(std::string_view partial, MessageKind kind, Message* msg,
+void parse_truncated_header(std::string_view partial, MessageKind kind, Message* msg,
                           size_t max_headers = Limits{}.max_headers);
 
 // Sets msg->framing from its header; `request_method` is the method of the request a response answers
 // ("" when unknown). kInvalid for a request whose Transfer-Encoding does not end in chunked.
-ParseState DecideFraming(Message* msg, std::string_view request_method);
+ParseState decide_framing(Message* msg, std::string_view request_method);
 
 // A chunk-size line without its line ending: hex size, optional whitespace and ;extensions.
-ParseState ParseChunkSizeLine(std::string_view line, uint64_t* size);
+ParseState parse_chunk_size_line(std::string_view line, uint64_t* size);
 
 // One direction of one connection.
 class StreamParser {

@@ -69,7 +69,7 @@ void split_authority(std::string_view authority, std::string_view* host, std::op
 
 }  // namespace
 
-L7Record MakeRecord(const Message& request, const Message* response, Role role) {
+L7Record make_record(const Message& request, const Message* response, Role role) {
   L7Record r;
   r.protocol = "http1";
   r.role = role;
@@ -240,7 +240,7 @@ void Stitcher::on_complete(Direction dir, const std::shared_ptr<Message>& msg) {
 }
 
 void Stitcher::emit(const Exchange& ex, uint64_t missing_end_ns) {
-  L7Record r = MakeRecord(*ex.request, ex.response.get(), role_);
+  L7Record r = make_record(*ex.request, ex.response.get(), role_);
   if (ex.response_started) {
     r.resp_seq = ex.interim.seq;
     r.resp_tid = ex.interim.tid;

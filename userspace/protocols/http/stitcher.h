@@ -50,6 +50,6 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 };
 
 // Builds the record of one exchange (exposed for tests); `response` may be null (response missing).
-L7Record MakeRecord(const Message& request, const Message* response, Role role);
+L7Record make_record(const Message& request, const Message* response, Role role);
 
 }  // namespace otelbpf::l7::http

@@ -17,7 +17,7 @@ bool opening_settings(std::string_view bytes, const FrameHeader& h) {
   if (h.frame_type() != FrameType::kSettings || h.flags != 0 || h.length > kMaxOpeningSettings) return false;
   std::vector<std::pair<uint16_t, uint32_t>> params;
   const std::string_view payload = bytes.substr(kFrameHeaderSize, h.length);
-  if (ParseSettings(payload.substr(0, payload.size() - payload.size() % 6), &params) != ParseState::kSuccess)
+  if (parse_settings(payload.substr(0, payload.size() - payload.size() % 6), &params) != ParseState::kSuccess)
     return false;
   for (const auto& [id, value] : params) {
     if (!known_setting(id)) return false;
@@ -31,7 +31,7 @@ bool request_or_response_headers(std::string_view bytes, const FrameHeader& h) {
     return false;
   if (bytes.size() < kFrameHeaderSize + h.length) return false;  // the whole block must be visible
   std::string_view fragment;
-  if (FramePayloadFragment(h, bytes.substr(kFrameHeaderSize, h.length), &fragment) != ParseState::kSuccess)
+  if (frame_payload_fragment(h, bytes.substr(kFrameHeaderSize, h.length), &fragment) != ParseState::kSuccess)
     return false;
   HpackDecoder decoder;  // table unknown: only static and literal fields decode
   HeaderBlock block;
@@ -47,10 +47,10 @@ bool request_or_response_headers(std::string_view bytes, const FrameHeader& h) {
 bool looks_like_message_start(const InferenceInput& input) {
   if (input.udp) return false;
   const std::string_view bytes = input.first_bytes;
-  if (bytes.size() >= kPrefaceSignature && ParsePreface(bytes) != ParseState::kInvalid) return true;
+  if (bytes.size() >= kPrefaceSignature && parse_preface(bytes) != ParseState::kInvalid) return true;
   FrameHeader h;
-  if (ParseFrameHeader(bytes, &h) != ParseState::kSuccess) return false;
-  if (!PlausibleFrameRun(bytes, kDefaultMaxFrameSize)) return false;
+  if (parse_frame_header(bytes, &h) != ParseState::kSuccess) return false;
+  if (!plausible_frame_run(bytes, kDefaultMaxFrameSize)) return false;
   return opening_settings(bytes, h) || request_or_response_headers(bytes, h);
 }
 

@@ -168,7 +168,7 @@ HuffmanCode huffman_code(int symbol) {
   return kHuffmanCodes[symbol];
 }
 
-ParseState DecodeInteger(std::string_view in, size_t* pos, int prefix_bits, uint64_t* value) {
+ParseState decode_integer(std::string_view in, size_t* pos, int prefix_bits, uint64_t* value) {
   if (*pos >= in.size()) return ParseState::kNeedsMoreData;
   const uint8_t mask = static_cast<uint8_t>((1u << prefix_bits) - 1);
   size_t p = *pos;
@@ -191,7 +191,7 @@ ParseState DecodeInteger(std::string_view in, size_t* pos, int prefix_bits, uint
   return ParseState::kSuccess;
 }
 
-ParseState HuffmanDecode(std::string_view in, std::string* out) {
+ParseState huffman_decode(std::string_view in, std::string* out) {
   const CanonicalTables& t = tables();
   uint32_t code = 0;
   int len = 0;
@@ -306,7 +306,7 @@ ParseState HpackDecoder::decode(std::string_view block, HeaderBlock* out, const 
     if (pos >= block.size()) return false;
     const bool huffman = (static_cast<uint8_t>(block[pos]) & 0x80) != 0;
     uint64_t len = 0;
-    if (DecodeInteger(block, &pos, 7, &len) != ParseState::kSuccess) return false;
+    if (decode_integer(block, &pos, 7, &len) != ParseState::kSuccess) return false;
     if (len > block.size() - pos) return false;
     const std::string_view raw = block.substr(pos, len);
     pos += len;
@@ -314,14 +314,14 @@ ParseState HpackDecoder::decode(std::string_view block, HeaderBlock* out, const 
       s->assign(raw);
       return true;
     }
-    return HuffmanDecode(raw, s) == ParseState::kSuccess;
+    return huffman_decode(raw, s) == ParseState::kSuccess;
   };
 
   while (pos < block.size()) {
     const auto b = static_cast<uint8_t>(block[pos]);
     if ((b & 0x80) != 0) {  // §6.1 indexed field
       uint64_t index = 0;
-      if (DecodeInteger(block, &pos, 7, &index) != ParseState::kSuccess) return fail();
+      if (decode_integer(block, &pos, 7, &index) != ParseState::kSuccess) return fail();
       std::string_view name, value;
       bool name_known = true;
       const Lookup l = lookup(index, &name, &value, &name_known, &out->tentative);
@@ -335,7 +335,7 @@ ParseState HpackDecoder::decode(std::string_view block, HeaderBlock* out, const 
     }
     if ((b & 0xe0) == 0x20) {  // §6.3 dynamic table size update
       uint64_t size = 0;
-      if (DecodeInteger(block, &pos, 5, &size) != ParseState::kSuccess) return fail();
+      if (decode_integer(block, &pos, 5, &size) != ParseState::kSuccess) return fail();
       // Above our cap the encoder keeps entries we cannot: they are reported unknown when referenced.
       max_size_ = std::min<uint64_t>(size, cap_);
       evict_to(max_size_);
@@ -345,7 +345,7 @@ ParseState HpackDecoder::decode(std::string_view block, HeaderBlock* out, const 
     const bool indexing = (b & 0xc0) == 0x40;
     const int prefix = indexing ? 6 : 4;
     uint64_t name_index = 0;
-    if (DecodeInteger(block, &pos, prefix, &name_index) != ParseState::kSuccess) return fail();
+    if (decode_integer(block, &pos, prefix, &name_index) != ParseState::kSuccess) return fail();
     std::string name;
     bool name_known = true;
     bool name_tentative = false;

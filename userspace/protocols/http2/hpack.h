@@ -26,11 +26,11 @@ inline constexpr size_t kDefaultHeaderTableSize = 4096;
 std::pair<std::string_view, std::string_view> static_entry(size_t index);
 
 // N-bit prefix integer (RFC 7541 §5.1) at *pos; advances *pos. Values above 2^32 are kInvalid.
-ParseState DecodeInteger(std::string_view in, size_t* pos, int prefix_bits, uint64_t* value);
+ParseState decode_integer(std::string_view in, size_t* pos, int prefix_bits, uint64_t* value);
 
 // Huffman-coded string (RFC 7541 §5.2, appendix B) appended to *out. kInvalid for EOS in the data,
 // padding longer than 7 bits or padding that is not the EOS prefix.
-ParseState HuffmanDecode(std::string_view in, std::string* out);
+ParseState huffman_decode(std::string_view in, std::string* out);
 
 // The appendix B code of a symbol (0..256): code right-aligned, length in bits. For encoders in tests.
 struct HuffmanCode {

@@ -88,13 +88,13 @@ const std::string* HeaderBlock::find(std::string_view name) const {
   return nullptr;
 }
 
-ParseState ParsePreface(std::string_view buf) {
+ParseState parse_preface(std::string_view buf) {
   const size_t n = std::min(buf.size(), kClientPreface.size());
   if (buf.substr(0, n) != kClientPreface.substr(0, n)) return ParseState::kInvalid;
   return n == kClientPreface.size() ? ParseState::kSuccess : ParseState::kNeedsMoreData;
 }
 
-ParseState ParseFrameHeader(std::string_view buf, FrameHeader* h) {
+ParseState parse_frame_header(std::string_view buf, FrameHeader* h) {
   if (buf.size() < kFrameHeaderSize) return ParseState::kNeedsMoreData;
   const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
   h->length = (static_cast<uint32_t>(b[0]) << 16) | (static_cast<uint32_t>(b[1]) << 8) | b[2];
@@ -106,7 +106,7 @@ ParseState ParseFrameHeader(std::string_view buf, FrameHeader* h) {
   return ParseState::kSuccess;
 }
 
-bool PlausibleFrameHeader(const FrameHeader& h, uint32_t max_frame_size) {
+bool plausible_frame_header(const FrameHeader& h, uint32_t max_frame_size) {
   if (h.type > kMaxKnownFrameType || h.reserved_bit || h.length > max_frame_size) return false;
   const FrameType t = h.frame_type();
   if ((h.flags & ~defined_flags(t)) != 0) return false;
@@ -135,13 +135,13 @@ bool PlausibleFrameHeader(const FrameHeader& h, uint32_t max_frame_size) {
   return false;
 }
 
-bool PlausibleFrameRun(std::string_view buf, uint32_t max_frame_size, size_t min_frames) {
+bool plausible_frame_run(std::string_view buf, uint32_t max_frame_size, size_t min_frames) {
   size_t pos = 0;
   size_t frames = 0;
   while (pos + kFrameHeaderSize <= buf.size()) {
     FrameHeader h;
-    ParseFrameHeader(buf.substr(pos), &h);
-    if (!PlausibleFrameHeader(h, max_frame_size)) return false;
+    parse_frame_header(buf.substr(pos), &h);
+    if (!plausible_frame_header(h, max_frame_size)) return false;
     ++frames;
     pos += kFrameHeaderSize + h.length;
   }
@@ -149,7 +149,7 @@ bool PlausibleFrameRun(std::string_view buf, uint32_t max_frame_size, size_t min
   return frames >= min_frames;
 }
 
-ParseState FramePayloadFragment(const FrameHeader& h, std::string_view payload, std::string_view* fragment,
+ParseState frame_payload_fragment(const FrameHeader& h, std::string_view payload, std::string_view* fragment,
                                 uint32_t* promised_stream_id) {
   size_t start = 0;
   size_t pad = 0;
@@ -173,7 +173,7 @@ ParseState FramePayloadFragment(const FrameHeader& h, std::string_view payload, 
   return ParseState::kSuccess;
 }
 
-ParseState ParseSettings(std::string_view payload, std::vector<std::pair<uint16_t, uint32_t>>* params) {
+ParseState parse_settings(std::string_view payload, std::vector<std::pair<uint16_t, uint32_t>>* params) {
   if (payload.size() % 6 != 0) return ParseState::kInvalid;
   for (size_t i = 0; i < payload.size(); i += 6) {
     const uint16_t id =
@@ -183,13 +183,13 @@ ParseState ParseSettings(std::string_view payload, std::vector<std::pair<uint16_
   return ParseState::kSuccess;
 }
 
-ParseState ParseRstStream(std::string_view payload, uint32_t* error_code) {
+ParseState parse_rst_stream(std::string_view payload, uint32_t* error_code) {
   if (payload.size() < 4) return ParseState::kNeedsMoreData;
   *error_code = read_u32(payload);
   return ParseState::kSuccess;
 }
 
-ParseState ParseGoaway(std::string_view payload, uint32_t* last_stream_id, uint32_t* error_code) {
+ParseState parse_goaway(std::string_view payload, uint32_t* last_stream_id, uint32_t* error_code) {
   if (payload.size() < 8) return ParseState::kNeedsMoreData;
   *last_stream_id = read_u32(payload) & 0x7fffffffu;
   *error_code = read_u32(payload.substr(4));
@@ -237,7 +237,7 @@ bool FrameReader::try_resync(std::string_view captured, size_t* pos) {
   for (size_t off = 0; off + kFrameHeaderSize <= captured.size(); ++off) {
     // At the chunk's start one plausible header is enough (a syscall starts at a frame boundary when
     // the writer writes whole frames); inside a chunk two in a row are needed.
-    if (PlausibleFrameRun(captured.substr(off), max_size, off == 0 ? 1 : 2)) {
+    if (plausible_frame_run(captured.substr(off), max_size, off == 0 ? 1 : 2)) {
       stats_.bytes_skipped += off;
       *pos = off;
       state_ = State::kHeader;
@@ -274,7 +274,7 @@ void FrameReader::step(std::string_view data, size_t* pos) {
       const size_t n = std::min(kClientPreface.size() - header_buf_.size(), data.size() - *pos);
       header_buf_.append(data.substr(*pos, n));
       *pos += n;
-      const ParseState s = ParsePreface(header_buf_);
+      const ParseState s = parse_preface(header_buf_);
       if (s == ParseState::kInvalid) {
         lose(0, true);
       } else if (s == ParseState::kSuccess) {
@@ -293,7 +293,7 @@ void FrameReader::step(std::string_view data, size_t* pos) {
       header_buf_.append(data.substr(*pos, n));
       *pos += n;
       if (header_buf_.size() < kFrameHeaderSize) return;
-      ParseFrameHeader(header_buf_, &frame_.header);
+      parse_frame_header(header_buf_, &frame_.header);
       // In sync, unknown (extension) types and flags are allowed (RFC 9113 §4.1, §5.5); a length the
       // receiver never allowed or a malformed fixed-size frame means the bytes are not frames here.
       const FrameHeader& h = frame_.header;
@@ -301,7 +301,7 @@ void FrameReader::step(std::string_view data, size_t* pos) {
       FrameHeader masked = h;
       masked.flags &= known ? defined_flags(h.frame_type()) : 0;
       masked.reserved_bit = false;
-      if (h.length > max_frame_size_ || (known && !PlausibleFrameHeader(masked, max_frame_size_))) {
+      if (h.length > max_frame_size_ || (known && !plausible_frame_header(masked, max_frame_size_))) {
         lose(0, true);
         return;
       }

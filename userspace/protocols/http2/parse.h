@@ -17,32 +17,32 @@
 namespace otelbpf::l7::http2 {
 
 // The client connection preface at the start of buf: kSuccess, kNeedsMoreData for a proper prefix of it.
-ParseState ParsePreface(std::string_view buf);
+ParseState parse_preface(std::string_view buf);
 
 // The 9-byte frame header at the start of buf.
-ParseState ParseFrameHeader(std::string_view buf, FrameHeader* h);
+ParseState parse_frame_header(std::string_view buf, FrameHeader* h);
 
 // Whether a frame header could be real, for finding frame boundaries without context: a known type,
 // length within max_frame_size and what the type allows, the stream-id rules of RFC 9113 §6 (PUSH_PROMISE
 // on odd streams only), only flags the type defines, reserved bit clear.
-bool PlausibleFrameHeader(const FrameHeader& h, uint32_t max_frame_size);
+bool plausible_frame_header(const FrameHeader& h, uint32_t max_frame_size);
 
 // Whether buf, which should start at a frame boundary, looks like HTTP/2 frames: the first header is
 // plausible and so is every following header that lies within buf (a frame running past the end of buf
 // is fine). `min_frames` frames must be fully or partly visible.
-bool PlausibleFrameRun(std::string_view buf, uint32_t max_frame_size, size_t min_frames = 1);
+bool plausible_frame_run(std::string_view buf, uint32_t max_frame_size, size_t min_frames = 1);
 
 // The header-block fragment of a HEADERS or PUSH_PROMISE payload (padding, priority and the promised
 // stream id removed), or the data of a DATA payload. kInvalid when padding exceeds the payload.
-ParseState FramePayloadFragment(const FrameHeader& h, std::string_view payload, std::string_view* fragment,
+ParseState frame_payload_fragment(const FrameHeader& h, std::string_view payload, std::string_view* fragment,
                                 uint32_t* promised_stream_id = nullptr);
 
 // SETTINGS parameters in order; kInvalid when the length is not a multiple of 6.
-ParseState ParseSettings(std::string_view payload, std::vector<std::pair<uint16_t, uint32_t>>* params);
+ParseState parse_settings(std::string_view payload, std::vector<std::pair<uint16_t, uint32_t>>* params);
 // RST_STREAM error code.
-ParseState ParseRstStream(std::string_view payload, uint32_t* error_code);
+ParseState parse_rst_stream(std::string_view payload, uint32_t* error_code);
 // GOAWAY last stream id and error code (the debug data is ignored).
-ParseState ParseGoaway(std::string_view payload, uint32_t* last_stream_id, uint32_t* error_code);
+ParseState parse_goaway(std::string_view payload, uint32_t* last_stream_id, uint32_t* error_code);
 
 // One frame as the reader delivers it.
 struct Frame {

@@ -68,7 +68,7 @@ std::string grpc_status_name(int64_t code) {
   return std::to_string(code);
 }
 
-L7Record MakeRecord(const StreamExchange& s, Role role) {
+L7Record make_record(const StreamExchange& s, Role role) {
   L7Record r;
   r.protocol = "http2";
   r.role = role;
@@ -305,7 +305,7 @@ void Stitcher::on_frame(Direction dir, const Frame& frame) {
 void Stitcher::on_settings(Direction dir, const Frame& frame) {
   if (frame.header.has(flags::kAck) || !frame.payload_complete) return;
   std::vector<std::pair<uint16_t, uint32_t>> params;
-  if (ParseSettings(frame.payload, &params) != ParseState::kSuccess) return;
+  if (parse_settings(frame.payload, &params) != ParseState::kSuccess) return;
   for (const auto& [id, value] : params) {
     // The sender tells its peer how large a frame it may send back: the other direction's bound.
     if (id == settings::kMaxFrameSize && value >= kDefaultMaxFrameSize && value <= kMaxFrameSizeLimit)
@@ -322,7 +322,7 @@ void Stitcher::start_block(Direction dir, const Frame& frame) {
   pb.end_stream = pb.type == FrameType::kHeaders && frame.header.has(flags::kEndStream);
   pb.wire = frame.wire;
   std::string_view fragment;
-  const ParseState s = FramePayloadFragment(frame.header, frame.payload, &fragment, &pb.promised_id);
+  const ParseState s = frame_payload_fragment(frame.header, frame.payload, &fragment, &pb.promised_id);
   if (s == ParseState::kInvalid) ++stats_.parse_errors;
   if (s != ParseState::kSuccess || !frame.payload_complete) pb.cut = true;
   if (s == ParseState::kSuccess) pb.fragments.assign(fragment);
@@ -489,7 +489,7 @@ void Stitcher::on_rst(Direction dir, const Frame& frame) {
   if (it == streams_.end()) return;
   StreamExchange& s = it->second;
   uint32_t code = 0;
-  if (ParseRstStream(frame.payload, &code) != ParseState::kSuccess) code = 0;
+  if (parse_rst_stream(frame.payload, &code) != ParseState::kSuccess) code = 0;
   s.reset = true;
   s.reset_code = code;
   // The reset is the stream's last event; the side that sent it counts it.
@@ -513,7 +513,7 @@ void Stitcher::on_rst(Direction dir, const Frame& frame) {
 void Stitcher::on_goaway(Direction dir, const Frame& frame) {
   uint32_t last = 0;
   uint32_t code = 0;
-  if (ParseGoaway(frame.payload, &last, &code) != ParseState::kSuccess) return;
+  if (parse_goaway(frame.payload, &last, &code) != ParseState::kSuccess) return;
   // Streams the GOAWAY's receiver opened above last_stream_id were not processed (RFC 9113 §6.8).
   std::vector<uint32_t> refused;
   for (auto& [id, s] : streams_) {
@@ -536,7 +536,7 @@ void Stitcher::maybe_emit(uint32_t id) {
 }
 
 void Stitcher::emit(const StreamExchange& s, uint64_t missing_end_ns) {
-  L7Record r = MakeRecord(s, role_);
+  L7Record r = make_record(s, role_);
   if (r.response_missing) r.end_ns = std::max(missing_end_ns, s.request_wire.end_ns);
   r.end_ns = std::max(r.end_ns, r.start_ns);
   ++stats_.records;

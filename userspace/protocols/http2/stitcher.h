@@ -100,7 +100,7 @@ class Stitcher final : public ProtocolStitcher, private FrameReader::Listener {
 };
 
 // Builds the record of one stream (exposed for tests).
-L7Record MakeRecord(const StreamExchange& s, Role role);
+L7Record make_record(const StreamExchange& s, Role role);
 
 // gRPC status code name (0 OK .. 16 UNAUTHENTICATED), or the number as text.
 std::string grpc_status_name(int64_t code);

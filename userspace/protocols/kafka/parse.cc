@@ -224,7 +224,7 @@ void note_error(Response* resp, int16_t code) {
 }
 
 void parse_produce_request(Reader& r, Request* req, const Limits& limits) {
-  const bool flex = IsFlexible(kProduce, req->api_version);
+  const bool flex = is_flexible(kProduce, req->api_version);
   if (req->api_version >= 3) r.str(flex);  // transactional_id
   req->acks = r.i16();
   r.i32();  // timeout
@@ -249,7 +249,7 @@ void parse_produce_request(Reader& r, Request* req, const Limits& limits) {
 
 void parse_fetch_request(Reader& r, Request* req, const Limits& limits) {
   const int16_t v = req->api_version;
-  const bool flex = IsFlexible(kFetch, v);
+  const bool flex = is_flexible(kFetch, v);
   if (v <= 14) r.i32();  // replica_id (a tagged field from v15)
   r.i32();               // max_wait_ms
   r.i32();               // min_bytes
@@ -304,7 +304,7 @@ void parse_fetch_request(Reader& r, Request* req, const Limits& limits) {
 
 void parse_metadata_request(Reader& r, Request* req, const Limits& limits) {
   const int16_t v = req->api_version;
-  const bool flex = IsFlexible(kMetadata, v);
+  const bool flex = is_flexible(kMetadata, v);
   const int64_t topics = r.array_len(flex);  // null (v1+) or empty (v0): all topics
   for (int64_t t = 0; t < topics && r.ok(); ++t) {
     if (v >= 10) r.skip(16);  // topic_id
@@ -322,7 +322,7 @@ void parse_metadata_request(Reader& r, Request* req, const Limits& limits) {
 
 void parse_list_offsets_request(Reader& r, Request* req, const Limits& limits) {
   const int16_t v = req->api_version;
-  const bool flex = IsFlexible(kListOffsets, v);
+  const bool flex = is_flexible(kListOffsets, v);
   r.i32();             // replica_id
   if (v >= 2) r.i8();  // isolation_level
   const int64_t topics = r.array_len(flex);
@@ -347,7 +347,7 @@ void parse_list_offsets_request(Reader& r, Request* req, const Limits& limits) {
 }
 
 void parse_produce_response(Reader& r, int16_t v, Response* resp) {
-  const bool flex = IsFlexible(kProduce, v);
+  const bool flex = is_flexible(kProduce, v);
   const int64_t topics = r.array_len(flex);
   for (int64_t t = 0; t < topics && r.ok(); ++t) {
     r.str(flex);
@@ -376,7 +376,7 @@ void parse_produce_response(Reader& r, int16_t v, Response* resp) {
 }
 
 void parse_fetch_response(Reader& r, int16_t v, Response* resp) {
-  const bool flex = IsFlexible(kFetch, v);
+  const bool flex = is_flexible(kFetch, v);
   if (v >= 1) r.i32();  // throttle_time_ms
   if (v >= 7) {
     note_error(resp, r.i16());
@@ -414,7 +414,7 @@ void parse_fetch_response(Reader& r, int16_t v, Response* resp) {
 }
 
 void parse_metadata_response(Reader& r, int16_t v, Response* resp, const Limits& limits) {
-  const bool flex = IsFlexible(kMetadata, v);
+  const bool flex = is_flexible(kMetadata, v);
   if (v >= 3) r.i32();  // throttle_time_ms
   const int64_t brokers = r.array_len(flex);
   for (int64_t b = 0; b < brokers && r.ok(); ++b) {
@@ -462,7 +462,7 @@ void parse_metadata_response(Reader& r, int16_t v, Response* resp, const Limits&
 }
 
 void parse_list_offsets_response(Reader& r, int16_t v, Response* resp) {
-  const bool flex = IsFlexible(kListOffsets, v);
+  const bool flex = is_flexible(kListOffsets, v);
   if (v >= 2) r.i32();  // throttle_time_ms
   const int64_t topics = r.array_len(flex);
   for (int64_t t = 0; t < topics && r.ok(); ++t) {
@@ -487,23 +487,23 @@ void parse_list_offsets_response(Reader& r, int16_t v, Response* resp) {
 
 }  // namespace
 
-int16_t MaxKnownVersion(int16_t api_key) {
+int16_t max_known_version(int16_t api_key) {
   if (api_key < 0 || static_cast<size_t>(api_key) >= kApis.size()) return -1;
   return kApis[static_cast<size_t>(api_key)].max_version;
 }
 
-bool IsFlexible(int16_t api_key, int16_t api_version) {
+bool is_flexible(int16_t api_key, int16_t api_version) {
   if (api_key < 0 || static_cast<size_t>(api_key) >= kApis.size()) return false;
   const int16_t first = kApis[static_cast<size_t>(api_key)].first_flexible;
   return first >= 0 && api_version >= first;
 }
 
-std::string OperationName(int16_t api_key) {
+std::string operation_name(int16_t api_key) {
   if (api_key < 0 || static_cast<size_t>(api_key) >= kApis.size()) return "api_" + std::to_string(api_key);
   return kApis[static_cast<size_t>(api_key)].name;
 }
 
-std::string ErrorName(int16_t code) {
+std::string error_name(int16_t code) {
   switch (code) {
     case -1:
       return "UNKNOWN_SERVER_ERROR";
@@ -566,7 +566,7 @@ std::string ErrorName(int16_t code) {
   }
 }
 
-ParseState ParseRequestHeader(std::string_view msg, Request* req, size_t* body) {
+ParseState parse_request_header(std::string_view msg, Request* req, size_t* body) {
   Reader r(msg);
   req->api_key = r.i16();
   req->api_version = r.i16();
@@ -575,20 +575,20 @@ ParseState ParseRequestHeader(std::string_view msg, Request* req, size_t* body) 
   req->client_id.clear();
   r.str(false, &req->client_id, &null);  // a plain NULLABLE_STRING even in header v2
   req->has_client_id = !null;
-  if (r.ok() && IsFlexible(req->api_key, req->api_version)) r.tagged_fields();
+  if (r.ok() && is_flexible(req->api_key, req->api_version)) r.tagged_fields();
   if (r.ok() && (req->api_version < 0 || req->correlation_id < 0)) r.set_bad();
   *body = r.pos();
   return state_of(r);
 }
 
-ParseState ParseRequest(std::string_view msg, Request* req, const Limits& limits) {
+ParseState parse_request(std::string_view msg, Request* req, const Limits& limits) {
   size_t end = 0;
-  return ParseRequest(msg, req, limits, &end);
+  return parse_request(msg, req, limits, &end);
 }
 
-ParseState ParseRequest(std::string_view msg, Request* req, const Limits& limits, size_t* end) {
+ParseState parse_request(std::string_view msg, Request* req, const Limits& limits, size_t* end) {
   size_t body = 0;
-  const ParseState s = ParseRequestHeader(msg, req, &body);
+  const ParseState s = parse_request_header(msg, req, &body);
   if (s != ParseState::kSuccess) {
     req->body_truncated = true;
     return s;
@@ -616,13 +616,13 @@ ParseState ParseRequest(std::string_view msg, Request* req, const Limits& limits
   return state_of(r);
 }
 
-ParseState ParseResponse(std::string_view msg, int16_t api_key, int16_t api_version, Response* resp,
+ParseState parse_response(std::string_view msg, int16_t api_key, int16_t api_version, Response* resp,
                          const Limits& limits) {
   Reader r(msg);
   resp->correlation_id = r.i32();
   // ApiVersions answers with header v0 whatever its version: a client that does not know the broker's
   // versions yet must be able to read it (KIP-511).
-  if (r.ok() && IsFlexible(api_key, api_version) && api_key != kApiVersions) r.tagged_fields();
+  if (r.ok() && is_flexible(api_key, api_version) && api_key != kApiVersions) r.tagged_fields();
   if (!r.ok()) {
     resp->body_truncated = true;
     return state_of(r);
@@ -671,7 +671,7 @@ ParseState ParseResponse(std::string_view msg, int16_t api_key, int16_t api_vers
   return state_of(r);
 }
 
-bool LooksLikeRequest(std::string_view bytes, bool lenient) {
+bool looks_like_request(std::string_view bytes, bool lenient) {
   Reader r(bytes);
   const int32_t size = r.i32();
   // The smallest header is 10 bytes; no client sends a request of 64 MiB in one go.
@@ -680,9 +680,9 @@ bool LooksLikeRequest(std::string_view bytes, bool lenient) {
   const bool whole = msg.size() == static_cast<size_t>(size);
   Request req;
   size_t body = 0;
-  const ParseState hs = ParseRequestHeader(msg, &req, &body);
+  const ParseState hs = parse_request_header(msg, &req, &body);
   if (hs == ParseState::kInvalid) return false;
-  const int16_t max = MaxKnownVersion(req.api_key);
+  const int16_t max = max_known_version(req.api_key);
   if (max < 0 || req.api_version > max + kVersionHeadroom || req.correlation_id < 0) return false;
   if (req.has_client_id && (req.client_id.size() > 255 || !printable(req.client_id))) return false;
   if (hs == ParseState::kNeedsMoreData) return !whole && lenient;  // the chunk ends inside the header
@@ -690,7 +690,7 @@ bool LooksLikeRequest(std::string_view bytes, bool lenient) {
                     req.api_key == kListOffsets;
   if (deep && req.api_version <= max) {
     size_t end = 0;
-    const ParseState s = ParseRequest(msg, &req, Limits{}, &end);
+    const ParseState s = parse_request(msg, &req, Limits{}, &end);
     if (s == ParseState::kInvalid) return false;
     for (const std::string& t : req.topics)
       if (!valid_topic(t)) return false;
@@ -703,18 +703,18 @@ bool LooksLikeRequest(std::string_view bytes, bool lenient) {
   return (whole && bytes.size() == msg.size() + 4) || lenient;
 }
 
-bool LooksLikeUnprefixedRequest(std::string_view bytes, bool kafka_port) {
+bool looks_like_unprefixed_request(std::string_view bytes, bool kafka_port) {
   Request req;
   size_t body = 0;
-  if (ParseRequestHeader(bytes, &req, &body) != ParseState::kSuccess) return false;
-  const int16_t max = MaxKnownVersion(req.api_key);
+  if (parse_request_header(bytes, &req, &body) != ParseState::kSuccess) return false;
+  const int16_t max = max_known_version(req.api_key);
   if (max < 0 || req.api_version > max + kVersionHeadroom) return false;
   if (req.has_client_id && (req.client_id.size() > 255 || !printable(req.client_id))) return false;
   const bool deep = req.api_key == kProduce || req.api_key == kFetch || req.api_key == kMetadata ||
                     req.api_key == kListOffsets;
   if (!deep || req.api_version > max) return kafka_port;
   size_t end = 0;
-  if (ParseRequest(bytes, &req, Limits{}, &end) != ParseState::kSuccess || end != bytes.size()) return false;
+  if (parse_request(bytes, &req, Limits{}, &end) != ParseState::kSuccess || end != bytes.size()) return false;
   return std::all_of(req.topics.begin(), req.topics.end(), valid_topic);
 }
 

@@ -17,39 +17,39 @@ namespace otelbpf::l7::kafka {
 
 // Highest version of the API this parser knows of (-1 for an unknown key); requests up to a few versions
 // beyond it are still recognised by key.
-int16_t MaxKnownVersion(int16_t api_key);
+int16_t max_known_version(int16_t api_key);
 // Whether this version of the API uses the flexible encoding (KIP-482: compact strings and arrays,
 // tagged fields), which also selects request header v2 and response header v1.
-bool IsFlexible(int16_t api_key, int16_t api_version);
+bool is_flexible(int16_t api_key, int16_t api_version);
 // messaging.operation.name: "produce", "fetch", "metadata", "api_versions", ... ("api_<key>" unknown).
-std::string OperationName(int16_t api_key);
+std::string operation_name(int16_t api_key);
 // "UNKNOWN_TOPIC_OR_PARTITION", ... ("ERROR_<code>" for codes without a name here).
-std::string ErrorName(int16_t code);
+std::string error_name(int16_t code);
 
 // Request header (v1, or v2 with tagged fields for flexible versions). On success *body is the offset
 // of the body in `msg`.
-ParseState ParseRequestHeader(std::string_view msg, Request* req, size_t* body);
+ParseState parse_request_header(std::string_view msg, Request* req, size_t* body);
 
 // Header, and the body of Produce (topics, partitions, acks), Fetch (topics, partitions) and Metadata
 // (topics) up to Limits::max_topics. kNeedsMoreData (body_truncated set) when msg ends inside them.
-ParseState ParseRequest(std::string_view msg, Request* req, const Limits& limits = {});
+ParseState parse_request(std::string_view msg, Request* req, const Limits& limits = {});
 // The same, telling where the parse stopped (msg.size() for APIs whose body is not read).
-ParseState ParseRequest(std::string_view msg, Request* req, const Limits& limits, size_t* end);
+ParseState parse_request(std::string_view msg, Request* req, const Limits& limits, size_t* end);
 
 // Response to a request of api_key/api_version: the correlation id, and for Produce, Fetch, Metadata and
 // the APIs with a top-level error code, the first non-zero error code (and Metadata's topics).
-ParseState ParseResponse(std::string_view msg, int16_t api_key, int16_t api_version, Response* resp,
+ParseState parse_response(std::string_view msg, int16_t api_key, int16_t api_version, Response* resp,
                          const Limits& limits = {});
 
 // Whether `bytes` (starting at a size prefix) look like the start of a request: known key and version,
 // sane correlation and client ids. A whole Produce/Fetch/Metadata/ListOffsets must parse to its last
 // byte; other keys must match the size exactly. `lenient` (the Kafka port, or a connection already known
 // to be Kafka) also accepts a request cut inside its header or body, or followed by more bytes.
-bool LooksLikeRequest(std::string_view bytes, bool lenient);
+bool looks_like_request(std::string_view bytes, bool lenient);
 // A whole request without its size prefix: what a broker that reads the 4-byte size with a syscall of
 // its own (Kafka's own network layer does) shows next. Produce/Fetch/Metadata/ListOffsets must parse to
 // the last byte; other keys pass only when `kafka_port`.
-bool LooksLikeUnprefixedRequest(std::string_view bytes, bool kafka_port);
+bool looks_like_unprefixed_request(std::string_view bytes, bool kafka_port);
 
 // One direction of a connection: [size:int32][message] repeated.
 class Framer {

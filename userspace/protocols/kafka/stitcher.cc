@@ -15,11 +15,11 @@ int32_t be32(std::string_view b) {
 
 // A request start on a connection whose protocol is already known: header sanity without the exactness
 // inference asks for (the chunk may carry several requests or be cut by the capture).
-bool request_starts(std::string_view bytes) { return LooksLikeRequest(bytes, /*lenient=*/true); }
+bool request_starts(std::string_view bytes) { return looks_like_request(bytes, /*lenient=*/true); }
 
 }  // namespace
 
-L7Record MakeRecord(const Request& request, const Response* response, Role role) {
+L7Record make_record(const Request& request, const Response* response, Role role) {
   L7Record r;
   r.protocol = "kafka";
   r.role = role;
@@ -39,7 +39,7 @@ L7Record MakeRecord(const Request& request, const Response* response, Role role)
   }
 
   Attributes& a = r.attributes;
-  const std::string op = OperationName(request.api_key);
+  const std::string op = operation_name(request.api_key);
   a.emplace_back("messaging.system", std::string("kafka"));
   a.emplace_back("messaging.operation.name", op);
   if (request.api_key == kProduce) a.emplace_back("messaging.operation.type", std::string("send"));
@@ -68,7 +68,7 @@ L7Record MakeRecord(const Request& request, const Response* response, Role role)
   if (response != nullptr && response->body_parsed) {
     a.emplace_back("otelbpf.kafka.error_code", static_cast<int64_t>(response->error_code));
     if (response->error_code != 0) {
-      const std::string name = ErrorName(response->error_code);
+      const std::string name = error_name(response->error_code);
       r.error = true;
       a.emplace_back("error.type", name);
       r.status_message = "Kafka " + name;
@@ -96,7 +96,7 @@ bool Stitcher::starts_unprefixed(Direction dir, std::string_view bytes) {
   // Only requests: a response without its size is a correlation id and little else.
   const Direction request_dir = role_ == Role::kClient ? Direction::kEgress : Direction::kIngress;
   if (role_ != Role::kUnknown && dir != request_dir) return false;
-  if (!LooksLikeUnprefixedRequest(bytes, /*kafka_port=*/true)) return false;
+  if (!looks_like_unprefixed_request(bytes, /*kafka_port=*/true)) return false;
   if (role_ == Role::kUnknown) role_ = dir == Direction::kEgress ? Role::kClient : Role::kServer;
   return true;
 }
@@ -142,9 +142,9 @@ void Stitcher::on_message(Direction dir, std::string_view kept, bool cut, const 
 
 void Stitcher::on_request(std::string_view kept, bool cut, const WireExtent& wire) {
   Request req;
-  const ParseState s = ParseRequest(kept, &req, limits_);
+  const ParseState s = parse_request(kept, &req, limits_);
   if (s == ParseState::kInvalid || (s == ParseState::kNeedsMoreData && req.api_key < 0) ||
-      MaxKnownVersion(req.api_key) < 0) {
+      max_known_version(req.api_key) < 0) {
     ++stats_.parse_errors;
     return;
   }
@@ -181,7 +181,7 @@ void Stitcher::on_response(std::string_view kept, bool cut, const WireExtent& wi
     pending_.pop_front();
   }
   Response resp;
-  const ParseState s = ParseResponse(kept, it->api_key, it->api_version, &resp, limits_);
+  const ParseState s = parse_response(kept, it->api_key, it->api_version, &resp, limits_);
   if (s == ParseState::kInvalid) {
     ++stats_.parse_errors;
     resp.body_parsed = false;
@@ -210,7 +210,7 @@ void Stitcher::on_close(uint64_t ts_ns, std::vector<L7Record>& out) {
 }
 
 void Stitcher::emit(const Request& req, const Response* resp, uint64_t missing_end_ns) {
-  L7Record r = MakeRecord(req, resp, role_);
+  L7Record r = make_record(req, resp, role_);
   if (resp == nullptr) r.end_ns = std::max(missing_end_ns, req.wire.end_ns);
   r.end_ns = std::max(r.end_ns, r.start_ns);
   ++stats_.records;

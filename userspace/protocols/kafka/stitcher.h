@@ -41,6 +41,6 @@ class Stitcher final : public ProtocolStitcher {
 
 // Builds the record of one exchange (exposed for tests); `response` may be null (response missing, or
 // none expected).
-L7Record MakeRecord(const Request& request, const Response* response, Role role);
+L7Record make_record(const Request& request, const Response* response, Role role);
 
 }  // namespace otelbpf::l7::kafka

@@ -12,11 +12,11 @@ constexpr uint16_t kMysqlPort = 3306;
 bool looks_like_message_start(const InferenceInput& input) {
   if (input.udp) return false;
   uint8_t command = 0;
-  if (ParseGreetingStart(input.first_bytes) == ParseState::kSuccess) return true;
-  if (ParseCommandStart(input.first_bytes, &command) == ParseState::kSuccess) return true;
+  if (parse_greeting_start(input.first_bytes) == ParseState::kSuccess) return true;
+  if (parse_command_start(input.first_bytes, &command) == ParseState::kSuccess) return true;
   const bool from_server_port = input.direction == Direction::kEgress ? input.local_port == kMysqlPort
                                                                       : input.remote_port == kMysqlPort;
-  return from_server_port && LooksLikeResponseStart(input.first_bytes);
+  return from_server_port && looks_like_response_start(input.first_bytes);
 }
 
 std::unique_ptr<ProtocolStitcher> make_stitcher() { return std::make_unique<Stitcher>(); }

@@ -86,7 +86,7 @@ const char* command_name(uint8_t command) {
   return command < std::size(kNames) ? kNames[command] : nullptr;
 }
 
-bool ParseLenencInt(std::string_view& p, uint64_t* value) {
+bool parse_lenenc_int(std::string_view& p, uint64_t* value) {
   if (p.empty()) return false;
   const uint8_t b = byte_at(p, 0);
   size_t n = 0;
@@ -111,14 +111,14 @@ bool ParseLenencInt(std::string_view& p, uint64_t* value) {
   return true;
 }
 
-ParseState ParsePacketHeader(std::string_view buf, uint32_t* length, uint8_t* seq) {
+ParseState parse_packet_header(std::string_view buf, uint32_t* length, uint8_t* seq) {
   if (buf.size() < kPacketHeaderSize) return ParseState::kNeedsMoreData;
   *length = le(buf, 0, 3);
   *seq = byte_at(buf, 3);
   return ParseState::kSuccess;
 }
 
-ParseState ParseGreeting(std::string_view p, Greeting* out) {
+ParseState parse_greeting(std::string_view p, Greeting* out) {
   if (p.empty()) return ParseState::kNeedsMoreData;
   if (byte_at(p, 0) != 0x0a) return ParseState::kInvalid;
   p.remove_prefix(1);
@@ -135,7 +135,7 @@ ParseState ParseGreeting(std::string_view p, Greeting* out) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseHandshakeResponse(std::string_view p, HandshakeResponse* out) {
+ParseState parse_handshake_response(std::string_view p, HandshakeResponse* out) {
   if (p.size() < 4) return ParseState::kNeedsMoreData;
   out->capabilities = le(p, 0, 4);
   if (!(out->capabilities & kClientProtocol41)) return ParseState::kInvalid;  // 3.x servers: not supported
@@ -151,7 +151,7 @@ ParseState ParseHandshakeResponse(std::string_view p, HandshakeResponse* out) {
   out->user.assign(user);
   uint64_t auth_len = 0;
   if (out->capabilities & kClientPluginAuthLenencData) {
-    if (!ParseLenencInt(p, &auth_len)) return ParseState::kNeedsMoreData;
+    if (!parse_lenenc_int(p, &auth_len)) return ParseState::kNeedsMoreData;
   } else if (out->capabilities & kClientSecureConnection) {
     if (p.empty()) return ParseState::kNeedsMoreData;
     auth_len = byte_at(p, 0);
@@ -170,11 +170,11 @@ ParseState ParseHandshakeResponse(std::string_view p, HandshakeResponse* out) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseOk(std::string_view p, OkPacket* out) {
+ParseState parse_ok(std::string_view p, OkPacket* out) {
   if (p.empty()) return ParseState::kNeedsMoreData;
   if (byte_at(p, 0) != 0x00 && byte_at(p, 0) != 0xFE) return ParseState::kInvalid;
   p.remove_prefix(1);
-  if (!ParseLenencInt(p, &out->affected_rows) || !ParseLenencInt(p, &out->last_insert_id))
+  if (!parse_lenenc_int(p, &out->affected_rows) || !parse_lenenc_int(p, &out->last_insert_id))
     return ParseState::kNeedsMoreData;
   if (p.size() < 4) return ParseState::kNeedsMoreData;
   out->status = static_cast<uint16_t>(le(p, 0, 2));
@@ -182,7 +182,7 @@ ParseState ParseOk(std::string_view p, OkPacket* out) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseErr(std::string_view p, ErrPacket* out) {
+ParseState parse_err(std::string_view p, ErrPacket* out) {
   if (p.empty()) return ParseState::kNeedsMoreData;
   if (byte_at(p, 0) != 0xFF) return ParseState::kInvalid;
   if (p.size() < 3) return ParseState::kNeedsMoreData;
@@ -197,8 +197,8 @@ ParseState ParseErr(std::string_view p, ErrPacket* out) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseEof(std::string_view p, uint64_t length, EofPacket* out) {
-  if (!IsTerminator(p, length)) return p.empty() ? ParseState::kNeedsMoreData : ParseState::kInvalid;
+ParseState parse_eof(std::string_view p, uint64_t length, EofPacket* out) {
+  if (!is_terminator(p, length)) return p.empty() ? ParseState::kNeedsMoreData : ParseState::kInvalid;
   if (p.size() >= 5) {
     out->warnings = static_cast<uint16_t>(le(p, 1, 2));
     out->status = static_cast<uint16_t>(le(p, 3, 2));
@@ -206,7 +206,7 @@ ParseState ParseEof(std::string_view p, uint64_t length, EofPacket* out) {
   return ParseState::kSuccess;
 }
 
-ParseState ParsePrepareOk(std::string_view p, PrepareOk* out) {
+ParseState parse_prepare_ok(std::string_view p, PrepareOk* out) {
   if (p.empty()) return ParseState::kNeedsMoreData;
   if (byte_at(p, 0) != 0x00) return ParseState::kInvalid;
   if (p.size() < 9) return ParseState::kNeedsMoreData;
@@ -217,7 +217,7 @@ ParseState ParsePrepareOk(std::string_view p, PrepareOk* out) {
   return ParseState::kSuccess;
 }
 
-ParseState ParseCommandStart(std::string_view buf, uint8_t* command) {
+ParseState parse_command_start(std::string_view buf, uint8_t* command) {
   if (buf.size() >= 3 && le(buf, 0, 3) == 0) return ParseState::kInvalid;
   if (buf.size() >= 4 && byte_at(buf, 3) != 0) return ParseState::kInvalid;
   if (buf.size() < 5) return ParseState::kNeedsMoreData;
@@ -231,7 +231,7 @@ ParseState ParseCommandStart(std::string_view buf, uint8_t* command) {
     if (buf.size() < kPacketHeaderSize + size) return ParseState::kNeedsMoreData;
     if (buf.size() == kPacketHeaderSize + size) return ParseState::kSuccess;
     uint8_t next = 0;
-    return ParseCommandStart(buf.substr(kPacketHeaderSize + size), &next) == ParseState::kSuccess
+    return parse_command_start(buf.substr(kPacketHeaderSize + size), &next) == ParseState::kSuccess
                ? ParseState::kSuccess
                : ParseState::kInvalid;
   };
@@ -281,7 +281,7 @@ ParseState ParseCommandStart(std::string_view buf, uint8_t* command) {
   }
 }
 
-ParseState ParseGreetingStart(std::string_view buf) {
+ParseState parse_greeting_start(std::string_view buf) {
   if (buf.size() >= 4 && byte_at(buf, 3) != 0) return ParseState::kInvalid;
   if (buf.size() >= 5 && byte_at(buf, 4) != 0x0a) return ParseState::kInvalid;
   if (buf.size() >= 6 && !(buf[5] >= '0' && buf[5] <= '9')) return ParseState::kInvalid;
@@ -289,13 +289,13 @@ ParseState ParseGreetingStart(std::string_view buf) {
   const uint32_t len = le(buf, 0, 3);
   if (len < 20 || len > 1024) return ParseState::kInvalid;
   Greeting g;
-  const ParseState s = ParseGreeting(buf.substr(4, len), &g);
+  const ParseState s = parse_greeting(buf.substr(4, len), &g);
   // The greeting is short and written at once; a capture that holds its version but not its tail is fine.
   if (s == ParseState::kNeedsMoreData && !g.server_version.empty()) return ParseState::kSuccess;
   return s;
 }
 
-bool LooksLikeResponseStart(std::string_view buf) {
+bool looks_like_response_start(std::string_view buf) {
   if (buf.size() < 5 || byte_at(buf, 3) != 1) return false;
   const uint32_t len = le(buf, 0, 3);
   const uint8_t first = byte_at(buf, 4);

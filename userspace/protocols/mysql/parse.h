@@ -13,38 +13,38 @@
 namespace otelbpf::l7::mysql {
 
 // Length-encoded integer at the front of `p` (consumed). False when cut or the 0xFB/0xFF markers.
-bool ParseLenencInt(std::string_view& p, uint64_t* value);
+bool parse_lenenc_int(std::string_view& p, uint64_t* value);
 
 // A packet header at the front of `buf`: payload length and sequence id.
-ParseState ParsePacketHeader(std::string_view buf, uint32_t* length, uint8_t* seq);
+ParseState parse_packet_header(std::string_view buf, uint32_t* length, uint8_t* seq);
 
 // Payload parsers; each wants the payload (no packet header).
-ParseState ParseGreeting(std::string_view payload, Greeting* out);
-ParseState ParseHandshakeResponse(std::string_view payload, HandshakeResponse* out);
-ParseState ParseOk(std::string_view payload, OkPacket* out);  // header byte 0x00 or 0xFE
-ParseState ParseErr(std::string_view payload, ErrPacket* out);
-ParseState ParseEof(std::string_view payload, uint64_t length, EofPacket* out);
-ParseState ParsePrepareOk(std::string_view payload, PrepareOk* out);
+ParseState parse_greeting(std::string_view payload, Greeting* out);
+ParseState parse_handshake_response(std::string_view payload, HandshakeResponse* out);
+ParseState parse_ok(std::string_view payload, OkPacket* out);  // header byte 0x00 or 0xFE
+ParseState parse_err(std::string_view payload, ErrPacket* out);
+ParseState parse_eof(std::string_view payload, uint64_t length, EofPacket* out);
+ParseState parse_prepare_ok(std::string_view payload, PrepareOk* out);
 
 // A packet that ends a run of column definitions or rows: an EOF packet, or with CLIENT_DEPRECATE_EOF the
 // OK packet that replaces it (header 0xFE). A row starting with 0xFE would be a length-encoded string of
 // 16 MiB or more, so its packet is a full 0xFFFFFF one.
-inline bool IsTerminator(std::string_view payload, uint64_t length) {
+inline bool is_terminator(std::string_view payload, uint64_t length) {
   return !payload.empty() && static_cast<uint8_t>(payload[0]) == 0xFE && length < kMaxPacketPayload;
 }
 // The classic 5-byte EOF (not the deprecate-EOF OK, which has at least 7 bytes).
-inline bool IsClassicEof(std::string_view payload, uint64_t length) {
-  return IsTerminator(payload, length) && length < 7;
+inline bool is_classic_eof(std::string_view payload, uint64_t length) {
+  return is_terminator(payload, length) && length < 7;
 }
 
 // Does `buf` (the first bytes of a chunk) start a client command packet whose shape fits its command
 // byte? Strict, because inference uses it: sequence id 0, a known command, a length that fits the
 // command, text commands starting with text. kNeedsMoreData for a plausible prefix too short to tell.
-ParseState ParseCommandStart(std::string_view buf, uint8_t* command);
+ParseState parse_command_start(std::string_view buf, uint8_t* command);
 // Does `buf` start a server greeting (protocol version 10, a printable NUL-terminated version string)?
-ParseState ParseGreetingStart(std::string_view buf);
+ParseState parse_greeting_start(std::string_view buf);
 // A plausible first packet of a response (sequence id 1: OK, ERR, or a column count).
-bool LooksLikeResponseStart(std::string_view buf);
+bool looks_like_response_start(std::string_view buf);
 
 // One direction of one connection: bytes -> packets.
 class PacketReader {

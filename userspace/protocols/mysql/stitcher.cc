@@ -58,7 +58,7 @@ std::string next_transaction_id() {
   return buf;
 }
 
-L7Record MakeRecord(const Request& req, const Response* resp, Role role, bool missing, const Limits& limits) {
+L7Record make_record(const Request& req, const Response* resp, Role role, bool missing, const Limits& limits) {
   L7Record r;
   r.protocol = "mysql";
   r.role = role;
@@ -203,15 +203,15 @@ void Stitcher::on_close(uint64_t ts_ns, std::vector<L7Record>& out) {
 
 ParseState Stitcher::detect_role(std::string_view first_bytes, Direction dir) {
   uint8_t command = 0;
-  const ParseState greeting = ParseGreetingStart(first_bytes);
-  const ParseState cmd = ParseCommandStart(first_bytes, &command);
+  const ParseState greeting = parse_greeting_start(first_bytes);
+  const ParseState cmd = parse_command_start(first_bytes, &command);
   if (greeting == ParseState::kSuccess) {
     client_dir_ = opposite(dir);
     phase_ = Phase::kHandshake;
   } else if (cmd == ParseState::kSuccess) {
     client_dir_ = dir;
     phase_ = Phase::kCommand;
-  } else if (LooksLikeResponseStart(first_bytes)) {
+  } else if (looks_like_response_start(first_bytes)) {
     client_dir_ = opposite(dir);
     phase_ = Phase::kCommand;
   } else {
@@ -253,7 +253,7 @@ void Stitcher::on_framing_lost(Direction dir, uint64_t skipped_bytes, uint64_t t
 bool Stitcher::can_resync(Direction dir, std::string_view first_bytes) {
   if (dir == client_dir_) {
     uint8_t command = 0;
-    if (ParseCommandStart(first_bytes, &command) != ParseState::kSuccess) return false;
+    if (parse_command_start(first_bytes, &command) != ParseState::kSuccess) return false;
     phase_ = Phase::kCommand;  // framing lost during the handshake: the commands have begun
     return true;
   }
@@ -276,7 +276,7 @@ void Stitcher::on_handshake_client_packet(const Packet& p) {
   if (handshake_response_seen_) return;  // auth switch / more-data answers
   handshake_response_seen_ = true;
   HandshakeResponse hr;
-  const ParseState s = ParseHandshakeResponse(p.payload, &hr);
+  const ParseState s = parse_handshake_response(p.payload, &hr);
   if (s == ParseState::kInvalid) {
     ++stats_.parse_errors;
     return;
@@ -421,12 +421,12 @@ void Stitcher::on_server_packet(Packet& p) {
 
 bool Stitcher::after_terminator(Exchange& ex, std::string_view payload, uint64_t length) {
   uint16_t status = 0;
-  if (IsClassicEof(payload, length)) {
+  if (is_classic_eof(payload, length)) {
     EofPacket eof;
-    if (ParseEof(payload, length, &eof) == ParseState::kSuccess) status = eof.status;
+    if (parse_eof(payload, length, &eof) == ParseState::kSuccess) status = eof.status;
   } else {
     OkPacket ok;
-    if (ParseOk(payload, &ok) == ParseState::kSuccess) status = ok.status;
+    if (parse_ok(payload, &ok) == ParseState::kSuccess) status = ok.status;
   }
   if (status & kStatusMoreResultsExist) {
     rstate_ = ResponseState::kFirst;
@@ -468,7 +468,7 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
     case ResponseState::kFirst: {
       if (b == 0xFF) {
         ErrPacket e;
-        if (ParseErr(pl, &e) == ParseState::kInvalid) ++stats_.parse_errors;
+        if (parse_err(pl, &e) == ParseState::kInvalid) ++stats_.parse_errors;
         if (e.code == kProgressReportCode) return false;  // MariaDB progress report: the answer follows
         r.err = std::move(e);
         r.error = true;
@@ -478,7 +478,7 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
         case kComStatistics:
           return true;
         case kComStmtPrepare:
-          if (b == 0x00 && ParsePrepareOk(pl, &r.prepare) == ParseState::kSuccess) {
+          if (b == 0x00 && parse_prepare_ok(pl, &r.prepare) == ParseState::kSuccess) {
             r.prepare_ok = true;
             if (statements_.size() >= limits_.max_statements && !statements_.count(r.prepare.statement_id))
               statements_.erase(statements_.begin());
@@ -495,17 +495,17 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
           return false;
         case kComChangeUser:
           if (b == 0x00) {
-            r.ok = ParseOk(pl, &r.ok_packet) == ParseState::kSuccess;
+            r.ok = parse_ok(pl, &r.ok_packet) == ParseState::kSuccess;
             return true;
           }
           rstate_ = ResponseState::kAuth;
           return false;
         case kComFieldList:
-          if (IsTerminator(pl, p.length)) return true;
+          if (is_terminator(pl, p.length)) return true;
           rstate_ = ResponseState::kDefsUntilEof;
           return false;
         case kComStmtFetch:
-          if (IsTerminator(pl, p.length)) return after_terminator(ex, pl, p.length);
+          if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);
           r.result_set = true;
           ++r.rows;
           rstate_ = ResponseState::kRows;
@@ -515,20 +515,20 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
       }
       if (b == 0x00) {
         OkPacket ok;
-        if (ParseOk(pl, &ok) != ParseState::kSuccess) ++stats_.parse_errors;
+        if (parse_ok(pl, &ok) != ParseState::kSuccess) ++stats_.parse_errors;
         r.ok = true;
         r.ok_packet.affected_rows += ok.affected_rows;
         if (ok.last_insert_id != 0) r.ok_packet.last_insert_id = ok.last_insert_id;
         r.ok_packet.status = ok.status;
         return (ok.status & kStatusMoreResultsExist) == 0;
       }
-      if (IsTerminator(pl, p.length)) return after_terminator(ex, pl, p.length);  // EOF answer (old servers)
+      if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);  // EOF answer (old servers)
       if (b == 0xFB && command == kComQuery) return false;  // LOCAL INFILE: the file, then OK or ERR
       uint64_t columns = 0;
       std::string_view q = pl;
       if (command == kComQuery || command == kComStmtExecute) {
         // MARIADB_CLIENT_CACHE_METADATA adds a byte: whether the column definitions follow.
-        if (ParseLenencInt(q, &columns) && columns > 0 &&
+        if (parse_lenenc_int(q, &columns) && columns > 0 &&
             (q.empty() || (q.size() == 1 && (q[0] == 0 || q[0] == 1)))) {
           r.result_set = true;
           r.columns = columns;
@@ -551,10 +551,10 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
         rstate_ = deprecate_eof_ == Tristate::kYes ? ResponseState::kRows : ResponseState::kMaybeColumnsEof;
       return false;
     case ResponseState::kMaybeColumnsEof:
-      if (IsClassicEof(pl, p.length)) {
+      if (is_classic_eof(pl, p.length)) {
         if (deprecate_eof_ == Tristate::kUnknown) deprecate_eof_ = Tristate::kNo;
         EofPacket eof;
-        ParseEof(pl, p.length, &eof);
+        parse_eof(pl, p.length, &eof);
         rstate_ = ResponseState::kRows;
         // A cursor was opened (COM_STMT_EXECUTE with a cursor flag): rows come with COM_STMT_FETCH.
         return (eof.status & kStatusCursorExists) != 0;
@@ -564,11 +564,11 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
       [[fallthrough]];
     case ResponseState::kRows:
       if (b == 0xFF) {  // an error while the rows were produced (a row never starts with 0xFF)
-        ParseErr(pl, &r.err);
+        parse_err(pl, &r.err);
         r.error = true;
         return true;
       }
-      if (IsTerminator(pl, p.length)) return after_terminator(ex, pl, p.length);
+      if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);
       ++r.rows;
       return false;
     case ResponseState::kPrepareParams:
@@ -586,7 +586,7 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
       }
       return true;
     case ResponseState::kMaybeParamsEof:
-      if (IsClassicEof(pl, p.length)) {
+      if (is_classic_eof(pl, p.length)) {
         if (deprecate_eof_ == Tristate::kUnknown) deprecate_eof_ = Tristate::kNo;
         return prepare_columns(ex);
       }
@@ -594,7 +594,7 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
       if (prepare_columns(ex)) return true;
       return advance_response(ex, p);  // it is the first column definition
     case ResponseState::kMaybePrepareEof:
-      if (IsClassicEof(pl, p.length)) {
+      if (is_classic_eof(pl, p.length)) {
         if (deprecate_eof_ == Tristate::kUnknown) deprecate_eof_ = Tristate::kNo;
       } else if (deprecate_eof_ == Tristate::kUnknown) {
         deprecate_eof_ = Tristate::kYes;
@@ -602,18 +602,18 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
       return true;
     case ResponseState::kDefsUntilEof:
       if (b == 0xFF) {
-        ParseErr(pl, &r.err);
+        parse_err(pl, &r.err);
         r.error = true;
         return true;
       }
-      return IsTerminator(pl, p.length);
+      return is_terminator(pl, p.length);
     case ResponseState::kAuth:
       if (b == 0x00) {
-        r.ok = ParseOk(pl, &r.ok_packet) == ParseState::kSuccess;
+        r.ok = parse_ok(pl, &r.ok_packet) == ParseState::kSuccess;
         return true;
       }
       if (b == 0xFF) {
-        ParseErr(pl, &r.err);
+        parse_err(pl, &r.err);
         r.error = true;
         return true;
       }
@@ -639,7 +639,7 @@ void Stitcher::finish_front(bool missing, uint64_t end_ns) {
 }
 
 void Stitcher::emit(const Exchange& ex, bool with_response, bool missing, uint64_t end_ns) {
-  L7Record r = MakeRecord(ex.request, with_response ? &ex.response : nullptr, role_, missing, limits_);
+  L7Record r = make_record(ex.request, with_response ? &ex.response : nullptr, role_, missing, limits_);
   if (!with_response) r.end_ns = std::max(end_ns, ex.request.wire.end_ns);
   // A command without an answer (COM_QUIT, COM_STMT_CLOSE) has no response sequence number; the one just
   // past the command is the same at both ends, so the client and server spans still pair (the TCP rule, docs/design.md, Linking, wants both).

@@ -48,7 +48,7 @@ struct Response {
 
 // Builds the record of one exchange (exposed for tests); `response` is null when none was seen or none
 // exists (COM_QUIT, COM_STMT_CLOSE), `missing` tells which.
-L7Record MakeRecord(const Request& request, const Response* response, Role role, bool missing,
+L7Record make_record(const Request& request, const Response* response, Role role, bool missing,
                     const Limits& limits = {});
 
 // Process-wide unique transaction ids: a random prefix per run and a counter ("3f2a9c1e-42").

@@ -10,7 +10,7 @@ constexpr uint16_t kPostgresPort = 5432;
 bool looks_like_message_start(const InferenceInput& input) {
   if (input.udp) return false;
   const bool pg_port = input.local_port == kPostgresPort || input.remote_port == kPostgresPort;
-  return LooksLikeFrontendStart(input.first_bytes, pg_port);
+  return looks_like_frontend_start(input.first_bytes, pg_port);
 }
 
 std::unique_ptr<ProtocolStitcher> make_stitcher() { return std::make_unique<Stitcher>(); }

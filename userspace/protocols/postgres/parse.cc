@@ -90,12 +90,12 @@ bool looks_like_sql(std::string_view text) {
 
 }  // namespace
 
-bool IsFrontendType(char t) { return std::string_view("QPBDESHCXFpdcf").find(t) != std::string_view::npos; }
-bool IsBackendType(char t) {
+bool is_frontend_type(char t) { return std::string_view("QPBDESHCXFpdcf").find(t) != std::string_view::npos; }
+bool is_backend_type(char t) {
   return std::string_view("RSKZTDCIEN123nstAGHWdcVv").find(t) != std::string_view::npos;
 }
 
-ParseState ParseHeader(std::string_view buf, Side side, const Limits& limits, size_t* header_len,
+ParseState parse_header(std::string_view buf, Side side, const Limits& limits, size_t* header_len,
                        uint64_t* body_len) {
   if (buf.empty()) return ParseState::kNeedsMoreData;
   if (side == Side::kFrontend && buf[0] == 0) {
@@ -112,7 +112,7 @@ ParseState ParseHeader(std::string_view buf, Side side, const Limits& limits, si
     return ParseState::kSuccess;
   }
   const char t = buf[0];
-  if (side == Side::kFrontend ? !IsFrontendType(t) : !IsBackendType(t)) return ParseState::kInvalid;
+  if (side == Side::kFrontend ? !is_frontend_type(t) : !is_backend_type(t)) return ParseState::kInvalid;
   if (buf.size() < 5) return ParseState::kNeedsMoreData;
   const uint32_t len = be32(buf.substr(1));
   const LengthRule rule = side == Side::kFrontend ? frontend_rule(t) : backend_rule(t);
@@ -123,16 +123,16 @@ ParseState ParseHeader(std::string_view buf, Side side, const Limits& limits, si
   return ParseState::kSuccess;
 }
 
-std::string_view ReadCString(std::string_view body, size_t* consumed) {
+std::string_view read_c_string(std::string_view body, size_t* consumed) {
   const size_t nul = body.find('\0');
   if (consumed != nullptr) *consumed = nul == std::string_view::npos ? body.size() : nul + 1;
   return body.substr(0, nul);
 }
 
-bool LooksLikeFrontendStart(std::string_view buf, bool allow_partial) {
+bool looks_like_frontend_start(std::string_view buf, bool allow_partial) {
   size_t hlen = 0;
   uint64_t blen = 0;
-  if (ParseHeader(buf, Side::kFrontend, Limits{}, &hlen, &blen) != ParseState::kSuccess) return false;
+  if (parse_header(buf, Side::kFrontend, Limits{}, &hlen, &blen) != ParseState::kSuccess) return false;
   if (buf[0] == 0) return true;
   const std::string_view body = buf.substr(hlen, blen);
   const bool whole = body.size() == blen;
@@ -145,12 +145,12 @@ bool LooksLikeFrontendStart(std::string_view buf, bool allow_partial) {
   }
   if (buf[0] == 'P') {
     size_t used = 0;
-    const std::string_view name = ReadCString(body, &used);
+    const std::string_view name = read_c_string(body, &used);
     if (used > name.size() + 1 || used == body.size()) return false;
     for (char c : name)
       if (static_cast<unsigned char>(c) < 0x20) return false;
     size_t qused = 0;
-    const std::string_view query = ReadCString(body.substr(used), &qused);
+    const std::string_view query = read_c_string(body.substr(used), &qused);
     if (!looks_like_sql(query)) return false;
     if (!whole) return query.size() >= 4;
     const size_t rest = body.size() - used - qused;
@@ -162,13 +162,13 @@ bool LooksLikeFrontendStart(std::string_view buf, bool allow_partial) {
   return false;
 }
 
-StartupParams ParseStartupParams(std::string_view body) {
+StartupParams parse_startup_params(std::string_view body) {
   StartupParams p;
   while (!body.empty() && body[0] != '\0') {
     size_t used = 0;
-    const std::string_view key = ReadCString(body, &used);
+    const std::string_view key = read_c_string(body, &used);
     body.remove_prefix(used);
-    const std::string_view value = ReadCString(body, &used);
+    const std::string_view value = read_c_string(body, &used);
     body.remove_prefix(used);
     if (key == "user")
       p.user.assign(value);
@@ -181,34 +181,34 @@ StartupParams ParseStartupParams(std::string_view body) {
   return p;
 }
 
-bool ParseParse(std::string_view body, std::string* statement, std::string* query) {
+bool parse_parse(std::string_view body, std::string* statement, std::string* query) {
   size_t used = 0;
-  const std::string_view name = ReadCString(body, &used);
+  const std::string_view name = read_c_string(body, &used);
   if (used == name.size()) return false;  // the name itself was cut
   statement->assign(name);
-  query->assign(ReadCString(body.substr(used)));
+  query->assign(read_c_string(body.substr(used)));
   return true;
 }
 
-bool ParseBind(std::string_view body, std::string* portal, std::string* statement) {
+bool parse_bind(std::string_view body, std::string* portal, std::string* statement) {
   size_t used = 0;
-  const std::string_view p = ReadCString(body, &used);
+  const std::string_view p = read_c_string(body, &used);
   if (used == p.size()) return false;
   size_t used2 = 0;
-  const std::string_view s = ReadCString(body.substr(used), &used2);
+  const std::string_view s = read_c_string(body.substr(used), &used2);
   if (used2 == s.size()) return false;
   portal->assign(p);
   statement->assign(s);
   return true;
 }
 
-ErrorFields ParseErrorFields(std::string_view body) {
+ErrorFields parse_error_fields(std::string_view body) {
   ErrorFields f;
   std::string localised;
   while (!body.empty() && body[0] != '\0') {
     const char code = body[0];
     size_t used = 0;
-    const std::string_view value = ReadCString(body.substr(1), &used);
+    const std::string_view value = read_c_string(body.substr(1), &used);
     body.remove_prefix(1 + used);
     switch (code) {
       case 'V':
@@ -248,7 +248,7 @@ void StreamParser::feed(const DataChunk& chunk) {
   if (state_ == State::kAwaitStart) {
     size_t h = 0;
     uint64_t b = 0;
-    if (data.empty() || ParseHeader(data, side_, limits_, &h, &b) == ParseState::kInvalid) {
+    if (data.empty() || parse_header(data, side_, limits_, &h, &b) == ParseState::kInvalid) {
       stats_.bytes_skipped += chunk.total_bytes;
       chunk_ = nullptr;
       return;
@@ -305,7 +305,7 @@ size_t StreamParser::step(std::string_view data, size_t offset) {
   const std::string candidate = header_ + std::string(data.substr(0, take));
   size_t hlen = 0;
   uint64_t blen = 0;
-  const ParseState s = ParseHeader(candidate, side_, limits_, &hlen, &blen);
+  const ParseState s = parse_header(candidate, side_, limits_, &hlen, &blen);
   if (s == ParseState::kInvalid) {
     lose_sync(offset, chunk_->total_bytes - offset, true);
     return data.size();

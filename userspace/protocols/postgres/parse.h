@@ -16,18 +16,18 @@
 namespace otelbpf::l7::postgres {
 
 // Is `type` a message type this side sends?
-bool IsFrontendType(char type);
-bool IsBackendType(char type);
+bool is_frontend_type(char type);
+bool is_backend_type(char type);
 
 // Checks a message header at the start of `buf`: a typed header (5 bytes) of the given side, or, for the
 // frontend, an untyped start-up phase header (8 bytes). On kSuccess *header_len and *body_len are set.
-ParseState ParseHeader(std::string_view buf, Side side, const Limits& limits, size_t* header_len,
+ParseState parse_header(std::string_view buf, Side side, const Limits& limits, size_t* header_len,
                        uint64_t* body_len);
 
 // A strong signature of a frontend conversation start: a start-up phase message, or a whole Query or
 // Parse message whose text looks like SQL. `allow_partial`: a Query/Parse cut by the capture also counts
 // (used with the PostgreSQL port as a tie-breaker).
-bool LooksLikeFrontendStart(std::string_view buf, bool allow_partial);
+bool looks_like_frontend_start(std::string_view buf, bool allow_partial);
 
 // Body decoders (bodies may be cut by the capture: fields are read as far as they go).
 struct StartupParams {
@@ -35,12 +35,12 @@ struct StartupParams {
   std::string database;
   std::string application_name;
 };
-StartupParams ParseStartupParams(std::string_view body);
+StartupParams parse_startup_params(std::string_view body);
 // Parse: statement name and query. Bind: portal and statement. Execute/Describe/Close: a name.
-bool ParseParse(std::string_view body, std::string* statement, std::string* query);
-bool ParseBind(std::string_view body, std::string* portal, std::string* statement);
+bool parse_parse(std::string_view body, std::string* statement, std::string* query);
+bool parse_bind(std::string_view body, std::string* portal, std::string* statement);
 // A NUL-terminated string at the start of `body` (or all of it when cut before the NUL).
-std::string_view ReadCString(std::string_view body, size_t* consumed = nullptr);
+std::string_view read_c_string(std::string_view body, size_t* consumed = nullptr);
 
 // ErrorResponse / NoticeResponse fields.
 struct ErrorFields {
@@ -48,7 +48,7 @@ struct ErrorFields {
   std::string code;      // 'C': SQLSTATE
   std::string message;   // 'M'
 };
-ErrorFields ParseErrorFields(std::string_view body);
+ErrorFields parse_error_fields(std::string_view body);
 
 // One direction of one connection.
 class StreamParser {

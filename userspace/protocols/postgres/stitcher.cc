@@ -73,7 +73,7 @@ bool in_block(char status) { return status == 'T' || status == 'E'; }
 
 }  // namespace
 
-L7Record MakeRecord(const Exchange& ex, Role role, const std::string& database) {
+L7Record make_record(const Exchange& ex, Role role, const std::string& database) {
   L7Record r;
   r.protocol = "postgresql";
   r.role = role;
@@ -150,7 +150,7 @@ Stitcher::Stitcher(const Limits& limits)
       backend_(Side::kBackend, *this, stats_, limits_) {}
 
 bool Stitcher::decide_role(const DataChunk& chunk) {
-  if (!LooksLikeFrontendStart(chunk.captured.substr(0, chunk.total_bytes), true)) return false;
+  if (!looks_like_frontend_start(chunk.captured.substr(0, chunk.total_bytes), true)) return false;
   frontend_dir_ = chunk.direction;
   role_ = chunk.direction == Direction::kEgress ? Role::kClient : Role::kServer;
   return true;
@@ -232,7 +232,7 @@ void Stitcher::on_frontend(Message&& msg) {
       if (msg.code == kSslRequestCode || msg.code == kGssEncRequestCode) {
         backend_.expect_ssl_answer();
       } else if ((msg.code >> 16) == 3) {
-        database_ = ParseStartupParams(msg.body).database;
+        database_ = parse_startup_params(msg.body).database;
         startup_ = true;
       }
       return;
@@ -242,7 +242,7 @@ void Stitcher::on_frontend(Message&& msg) {
       Exchange ex;
       ex.kind = Exchange::Kind::kSimpleQuery;
       ex.request = msg.wire;
-      ex.query.assign(ReadCString(msg.body));
+      ex.query.assign(read_c_string(msg.body));
       ex.truncated = msg.truncated;
       ex.closed = true;
       push(std::move(ex));
@@ -261,7 +261,7 @@ void Stitcher::on_frontend(Message&& msg) {
     case 'P': {
       Exchange& ex = open_batch(msg);
       std::string name, query;
-      if (ParseParse(msg.body, &name, &query)) {
+      if (parse_parse(msg.body, &name, &query)) {
         ex.parsed_query = query;
         remember(statements_, name, std::move(query));
       }
@@ -270,7 +270,7 @@ void Stitcher::on_frontend(Message&& msg) {
     case 'B': {
       open_batch(msg);
       std::string portal, statement;
-      if (ParseBind(msg.body, &portal, &statement)) {
+      if (parse_bind(msg.body, &portal, &statement)) {
         const auto it = statements_.find(statement);
         if (it != statements_.end())
           remember(portals_, portal, it->second);
@@ -281,7 +281,7 @@ void Stitcher::on_frontend(Message&& msg) {
     }
     case 'E': {
       Exchange& ex = open_batch(msg);
-      const std::string portal(ReadCString(msg.body));
+      const std::string portal(read_c_string(msg.body));
       if (ex.executes++ == 0) {
         const auto it = portals_.find(portal);
         if (it != portals_.end()) ex.query = it->second;
@@ -291,7 +291,7 @@ void Stitcher::on_frontend(Message&& msg) {
     case 'C':  // Close: forget the statement or portal
       ++open_batch(msg).closes;
       if (!msg.body.empty()) {
-        const std::string name(ReadCString(std::string_view(msg.body).substr(1)));
+        const std::string name(read_c_string(std::string_view(msg.body).substr(1)));
         if (msg.body[0] == 'S') statements_.erase(name);
         if (msg.body[0] == 'P') portals_.erase(name);
       }
@@ -374,7 +374,7 @@ void Stitcher::on_backend(Message&& msg) {
   if (msg.truncated && msg.type != 'D') ex->truncated = true;
   switch (msg.type) {
     case 'C':
-      if (ex->tags.size() < limits_.max_tags) ex->tags.emplace_back(ReadCString(msg.body));
+      if (ex->tags.size() < limits_.max_tags) ex->tags.emplace_back(read_c_string(msg.body));
       ++ex->tag_count;
       break;
     case 'D':
@@ -383,7 +383,7 @@ void Stitcher::on_backend(Message&& msg) {
     case 'E':
       if (!ex->error) {
         ex->error = true;
-        ex->error_fields = ParseErrorFields(msg.body);
+        ex->error_fields = parse_error_fields(msg.body);
       }
       break;
     case 'Z':
@@ -406,7 +406,7 @@ void Stitcher::emit(Exchange& ex, bool response_missing, uint64_t end_ns) {
     transaction_status_ = ex.transaction_status != 0 ? ex.transaction_status : transaction_status_;
     return;
   }
-  L7Record r = MakeRecord(ex, role_, database_);
+  L7Record r = make_record(ex, role_, database_);
   if (response_missing) {
     r.response_missing = true;
     r.end_ns = std::max(end_ns, ex.request.end_ns);

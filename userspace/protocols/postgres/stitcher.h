@@ -77,6 +77,6 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 };
 
 // Builds the record of one exchange (exposed for tests).
-L7Record MakeRecord(const Exchange& ex, Role role, const std::string& database);
+L7Record make_record(const Exchange& ex, Role role, const std::string& database);
 
 }  // namespace otelbpf::l7::postgres

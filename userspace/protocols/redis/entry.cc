@@ -9,10 +9,10 @@ constexpr uint16_t kRedisPort = 6379;
 
 bool looks_like_message_start(const InferenceInput& input) {
   if (input.udp) return false;
-  if (ParseRequestStart(input.first_bytes, false) == ParseState::kSuccess) return true;
+  if (parse_request_start(input.first_bytes, false) == ParseState::kSuccess) return true;
   if (input.local_port != kRedisPort && input.remote_port != kRedisPort) return false;
-  return ParseRequestStart(input.first_bytes, true) == ParseState::kSuccess ||
-         ParseReplyStart(input.first_bytes) == ParseState::kSuccess;
+  return parse_request_start(input.first_bytes, true) == ParseState::kSuccess ||
+         parse_reply_start(input.first_bytes) == ParseState::kSuccess;
 }
 
 std::unique_ptr<ProtocolStitcher> make_stitcher() { return std::make_unique<Stitcher>(); }

@@ -328,7 +328,7 @@ struct FirstMessage final : StreamParser::Listener {
 
 bool is_resp_type(char c) { return std::string_view("+-:$*_,#!=(%~|>").find(c) != std::string_view::npos; }
 
-bool IsKnownCommand(std::string_view name) {
+bool is_known_command(std::string_view name) {
   if (name.empty() || name.size() > kMaxCommandName) return false;
   const std::string u = upper(name);
   if (std::binary_search(std::begin(kCommands), std::end(kCommands), std::string_view(u))) return true;
@@ -338,7 +338,7 @@ bool IsKnownCommand(std::string_view name) {
   return std::all_of(u.begin(), u.end(), [](char c) { return is_upper_alpha(c) || c == '.' || c == '_'; });
 }
 
-ParseState ParseRequestStart(std::string_view buf, bool allow_inline) {
+ParseState parse_request_start(std::string_view buf, bool allow_inline) {
   if (buf.empty()) return ParseState::kNeedsMoreData;
   if (buf[0] == '*') {
     size_t off = 0;
@@ -349,7 +349,7 @@ ParseState ParseRequestStart(std::string_view buf, bool allow_inline) {
     if (name.size() < len)
       return is_command_prefix(name) || name.find('.') != std::string_view::npos ? ParseState::kNeedsMoreData
                                                                                  : ParseState::kInvalid;
-    return IsKnownCommand(name) ? ParseState::kSuccess : ParseState::kInvalid;
+    return is_known_command(name) ? ParseState::kSuccess : ParseState::kInvalid;
   }
   if (!allow_inline) return ParseState::kInvalid;
   size_t i = 0;
@@ -357,10 +357,10 @@ ParseState ParseRequestStart(std::string_view buf, bool allow_inline) {
   if (i == buf.size())
     return is_command_prefix(buf.substr(0, i)) ? ParseState::kNeedsMoreData : ParseState::kInvalid;
   if (buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n') return ParseState::kInvalid;
-  return IsKnownCommand(buf.substr(0, i)) ? ParseState::kSuccess : ParseState::kInvalid;
+  return is_known_command(buf.substr(0, i)) ? ParseState::kSuccess : ParseState::kInvalid;
 }
 
-ParseState ParseReplyStart(std::string_view buf) {
+ParseState parse_reply_start(std::string_view buf) {
   if (buf.empty()) return ParseState::kNeedsMoreData;
   const char t = buf[0];
   if (!is_resp_type(t)) return ParseState::kInvalid;
@@ -392,7 +392,7 @@ ParseState ParseReplyStart(std::string_view buf) {
   return complete ? ParseState::kSuccess : ParseState::kNeedsMoreData;
 }
 
-ParseState ParseMessage(std::string_view buf, bool request, Message* msg, size_t* consumed,
+ParseState parse_message(std::string_view buf, bool request, Message* msg, size_t* consumed,
                         const Limits& limits) {
   FirstMessage first;
   StitcherStats stats;
@@ -414,8 +414,8 @@ StreamParser::StreamParser(Direction dir, Listener& listener, StitcherStats& sta
     : dir_(dir), listener_(listener), stats_(stats), limits_(limits) {}
 
 bool StreamParser::starts_message(std::string_view captured) const {
-  if (request_side_) return ParseRequestStart(captured, true) != ParseState::kInvalid;
-  return ParseReplyStart(captured) != ParseState::kInvalid;
+  if (request_side_) return parse_request_start(captured, true) != ParseState::kInvalid;
+  return parse_reply_start(captured) != ParseState::kInvalid;
 }
 
 void StreamParser::feed(const DataChunk& chunk) {

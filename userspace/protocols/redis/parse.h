@@ -16,17 +16,17 @@
 namespace otelbpf::l7::redis {
 
 // A command name Redis (or a module: NAME.SUB) knows, in any case.
-bool IsKnownCommand(std::string_view name);
+bool is_known_command(std::string_view name);
 
 // Does `buf` begin a command? "*N\r\n$L\r\n<known command>" (kNeedsMoreData while a proper prefix of
 // that), or, when `allow_inline`, an inline command line: a known command followed by a space or CRLF.
-ParseState ParseRequestStart(std::string_view buf, bool allow_inline);
+ParseState parse_request_start(std::string_view buf, bool allow_inline);
 // Does `buf` begin a reply: a RESP type byte and a well-formed first line?
-ParseState ParseReplyStart(std::string_view buf);
+ParseState parse_reply_start(std::string_view buf);
 
 // One message at the start of a complete buffer (no capture gaps). `request`: inline commands allowed.
 // On kSuccess, *consumed is the message's length.
-ParseState ParseMessage(std::string_view buf, bool request, Message* msg, size_t* consumed,
+ParseState parse_message(std::string_view buf, bool request, Message* msg, size_t* consumed,
                         const Limits& limits = {});
 
 // One direction of one connection.

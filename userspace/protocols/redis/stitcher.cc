@@ -37,7 +37,7 @@ bool is_pubsub_kind(std::string_view kind) {
 
 }  // namespace
 
-L7Record MakeRecord(const Message& request, const Message* reply, Role role,
+L7Record make_record(const Message& request, const Message* reply, Role role,
                     const std::optional<std::string>& db_namespace) {
   L7Record r;
   r.protocol = "redis";
@@ -91,9 +91,9 @@ Stitcher::Stitcher(const Limits& limits)
 bool Stitcher::decide_role(const DataChunk& chunk) {
   const std::string_view data = chunk.captured.substr(0, chunk.total_bytes);
   Direction req;
-  if (ParseRequestStart(data, true) == ParseState::kSuccess) {
+  if (parse_request_start(data, true) == ParseState::kSuccess) {
     req = chunk.direction;
-  } else if (ParseReplyStart(data) == ParseState::kSuccess) {
+  } else if (parse_reply_start(data) == ParseState::kSuccess) {
     req = opposite(chunk.direction);
   } else {
     return false;
@@ -156,7 +156,7 @@ void Stitcher::on_reply(Message&& reply) {
     emit(pending_.front(), &reply, 0);
     pending_.pop_front();
     for (const Pending& p : pending_) {
-      L7Record r = MakeRecord(p.request, nullptr, role_, namespace_);
+      L7Record r = make_record(p.request, nullptr, role_, namespace_);
       r.end_ns = std::max(reply.wire.end_ns, r.start_ns);
       r.attributes.emplace_back("otelbpf.l7.truncated", true);
       ++stats_.records;
@@ -188,7 +188,7 @@ void Stitcher::on_reply(Message&& reply) {
 }
 
 void Stitcher::emit(const Pending& p, const Message* reply, uint64_t missing_end_ns) {
-  L7Record r = MakeRecord(p.request, reply, role_, namespace_);
+  L7Record r = make_record(p.request, reply, role_, namespace_);
   if (reply == nullptr) r.end_ns = std::max(missing_end_ns, p.request.wire.end_ns);
   r.end_ns = std::max(r.end_ns, r.start_ns);
   ++stats_.records;

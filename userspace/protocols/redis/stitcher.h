@@ -48,7 +48,7 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 };
 
 // Builds the record of one command (exposed for tests); `reply` may be null (reply missing).
-L7Record MakeRecord(const Message& request, const Message* reply, Role role,
+L7Record make_record(const Message& request, const Message* reply, Role role,
                     const std::optional<std::string>& db_namespace);
 
 }  // namespace otelbpf::l7::redis

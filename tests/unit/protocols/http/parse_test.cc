@@ -7,46 +7,46 @@
 namespace otelbpf::l7::http {
 namespace {
 
-TEST(ParseMessageStart, RequestAndStatusLines) {
+TEST(parse_message_start, RequestAndStatusLines) {
   MessageKind k = MessageKind::kUnknown;
-  EXPECT_EQ(ParseMessageStart("GET / HTTP/1.1\r\n", &k), ParseState::kSuccess);
+  EXPECT_EQ(parse_message_start("GET / HTTP/1.1\r\n", &k), ParseState::kSuccess);
   EXPECT_EQ(k, MessageKind::kRequest);
-  EXPECT_EQ(ParseMessageStart("HEAD /x HTTP/1.1\r\n", &k), ParseState::kSuccess);
+  EXPECT_EQ(parse_message_start("HEAD /x HTTP/1.1\r\n", &k), ParseState::kSuccess);
   EXPECT_EQ(k, MessageKind::kRequest);
-  EXPECT_EQ(ParseMessageStart("PROPFIND /dav HTTP/1.1\r\n", &k), ParseState::kSuccess);
-  EXPECT_EQ(ParseMessageStart("HTTP/1.1 200 OK\r\n", &k), ParseState::kSuccess);
+  EXPECT_EQ(parse_message_start("PROPFIND /dav HTTP/1.1\r\n", &k), ParseState::kSuccess);
+  EXPECT_EQ(parse_message_start("HTTP/1.1 200 OK\r\n", &k), ParseState::kSuccess);
   EXPECT_EQ(k, MessageKind::kResponse);
-  EXPECT_EQ(ParseMessageStart("HTTP/1.0 503", &k), ParseState::kSuccess);
+  EXPECT_EQ(parse_message_start("HTTP/1.0 503", &k), ParseState::kSuccess);
   EXPECT_EQ(k, MessageKind::kResponse);
 }
 
-TEST(ParseMessageStart, EveryProperPrefixNeedsMoreData) {
+TEST(parse_message_start, EveryProperPrefixNeedsMoreData) {
   MessageKind k = MessageKind::kUnknown;
   for (std::string_view full : {"DELETE ", "HTTP/1.1 204", "OPTIONS ", "HEAD "}) {
     for (size_t n = 1; n < full.size(); ++n) {
-      EXPECT_EQ(ParseMessageStart(full.substr(0, n), &k), ParseState::kNeedsMoreData) << full.substr(0, n);
+      EXPECT_EQ(parse_message_start(full.substr(0, n), &k), ParseState::kNeedsMoreData) << full.substr(0, n);
     }
   }
 }
 
-TEST(ParseMessageStart, RejectsWhatCannotStartAMessage) {
+TEST(parse_message_start, RejectsWhatCannotStartAMessage) {
   MessageKind k = MessageKind::kUnknown;
   for (std::string_view s : {"PRI * HTTP/2.0", "GETX / HTTP/1.1", "get / HTTP/1.1", "HTTP/2 200",
                              "HTTP/1.1 700", "HTTP/1.1 2x0", " GET /", "{\"a\":1}", "\r\nGET / HTTP/1.1"}) {
-    EXPECT_EQ(ParseMessageStart(s, &k), ParseState::kInvalid) << s;
+    EXPECT_EQ(parse_message_start(s, &k), ParseState::kInvalid) << s;
   }
 }
 
-TEST(FindHeaderEnd, CrlfAndBareLf) {
-  EXPECT_EQ(FindHeaderEnd("GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), 24u);
-  EXPECT_EQ(FindHeaderEnd("GET / HTTP/1.1\nA: b\n\nbody"), 21u);
-  EXPECT_EQ(FindHeaderEnd("GET / HTTP/1.1\r\nA: b\r\n"), std::string_view::npos);
-  EXPECT_EQ(FindHeaderEnd("GET / HTTP/1.1\r\nA: b\r\n\r"), std::string_view::npos);
+TEST(find_header_end, CrlfAndBareLf) {
+  EXPECT_EQ(find_header_end("GET / HTTP/1.1\r\nA: b\r\n\r\nbody"), 24u);
+  EXPECT_EQ(find_header_end("GET / HTTP/1.1\nA: b\n\nbody"), 21u);
+  EXPECT_EQ(find_header_end("GET / HTTP/1.1\r\nA: b\r\n"), std::string_view::npos);
+  EXPECT_EQ(find_header_end("GET / HTTP/1.1\r\nA: b\r\n\r"), std::string_view::npos);
 }
 
-TEST(ParseHeaderBlock, RequestFieldsInOrderWithOriginalCase) {
+TEST(parse_header_block, RequestFieldsInOrderWithOriginalCase) {
   Message m;
-  ASSERT_EQ(ParseHeaderBlock("POST /api/v1/items?id=3 HTTP/1.1\r\n"
+  ASSERT_EQ(parse_header_block("POST /api/v1/items?id=3 HTTP/1.1\r\n"
                              "Host: example.com:8080\r\n"
                              "Content-Type:application/json\r\n"
                              "X-Folded: first\r\n"
@@ -66,21 +66,21 @@ TEST(ParseHeaderBlock, RequestFieldsInOrderWithOriginalCase) {
   EXPECT_EQ(m.header("absent"), nullptr);
 }
 
-TEST(ParseHeaderBlock, StatusLineWithAndWithoutReason) {
+TEST(parse_header_block, StatusLineWithAndWithoutReason) {
   Message a;
-  ASSERT_EQ(ParseHeaderBlock("HTTP/1.0 404 Not Found\r\n\r\n", MessageKind::kResponse, &a),
+  ASSERT_EQ(parse_header_block("HTTP/1.0 404 Not Found\r\n\r\n", MessageKind::kResponse, &a),
             ParseState::kSuccess);
   EXPECT_EQ(a.status_code, 404);
   EXPECT_EQ(a.reason, "Not Found");
   EXPECT_EQ(a.minor_version, 0);
   Message b;
-  ASSERT_EQ(ParseHeaderBlock("HTTP/1.1 200\nServer: x\n\n", MessageKind::kResponse, &b),
+  ASSERT_EQ(parse_header_block("HTTP/1.1 200\nServer: x\n\n", MessageKind::kResponse, &b),
             ParseState::kSuccess);
   EXPECT_EQ(b.status_code, 200);
   EXPECT_EQ(b.reason, "");
 }
 
-TEST(ParseHeaderBlock, MalformedBlocksAreInvalid) {
+TEST(parse_header_block, MalformedBlocksAreInvalid) {
   const char* bad[] = {
       "GET /\r\n\r\n",                                                      // no version
       "GET / HTTP/2.0\r\n\r\n",                                             // not HTTP/1
@@ -95,50 +95,50 @@ TEST(ParseHeaderBlock, MalformedBlocksAreInvalid) {
   };
   for (const char* b : bad) {
     Message m;
-    EXPECT_EQ(ParseHeaderBlock(b, MessageKind::kRequest, &m), ParseState::kInvalid) << b;
+    EXPECT_EQ(parse_header_block(b, MessageKind::kRequest, &m), ParseState::kInvalid) << b;
   }
   Message m;
-  EXPECT_EQ(ParseHeaderBlock("HTTP/1.1 20 OK\r\n\r\n", MessageKind::kResponse, &m), ParseState::kInvalid);
+  EXPECT_EQ(parse_header_block("HTTP/1.1 20 OK\r\n\r\n", MessageKind::kResponse, &m), ParseState::kInvalid);
 }
 
-TEST(ParseHeaderBlock, IdenticalContentLengthListIsAccepted) {
+TEST(parse_header_block, IdenticalContentLengthListIsAccepted) {
   Message m;
-  ASSERT_EQ(ParseHeaderBlock("POST / HTTP/1.1\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n",
+  ASSERT_EQ(parse_header_block("POST / HTTP/1.1\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n",
                              MessageKind::kRequest, &m),
             ParseState::kSuccess);
   EXPECT_EQ(m.content_length, 7u);
 }
 
-TEST(ParseHeaderBlock, FieldsBeyondTheLimitStillFrameTheMessage) {
+TEST(parse_header_block, FieldsBeyondTheLimitStillFrameTheMessage) {
   std::string block = "HTTP/1.1 200 OK\r\n";
   for (int i = 0; i < 10; ++i) block += "X-" + std::to_string(i) + ": v\r\n";
   block += "Transfer-Encoding: gzip, chunked\r\n\r\n";
   Message m;
-  ASSERT_EQ(ParseHeaderBlock(block, MessageKind::kResponse, &m, 4), ParseState::kSuccess);
+  ASSERT_EQ(parse_header_block(block, MessageKind::kResponse, &m, 4), ParseState::kSuccess);
   EXPECT_EQ(m.headers.size(), 4u);
   EXPECT_TRUE(m.chunked);
 }
 
-TEST(ParseHeaderBlock, IncompleteBlockNeedsMoreData) {
+TEST(parse_header_block, IncompleteBlockNeedsMoreData) {
   Message m;
-  EXPECT_EQ(ParseHeaderBlock("GET / HTTP/1.1\r\nHost: a\r\n", MessageKind::kRequest, &m),
+  EXPECT_EQ(parse_header_block("GET / HTTP/1.1\r\nHost: a\r\n", MessageKind::kRequest, &m),
             ParseState::kNeedsMoreData);
 }
 
 Message Response(int code, std::string_view extra_fields = "") {
   Message m;
   std::string block = "HTTP/1.1 " + std::to_string(code) + " X\r\n" + std::string(extra_fields) + "\r\n";
-  EXPECT_EQ(ParseHeaderBlock(block, MessageKind::kResponse, &m), ParseState::kSuccess) << block;
+  EXPECT_EQ(parse_header_block(block, MessageKind::kResponse, &m), ParseState::kSuccess) << block;
   return m;
 }
 
 BodyFraming ResponseFraming(int code, std::string_view fields, std::string_view method = "GET") {
   Message m = Response(code, fields);
-  EXPECT_EQ(DecideFraming(&m, method), ParseState::kSuccess);
+  EXPECT_EQ(decide_framing(&m, method), ParseState::kSuccess);
   return m.framing;
 }
 
-TEST(DecideFraming, ResponsesPerRfc9112) {
+TEST(decide_framing, ResponsesPerRfc9112) {
   EXPECT_EQ(ResponseFraming(200, "Content-Length: 10\r\n"), BodyFraming::kContentLength);
   EXPECT_EQ(ResponseFraming(200, "Content-Length: 0\r\n"), BodyFraming::kNone);
   EXPECT_EQ(ResponseFraming(200, "Content-Length: 10\r\n", "HEAD"), BodyFraming::kNone);
@@ -156,11 +156,11 @@ TEST(DecideFraming, ResponsesPerRfc9112) {
   EXPECT_EQ(ResponseFraming(200, ""), BodyFraming::kUntilClose);
 }
 
-TEST(DecideFraming, Requests) {
+TEST(decide_framing, Requests) {
   auto framing = [](std::string_view block) {
     Message m;
-    EXPECT_EQ(ParseHeaderBlock(block, MessageKind::kRequest, &m), ParseState::kSuccess);
-    const ParseState s = DecideFraming(&m, "");
+    EXPECT_EQ(parse_header_block(block, MessageKind::kRequest, &m), ParseState::kSuccess);
+    const ParseState s = decide_framing(&m, "");
     return s == ParseState::kSuccess ? static_cast<int>(m.framing) : -1;
   };
   EXPECT_EQ(framing("GET / HTTP/1.1\r\n\r\n"), static_cast<int>(BodyFraming::kNone));
@@ -171,36 +171,36 @@ TEST(DecideFraming, Requests) {
   EXPECT_EQ(framing("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), -1);
 }
 
-TEST(ParseChunkSizeLine, HexWithExtensions) {
+TEST(parse_chunk_size_line, HexWithExtensions) {
   uint64_t n = 0;
-  EXPECT_EQ(ParseChunkSizeLine("1a", &n), ParseState::kSuccess);
+  EXPECT_EQ(parse_chunk_size_line("1a", &n), ParseState::kSuccess);
   EXPECT_EQ(n, 26u);
-  EXPECT_EQ(ParseChunkSizeLine("FF;name=value", &n), ParseState::kSuccess);
+  EXPECT_EQ(parse_chunk_size_line("FF;name=value", &n), ParseState::kSuccess);
   EXPECT_EQ(n, 255u);
-  EXPECT_EQ(ParseChunkSizeLine("0 ; last", &n), ParseState::kSuccess);
+  EXPECT_EQ(parse_chunk_size_line("0 ; last", &n), ParseState::kSuccess);
   EXPECT_EQ(n, 0u);
-  EXPECT_EQ(ParseChunkSizeLine("", &n), ParseState::kInvalid);
-  EXPECT_EQ(ParseChunkSizeLine("zz", &n), ParseState::kInvalid);
-  EXPECT_EQ(ParseChunkSizeLine("12 34", &n), ParseState::kInvalid);
-  EXPECT_EQ(ParseChunkSizeLine("1000000000000000", &n), ParseState::kInvalid);
+  EXPECT_EQ(parse_chunk_size_line("", &n), ParseState::kInvalid);
+  EXPECT_EQ(parse_chunk_size_line("zz", &n), ParseState::kInvalid);
+  EXPECT_EQ(parse_chunk_size_line("12 34", &n), ParseState::kInvalid);
+  EXPECT_EQ(parse_chunk_size_line("1000000000000000", &n), ParseState::kInvalid);
 }
 
-TEST(ParseTruncatedHeader, CutInsideTheRequestLine) {
+TEST(parse_truncated_header, CutInsideTheRequestLine) {
   Message m;
-  ParseTruncatedHeader("GET /very/long/path?with=a&query", MessageKind::kRequest, &m);
+  parse_truncated_header("GET /very/long/path?with=a&query", MessageKind::kRequest, &m);
   EXPECT_EQ(m.method, "GET");
   EXPECT_EQ(m.target, "/very/long/path?with=a&query");
 }
 
-TEST(ParseTruncatedHeader, CutInsideTheFieldsKeepsCompleteLines) {
+TEST(parse_truncated_header, CutInsideTheFieldsKeepsCompleteLines) {
   Message m;
-  ParseTruncatedHeader("GET /p HTTP/1.1\r\nHost: h\r\nUser-Agent: curl/8\r\nCookie: aaaa",
+  parse_truncated_header("GET /p HTTP/1.1\r\nHost: h\r\nUser-Agent: curl/8\r\nCookie: aaaa",
                        MessageKind::kRequest, &m);
   EXPECT_EQ(m.target, "/p");
   ASSERT_EQ(m.headers.size(), 2u);
   EXPECT_EQ(*m.header("user-agent"), "curl/8");
   Message r;
-  ParseTruncatedHeader("HTTP/1.1 502 Bad Gat", MessageKind::kResponse, &r);
+  parse_truncated_header("HTTP/1.1 502 Bad Gat", MessageKind::kResponse, &r);
   EXPECT_EQ(r.status_code, 502);
 }
 

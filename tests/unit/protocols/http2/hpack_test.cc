@@ -39,23 +39,23 @@ TEST(Hpack, IntegerExamplesC1) {
   uint64_t v = 0;
   size_t pos = 0;
   std::string b = unhex("0a");
-  ASSERT_EQ(DecodeInteger(b, &pos, 5, &v), ParseState::kSuccess);
+  ASSERT_EQ(decode_integer(b, &pos, 5, &v), ParseState::kSuccess);
   EXPECT_EQ(v, 10u);
   pos = 0;
   b = unhex("1f9a0a");
-  ASSERT_EQ(DecodeInteger(b, &pos, 5, &v), ParseState::kSuccess);
+  ASSERT_EQ(decode_integer(b, &pos, 5, &v), ParseState::kSuccess);
   EXPECT_EQ(v, 1337u);
   EXPECT_EQ(pos, 3u);
   pos = 0;
   b = unhex("2a");
-  ASSERT_EQ(DecodeInteger(b, &pos, 8, &v), ParseState::kSuccess);
+  ASSERT_EQ(decode_integer(b, &pos, 8, &v), ParseState::kSuccess);
   EXPECT_EQ(v, 42u);
   pos = 0;
   b = unhex("1f9a");
-  EXPECT_EQ(DecodeInteger(b, &pos, 5, &v), ParseState::kNeedsMoreData);
+  EXPECT_EQ(decode_integer(b, &pos, 5, &v), ParseState::kNeedsMoreData);
   pos = 0;
   b = unhex("1fffffffffffff01");
-  EXPECT_EQ(DecodeInteger(b, &pos, 5, &v), ParseState::kInvalid);
+  EXPECT_EQ(decode_integer(b, &pos, 5, &v), ParseState::kInvalid);
 }
 
 // RFC 7541 C.2: one representation each.
@@ -189,7 +189,7 @@ TEST(Hpack, HuffmanRoundTripsEveryOctet) {
   for (size_t n = 0; n <= all.size(); n += 7) {
     const std::string s = all.substr(all.size() - n);
     std::string out;
-    ASSERT_EQ(HuffmanDecode(huffman_encode(s), &out), ParseState::kSuccess) << n;
+    ASSERT_EQ(huffman_decode(huffman_encode(s), &out), ParseState::kSuccess) << n;
     EXPECT_EQ(out, s);
   }
 }
@@ -197,15 +197,15 @@ TEST(Hpack, HuffmanRoundTripsEveryOctet) {
 TEST(Hpack, HuffmanRejectsBadPaddingAndEos) {
   std::string out;
   // 'a' (00011) padded with zeros instead of ones.
-  EXPECT_EQ(HuffmanDecode(std::string(1, '\x18'), &out), ParseState::kInvalid);
+  EXPECT_EQ(huffman_decode(std::string(1, '\x18'), &out), ParseState::kInvalid);
   // Eight bits of padding: a whole byte of ones after a complete symbol.
   out.clear();
-  EXPECT_EQ(HuffmanDecode(huffman_encode("a") + "\xff", &out), ParseState::kInvalid);
+  EXPECT_EQ(huffman_decode(huffman_encode("a") + "\xff", &out), ParseState::kInvalid);
   // EOS (30 ones) inside the string.
   out.clear();
-  EXPECT_EQ(HuffmanDecode(std::string("\xff\xff\xff\xfc", 4), &out), ParseState::kInvalid);
+  EXPECT_EQ(huffman_decode(std::string("\xff\xff\xff\xfc", 4), &out), ParseState::kInvalid);
   out.clear();
-  EXPECT_EQ(HuffmanDecode("", &out), ParseState::kSuccess);
+  EXPECT_EQ(huffman_decode("", &out), ParseState::kSuccess);
 }
 
 TEST(Hpack, SizeUpdateEvictsAndIsCapped) {

@@ -24,30 +24,30 @@ struct Recorder : FrameReader::Listener {
 TEST(Http2Parse, FrameHeaderFields) {
   FrameHeader h;
   const std::string f = frame(FrameType::kHeaders, flags::kEndHeaders | flags::kEndStream, 0x7fffffff, "abc");
-  ASSERT_EQ(ParseFrameHeader(f, &h), ParseState::kSuccess);
+  ASSERT_EQ(parse_frame_header(f, &h), ParseState::kSuccess);
   EXPECT_EQ(h.length, 3u);
   EXPECT_EQ(h.frame_type(), FrameType::kHeaders);
   EXPECT_TRUE(h.has(flags::kEndHeaders));
   EXPECT_EQ(h.stream_id, 0x7fffffffu);
   EXPECT_FALSE(h.reserved_bit);
-  EXPECT_EQ(ParseFrameHeader(f.substr(0, 8), &h), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_frame_header(f.substr(0, 8), &h), ParseState::kNeedsMoreData);
   EXPECT_STREQ(to_string(FrameType::kWindowUpdate), "WINDOW_UPDATE");
   EXPECT_EQ(error_code_name(8), "CANCEL");
   EXPECT_EQ(error_code_name(99), "UNKNOWN_ERROR_99");
 }
 
 TEST(Http2Parse, Preface) {
-  EXPECT_EQ(ParsePreface(kClientPreface), ParseState::kSuccess);
-  EXPECT_EQ(ParsePreface("PRI * HTTP/2"), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParsePreface("PRI * HTTP/1.1"), ParseState::kInvalid);
-  EXPECT_EQ(ParsePreface(""), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_preface(kClientPreface), ParseState::kSuccess);
+  EXPECT_EQ(parse_preface("PRI * HTTP/2"), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_preface("PRI * HTTP/1.1"), ParseState::kInvalid);
+  EXPECT_EQ(parse_preface(""), ParseState::kNeedsMoreData);
 }
 
 TEST(Http2Parse, PlausibilityRules) {
   auto plausible = [](const std::string& f) {
     FrameHeader h;
-    ParseFrameHeader(f, &h);
-    return PlausibleFrameHeader(h, kDefaultMaxFrameSize);
+    parse_frame_header(f, &h);
+    return plausible_frame_header(h, kDefaultMaxFrameSize);
   };
   EXPECT_TRUE(plausible(settings_frame({{1, 4096}})));
   EXPECT_FALSE(plausible(frame(FrameType::kSettings, 0, 1, "")));                  // stream 0 only
@@ -75,26 +75,26 @@ TEST(Http2Parse, PayloadFragments) {
                         "abc" +
                         std::string(2, '\0');
   std::string f = frame(FrameType::kHeaders, flags::kPadded | flags::kPriority, 1, payload);
-  ParseFrameHeader(f, &h);
-  ASSERT_EQ(FramePayloadFragment(h, payload, &frag), ParseState::kSuccess);
+  parse_frame_header(f, &h);
+  ASSERT_EQ(frame_payload_fragment(h, payload, &frag), ParseState::kSuccess);
   EXPECT_EQ(frag, "abc");
   // Padding longer than the payload.
   payload = std::string("\x09", 1) + "abc";
   f = frame(FrameType::kData, flags::kPadded, 1, payload);
-  ParseFrameHeader(f, &h);
-  EXPECT_EQ(FramePayloadFragment(h, payload, &frag), ParseState::kInvalid);
+  parse_frame_header(f, &h);
+  EXPECT_EQ(frame_payload_fragment(h, payload, &frag), ParseState::kInvalid);
   uint32_t promised = 0;
   payload = u32(6) + "hb";
   f = frame(FrameType::kPushPromise, flags::kEndHeaders, 1, payload);
-  ParseFrameHeader(f, &h);
-  ASSERT_EQ(FramePayloadFragment(h, payload, &frag, &promised), ParseState::kSuccess);
+  parse_frame_header(f, &h);
+  ASSERT_EQ(frame_payload_fragment(h, payload, &frag, &promised), ParseState::kSuccess);
   EXPECT_EQ(promised, 6u);
   EXPECT_EQ(frag, "hb");
   std::vector<std::pair<uint16_t, uint32_t>> params;
-  ASSERT_EQ(ParseSettings(settings_frame({{4, 65535}, {5, 32768}}).substr(9), &params), ParseState::kSuccess);
+  ASSERT_EQ(parse_settings(settings_frame({{4, 65535}, {5, 32768}}).substr(9), &params), ParseState::kSuccess);
   EXPECT_EQ(params, (std::vector<std::pair<uint16_t, uint32_t>>{{4, 65535}, {5, 32768}}));
   uint32_t last = 0, code = 0;
-  ASSERT_EQ(ParseGoaway(u32(0x80000007) + u32(2) + "debug", &last, &code), ParseState::kSuccess);
+  ASSERT_EQ(parse_goaway(u32(0x80000007) + u32(2) + "debug", &last, &code), ParseState::kSuccess);
   EXPECT_EQ(last, 7u);
   EXPECT_EQ(code, 2u);
 }

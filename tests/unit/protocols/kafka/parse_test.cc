@@ -16,13 +16,13 @@ std::string_view body_of(const std::string& framed) { return std::string_view(fr
 TEST(KafkaParse, RequestHeaders) {
   Request r;
   size_t body = 0;
-  ASSERT_EQ(ParseRequestHeader(body_of(kApiVersionsRequest), &r, &body), ParseState::kSuccess);
+  ASSERT_EQ(parse_request_header(body_of(kApiVersionsRequest), &r, &body), ParseState::kSuccess);
   EXPECT_EQ(r.api_key, kApiVersions);
   EXPECT_EQ(r.api_version, 2);
   EXPECT_EQ(r.correlation_id, 0);
   EXPECT_EQ(r.client_id, "otelbpf-e2e");
   EXPECT_EQ(body, kApiVersionsRequest.size() - 4);
-  ASSERT_EQ(ParseRequestHeader(body_of(kProduceDeniedRequest), &r, &body), ParseState::kSuccess);
+  ASSERT_EQ(parse_request_header(body_of(kProduceDeniedRequest), &r, &body), ParseState::kSuccess);
   EXPECT_EQ(r.api_key, kProduce);
   EXPECT_EQ(r.api_version, 3);
   EXPECT_EQ(r.correlation_id, 4);
@@ -30,51 +30,51 @@ TEST(KafkaParse, RequestHeaders) {
 
 TEST(KafkaParse, ProduceFetchMetadataRequests) {
   Request p;
-  ASSERT_EQ(ParseRequest(body_of(kProduceRequest), &p), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(body_of(kProduceRequest), &p), ParseState::kSuccess);
   EXPECT_EQ(p.topics, std::vector<std::string>{"orders"});
   EXPECT_EQ(p.partition_count, 1);
   EXPECT_EQ(p.acks, -1);
   EXPECT_FALSE(p.body_truncated);
   Request f;
-  ASSERT_EQ(ParseRequest(body_of(kFetchRequest), &f), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(body_of(kFetchRequest), &f), ParseState::kSuccess);
   EXPECT_EQ(f.api_version, 4);
   EXPECT_EQ(f.topics, (std::vector<std::string>{"orders", "denied-topic"}));
   EXPECT_EQ(f.partition_count, 2);
   Request m;
-  ASSERT_EQ(ParseRequest(body_of(kMetadataRequest2), &m), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(body_of(kMetadataRequest2), &m), ParseState::kSuccess);
   EXPECT_EQ(m.topics, (std::vector<std::string>{"orders", "denied-topic"}));
   Request m0;
-  ASSERT_EQ(ParseRequest(body_of(kMetadataV0Request), &m0), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(body_of(kMetadataV0Request), &m0), ParseState::kSuccess);
   EXPECT_EQ(m0.api_version, 0);
   EXPECT_EQ(m0.topics, std::vector<std::string>{"orders"});
   Request a;
-  ASSERT_EQ(ParseRequest(body_of(kApiVersionsRequest), &a), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(body_of(kApiVersionsRequest), &a), ParseState::kSuccess);
   EXPECT_TRUE(a.topics.empty());
 }
 
 TEST(KafkaParse, Responses) {
   Response r;
-  ASSERT_EQ(ParseResponse(body_of(kProduceResponse), kProduce, 3, &r), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(body_of(kProduceResponse), kProduce, 3, &r), ParseState::kSuccess);
   EXPECT_EQ(r.correlation_id, 2);
   EXPECT_EQ(r.error_code, 0);
   EXPECT_TRUE(r.body_parsed);
   Response d;
-  ASSERT_EQ(ParseResponse(body_of(kProduceDeniedResponse), kProduce, 3, &d), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(body_of(kProduceDeniedResponse), kProduce, 3, &d), ParseState::kSuccess);
   EXPECT_EQ(d.error_code, 29);
-  EXPECT_EQ(ErrorName(d.error_code), "TOPIC_AUTHORIZATION_FAILED");
+  EXPECT_EQ(error_name(d.error_code), "TOPIC_AUTHORIZATION_FAILED");
   Response f;
-  ASSERT_EQ(ParseResponse(body_of(kFetchResponse), kFetch, 4, &f), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(body_of(kFetchResponse), kFetch, 4, &f), ParseState::kSuccess);
   EXPECT_EQ(f.correlation_id, 7);
   EXPECT_EQ(f.error_code, 29);
   Response m;
-  ASSERT_EQ(ParseResponse(body_of(kMetadataResponse2), kMetadata, 4, &m), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(body_of(kMetadataResponse2), kMetadata, 4, &m), ParseState::kSuccess);
   EXPECT_EQ(m.topics, (std::vector<std::string>{"orders", "denied-topic"}));
   EXPECT_EQ(m.error_code, 0);
   Response m0;
-  ASSERT_EQ(ParseResponse(body_of(kMetadataV0Response), kMetadata, 0, &m0), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(body_of(kMetadataV0Response), kMetadata, 0, &m0), ParseState::kSuccess);
   EXPECT_EQ(m0.topics, std::vector<std::string>{"orders"});
   Response a;
-  ASSERT_EQ(ParseResponse(body_of(kApiVersionsResponse), kApiVersions, 2, &a), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(body_of(kApiVersionsResponse), kApiVersions, 2, &a), ParseState::kSuccess);
   EXPECT_EQ(a.error_code, 0);
 }
 
@@ -89,7 +89,7 @@ TEST(KafkaParse, EveryPrefixNeedsMoreDataNeverInvalid) {
   for (const auto& [msg, kv] : responses) {
     for (size_t cut = 0; cut < msg->size() - 4; ++cut) {
       Response r;
-      const ParseState s = ParseResponse(body_of(*msg).substr(0, cut), kv.first, kv.second, &r);
+      const ParseState s = parse_response(body_of(*msg).substr(0, cut), kv.first, kv.second, &r);
       // ApiVersions is read only as far as its error code; the others to their last field.
       if (kv.first == kApiVersions && cut >= 6) {
         EXPECT_EQ(s, ParseState::kSuccess) << cut;
@@ -102,7 +102,7 @@ TEST(KafkaParse, EveryPrefixNeedsMoreDataNeverInvalid) {
        {&kApiVersionsRequest, &kMetadataRequest, &kProduceRequest, &kFetchRequest, &kMetadataV0Request}) {
     for (size_t cut = 0; cut < msg->size() - 4; ++cut) {
       Request r;
-      EXPECT_NE(ParseRequest(body_of(*msg).substr(0, cut), &r), ParseState::kInvalid) << cut;
+      EXPECT_NE(parse_request(body_of(*msg).substr(0, cut), &r), ParseState::kInvalid) << cut;
     }
   }
 }
@@ -115,13 +115,13 @@ TEST(KafkaParse, FlexibleVersions) {
   meta += std::string("\x02", 1) + std::string(16, '\0') + std::string("\x07orders\x00", 8) +
           std::string("\x01\x00\x00", 3);
   Request m;
-  ASSERT_EQ(ParseRequest(meta, &m), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(meta, &m), ParseState::kSuccess);
   EXPECT_EQ(m.api_version, 12);
   EXPECT_EQ(m.correlation_id, 42);
   EXPECT_EQ(m.client_id, "id");
   EXPECT_EQ(m.topics, std::vector<std::string>{"orders"});
-  EXPECT_TRUE(IsFlexible(kMetadata, 12));
-  EXPECT_FALSE(IsFlexible(kMetadata, 8));
+  EXPECT_TRUE(is_flexible(kMetadata, 12));
+  EXPECT_FALSE(is_flexible(kMetadata, 8));
 
   // Produce v9: header with one tagged field (tag 0, 2 bytes), null transactional id, acks 1, timeout,
   // topics [{"t1", partitions [{0, records (3 bytes), tags}], tags}], tags.
@@ -132,7 +132,7 @@ TEST(KafkaParse, FlexibleVersions) {
       16);
   produce += std::string("\x00\x00\x01\x00\x00\x75\x30\x02\x03t1\x02\x00\x00\x00\x00\x04rec\x00\x00\x00", 23);
   Request p;
-  ASSERT_EQ(ParseRequest(produce, &p), ParseState::kSuccess);
+  ASSERT_EQ(parse_request(produce, &p), ParseState::kSuccess);
   EXPECT_EQ(p.acks, 1);
   EXPECT_EQ(p.topics, std::vector<std::string>{"t1"});
   EXPECT_EQ(p.partition_count, 1);
@@ -142,14 +142,14 @@ TEST(KafkaParse, FlexibleVersions) {
   std::string resp("\x00\x00\x00\x05\x00\x02\x03t1\x02\x00\x00\x00\x00\x00\x03", 16);
   resp += std::string(24, '\xff') + std::string("\x01\x00\x00\x00\x00\x00\x00\x00\x00", 9);
   Response r;
-  ASSERT_EQ(ParseResponse(resp, kProduce, 9, &r), ParseState::kSuccess);
+  ASSERT_EQ(parse_response(resp, kProduce, 9, &r), ParseState::kSuccess);
   EXPECT_EQ(r.correlation_id, 5);
   EXPECT_EQ(r.error_code, 3);
 
   // ApiVersions v3 answers with header v0 (no tagged fields after the correlation id).
   std::string av("\x00\x00\x00\x01\x00\x23", 6);
   Response a;
-  ASSERT_NE(ParseResponse(av, kApiVersions, 3, &a), ParseState::kInvalid);
+  ASSERT_NE(parse_response(av, kApiVersions, 3, &a), ParseState::kInvalid);
   EXPECT_EQ(a.error_code, 35);
 }
 
@@ -188,13 +188,13 @@ TEST(KafkaInference, RequestsYesResponsesAndOthersNo) {
 }
 
 TEST(KafkaParse, Names) {
-  EXPECT_EQ(OperationName(kProduce), "produce");
-  EXPECT_EQ(OperationName(kFindCoordinator), "find_coordinator");
-  EXPECT_EQ(OperationName(kApiVersions), "api_versions");
-  EXPECT_EQ(OperationName(500), "api_500");
-  EXPECT_EQ(ErrorName(3), "UNKNOWN_TOPIC_OR_PARTITION");
-  EXPECT_EQ(ErrorName(9999), "ERROR_9999");
-  EXPECT_EQ(MaxKnownVersion(-3), -1);
+  EXPECT_EQ(operation_name(kProduce), "produce");
+  EXPECT_EQ(operation_name(kFindCoordinator), "find_coordinator");
+  EXPECT_EQ(operation_name(kApiVersions), "api_versions");
+  EXPECT_EQ(operation_name(500), "api_500");
+  EXPECT_EQ(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+  EXPECT_EQ(error_name(9999), "ERROR_9999");
+  EXPECT_EQ(max_known_version(-3), -1);
 }
 
 }  // namespace

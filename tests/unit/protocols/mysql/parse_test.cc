@@ -19,83 +19,83 @@ TEST(MysqlParse, LenencIntegers) {
     const std::string enc = lenenc(v) + "tail";
     std::string_view p = enc;
     uint64_t got = 0;
-    ASSERT_TRUE(ParseLenencInt(p, &got)) << v;
+    ASSERT_TRUE(parse_lenenc_int(p, &got)) << v;
     EXPECT_EQ(got, v);
     EXPECT_EQ(p, "tail");
   }
   std::string_view cut = "\xfd\x01";
   uint64_t v = 0;
-  EXPECT_FALSE(ParseLenencInt(cut, &v));
+  EXPECT_FALSE(parse_lenenc_int(cut, &v));
   std::string_view null_marker = "\xfb";
-  EXPECT_FALSE(ParseLenencInt(null_marker, &v));
+  EXPECT_FALSE(parse_lenenc_int(null_marker, &v));
 }
 
 TEST(MysqlParse, Greeting) {
   Greeting g;
-  ASSERT_EQ(ParseGreeting(payload_of(greeting()), &g), ParseState::kSuccess);
+  ASSERT_EQ(parse_greeting(payload_of(greeting()), &g), ParseState::kSuccess);
   EXPECT_EQ(g.server_version, "5.5.5-10.11.6-MariaDB-0+deb12u1");
   EXPECT_EQ(g.connection_id, 42u);
   EXPECT_TRUE(g.capabilities & kClientDeprecateEof);
-  EXPECT_EQ(ParseGreetingStart(greeting()), ParseState::kSuccess);
-  EXPECT_EQ(ParseGreetingStart(greeting().substr(0, 3)), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParseGreetingStart(greeting().substr(0, 12)), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParseGreetingStart(greeting().substr(0, 40)), ParseState::kSuccess);  // version seen whole
+  EXPECT_EQ(parse_greeting_start(greeting()), ParseState::kSuccess);
+  EXPECT_EQ(parse_greeting_start(greeting().substr(0, 3)), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_greeting_start(greeting().substr(0, 12)), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_greeting_start(greeting().substr(0, 40)), ParseState::kSuccess);  // version seen whole
   std::string bad = greeting();
   bad[4] = 0x09;
-  EXPECT_EQ(ParseGreetingStart(bad), ParseState::kInvalid);
+  EXPECT_EQ(parse_greeting_start(bad), ParseState::kInvalid);
 }
 
 TEST(MysqlParse, HandshakeResponseAndSslRequest) {
   HandshakeResponse hr;
   ASSERT_EQ(
-      ParseHandshakeResponse(payload_of(handshake_response(kClientCaps | kClientDeprecateEof, "shop")), &hr),
+      parse_handshake_response(payload_of(handshake_response(kClientCaps | kClientDeprecateEof, "shop")), &hr),
       ParseState::kSuccess);
   EXPECT_EQ(hr.user, "root");
   EXPECT_EQ(hr.database, "shop");
   EXPECT_TRUE(hr.capabilities & kClientDeprecateEof);
   EXPECT_FALSE(hr.ssl_request);
   HandshakeResponse ssl;
-  ASSERT_EQ(ParseHandshakeResponse(payload_of(ssl_request(kClientCaps)), &ssl), ParseState::kSuccess);
+  ASSERT_EQ(parse_handshake_response(payload_of(ssl_request(kClientCaps)), &ssl), ParseState::kSuccess);
   EXPECT_TRUE(ssl.ssl_request);
   // Without CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA the auth response has a 1-byte length.
   HandshakeResponse old;
   const uint32_t caps = kClientProtocol41 | kClientSecureConnection | kClientConnectWithDb;
   std::string p = le_bytes(caps, 4) + le_bytes(1 << 24, 4) + '\x21' + std::string(23, '\0') + "u" + '\0' +
                   '\x02' + "pw" + "db1" + '\0';
-  ASSERT_EQ(ParseHandshakeResponse(p, &old), ParseState::kSuccess);
+  ASSERT_EQ(parse_handshake_response(p, &old), ParseState::kSuccess);
   EXPECT_EQ(old.database, "db1");
 }
 
 TEST(MysqlParse, OkErrEofPrepareOk) {
   OkPacket ok;
-  ASSERT_EQ(ParseOk(payload_of(testing::ok(1, 3, 300, kStatusInTrans)), &ok), ParseState::kSuccess);
+  ASSERT_EQ(parse_ok(payload_of(testing::ok(1, 3, 300, kStatusInTrans)), &ok), ParseState::kSuccess);
   EXPECT_EQ(ok.affected_rows, 3u);
   EXPECT_EQ(ok.last_insert_id, 300u);
   EXPECT_EQ(ok.status, kStatusInTrans);
 
   ErrPacket e;
-  ASSERT_EQ(ParseErr(payload_of(err(1, 1146, "42S02", "Table 'shop.nope' doesn't exist")), &e),
+  ASSERT_EQ(parse_err(payload_of(err(1, 1146, "42S02", "Table 'shop.nope' doesn't exist")), &e),
             ParseState::kSuccess);
   EXPECT_EQ(e.code, 1146);
   EXPECT_EQ(e.sqlstate, "42S02");
   EXPECT_EQ(e.message, "Table 'shop.nope' doesn't exist");
   ErrPacket pre41;
-  ASSERT_EQ(ParseErr(std::string("\xff\x15\x04no", 5), &pre41), ParseState::kSuccess);
+  ASSERT_EQ(parse_err(std::string("\xff\x15\x04no", 5), &pre41), ParseState::kSuccess);
   EXPECT_EQ(pre41.code, 0x415);
   EXPECT_EQ(pre41.message, "no");
 
   EofPacket eofp;
   const std::string eofpl = payload_of(eof(5, kStatusMoreResultsExist));
-  ASSERT_EQ(ParseEof(eofpl, eofpl.size(), &eofp), ParseState::kSuccess);
+  ASSERT_EQ(parse_eof(eofpl, eofpl.size(), &eofp), ParseState::kSuccess);
   EXPECT_EQ(eofp.status, kStatusMoreResultsExist);
-  EXPECT_TRUE(IsClassicEof(eofpl, eofpl.size()));
+  EXPECT_TRUE(is_classic_eof(eofpl, eofpl.size()));
   const std::string okfe = ok_payload(0, 0, 2, 0xFE);
-  EXPECT_TRUE(IsTerminator(okfe, okfe.size()));
-  EXPECT_FALSE(IsClassicEof(okfe, okfe.size()));
-  EXPECT_FALSE(IsTerminator("\xfe", kMaxPacketPayload));  // a row of 16 MiB and more
+  EXPECT_TRUE(is_terminator(okfe, okfe.size()));
+  EXPECT_FALSE(is_classic_eof(okfe, okfe.size()));
+  EXPECT_FALSE(is_terminator("\xfe", kMaxPacketPayload));  // a row of 16 MiB and more
 
   PrepareOk po;
-  ASSERT_EQ(ParsePrepareOk(payload_of(prepare_ok(7, 2, 3, true)), &po), ParseState::kSuccess);
+  ASSERT_EQ(parse_prepare_ok(payload_of(prepare_ok(7, 2, 3, true)), &po), ParseState::kSuccess);
   EXPECT_EQ(po.statement_id, 7u);
   EXPECT_EQ(po.num_columns, 2);
   EXPECT_EQ(po.num_params, 3);
@@ -103,39 +103,39 @@ TEST(MysqlParse, OkErrEofPrepareOk) {
 
 TEST(MysqlParse, CommandStarts) {
   uint8_t cmd = 0;
-  EXPECT_EQ(ParseCommandStart(query("SELECT 1"), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(query("SELECT 1"), &cmd), ParseState::kSuccess);
   EXPECT_EQ(cmd, kComQuery);
-  EXPECT_EQ(ParseCommandStart(query("  (select 1)"), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(query("/* c */ select 1"), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(command(kComQuery, std::string("\0\1SELECT 1", 10)), &cmd),
+  EXPECT_EQ(parse_command_start(query("  (select 1)"), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(query("/* c */ select 1"), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(command(kComQuery, std::string("\0\1SELECT 1", 10)), &cmd),
             ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(prepare("INSERT INTO t VALUES (?)"), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(execute(1), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(stmt_close(1), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(ping(), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(quit(), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(init_db("shop"), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(ping() + query("SELECT 1"), &cmd), ParseState::kSuccess);
-  EXPECT_EQ(ParseCommandStart(command(kComSetOption, std::string("\1\0", 2)), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(prepare("INSERT INTO t VALUES (?)"), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(execute(1), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(stmt_close(1), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(ping(), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(quit(), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(init_db("shop"), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(ping() + query("SELECT 1"), &cmd), ParseState::kSuccess);
+  EXPECT_EQ(parse_command_start(command(kComSetOption, std::string("\1\0", 2)), &cmd), ParseState::kSuccess);
 
-  EXPECT_EQ(ParseCommandStart(query("SELECT 1").substr(0, 3), &cmd), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParseCommandStart(ping() + "xyz", &cmd), ParseState::kInvalid);
-  EXPECT_EQ(ParseCommandStart(command(kComPing, "x"), &cmd), ParseState::kInvalid);     // wrong length
-  EXPECT_EQ(ParseCommandStart(packet(1, "\x03SELECT 1"), &cmd), ParseState::kInvalid);  // sequence id 1
-  EXPECT_EQ(ParseCommandStart(query("\x01\x02binary"), &cmd), ParseState::kInvalid);
-  EXPECT_EQ(ParseCommandStart(query("123"), &cmd), ParseState::kInvalid);
-  EXPECT_EQ(ParseCommandStart(command(0x40, "x"), &cmd), ParseState::kInvalid);
-  EXPECT_EQ(ParseCommandStart(command(kComStmtExecute, le_bytes(1, 4) + '\0' + le_bytes(2, 4)), &cmd),
+  EXPECT_EQ(parse_command_start(query("SELECT 1").substr(0, 3), &cmd), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_command_start(ping() + "xyz", &cmd), ParseState::kInvalid);
+  EXPECT_EQ(parse_command_start(command(kComPing, "x"), &cmd), ParseState::kInvalid);     // wrong length
+  EXPECT_EQ(parse_command_start(packet(1, "\x03SELECT 1"), &cmd), ParseState::kInvalid);  // sequence id 1
+  EXPECT_EQ(parse_command_start(query("\x01\x02binary"), &cmd), ParseState::kInvalid);
+  EXPECT_EQ(parse_command_start(query("123"), &cmd), ParseState::kInvalid);
+  EXPECT_EQ(parse_command_start(command(0x40, "x"), &cmd), ParseState::kInvalid);
+  EXPECT_EQ(parse_command_start(command(kComStmtExecute, le_bytes(1, 4) + '\0' + le_bytes(2, 4)), &cmd),
             ParseState::kInvalid);
-  EXPECT_EQ(ParseCommandStart(packet(0, ""), &cmd), ParseState::kInvalid);
+  EXPECT_EQ(parse_command_start(packet(0, ""), &cmd), ParseState::kInvalid);
 }
 
 TEST(MysqlParse, ResponseStarts) {
-  EXPECT_TRUE(LooksLikeResponseStart(ok()));
-  EXPECT_TRUE(LooksLikeResponseStart(err(1, 1064, "42000", "syntax")));
-  EXPECT_TRUE(LooksLikeResponseStart(result_set(2, 1, true)));
-  EXPECT_FALSE(LooksLikeResponseStart(query("SELECT 1")));
-  EXPECT_FALSE(LooksLikeResponseStart(ok(2)));
+  EXPECT_TRUE(looks_like_response_start(ok()));
+  EXPECT_TRUE(looks_like_response_start(err(1, 1064, "42000", "syntax")));
+  EXPECT_TRUE(looks_like_response_start(result_set(2, 1, true)));
+  EXPECT_FALSE(looks_like_response_start(query("SELECT 1")));
+  EXPECT_FALSE(looks_like_response_start(ok(2)));
 }
 
 TEST(MysqlInference, StrictSignatures) {

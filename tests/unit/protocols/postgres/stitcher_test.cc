@@ -453,20 +453,20 @@ TEST(PostgresEntry, InferenceIsConservative) {
 }
 
 TEST(PostgresParse, ErrorFieldsAndStartupParams) {
-  const ErrorFields f = ParseErrorFields(Error("23505", "duplicate key").substr(5));
+  const ErrorFields f = parse_error_fields(Error("23505", "duplicate key").substr(5));
   EXPECT_EQ(f.severity, "ERROR");
   EXPECT_EQ(f.code, "23505");
   EXPECT_EQ(f.message, "duplicate key");
-  const StartupParams p = ParseStartupParams(Cstr("user") + Cstr("carol") + std::string(1, '\0'));
+  const StartupParams p = parse_startup_params(Cstr("user") + Cstr("carol") + std::string(1, '\0'));
   EXPECT_EQ(p.database, "carol");  // the server's default: the user name
   size_t h = 0;
   uint64_t b = 0;
-  EXPECT_EQ(ParseHeader(Ready('I'), Side::kBackend, Limits{}, &h, &b), ParseState::kSuccess);
+  EXPECT_EQ(parse_header(Ready('I'), Side::kBackend, Limits{}, &h, &b), ParseState::kSuccess);
   EXPECT_EQ(b, 1u);
-  EXPECT_EQ(ParseHeader(Msg('Z', "II"), Side::kBackend, Limits{}, &h, &b), ParseState::kInvalid);
-  EXPECT_EQ(ParseHeader("Q\0\0", Side::kFrontend, Limits{}, &h, &b), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParseHeader("\x01", Side::kFrontend, Limits{}, &h, &b), ParseState::kInvalid);
-  EXPECT_EQ(ParseHeader(std::string("Q\x7f\0\0\0", 5), Side::kFrontend, Limits{}, &h, &b),
+  EXPECT_EQ(parse_header(Msg('Z', "II"), Side::kBackend, Limits{}, &h, &b), ParseState::kInvalid);
+  EXPECT_EQ(parse_header("Q\0\0", Side::kFrontend, Limits{}, &h, &b), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_header("\x01", Side::kFrontend, Limits{}, &h, &b), ParseState::kInvalid);
+  EXPECT_EQ(parse_header(std::string("Q\x7f\0\0\0", 5), Side::kFrontend, Limits{}, &h, &b),
             ParseState::kInvalid);
 }
 

@@ -15,7 +15,7 @@ using testing::Command;
 Message Parse(std::string_view buf, bool request, ParseState expect = ParseState::kSuccess) {
   Message m;
   size_t consumed = 0;
-  EXPECT_EQ(ParseMessage(buf, request, &m, &consumed), expect) << buf;
+  EXPECT_EQ(parse_message(buf, request, &m, &consumed), expect) << buf;
   if (expect == ParseState::kSuccess) {
     EXPECT_EQ(consumed, buf.size()) << buf;
   }
@@ -117,22 +117,22 @@ TEST(RedisParse, MalformedInput) {
 }
 
 TEST(RedisParse, MessageStarts) {
-  EXPECT_EQ(ParseRequestStart(Command({"GET", "k"}), false), ParseState::kSuccess);
-  EXPECT_EQ(ParseRequestStart(Command({"json.set", "k", "$", "1"}), false), ParseState::kSuccess);
-  EXPECT_EQ(ParseRequestStart("*2\r\n$3\r\nGE", false), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParseRequestStart("*2\r\n$3\r\nXYZ\r\n", false), ParseState::kInvalid);
-  EXPECT_EQ(ParseRequestStart("*2\r\n:1\r\n", false), ParseState::kInvalid);
-  EXPECT_EQ(ParseRequestStart("PING\r\n", false), ParseState::kInvalid);
-  EXPECT_EQ(ParseRequestStart("PING\r\n", true), ParseState::kSuccess);
-  EXPECT_EQ(ParseRequestStart("hello world\r\n", true), ParseState::kSuccess);  // HELLO is a command
-  EXPECT_EQ(ParseRequestStart("nonsense\r\n", true), ParseState::kInvalid);
-  EXPECT_EQ(ParseReplyStart("+OK\r\n"), ParseState::kSuccess);
-  EXPECT_EQ(ParseReplyStart("$12"), ParseState::kNeedsMoreData);
-  EXPECT_EQ(ParseReplyStart("$1x\r\n"), ParseState::kInvalid);
-  EXPECT_EQ(ParseReplyStart("HTTP/1.1 200 OK\r\n"), ParseState::kInvalid);
-  EXPECT_TRUE(IsKnownCommand("get"));
-  EXPECT_TRUE(IsKnownCommand("ZUNIONSTORE"));
-  EXPECT_FALSE(IsKnownCommand("GETX"));
+  EXPECT_EQ(parse_request_start(Command({"GET", "k"}), false), ParseState::kSuccess);
+  EXPECT_EQ(parse_request_start(Command({"json.set", "k", "$", "1"}), false), ParseState::kSuccess);
+  EXPECT_EQ(parse_request_start("*2\r\n$3\r\nGE", false), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_request_start("*2\r\n$3\r\nXYZ\r\n", false), ParseState::kInvalid);
+  EXPECT_EQ(parse_request_start("*2\r\n:1\r\n", false), ParseState::kInvalid);
+  EXPECT_EQ(parse_request_start("PING\r\n", false), ParseState::kInvalid);
+  EXPECT_EQ(parse_request_start("PING\r\n", true), ParseState::kSuccess);
+  EXPECT_EQ(parse_request_start("hello world\r\n", true), ParseState::kSuccess);  // HELLO is a command
+  EXPECT_EQ(parse_request_start("nonsense\r\n", true), ParseState::kInvalid);
+  EXPECT_EQ(parse_reply_start("+OK\r\n"), ParseState::kSuccess);
+  EXPECT_EQ(parse_reply_start("$12"), ParseState::kNeedsMoreData);
+  EXPECT_EQ(parse_reply_start("$1x\r\n"), ParseState::kInvalid);
+  EXPECT_EQ(parse_reply_start("HTTP/1.1 200 OK\r\n"), ParseState::kInvalid);
+  EXPECT_TRUE(is_known_command("get"));
+  EXPECT_TRUE(is_known_command("ZUNIONSTORE"));
+  EXPECT_FALSE(is_known_command("GETX"));
 }
 
 TEST(RedisEntry, InferenceIsConservativeOffTheRedisPort) {
