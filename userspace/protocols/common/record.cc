@@ -1,5 +1,7 @@
 #include "protocols/common/record.h"
 
+#include <algorithm>
+
 namespace otelbpf::l7 {
 
 const char* to_string(Direction d) { return d == Direction::kEgress ? "egress" : "ingress"; }
@@ -26,6 +28,27 @@ const char* to_string(Role r) {
       break;
   }
   return "unknown";
+}
+
+L7Record record_from_wire(std::string_view protocol, Role role, const WireExtent& request,
+                          const WireExtent* response) {
+  L7Record r;
+  r.protocol = std::string(protocol);
+  r.role = role;
+  r.start_ns = request.start_ns;
+  r.end_ns = request.end_ns;
+  r.req_seq = request.seq;
+  r.req_tid = request.tid;
+  r.req_bytes = request.bytes;
+  if (response != nullptr) {
+    r.end_ns = std::max(response->end_ns, r.start_ns);
+    r.resp_seq = response->seq;
+    r.resp_tid = response->tid;
+    r.resp_bytes = response->bytes;
+  } else {
+    r.response_missing = true;
+  }
+  return r;
 }
 
 const AttributeValue* find_attribute(const L7Record& r, std::string_view key) {

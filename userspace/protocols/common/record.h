@@ -61,6 +61,12 @@ struct L7Record {
   bool response_missing = false;        // connection closed or request evicted before a response
 };
 
+// A record's protocol, role, timing and wire facts, from its request's and response's extents (nullptr:
+// no response seen, so response_missing). The end never precedes the start. Every stitcher starts its
+// records here and adds its protocol's name and attributes.
+L7Record record_from_wire(std::string_view protocol, Role role, const WireExtent& request,
+                          const WireExtent* response);
+
 // The value of attribute `key`, or nullptr.
 const AttributeValue* find_attribute(const L7Record& r, std::string_view key);
 

@@ -39,4 +39,23 @@ std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max) {
   return v;
 }
 
+void split_authority(std::string_view authority, std::string_view* host, std::optional<int64_t>* port) {
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *host = authority;
+      return;
+    }
+    *host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') port_text = authority.substr(close + 2);
+  } else {
+    const size_t colon = authority.rfind(':');
+    *host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (const auto p = parse_decimal(port_text, 65535)) *port = static_cast<int64_t>(*p);
+}
+
 }  // namespace otelbpf::l7

@@ -18,6 +18,10 @@ std::string_view trim_ows(std::string_view s);
 int hex_value(char c);
 
 // Unsigned decimal without sign or spaces; nullopt when empty, not all digits, or above `max`.
+// An authority (host[:port], [v6]:port, any userinfo@ dropped) split into host and port; the port is
+// left unset when absent or not a number up to 65535.
+void split_authority(std::string_view authority, std::string_view* host, std::optional<int64_t>* port);
+
 std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max = UINT64_MAX / 16);
 
 }  // namespace otelbpf::l7

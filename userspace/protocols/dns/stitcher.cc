@@ -30,22 +30,7 @@ bool same_question(const Message& query, const Message& response) {
 }  // namespace
 
 L7Record make_record(const Message& query, const Message* response, Role role) {
-  L7Record r;
-  r.protocol = "dns";
-  r.role = role;
-  r.start_ns = query.wire.start_ns;
-  r.end_ns = query.wire.end_ns;
-  r.req_seq = query.wire.seq;
-  r.req_tid = query.wire.tid;
-  r.req_bytes = query.wire.bytes;
-  if (response != nullptr) {
-    r.end_ns = response->wire.end_ns;
-    r.resp_seq = response->wire.seq;
-    r.resp_tid = response->wire.tid;
-    r.resp_bytes = response->wire.bytes;
-  } else {
-    r.response_missing = true;
-  }
+  L7Record r = record_from_wire("dns", role, query.wire, response != nullptr ? &response->wire : nullptr);
 
   Attributes& a = r.attributes;
   const Header& h = query.header;

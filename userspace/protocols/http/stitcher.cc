@@ -47,45 +47,11 @@ Target split_target(std::string_view target, bool connect) {
   return t;
 }
 
-// host[:port], [v6]:port, with any userinfo@ dropped.
-void split_authority(std::string_view authority, std::string_view* host, std::optional<int64_t>* port) {
-  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      *host = authority;
-      return;
-    }
-    *host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port_text = authority.substr(close + 2);
-  } else {
-    const size_t colon = authority.rfind(':');
-    *host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (const auto p = parse_decimal(port_text, 65535)) *port = static_cast<int64_t>(*p);
-}
 
 }  // namespace
 
 L7Record make_record(const Message& request, const Message* response, Role role) {
-  L7Record r;
-  r.protocol = "http1";
-  r.role = role;
-  r.start_ns = request.wire.start_ns;
-  r.end_ns = request.wire.end_ns;
-  r.req_seq = request.wire.seq;
-  r.req_tid = request.wire.tid;
-  r.req_bytes = request.wire.bytes;
-  if (response != nullptr) {
-    r.end_ns = response->wire.end_ns;
-    r.resp_seq = response->wire.seq;
-    r.resp_tid = response->wire.tid;
-    r.resp_bytes = response->wire.bytes;
-  } else {
-    r.response_missing = true;
-  }
+  L7Record r = record_from_wire("http1", role, request.wire, response != nullptr ? &response->wire : nullptr);
 
   Attributes& a = r.attributes;
   // At most ~14 attributes: one allocation instead of a growth series per record (a hot path under load).

@@ -12,25 +12,6 @@ constexpr std::array<std::string_view, 9> kKnownMethods = {"CONNECT", "DELETE", 
                                                            "PATCH",   "POST",   "PUT", "TRACE"};
 constexpr size_t kMaxSpanNamePath = 256;
 
-// host[:port] or [v6]:port.
-void split_authority(std::string_view authority, std::string_view* host, std::optional<int64_t>* port) {
-  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      *host = authority;
-      return;
-    }
-    *host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port_text = authority.substr(close + 2);
-  } else {
-    const size_t colon = authority.rfind(':');
-    *host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (const auto p = parse_decimal(port_text, 65535)) *port = static_cast<int64_t>(*p);
-}
 
 // grpc-message is percent-encoded (gRPC over HTTP/2 spec, "Responses").
 std::string percent_decode(std::string_view s) {
@@ -69,23 +50,8 @@ std::string grpc_status_name(int64_t code) {
 }
 
 L7Record make_record(const StreamExchange& s, Role role) {
-  L7Record r;
-  r.protocol = "http2";
-  r.role = role;
-  r.start_ns = s.request_wire.start_ns;
-  r.end_ns = s.request_wire.end_ns;
-  r.req_seq = s.request_wire.seq;
-  r.req_tid = s.request_wire.tid;
-  r.req_bytes = s.request_wire.bytes;
   const bool answered = s.response_seen || s.reset || s.trailers_seen;
-  if (answered) {
-    r.end_ns = std::max(r.end_ns, s.response_wire.end_ns);
-    r.resp_seq = s.response_wire.seq;
-    r.resp_tid = s.response_wire.tid;
-    r.resp_bytes = s.response_wire.bytes;
-  } else {
-    r.response_missing = true;
-  }
+  L7Record r = record_from_wire("http2", role, s.request_wire, answered ? &s.response_wire : nullptr);
 
   const HeaderBlock& req = s.request;
   const std::string* method = req.find(":method");

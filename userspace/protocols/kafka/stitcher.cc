@@ -20,23 +20,9 @@ bool request_starts(std::string_view bytes) { return looks_like_request(bytes, /
 }  // namespace
 
 L7Record make_record(const Request& request, const Response* response, Role role) {
-  L7Record r;
-  r.protocol = "kafka";
-  r.role = role;
-  r.start_ns = request.wire.start_ns;
-  r.end_ns = request.wire.end_ns;
-  r.req_seq = request.wire.seq;
-  r.req_tid = request.wire.tid;
-  r.req_bytes = request.wire.bytes;
   const bool no_response_expected = request.api_key == kProduce && request.acks == 0;
-  if (response != nullptr) {
-    r.end_ns = response->wire.end_ns;
-    r.resp_seq = response->wire.seq;
-    r.resp_tid = response->wire.tid;
-    r.resp_bytes = response->wire.bytes;
-  } else if (!no_response_expected) {
-    r.response_missing = true;
-  }
+  L7Record r = record_from_wire("kafka", role, request.wire, response != nullptr ? &response->wire : nullptr);
+  if (response == nullptr && no_response_expected) r.response_missing = false;  // acks=0: none was due
 
   Attributes& a = r.attributes;
   const std::string op = operation_name(request.api_key);

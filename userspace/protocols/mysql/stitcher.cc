@@ -59,21 +59,8 @@ std::string next_transaction_id() {
 }
 
 L7Record make_record(const Request& req, const Response* resp, Role role, bool missing, const Limits& limits) {
-  L7Record r;
-  r.protocol = "mysql";
-  r.role = role;
-  r.start_ns = req.wire.start_ns;
-  r.end_ns = req.wire.end_ns;
-  r.req_seq = req.wire.seq;
-  r.req_tid = req.wire.tid;
-  r.req_bytes = req.wire.bytes;
-  r.response_missing = missing;
-  if (resp != nullptr) {
-    r.end_ns = std::max(resp->wire.end_ns, r.start_ns);
-    r.resp_seq = resp->wire.seq;
-    r.resp_tid = resp->wire.tid;
-    r.resp_bytes = resp->wire.bytes;
-  }
+  L7Record r = record_from_wire("mysql", role, req.wire, resp != nullptr ? &resp->wire : nullptr);
+  r.response_missing = missing;  // a partial response (connection lost mid-result) is still missing
 
   Attributes& a = r.attributes;
   a.emplace_back("db.system.name", std::string("mysql"));

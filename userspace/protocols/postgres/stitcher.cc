@@ -74,22 +74,7 @@ bool in_block(char status) { return status == 'T' || status == 'E'; }
 }  // namespace
 
 L7Record make_record(const Exchange& ex, Role role, const std::string& database) {
-  L7Record r;
-  r.protocol = "postgresql";
-  r.role = role;
-  r.start_ns = ex.request.start_ns;
-  r.end_ns = ex.request.end_ns;
-  r.req_seq = ex.request.seq;
-  r.req_tid = ex.request.tid;
-  r.req_bytes = ex.request.bytes;
-  if (ex.response_started) {
-    r.end_ns = std::max(ex.response.end_ns, r.start_ns);
-    r.resp_seq = ex.response.seq;
-    r.resp_tid = ex.response.tid;
-    r.resp_bytes = ex.response.bytes;
-  } else {
-    r.response_missing = true;
-  }
+  L7Record r = record_from_wire("postgresql", role, ex.request, ex.response_started ? &ex.response : nullptr);
   // A batch without Execute prepares, describes or closes; one whose Execute the capture lost still has
   // the text of its Parse.
   const bool no_execute = ex.kind == Exchange::Kind::kExtended && ex.executes == 0;

@@ -39,22 +39,7 @@ bool is_pubsub_kind(std::string_view kind) {
 
 L7Record make_record(const Message& request, const Message* reply, Role role,
                     const std::optional<std::string>& db_namespace) {
-  L7Record r;
-  r.protocol = "redis";
-  r.role = role;
-  r.start_ns = request.wire.start_ns;
-  r.end_ns = request.wire.end_ns;
-  r.req_seq = request.wire.seq;
-  r.req_tid = request.wire.tid;
-  r.req_bytes = request.wire.bytes;
-  if (reply != nullptr) {
-    r.end_ns = std::max(reply->wire.end_ns, r.start_ns);
-    r.resp_seq = reply->wire.seq;
-    r.resp_tid = reply->wire.tid;
-    r.resp_bytes = reply->wire.bytes;
-  } else {
-    r.response_missing = true;
-  }
+  L7Record r = record_from_wire("redis", role, request.wire, reply != nullptr ? &reply->wire : nullptr);
   const std::string op = request.args.empty() ? std::string("UNKNOWN") : upper(request.args[0]);
   r.span_name = op;
   Attributes& a = r.attributes;
