@@ -9,16 +9,7 @@ AGENT=$(realpath "$1")
 source "$(dirname "$0")/lib/common.sh"
 ensure_node_clients
 
-: >"$WORK/sink.out"
-node "$E2E_DIR/node/otlp_sink.js" "$WORK/sink_http.jsonl" "$WORK/sink_grpc.jsonl" >"$WORK/sink.out" 2>"$WORK/sink.log" &
-SINK_PID=$!
-PIDS+=($SINK_PID)
-deadline=$((SECONDS + 30))
-until read -r _ _ SINK_HTTP _ SINK_GRPC <"$WORK/sink.out" 2>/dev/null && [ -n "${SINK_GRPC:-}" ]; do
-  kill -0 $SINK_PID 2>/dev/null || { cat "$WORK/sink.log"; fail "the sink exited"; }
-  [ $SECONDS -lt $deadline ] || fail "the sink did not start"
-  sleep 0.1
-done
+start_otlp_sink "$WORK/sink_http.jsonl" "$WORK/sink_grpc.jsonl"
 
 start_agent agent --no-probes --set receiver.http.listen=127.0.0.1 --set export.batch_delay_ms=50 --http-port 0 \
   --grpc-listen 127.0.0.1:0 --export-file "$WORK/agent.jsonl" \

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,6 +140,30 @@ std::size_t read_full(int fd, char* buf, std::size_t len) {
     got += static_cast<std::size_t>(n);
   }
   return got;
+}
+
+// A TCP connection over IPv4 loopback: the listener, the client end and the accepted server end.
+// `client_sndbuf` (bytes, 0 = default) is set before connecting. Throws when a step fails (gtest reports it).
+struct LoopbackTcp {
+  Fd listener;
+  Fd client;
+  Fd server;
+};
+LoopbackTcp loopback_tcp(int client_sndbuf = 0) {
+  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
+  Endpoint address = loopback(AF_INET);
+  if (bind(listener.get(), address.sa(), address.len) != 0 || listen(listener.get(), 4) != 0)
+    throw std::runtime_error(std::string("listen on loopback: ") + std::strerror(errno));
+  address = local_end(listener.get(), AF_INET);
+  Fd client(socket(AF_INET, SOCK_STREAM, 0));
+  if (client_sndbuf > 0 &&
+      setsockopt(client.get(), SOL_SOCKET, SO_SNDBUF, &client_sndbuf, sizeof client_sndbuf) != 0)
+    throw std::runtime_error(std::string("SO_SNDBUF: ") + std::strerror(errno));
+  if (connect(client.get(), address.sa(), address.len) != 0)
+    throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
+  Fd server(accept(listener.get(), nullptr, nullptr));
+  if (server.get() < 0) throw std::runtime_error(std::string("accept: ") + std::strerror(errno));
+  return LoopbackTcp{std::move(listener), std::move(client), std::move(server)};
 }
 
 class SyscallProbesTest : public ::testing::Test {
@@ -433,14 +458,9 @@ INSTANTIATE_TEST_SUITE_P(Families, TcpTest, ::testing::Values(AF_INET, AF_INET6)
 TEST_F(SyscallProbesTest, ReadThatReachesThePeersFinReportsTheDataSequence) {
   // The response and the server's FIN arrive before the client reads: one read returns the data and
   // consumes the FIN, which has a sequence number of its own (the sock hooks see copied_seq after it).
-  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-  Endpoint server = loopback(AF_INET);
-  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
-  server = local_end(listener.get(), AF_INET);
-  Fd client(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
-  Fd conn(accept(listener.get(), nullptr, nullptr));
+  LoopbackTcp tcp = loopback_tcp();
+  Fd& client = tcp.client;
+  Fd& conn = tcp.server;
   const std::string response = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(write(conn.get(), response.data(), response.size()), (ssize_t)response.size());
   ASSERT_EQ(shutdown(conn.get(), SHUT_WR), 0);
@@ -469,14 +489,9 @@ TEST_F(SyscallProbesTest, SendStartMarksGiveTcpSendsTheirBeginning) {
   const auto& status = probes->status();
   if (std::none_of(status.begin(), status.end(), [](const ProbeStatus& s) { return s.name == "tcp/tcp_sendmsg_locked"; }))
     GTEST_SKIP() << "kernel without tcp:tcp_sendmsg_locked";
-  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-  Endpoint server = loopback(AF_INET);
-  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
-  server = local_end(listener.get(), AF_INET);
-  Fd client(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
-  Fd conn(accept(listener.get(), nullptr, nullptr));
+  LoopbackTcp tcp = loopback_tcp();
+  Fd& client = tcp.client;
+  Fd& conn = tcp.server;
   // Big enough to take several chunks (the mark must be the first one's).
   const std::string big(200000, 'x');
   std::thread reader([&] {
@@ -515,16 +530,9 @@ TEST_F(SyscallProbesTest, ASendThatMovesToAnotherCpuKeepsItsBeginning) {
   const auto& status = probes->status();
   if (std::none_of(status.begin(), status.end(), [](const ProbeStatus& s) { return s.name == "tcp/tcp_sendmsg_locked"; }))
     GTEST_SKIP() << "kernel without tcp:tcp_sendmsg_locked";
-  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-  Endpoint server = loopback(AF_INET);
-  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
-  server = local_end(listener.get(), AF_INET);
-  Fd client(socket(AF_INET, SOCK_STREAM, 0));
-  const int small = 4096;
-  ASSERT_EQ(setsockopt(client.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
-  Fd conn(accept(listener.get(), nullptr, nullptr));
+  LoopbackTcp tcp = loopback_tcp(4096);
+  Fd& client = tcp.client;
+  Fd& conn = tcp.server;
 
   // The sender starts on CPU 0; while its write waits for buffer space it is moved to CPU 1, and only
   // then does the reader drain the connection.
@@ -782,14 +790,9 @@ TEST_F(SyscallProbesTest, PayloadIsCutAtTheCaptureLimitWhileRetReportsAllBytes) 
   EventSink sink;
   auto probes = SyscallProbes::load(options, sink.handler());
 
-  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-  Endpoint server = loopback(AF_INET);
-  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
-  server = local_end(listener.get(), AF_INET);
-  Fd client(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
-  Fd conn(accept(listener.get(), nullptr, nullptr));
+  LoopbackTcp tcp = loopback_tcp();
+  Fd& client = tcp.client;
+  Fd& conn = tcp.server;
   ASSERT_GE(conn.get(), 0);
 
   std::string big(3000, '\0');
@@ -837,14 +840,9 @@ TEST_F(SyscallProbesTest, PerfBufferFallbackDeliversTheSameEvents) {
   EventSink sink;
   auto probes = SyscallProbes::load(options, sink.handler());
   EXPECT_STREQ(probes->transport(), "perfbuf");
-  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-  Endpoint server = loopback(AF_INET);
-  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
-  server = local_end(listener.get(), AF_INET);
-  Fd client(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
-  Fd conn(accept(listener.get(), nullptr, nullptr));
+  LoopbackTcp tcp = loopback_tcp();
+  Fd& client = tcp.client;
+  Fd& conn = tcp.server;
   const std::string request = "GET /perf HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(write(client.get(), request.data(), request.size()), (ssize_t)request.size());
   std::string got(request.size(), '\0');
@@ -876,14 +874,9 @@ TEST_F(SyscallProbesTest, OnePollHandsBackAfterABoundedNumberOfEvents) {
   EventSink sink;
   auto probes = SyscallProbes::load(options, sink.handler());
   int pair[2];
-  Fd listener(socket(AF_INET, SOCK_STREAM, 0));
-  Endpoint server = loopback(AF_INET);
-  ASSERT_EQ(bind(listener.get(), server.sa(), server.len), 0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
-  server = local_end(listener.get(), AF_INET);
-  Fd client(socket(AF_INET, SOCK_STREAM, 0));
-  ASSERT_EQ(connect(client.get(), server.sa(), server.len), 0);
-  Fd conn(accept(listener.get(), nullptr, nullptr));
+  LoopbackTcp tcp = loopback_tcp();
+  Fd& client = tcp.client;
+  Fd& conn = tcp.server;
   pair[0] = client.get();
   pair[1] = conn.get();
   constexpr int kWrites = 12000;

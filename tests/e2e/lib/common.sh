@@ -93,6 +93,21 @@ wait_drained() {
   done
 }
 
+# start_otlp_sink HTTP_OUT GRPC_OUT [TLS_DIR]: node/otlp_sink.js (an OTLP endpoint that is not an otelbpf
+# agent) on ports 0; sets SINK_PID, SINK_HTTP and SINK_GRPC once both listen.
+start_otlp_sink() {
+  : >"$WORK/sink.out"
+  node "$E2E_DIR/node/otlp_sink.js" "$@" >"$WORK/sink.out" 2>"$WORK/sink.log" &
+  SINK_PID=$!
+  PIDS+=($SINK_PID)
+  local deadline=$((SECONDS + 30))
+  until read -r _ _ SINK_HTTP _ SINK_GRPC <"$WORK/sink.out" 2>/dev/null && [ -n "${SINK_GRPC:-}" ]; do
+    kill -0 $SINK_PID 2>/dev/null || { cat "$WORK/sink.log"; fail "the sink exited"; }
+    [ $SECONDS -lt $deadline ] || fail "the sink did not start"
+    sleep 0.1
+  done
+}
+
 metric() {  # url name-with-labels -> value (0 when absent)
   curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {print $2; found=1} END {if (!found) print 0}'
 }

@@ -122,6 +122,18 @@ class ExportWorkerTest : public ::testing::Test {
     return n;
   }
 
+  // A worker started over a spool holding one corrupt file delivers a live batch (spans 0 and 1) past it,
+  // counts the file, and shuts down.
+  void replay_past_one_corrupt_file() {
+    auto options = fast_options();
+    options.spool_dir = dir_.path().string();
+    auto worker = start(options);
+    ASSERT_TRUE(worker->enqueue(make_batch(0, 2)));
+    ASSERT_TRUE(endpoint_->wait_delivered(2));
+    ASSERT_TRUE(wait_for([&] { return metric("otelbpf_exporter_spool_corrupt_files_total") == 1; }));
+    worker->shutdown(1s);
+  }
+
   std::shared_ptr<Endpoint> endpoint_ = std::make_shared<Endpoint>();
   MetricsRegistry metrics_;
   TempDir dir_;
@@ -217,13 +229,7 @@ TEST_F(ExportWorkerTest, RestartReplaysTheSpoolLeftOnDisk) {
 TEST_F(ExportWorkerTest, CorruptSpoolFileIsDiscardedAndCounted) {
   std::filesystem::create_directories(dir_.path() / "scripted");
   std::ofstream(dir_.path() / "scripted" / "00000000000000000001.batch") << "OBSPgarbage";
-  auto options = fast_options();
-  options.spool_dir = dir_.path().string();
-  auto worker = start(options);
-  ASSERT_TRUE(worker->enqueue(make_batch(0, 2)));
-  ASSERT_TRUE(endpoint_->wait_delivered(2));
-  ASSERT_TRUE(wait_for([&] { return metric("otelbpf_exporter_spool_corrupt_files_total") == 1; }));
-  worker->shutdown(1s);
+  replay_past_one_corrupt_file();
   EXPECT_EQ(spool_files(dir_.path()), 0u);
   EXPECT_EQ(dropped("spool_corrupt"), 0);  // no header: the spans it held are unknown
 }
@@ -239,13 +245,7 @@ TEST_F(ExportWorkerTest, CorruptSpoolFileCountsTheSpansItHeld) {
   std::filesystem::path file;
   for (const auto& item : std::filesystem::directory_iterator(dir_.path() / "scripted")) file = item.path();
   std::filesystem::resize_file(file, std::filesystem::file_size(file) - 3);
-  auto options = fast_options();
-  options.spool_dir = dir_.path().string();
-  auto worker = start(options);
-  ASSERT_TRUE(worker->enqueue(make_batch(0, 2)));
-  ASSERT_TRUE(endpoint_->wait_delivered(2));
-  ASSERT_TRUE(wait_for([&] { return metric("otelbpf_exporter_spool_corrupt_files_total") == 1; }));
-  worker->shutdown(1s);
+  replay_past_one_corrupt_file();
   EXPECT_EQ(dropped("spool_corrupt"), 6);
   EXPECT_EQ(endpoint_->sorted_delivered(), (std::vector<std::uint64_t>{0, 1}));
 }
