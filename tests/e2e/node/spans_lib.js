@@ -48,11 +48,16 @@ function one(spans, desc, pred) {
   return found[0];
 }
 
-// The server end of a call lies under its client end: same trace, parent link, nested in time.
+// The server end of a call lies under its client end: same trace, parent link, nested in time. Slack:
+// 1 ms at the end (the client's read returns after the server's write), and 50 us at the start. A client
+// send's start comes from a mark the kernel sets when the send begins; where that mark is missed the start
+// falls back to when the send returned, by which time a server on another CPU may already have read the
+// bytes (seen in CI about once per run on Node clients: 0.8 and 11 us early; open, issue 10 note).
 function assertChild(parent, child, what) {
   assert.strictEqual(child.traceId, parent.traceId, `${what}: same trace`);
   assert.strictEqual(child.parentSpanId, parent.spanId, `${what}: parent link`);
-  assert.ok(child.start >= parent.start && child.end <= parent.end + 1000000n, `${what}: nested in time`);
+  assert.ok(child.start + 50000n >= parent.start && child.end <= parent.end + 1000000n,
+    `${what}: nested in time (client ${parent.start}..${parent.end}, server ${child.start}..${child.end})`);
 }
 
 module.exports = { KIND, loadSpans, sysSpans, one, assertChild, describe };
