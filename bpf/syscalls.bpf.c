@@ -735,7 +735,8 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
       if (v->send_ts_ns && v->send_tid == (__u32)id && v->send_write_seq == in.tcp_seq && v->send_ts_ns <= now)
         in.ts_enter_ns = v->send_ts_ns;
       v->send_ts_ns = 0;
-    }  }
+    }
+  }
   if (in.sock.dport == 0 && (syscall == OTELBPF_SYS_RECVFROM || syscall == OTELBPF_SYS_RECVMSG)) {
     /* Unconnected UDP: the sender's address reaches the caller's sockaddr only after sock_recvmsg returns;
      * the sock hooks' sys_exit_recvfrom/recvmsg finish the event from there (task storage: the exits of
@@ -792,10 +793,10 @@ int BPF_PROG(tcp_sendmsg_locked, const struct sock* sk) {
       bpf_sk_storage_get(&sock_verdicts, (struct sock*)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
   if (!v) return 0;
   __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct tcp_sock* tp = bpf_skc_to_tcp_sock((void*)sk);
-  if (!tp) return 0;
   /* A later chunk of the same send: the mark stands (the send's sock hook clears it, also when it fails). */
   if (v->send_ts_ns && v->send_tid == tid) return 0;
+  struct tcp_sock* tp = bpf_skc_to_tcp_sock((void*)sk);
+  if (!tp) return 0;
   v->send_tid = tid;
   v->send_ts_ns = bpf_ktime_get_ns();
   v->send_write_seq = tp->write_seq;
