@@ -293,8 +293,8 @@ Transport detect_transport(const DataChunk& chunk) {
   if (chunk.tcp_seq != 0) return Transport::kTcp;
   const std::string_view b = chunk.captured;
   Header h;
-  const bool udp =
-      chunk.total_bytes >= kHeaderSize && parse_header(b, &h) == ParseState::kSuccess && sane_header(h, false);
+  const bool udp = chunk.total_bytes >= kHeaderSize && parse_header(b, &h) == ParseState::kSuccess &&
+                   sane_header(h, false);
   bool tcp = false;
   if (b.size() >= 2 && be16(b, 0) >= kHeaderSize) {
     Header h2;
@@ -312,7 +312,7 @@ Transport detect_transport(const DataChunk& chunk) {
   return Transport::kUnknown;
 }
 
-TcpFramer::TcpFramer(StitcherStats& stats, const Limits& limits) : stats_(stats), limits_(limits) {}
+TcpFramer::TcpFramer(StitcherStats& stats, const Limits& limits) : FramerLoop(stats), limits_(limits) {}
 
 bool TcpFramer::starts_message(std::string_view captured) {
   if (captured.size() < 2 || be16(captured, 0) < kHeaderSize) return false;
@@ -334,103 +334,71 @@ void TcpFramer::begin_message(const DataChunk& chunk, uint64_t pos) {
 }
 
 void TcpFramer::feed(const DataChunk& chunk, std::vector<Message>& out) {
-  const std::string_view known =
-      chunk.captured.substr(0, std::min<uint64_t>(chunk.captured.size(), chunk.total_bytes));
-  if (state_ == State::kAwaitStart) {
-    const bool whole = known.size() == chunk.total_bytes;
-    if (!probe_.empty() && !whole) {
-      // The probe's continuation was not captured: nothing to judge the held bytes by.
-      stats_.bytes_skipped += probe_.size() + chunk.total_bytes;
-      probe_.clear();
-      return;
-    }
-    const std::string joined = probe_ + std::string(known);
-    if (whole && joined.size() < kHeaderSize + 2 && joined.size() != 2) {
-      // Too short to tell whether a message starts here (a write split early): hold it for the next chunk.
-      if (probe_.empty()) probe_chunk_ = chunk;
-      probe_ = joined;
-      return;
-    }
-    if (!starts_message(joined)) {
-      if (probe_.empty() && whole && parses_exactly(known)) {
-        // A server that reads the length prefix on its own (dnsmasq reads it byte by byte) shows the
-        // message alone: the two bytes before it were its length.
-        begin_message(chunk, 0);
-        cur_.wire.seq = chunk.tcp_seq - 2;
-        cur_.wire.bytes = chunk.total_bytes + 2;
-        body_.assign(known.substr(0, limits_.max_kept_message_bytes));
-        complete_message(out);
-        return;
-      }
-      stats_.bytes_skipped += probe_.size() + chunk.total_bytes;
-      probe_.clear();
-      return;
-    }
-    state_ = State::kLength;
-    length_bytes_ = 0;
-    if (!probe_.empty()) {
-      const std::string held = std::move(probe_);
-      probe_.clear();
-      DataChunk first = probe_chunk_;
-      first.captured = held;
-      first.total_bytes = held.size();
-      consume(first, held, out);
-    }
-  }
-  consume(chunk, known, out);
+  out_ = &out;
+  FramerLoop::feed(chunk);
+  out_ = nullptr;
 }
 
-void TcpFramer::consume(const DataChunk& chunk, std::string_view known, std::vector<Message>& out) {
-  const uint64_t total = chunk.total_bytes;
-  uint64_t pos = 0;
-  while (pos < total) {
-    if (state_ == State::kAwaitStart) {
-      stats_.bytes_skipped += total - pos;
-      return;
-    }
-    if (state_ == State::kLength) {
-      if (pos >= known.size()) {
-        // The next length prefix was not captured: the following boundaries are unknown.
-        lose_sync(total - pos);
-        return;
-      }
-      if (length_bytes_ == 0) begin_message(chunk, pos);
-      length_ = static_cast<uint16_t>((length_ << 8) | static_cast<uint8_t>(known[pos]));
-      ++pos;
-      cur_.wire.bytes += 1;
-      cur_.wire.end_ns = chunk.ts_exit_ns;
-      if (++length_bytes_ < 2) continue;
-      if (length_ < kHeaderSize) {
-        ++stats_.parse_errors;
-        lose_sync(total - pos);
-        return;
-      }
-      remaining_ = length_;
-      state_ = State::kBody;
-      continue;
-    }
-    // kBody
-    cur_.wire.end_ns = chunk.ts_exit_ns;
-    if (pos < known.size()) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(known.size() - pos, remaining_));
-      const size_t keep = std::min(
-          n, limits_.max_kept_message_bytes - std::min(body_.size(), limits_.max_kept_message_bytes));
-      if (!body_gap_) body_.append(known.data() + pos, keep);
-      pos += n;
-      remaining_ -= n;
-      cur_.wire.bytes += n;
-    } else {
-      const uint64_t n = std::min(total - pos, remaining_);
-      body_gap_ = true;
-      pos += n;
-      remaining_ -= n;
-      cur_.wire.bytes += n;
-    }
-    if (remaining_ == 0) complete_message(out);
-  }
+Start TcpFramer::try_start(const DataChunk& chunk, std::string_view captured, uint64_t total) {
+  return try_start_held(held_, chunk, captured, total);
 }
 
-void TcpFramer::complete_message(std::vector<Message>& out) {
+bool TcpFramer::frame_unprefixed(const DataChunk& chunk, std::string_view captured, uint64_t total) {
+  // A server that reads the length prefix on its own (dnsmasq reads it byte by byte) shows the message
+  // alone: the two bytes before it were its length.
+  if (!parses_exactly(captured)) return false;
+  begin_message(chunk, 0);
+  cur_.wire.seq = chunk.tcp_seq - 2;
+  cur_.wire.bytes = total + 2;
+  body_.assign(captured.substr(0, limits_.max_kept_message_bytes));
+  complete_message();
+  return true;
+}
+
+void TcpFramer::begin_at_start() {
+  state_ = State::kLength;
+  length_bytes_ = 0;
+}
+
+size_t TcpFramer::step(std::string_view rest, uint64_t pos) {
+  cur_.wire.end_ns = chunk_->ts_exit_ns;
+  if (state_ == State::kLength) {
+    if (length_bytes_ == 0) begin_message(*chunk_, pos);
+    length_ = static_cast<uint16_t>((length_ << 8) | static_cast<uint8_t>(rest[0]));
+    cur_.wire.bytes += 1;
+    if (++length_bytes_ < 2) return 1;
+    if (length_ < kHeaderSize) {
+      ++stats_.parse_errors;
+      lose_sync(0);  // the chunk loop counts the rest of the chunk as skipped
+      return 1;
+    }
+    remaining_ = length_;
+    state_ = State::kBody;
+    return 1;
+  }
+  // kBody
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(rest.size(), remaining_));
+  const size_t keep =
+      std::min(n, limits_.max_kept_message_bytes - std::min(body_.size(), limits_.max_kept_message_bytes));
+  if (!body_gap_) body_.append(rest.data(), keep);
+  remaining_ -= n;
+  cur_.wire.bytes += n;
+  if (remaining_ == 0) complete_message();
+  return n;
+}
+
+uint64_t TcpFramer::skip_uncaptured(uint64_t n) {
+  if (state_ != State::kBody) return 0;
+  cur_.wire.end_ns = chunk_->ts_exit_ns;
+  const uint64_t k = std::min(n, remaining_);
+  body_gap_ = true;
+  remaining_ -= k;
+  cur_.wire.bytes += k;
+  if (remaining_ == 0) complete_message();
+  return k;
+}
+
+void TcpFramer::complete_message() {
   const ParseState s = parse_message(body_, &cur_, limits_.max_questions);
   state_ = State::kLength;
   length_bytes_ = 0;
@@ -447,7 +415,7 @@ void TcpFramer::complete_message(std::vector<Message>& out) {
     }
     ++stats_.truncated_headers;
   }
-  out.push_back(std::move(cur_));
+  out_->push_back(std::move(cur_));
   cur_ = Message{};
   body_.clear();
 }
@@ -474,8 +442,7 @@ void TcpFramer::finish(std::vector<Message>& out) {
   }
   state_ = State::kAwaitStart;
   body_.clear();
-  if (!probe_.empty()) stats_.bytes_skipped += probe_.size();
-  probe_.clear();
+  drop_held(held_);
 }
 
 }  // namespace otelbpf::l7::dns

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/dns/types.h"
@@ -51,7 +52,7 @@ std::string class_name(uint16_t klass);
 Transport detect_transport(const DataChunk& chunk);
 
 // One direction of a TCP connection: [length:2][message] repeated (RFC 1035 §4.2.2).
-class TcpFramer {
+class TcpFramer : public FramerLoop<TcpFramer> {
  public:
   TcpFramer(StitcherStats& stats, const Limits& limits);
 
@@ -60,20 +61,34 @@ class TcpFramer {
   void finish(std::vector<Message>& out);
 
  private:
+  friend class FramerLoop<TcpFramer>;
   enum class State : uint8_t {
     kAwaitStart,  // before the first message, or after framing was lost: wait for a chunk that starts one
     kLength,      // reading the 2-byte length prefix
     kBody,        // reading the message (kept up to max_kept_message_bytes, the rest counted)
   };
 
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const {
+    return state_ == State::kAwaitStart ? FramerMode::kAwaitStart : FramerMode::kParse;
+  }
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  size_t step(std::string_view rest, uint64_t pos);
+  uint64_t skip_uncaptured(uint64_t n);
+  // The next length prefix was not captured: the following boundaries are unknown.
+  void lost_in_gap(uint64_t /*pos*/, uint64_t rest) { lose_sync(rest); }
+
+  // try_start_held's hooks: a length prefix alone, or one followed by a whole header, can be judged.
+  static bool too_short_to_judge(size_t bytes) { return bytes < kHeaderSize + 2 && bytes != 2; }
   static bool starts_message(std::string_view captured);
-  void consume(const DataChunk& chunk, std::string_view known, std::vector<Message>& out);
+  bool frame_unprefixed(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  void begin_at_start();
   void begin_message(const DataChunk& chunk, uint64_t pos);
-  void complete_message(std::vector<Message>& out);
+  void complete_message();
   void lose_sync(uint64_t skipped);
 
-  StitcherStats& stats_;
   Limits limits_;
+  std::vector<Message>* out_ = nullptr;  // where the feed being run puts whole messages
   State state_ = State::kAwaitStart;
   uint8_t length_bytes_ = 0;  // of the prefix seen so far
   uint16_t length_ = 0;
@@ -81,9 +96,7 @@ class TcpFramer {
   bool body_gap_ = false;  // some of the message's bytes were not captured
   std::string body_;
   Message cur_;
-  // kAwaitStart: a chunk too short to judge, held until the next one says whether a message starts there.
-  std::string probe_;
-  DataChunk probe_chunk_;
+  HeldChunk held_;  // kAwaitStart: a chunk too short to judge, until the next one says
 };
 
 }  // namespace otelbpf::l7::dns

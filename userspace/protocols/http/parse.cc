@@ -272,7 +272,7 @@ ParseState parse_chunk_size_line(std::string_view line, uint64_t* size) {
 // ---------------------------------------------------------------------------------------------------------
 
 StreamParser::StreamParser(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits)
-    : dir_(dir), listener_(listener), stats_(stats), limits_(limits) {}
+    : FramerLoop(stats), dir_(dir), listener_(listener), limits_(limits) {}
 
 bool StreamParser::accept(MessageKind k) {
   if (kind_ == MessageKind::kUnknown) listener_.on_kind_detected(dir_, k);
@@ -284,50 +284,41 @@ bool StreamParser::starts_message(std::string_view captured) {
   return parse_message_start(captured, &k) == ParseState::kSuccess && accept(k);
 }
 
-void StreamParser::feed(const DataChunk& c) {
-  const std::string_view known = c.captured;
-  const uint64_t total = std::max<uint64_t>(c.total_bytes, known.size());
-  if (total == 0 || state_ == State::kTunnel) return;
-  chunk_ = &c;
-  if (state_ == State::kLostFraming) {
-    if (starts_message(known)) {
-      complete_message();  // it ended with the previous chunk
-    } else {
-      add_body(total);
-      // With chunked framing lost, a fully captured chunk ending in the last-chunk marker ends the body.
-      if (cur_->framing == BodyFraming::kChunked && known.size() == total && known.ends_with("0\r\n\r\n")) {
-        complete_message();
-      }
-      chunk_ = nullptr;
-      return;
-    }
+FramerMode StreamParser::mode() const {
+  switch (state_) {
+    case State::kTunnel:
+      return FramerMode::kStopped;
+    case State::kLostFraming:
+      return FramerMode::kAbsorb;
+    case State::kAwaitStart:
+      return FramerMode::kAwaitStart;
+    default:
+      return FramerMode::kParse;
   }
-  if (state_ == State::kAwaitStart) {
-    // Mid-connection (agent started late, or framing lost): only a chunk that starts a message of the
-    // direction's kind is a safe place to begin; a prefix too short to tell is given the benefit of the
-    // doubt and checked as it grows.
-    MessageKind k = MessageKind::kUnknown;
-    const ParseState s = known.empty() ? ParseState::kInvalid : parse_message_start(known, &k);
-    if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !accept(k))) {
-      stats_.bytes_skipped += total;
-      chunk_ = nullptr;
-      return;
-    }
-    state_ = State::kHeader;
+}
+
+bool StreamParser::absorb(const DataChunk& /*chunk*/, std::string_view captured, uint64_t total) {
+  if (starts_message(captured)) {
+    complete_message();  // the lost message ended with the previous chunk
+    return false;
   }
-  uint64_t pos = 0;
-  while (pos < total && state_ != State::kTunnel) {
-    if (state_ == State::kAwaitStart) {
-      stats_.bytes_skipped += total - pos;
-      break;
-    }
-    if (pos >= known.size()) {
-      on_gap(total - pos);
-      break;
-    }
-    pos += step(known.substr(pos), pos);
+  add_body(total);
+  // With chunked framing lost, a fully captured chunk ending in the last-chunk marker ends the body.
+  if (cur_->framing == BodyFraming::kChunked && captured.size() == total && captured.ends_with("0\r\n\r\n")) {
+    complete_message();
   }
-  chunk_ = nullptr;
+  return true;
+}
+
+Start StreamParser::try_start(const DataChunk& /*chunk*/, std::string_view captured, uint64_t /*total*/) {
+  // Mid-connection (agent started late, or framing lost): only a chunk that starts a message of the
+  // direction's kind is a safe place to begin; a prefix too short to tell is given the benefit of the
+  // doubt and checked as it grows.
+  MessageKind k = MessageKind::kUnknown;
+  const ParseState s = captured.empty() ? ParseState::kInvalid : parse_message_start(captured, &k);
+  if (s == ParseState::kInvalid || (s == ParseState::kSuccess && !accept(k))) return StartVerdict::kSkip;
+  state_ = State::kHeader;
+  return StartVerdict::kBegin;
 }
 
 size_t StreamParser::step(std::string_view data, uint64_t pos) {
@@ -415,8 +406,8 @@ size_t StreamParser::step_header(std::string_view data, uint64_t pos) {
 bool StreamParser::header_done(size_t header_len) {
   Message& m = *cur_;
   m.kind = kind_;
-  if (parse_header_block(std::string_view(header_buf_).substr(0, header_len), kind_, &m, limits_.max_headers) !=
-      ParseState::kSuccess) {
+  if (parse_header_block(std::string_view(header_buf_).substr(0, header_len), kind_, &m,
+                         limits_.max_headers) != ParseState::kSuccess) {
     return false;
   }
   const std::string_view method =
@@ -528,68 +519,66 @@ size_t StreamParser::step_trailer(std::string_view data) {
   return take;
 }
 
-void StreamParser::on_gap(uint64_t n) {
+uint64_t StreamParser::skip_uncaptured(uint64_t n) {
   // The capture kept only the start of this chunk: n bytes are known by count alone.
-  while (n > 0) {
-    switch (state_) {
-      case State::kHeader:
-        if (header_buf_.empty() || !start_checked_) {
-          // A message starts somewhere in bytes we cannot see.
-          lose_sync(header_buf_.size(), false);
-          stats_.bytes_skipped += n;
+  switch (state_) {
+    case State::kHeader:
+      // A message starts somewhere in bytes we cannot see (lost_in_gap), or its header was cut.
+      if (header_buf_.empty() || !start_checked_) return 0;
+      header_cut(false);
+      add_body(n);
+      return n;
+    case State::kBody:
+    case State::kChunkData: {
+      const uint64_t k = std::min(n, remaining_);
+      remaining_ -= k;
+      add_body(k);
+      if (remaining_ == 0) {
+        if (state_ == State::kBody) {
+          complete_message();
         } else {
-          header_cut(false);
-          add_body(n);
+          state_ = State::kChunkDataEnd;
+          got_cr_ = false;
         }
-        return;
-      case State::kBody:
-      case State::kChunkData: {
-        const uint64_t k = std::min(n, remaining_);
-        remaining_ -= k;
-        n -= k;
-        add_body(k);
-        if (remaining_ == 0) {
-          if (state_ == State::kBody) {
-            complete_message();
-          } else {
-            state_ = State::kChunkDataEnd;
-            got_cr_ = false;
-          }
-        }
-        break;
       }
-      case State::kChunkDataEnd: {
-        // Assume the CRLF is there; the next chunk-size line is what we cannot skip.
-        const uint64_t want = got_cr_ ? 1 : 2;
-        const uint64_t k = std::min(n, want);
-        n -= k;
-        add_body(k);
-        if (k == want) {
-          line_buf_.clear();
-          state_ = State::kChunkSize;
-        } else {
-          got_cr_ = true;
-        }
-        break;
-      }
-      case State::kChunkSize:
-      case State::kTrailer:
-        cur_->framing_lost = true;
-        ++stats_.resyncs;
-        line_buf_.clear();
-        state_ = State::kLostFraming;
-        break;
-      case State::kUntilClose:
-      case State::kLostFraming:
-        add_body(n);
-        return;
-      case State::kAwaitStart:
-        stats_.bytes_skipped += n;
-        return;
-      case State::kTunnel:
-        return;
+      return k;
     }
+    case State::kChunkDataEnd: {
+      // Assume the CRLF is there; the next chunk-size line is what we cannot skip.
+      const uint64_t want = got_cr_ ? 1 : 2;
+      const uint64_t k = std::min(n, want);
+      add_body(k);
+      if (k == want) {
+        line_buf_.clear();
+        state_ = State::kChunkSize;
+      } else {
+        got_cr_ = true;
+      }
+      return k;
+    }
+    case State::kChunkSize:
+    case State::kTrailer:
+      // The body goes on, but where it ends is in the bytes we cannot see.
+      cur_->framing_lost = true;
+      ++stats_.resyncs;
+      line_buf_.clear();
+      state_ = State::kLostFraming;
+      add_body(n);
+      return n;
+    case State::kUntilClose:
+      add_body(n);
+      return n;
+    case State::kAwaitStart:
+    case State::kLostFraming:
+    case State::kTunnel:
+      break;
   }
+  return 0;
+}
+
+void StreamParser::lost_in_gap(uint64_t /*pos*/, uint64_t rest) {
+  lose_sync(header_buf_.size(), false);
+  stats_.bytes_skipped += rest;
 }
 
 void StreamParser::add_body(uint64_t n) {

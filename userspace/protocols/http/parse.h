@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/http/types.h"
@@ -24,12 +25,12 @@ size_t find_header_end(std::string_view buf, size_t from = 0);
 // Parses a complete header block (start line through the empty line) of the given kind into msg: start
 // line, fields (at most max_headers kept), Content-Length and Transfer-Encoding.
 ParseState parse_header_block(std::string_view block, MessageKind kind, Message* msg,
-                            size_t max_headers = Limits{}.max_headers);
+                              size_t max_headers = Limits{}.max_headers);
 
 // Best effort on a header block cut short by the capture: the start line (or as much of it as is there)
 // and the complete field lines before the cut.
 void parse_truncated_header(std::string_view partial, MessageKind kind, Message* msg,
-                          size_t max_headers = Limits{}.max_headers);
+                            size_t max_headers = Limits{}.max_headers);
 
 // Sets msg->framing from its header; `request_method` is the method of the request a response answers
 // ("" when unknown). kInvalid for a request whose Transfer-Encoding does not end in chunked.
@@ -39,7 +40,7 @@ ParseState decide_framing(Message* msg, std::string_view request_method);
 ParseState parse_chunk_size_line(std::string_view line, uint64_t* size);
 
 // One direction of one connection.
-class StreamParser {
+class StreamParser : public FramerLoop<StreamParser> {
  public:
   class Listener {
    public:
@@ -56,7 +57,6 @@ class StreamParser {
 
   StreamParser(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits);
 
-  void feed(const DataChunk& chunk);
   // The connection closed: messages that end at close (and any open one) are completed.
   void finish();
 
@@ -70,6 +70,7 @@ class StreamParser {
   bool framing_lost() const { return state_ == State::kLostFraming; }
 
  private:
+  friend class FramerLoop<StreamParser>;
   enum class State : uint8_t {
     kAwaitStart,    // before the first message, or after framing was lost: wait for a chunk that starts one
     kHeader,        // accumulating a header block
@@ -83,12 +84,17 @@ class StreamParser {
     kTunnel,        // not HTTP/1 any more
   };
 
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const;
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  bool absorb(const DataChunk& chunk, std::string_view captured, uint64_t total);
   size_t step(std::string_view data, uint64_t pos);
+  uint64_t skip_uncaptured(uint64_t n);
+  void lost_in_gap(uint64_t pos, uint64_t rest);
   size_t step_header(std::string_view data, uint64_t pos);
   size_t step_chunk_size(std::string_view data);
   size_t step_chunk_data_end(std::string_view data);
   size_t step_trailer(std::string_view data);
-  void on_gap(uint64_t n);
   bool accept(MessageKind k);
   bool starts_message(std::string_view captured);
   void begin_message(uint64_t pos);
@@ -100,7 +106,6 @@ class StreamParser {
 
   Direction dir_;
   Listener& listener_;
-  StitcherStats& stats_;
   Limits limits_;
   MessageKind kind_ = MessageKind::kUnknown;
   State state_ = State::kAwaitStart;
@@ -110,7 +115,6 @@ class StreamParser {
   std::string line_buf_;
   uint64_t remaining_ = 0;  // body or chunk bytes still to come
   bool got_cr_ = false;
-  const DataChunk* chunk_ = nullptr;  // the chunk being fed
 };
 
 }  // namespace otelbpf::l7::http

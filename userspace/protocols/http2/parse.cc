@@ -150,7 +150,7 @@ bool plausible_frame_run(std::string_view buf, uint32_t max_frame_size, size_t m
 }
 
 ParseState frame_payload_fragment(const FrameHeader& h, std::string_view payload, std::string_view* fragment,
-                                uint32_t* promised_stream_id) {
+                                  uint32_t* promised_stream_id) {
   size_t start = 0;
   size_t pad = 0;
   const FrameType t = h.frame_type();
@@ -197,7 +197,7 @@ ParseState parse_goaway(std::string_view payload, uint32_t* last_stream_id, uint
 }
 
 FrameReader::FrameReader(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits)
-    : dir_(dir), listener_(listener), stats_(stats), limits_(limits) {}
+    : FramerLoop(stats), dir_(dir), listener_(listener), limits_(limits) {}
 
 uint32_t FrameReader::seq_at(size_t offset) const {
   return chunk_->tcp_seq == 0 ? 0 : chunk_->tcp_seq + static_cast<uint32_t>(offset);
@@ -232,22 +232,21 @@ void FrameReader::lose(uint64_t skipped, bool parse_error) {
   listener_.on_framing_lost(dir_, parse_error);
 }
 
-bool FrameReader::try_resync(std::string_view captured, size_t* pos) {
+Start FrameReader::try_start(const DataChunk& /*chunk*/, std::string_view captured, uint64_t /*total*/) {
   const uint32_t max_size = std::min(max_frame_size_, limits_.resync_max_frame_size);
   for (size_t off = 0; off + kFrameHeaderSize <= captured.size(); ++off) {
     // At the chunk's start one plausible header is enough (a syscall starts at a frame boundary when
     // the writer writes whole frames); inside a chunk two in a row are needed.
     if (plausible_frame_run(captured.substr(off), max_size, off == 0 ? 1 : 2)) {
       stats_.bytes_skipped += off;
-      *pos = off;
       state_ = State::kHeader;
-      return true;
+      return {StartVerdict::kBegin, off};
     }
   }
-  return false;
+  return StartVerdict::kSkip;
 }
 
-void FrameReader::begin_frame(std::string_view, size_t) {
+void FrameReader::begin_frame() {
   frame_.payload.clear();
   frame_.payload_complete = true;
   frame_.wire = head_wire_;
@@ -263,17 +262,17 @@ void FrameReader::finish_frame() {
   listener_.on_frame(dir_, frame_);
 }
 
-void FrameReader::step(std::string_view data, size_t* pos) {
+size_t FrameReader::step(std::string_view rest, uint64_t offset) {
   switch (state_) {
     case State::kStart: {
-      if (header_buf_.empty() && data[*pos] != kClientPreface[0]) {
+      if (header_buf_.empty() && rest[0] != kClientPreface[0]) {
         state_ = State::kHeader;  // not a client: frames from the first byte
-        return;
+        return 0;
       }
-      if (header_buf_.empty()) head_wire_ = WireExtent{chunk_->ts_enter_ns, 0, seq_at(*pos), chunk_->tid, 0};
-      const size_t n = std::min(kClientPreface.size() - header_buf_.size(), data.size() - *pos);
-      header_buf_.append(data.substr(*pos, n));
-      *pos += n;
+      if (header_buf_.empty())
+        head_wire_ = WireExtent{chunk_->ts_enter_ns, 0, seq_at(offset), chunk_->tid, 0};
+      const size_t n = std::min(kClientPreface.size() - header_buf_.size(), rest.size());
+      header_buf_.append(rest.substr(0, n));
       const ParseState s = parse_preface(header_buf_);
       if (s == ParseState::kInvalid) {
         lose(0, true);
@@ -285,14 +284,14 @@ void FrameReader::step(std::string_view data, size_t* pos) {
         state_ = State::kHeader;
         listener_.on_preface(dir_, head_wire_);
       }
-      return;
+      return n;
     }
     case State::kHeader: {
-      if (header_buf_.empty()) head_wire_ = WireExtent{chunk_->ts_enter_ns, 0, seq_at(*pos), chunk_->tid, 0};
-      const size_t n = std::min(kFrameHeaderSize - header_buf_.size(), data.size() - *pos);
-      header_buf_.append(data.substr(*pos, n));
-      *pos += n;
-      if (header_buf_.size() < kFrameHeaderSize) return;
+      if (header_buf_.empty())
+        head_wire_ = WireExtent{chunk_->ts_enter_ns, 0, seq_at(offset), chunk_->tid, 0};
+      const size_t n = std::min(kFrameHeaderSize - header_buf_.size(), rest.size());
+      header_buf_.append(rest.substr(0, n));
+      if (header_buf_.size() < kFrameHeaderSize) return n;
       parse_frame_header(header_buf_, &frame_.header);
       // In sync, unknown (extension) types and flags are allowed (RFC 9113 §4.1, §5.5); a length the
       // receiver never allowed or a malformed fixed-size frame means the bytes are not frames here.
@@ -303,60 +302,35 @@ void FrameReader::step(std::string_view data, size_t* pos) {
       masked.reserved_bit = false;
       if (h.length > max_frame_size_ || (known && !plausible_frame_header(masked, max_frame_size_))) {
         lose(0, true);
-        return;
+        return n;
       }
-      begin_frame(data, *pos);
+      begin_frame();
       if (remaining_ == 0) finish_frame();
-      return;
+      return n;
     }
     case State::kPayload: {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size() - *pos));
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, rest.size()));
       const size_t keep = keep_limit(frame_.header);
       if (frame_.payload.size() < keep)
-        frame_.payload.append(data.substr(*pos, std::min(n, keep - frame_.payload.size())));
-      *pos += n;
+        frame_.payload.append(rest.substr(0, std::min(n, keep - frame_.payload.size())));
       remaining_ -= n;
       if (remaining_ == 0) finish_frame();
-      return;
+      return n;
     }
     case State::kLost:
-      *pos = data.size();
-      return;
+      break;
   }
+  return rest.size();
 }
 
-void FrameReader::feed(const DataChunk& chunk) {
-  chunk_ = &chunk;
-  std::string_view captured = chunk.captured;
-  const uint64_t total = std::max<uint64_t>(chunk.total_bytes, captured.size());
-  size_t pos = 0;
-  if (state_ == State::kLost && !try_resync(captured, &pos)) {
-    stats_.bytes_skipped += total;
-    chunk_ = nullptr;
-    return;
-  }
-  while (pos < captured.size()) {
-    step(captured, &pos);
-    if (state_ == State::kLost) {
-      stats_.bytes_skipped += total - pos;
-      chunk_ = nullptr;
-      return;
-    }
-  }
-  uint64_t gap = total - captured.size();
-  if (gap > 0) {
-    if (state_ == State::kPayload) {
-      const uint64_t n = std::min(gap, remaining_);
-      if (frame_.payload.size() < std::min<uint64_t>(keep_limit(frame_.header), frame_.header.length))
-        frame_.payload_complete = false;
-      remaining_ -= n;
-      gap -= n;
-      if (remaining_ == 0) finish_frame();
-    }
-    // A frame header fell into the bytes the capture did not keep: boundaries are unknown from here.
-    if (gap > 0) lose(gap, false);
-  }
-  chunk_ = nullptr;
+uint64_t FrameReader::skip_uncaptured(uint64_t n) {
+  if (state_ != State::kPayload) return 0;
+  const uint64_t k = std::min(n, remaining_);
+  if (frame_.payload.size() < std::min<uint64_t>(keep_limit(frame_.header), frame_.header.length))
+    frame_.payload_complete = false;
+  remaining_ -= k;
+  if (remaining_ == 0) finish_frame();
+  return k;
 }
 
 }  // namespace otelbpf::l7::http2

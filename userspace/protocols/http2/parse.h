@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/http2/types.h"
@@ -35,7 +36,7 @@ bool plausible_frame_run(std::string_view buf, uint32_t max_frame_size, size_t m
 // The header-block fragment of a HEADERS or PUSH_PROMISE payload (padding, priority and the promised
 // stream id removed), or the data of a DATA payload. kInvalid when padding exceeds the payload.
 ParseState frame_payload_fragment(const FrameHeader& h, std::string_view payload, std::string_view* fragment,
-                                uint32_t* promised_stream_id = nullptr);
+                                  uint32_t* promised_stream_id = nullptr);
 
 // SETTINGS parameters in order; kInvalid when the length is not a multiple of 6.
 ParseState parse_settings(std::string_view payload, std::vector<std::pair<uint16_t, uint32_t>>* params);
@@ -53,7 +54,7 @@ struct Frame {
 };
 
 // One direction of one connection.
-class FrameReader {
+class FrameReader : public FramerLoop<FrameReader> {
  public:
   class Listener {
    public:
@@ -67,14 +68,13 @@ class FrameReader {
 
   FrameReader(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits);
 
-  void feed(const DataChunk& chunk);
-
   // SETTINGS_MAX_FRAME_SIZE of the receiver of this direction (from the other direction's SETTINGS).
   void set_max_frame_size(uint32_t size) { max_frame_size_ = size; }
   bool lost() const { return state_ == State::kLost; }
   bool saw_preface() const { return saw_preface_; }
 
  private:
+  friend class FramerLoop<FrameReader>;
   enum class State : uint8_t {
     kStart,    // the direction's first bytes: a client preface or a frame
     kHeader,   // collecting a frame header
@@ -82,17 +82,21 @@ class FrameReader {
     kLost,     // waiting for a chunk that starts a frame
   };
 
-  void step(std::string_view data, size_t* pos);
-  void begin_frame(std::string_view data, size_t pos);
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const { return state_ == State::kLost ? FramerMode::kAwaitStart : FramerMode::kParse; }
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  size_t step(std::string_view rest, uint64_t offset);
+  uint64_t skip_uncaptured(uint64_t n);
+  // A frame header fell into the bytes the capture did not keep: boundaries are unknown from here.
+  void lost_in_gap(uint64_t /*pos*/, uint64_t rest) { lose(rest, false); }
+  void begin_frame();
   void finish_frame();
   void lose(uint64_t skipped, bool parse_error);
-  bool try_resync(std::string_view captured, size_t* pos);
   size_t keep_limit(const FrameHeader& h) const;
   uint32_t seq_at(size_t offset) const;
 
   Direction dir_;
   Listener& listener_;
-  StitcherStats& stats_;
   Limits limits_;
   uint32_t max_frame_size_ = kDefaultMaxFrameSize;
   State state_ = State::kStart;
@@ -101,7 +105,6 @@ class FrameReader {
   WireExtent head_wire_;    // where the frame (or preface) being collected began
   Frame frame_;
   uint64_t remaining_ = 0;  // payload bytes still to come
-  const DataChunk* chunk_ = nullptr;
 };
 
 }  // namespace otelbpf::l7::http2

@@ -617,7 +617,7 @@ ParseState parse_request(std::string_view msg, Request* req, const Limits& limit
 }
 
 ParseState parse_response(std::string_view msg, int16_t api_key, int16_t api_version, Response* resp,
-                         const Limits& limits) {
+                          const Limits& limits) {
   Reader r(msg);
   resp->correlation_id = r.i32();
   // ApiVersions answers with header v0 whatever its version: a client that does not know the broker's
@@ -720,119 +720,92 @@ bool looks_like_unprefixed_request(std::string_view bytes, bool kafka_port) {
 
 Framer::Framer(StitcherStats& stats, const Limits& limits, StartCheck starts_message,
                StartCheck starts_unprefixed)
-    : stats_(stats),
+    : FramerLoop(stats),
       limits_(limits),
       starts_message_(std::move(starts_message)),
       starts_unprefixed_(std::move(starts_unprefixed)) {}
 
 void Framer::feed(const DataChunk& chunk, const Sink& sink) {
-  const std::string_view known =
-      chunk.captured.substr(0, std::min<uint64_t>(chunk.captured.size(), chunk.total_bytes));
-  if (state_ == State::kAwaitStart) {
-    const bool whole = known.size() == chunk.total_bytes;
-    if (!probe_.empty() && !whole) {
-      stats_.bytes_skipped += probe_.size() + chunk.total_bytes;
-      probe_.clear();
-      return;
-    }
-    const std::string joined = probe_ + std::string(known);
-    if (whole && joined.size() < 14) {
-      // Too short to tell whether a message starts here: hold it for the next chunk.
-      if (probe_.empty()) probe_chunk_ = chunk;
-      probe_ = joined;
-      return;
-    }
-    if (!starts_message_(joined)) {
-      if (probe_.empty() && whole && starts_unprefixed_ && starts_unprefixed_(known)) {
-        wire_ = WireExtent{};
-        wire_.start_ns = chunk.ts_enter_ns;
-        wire_.end_ns = chunk.ts_exit_ns;
-        wire_.tid = chunk.tid;
-        wire_.seq = chunk.tcp_seq - 4;  // the size prefix went before, in a read of its own
-        wire_.bytes = chunk.total_bytes + 4;
-        state_ = State::kSize;
-        size_bytes_ = 0;
-        sink(known.substr(0, limits_.max_kept_message_bytes), known.size() > limits_.max_kept_message_bytes,
-             wire_);
-        return;
-      }
-      stats_.bytes_skipped += probe_.size() + chunk.total_bytes;
-      probe_.clear();
-      return;
-    }
-    state_ = State::kSize;
-    size_bytes_ = 0;
-    if (!probe_.empty()) {
-      const std::string held = std::move(probe_);
-      probe_.clear();
-      DataChunk first = probe_chunk_;
-      first.captured = held;
-      first.total_bytes = held.size();
-      consume(first, held, sink);
-    }
-  }
-  consume(chunk, known, sink);
+  sink_ = &sink;
+  FramerLoop::feed(chunk);
+  sink_ = nullptr;
 }
 
-void Framer::consume(const DataChunk& chunk, std::string_view known, const Sink& sink) {
-  const uint64_t total = chunk.total_bytes;
-  uint64_t pos = 0;
-  while (pos < total) {
-    if (state_ == State::kAwaitStart) {
-      stats_.bytes_skipped += total - pos;
-      return;
-    }
-    if (state_ == State::kSize) {
-      if (pos >= known.size()) {
-        lose_sync(total - pos);  // the next size prefix was not captured
-        return;
-      }
-      if (size_bytes_ == 0) {
-        wire_ = WireExtent{};
-        wire_.start_ns = chunk.ts_enter_ns;
-        wire_.tid = chunk.tid;
-        wire_.seq = chunk.tcp_seq + static_cast<uint32_t>(pos);  // wraps like TCP sequence numbers
-        body_.clear();
-        gap_ = false;
-        size_ = 0;
-      }
-      size_ = (size_ << 8) | static_cast<uint8_t>(known[pos]);
-      ++pos;
-      ++wire_.bytes;
-      wire_.end_ns = chunk.ts_exit_ns;
-      if (++size_bytes_ < 4) continue;
-      size_bytes_ = 0;
-      if (size_ < 4 || size_ > limits_.max_message_bytes) {
-        ++stats_.parse_errors;
-        lose_sync(total - pos);
-        return;
-      }
-      remaining_ = size_;
-      state_ = State::kBody;
-      continue;
-    }
-    wire_.end_ns = chunk.ts_exit_ns;
-    if (pos < known.size()) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(known.size() - pos, remaining_));
-      if (!gap_ && body_.size() < limits_.max_kept_message_bytes) {
-        body_.append(known.data() + pos, std::min(n, limits_.max_kept_message_bytes - body_.size()));
-      }
-      pos += n;
-      remaining_ -= n;
-      wire_.bytes += n;
-    } else {
-      const uint64_t n = std::min(total - pos, remaining_);
-      gap_ = true;
-      pos += n;
-      remaining_ -= n;
-      wire_.bytes += n;
-    }
-    if (remaining_ == 0) {
-      state_ = State::kSize;
-      sink(body_, gap_ || body_.size() < size_, wire_);
+Start Framer::try_start(const DataChunk& chunk, std::string_view captured, uint64_t total) {
+  return try_start_held(held_, chunk, captured, total);
+}
+
+bool Framer::frame_unprefixed(const DataChunk& chunk, std::string_view captured, uint64_t total) {
+  if (!starts_unprefixed_ || !starts_unprefixed_(captured)) return false;
+  wire_ = WireExtent{};
+  wire_.start_ns = chunk.ts_enter_ns;
+  wire_.end_ns = chunk.ts_exit_ns;
+  wire_.tid = chunk.tid;
+  wire_.seq = chunk.tcp_seq - 4;  // the size prefix went before, in a read of its own
+  wire_.bytes = total + 4;
+  begin_at_start();
+  (*sink_)(captured.substr(0, limits_.max_kept_message_bytes),
+           captured.size() > limits_.max_kept_message_bytes, wire_);
+  return true;
+}
+
+void Framer::begin_at_start() {
+  state_ = State::kSize;
+  size_bytes_ = 0;
+}
+
+size_t Framer::step(std::string_view rest, uint64_t pos) {
+  wire_.end_ns = chunk_->ts_exit_ns;
+  if (state_ == State::kSize) {
+    if (size_bytes_ == 0) {
+      wire_ = WireExtent{};
+      wire_.start_ns = chunk_->ts_enter_ns;
+      wire_.end_ns = chunk_->ts_exit_ns;
+      wire_.tid = chunk_->tid;
+      wire_.seq = chunk_->tcp_seq + static_cast<uint32_t>(pos);  // wraps like TCP sequence numbers
       body_.clear();
+      gap_ = false;
+      size_ = 0;
     }
+    size_ = (size_ << 8) | static_cast<uint8_t>(rest[0]);
+    ++wire_.bytes;
+    if (++size_bytes_ < 4) return 1;
+    size_bytes_ = 0;
+    if (size_ < 4 || size_ > limits_.max_message_bytes) {
+      ++stats_.parse_errors;
+      lose_sync(0);  // the chunk loop counts the rest of the chunk as skipped
+      return 1;
+    }
+    remaining_ = size_;
+    state_ = State::kBody;
+    return 1;
   }
+  // kBody
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(rest.size(), remaining_));
+  if (!gap_ && body_.size() < limits_.max_kept_message_bytes) {
+    body_.append(rest.data(), std::min(n, limits_.max_kept_message_bytes - body_.size()));
+  }
+  remaining_ -= n;
+  wire_.bytes += n;
+  if (remaining_ == 0) body_done();
+  return n;
+}
+
+uint64_t Framer::skip_uncaptured(uint64_t n) {
+  if (state_ != State::kBody) return 0;
+  wire_.end_ns = chunk_->ts_exit_ns;
+  const uint64_t k = std::min(n, remaining_);
+  gap_ = true;
+  remaining_ -= k;
+  wire_.bytes += k;
+  if (remaining_ == 0) body_done();
+  return k;
+}
+
+void Framer::body_done() {
+  state_ = State::kSize;
+  (*sink_)(body_, gap_ || body_.size() < size_, wire_);
+  body_.clear();
 }
 
 void Framer::lose_sync(uint64_t skipped) {
@@ -846,8 +819,7 @@ void Framer::lose_sync(uint64_t skipped) {
 
 void Framer::finish(const Sink& sink) {
   if (state_ == State::kBody && !body_.empty()) sink(body_, true, wire_);
-  if (!probe_.empty()) stats_.bytes_skipped += probe_.size();
-  probe_.clear();
+  drop_held(held_);
   body_.clear();
   state_ = State::kAwaitStart;
 }

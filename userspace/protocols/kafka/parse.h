@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/kafka/types.h"
@@ -39,7 +40,7 @@ ParseState parse_request(std::string_view msg, Request* req, const Limits& limit
 // Response to a request of api_key/api_version: the correlation id, and for Produce, Fetch, Metadata and
 // the APIs with a top-level error code, the first non-zero error code (and Metadata's topics).
 ParseState parse_response(std::string_view msg, int16_t api_key, int16_t api_version, Response* resp,
-                         const Limits& limits = {});
+                          const Limits& limits = {});
 
 // Whether `bytes` (starting at a size prefix) look like the start of a request: known key and version,
 // sane correlation and client ids. A whole Produce/Fetch/Metadata/ListOffsets must parse to its last
@@ -52,7 +53,7 @@ bool looks_like_request(std::string_view bytes, bool lenient);
 bool looks_like_unprefixed_request(std::string_view bytes, bool kafka_port);
 
 // One direction of a connection: [size:int32][message] repeated.
-class Framer {
+class Framer : public FramerLoop<Framer> {
  public:
   // After framing is lost, whether a chunk's captured bytes begin a message of this direction.
   using StartCheck = std::function<bool(std::string_view)>;
@@ -68,13 +69,29 @@ class Framer {
   void finish(const Sink& sink);
 
  private:
+  friend class FramerLoop<Framer>;
   enum class State : uint8_t { kAwaitStart, kSize, kBody };
 
-  void consume(const DataChunk& chunk, std::string_view known, const Sink& sink);
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const {
+    return state_ == State::kAwaitStart ? FramerMode::kAwaitStart : FramerMode::kParse;
+  }
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  size_t step(std::string_view rest, uint64_t pos);
+  uint64_t skip_uncaptured(uint64_t n);
+  // The next size prefix was not captured: the following boundaries are unknown.
+  void lost_in_gap(uint64_t /*pos*/, uint64_t rest) { lose_sync(rest); }
+  // try_start_held's hooks: a size prefix and a request header's fixed part (api key, version,
+  // correlation id) are needed to judge.
+  static bool too_short_to_judge(size_t bytes) { return bytes < 14; }
+  bool starts_message(std::string_view bytes) const { return starts_message_(bytes); }
+  bool frame_unprefixed(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  void begin_at_start();
+  void body_done();
   void lose_sync(uint64_t skipped);
 
-  StitcherStats& stats_;
   Limits limits_;
+  const Sink* sink_ = nullptr;  // where the feed being run hands whole messages
   StartCheck starts_message_;
   StartCheck starts_unprefixed_;
   State state_ = State::kAwaitStart;
@@ -84,9 +101,7 @@ class Framer {
   bool gap_ = false;
   std::string body_;
   WireExtent wire_;
-  // kAwaitStart: a chunk too short to judge (a write split early), held until the next one.
-  std::string probe_;
-  DataChunk probe_chunk_;
+  HeldChunk held_;  // kAwaitStart: a chunk too short to judge (a write split early), until the next one
 };
 
 }  // namespace otelbpf::l7::kafka

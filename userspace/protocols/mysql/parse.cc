@@ -307,7 +307,7 @@ bool looks_like_response_start(std::string_view buf) {
 // ---- PacketReader ----
 
 PacketReader::PacketReader(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits)
-    : dir_(dir), listener_(listener), stats_(stats), limits_(limits) {}
+    : FramerLoop(stats), dir_(dir), listener_(listener), limits_(limits) {}
 
 void PacketReader::reset_packet() {
   cur_ = Packet{};
@@ -335,34 +335,26 @@ void PacketReader::lose_sync() {
   listener_.on_framing_lost(dir_, 0, chunk_ != nullptr ? chunk_->ts_exit_ns : 0);
 }
 
-void PacketReader::feed(const DataChunk& c) {
-  const std::string_view known = c.captured;
-  const uint64_t total = std::max<uint64_t>(c.total_bytes, known.size());
-  if (total == 0 || state_ == State::kDisabled) return;
-  if (state_ == State::kLost) {
-    if (known.empty() || !listener_.can_resync(dir_, known)) {
-      stats_.bytes_skipped += total;
-      return;
-    }
-    state_ = State::kHeader;
-  }
-  chunk_ = &c;
-  uint64_t pos = 0;
-  while (pos < total) {
-    if (state_ == State::kLost || state_ == State::kDisabled) {
-      if (state_ == State::kLost) stats_.bytes_skipped += total - pos;
+FramerMode PacketReader::mode() const {
+  switch (state_) {
+    case State::kDisabled:
+      return FramerMode::kStopped;
+    case State::kLost:
+      return FramerMode::kAwaitStart;
+    case State::kHeader:
+    case State::kPayload:
       break;
-    }
-    if (pos >= known.size()) {
-      on_gap(total - pos);
-      break;
-    }
-    pos += step(known.substr(pos), pos, total);
   }
-  chunk_ = nullptr;
+  return FramerMode::kParse;
 }
 
-size_t PacketReader::step(std::string_view data, uint64_t pos, uint64_t total) {
+Start PacketReader::try_start(const DataChunk& /*chunk*/, std::string_view captured, uint64_t /*total*/) {
+  if (captured.empty() || !listener_.can_resync(dir_, captured)) return StartVerdict::kSkip;
+  state_ = State::kHeader;
+  return StartVerdict::kBegin;
+}
+
+size_t PacketReader::step(std::string_view data, uint64_t pos) {
   if (state_ == State::kHeader) {
     if (header_len_ == 0 && !continuing_) {
       cur_ = Packet{};
@@ -384,7 +376,7 @@ size_t PacketReader::step(std::string_view data, uint64_t pos, uint64_t total) {
     cur_.length += physical_len_;
     remaining_ = physical_len_;
     state_ = State::kPayload;
-    if (remaining_ == 0) finish_physical(pos + n, total);
+    if (remaining_ == 0) finish_physical(pos + n, chunk_bytes());
     return n;
   }
   // kPayload
@@ -396,25 +388,25 @@ size_t PacketReader::step(std::string_view data, uint64_t pos, uint64_t total) {
   if (keep < n) cur_.payload_cut = true;
   remaining_ -= n;
   cur_.wire.bytes += n;
-  if (remaining_ == 0) finish_physical(pos + n, total);
+  if (remaining_ == 0) finish_physical(pos + n, chunk_bytes());
   return n;
 }
 
-void PacketReader::on_gap(uint64_t n) {
-  if (state_ == State::kPayload) {
-    const uint64_t k = std::min(n, remaining_);
-    remaining_ -= k;
-    cur_.wire.bytes += k;
-    if (k > 0) cur_.payload_cut = true;
-    n -= k;
-    if (remaining_ == 0) finish_physical(chunk_->total_bytes - n, chunk_->total_bytes);
-  }
-  if (n > 0 && state_ != State::kDisabled && state_ != State::kLost) {
-    // A packet header lies in the bytes the capture did not keep.
-    lose_sync();
-    stats_.bytes_skipped += n;
-    listener_.on_framing_lost(dir_, n, chunk_->ts_exit_ns);
-  }
+uint64_t PacketReader::skip_uncaptured(uint64_t n) {
+  if (state_ != State::kPayload) return 0;
+  const uint64_t k = std::min(n, remaining_);
+  remaining_ -= k;
+  cur_.wire.bytes += k;
+  if (k > 0) cur_.payload_cut = true;
+  if (remaining_ == 0) finish_physical(chunk_bytes() - (n - k), chunk_bytes());
+  return k;
+}
+
+void PacketReader::lost_in_gap(uint64_t /*pos*/, uint64_t rest) {
+  // A packet header lies in the bytes the capture did not keep.
+  lose_sync();
+  stats_.bytes_skipped += rest;
+  listener_.on_framing_lost(dir_, rest, chunk_->ts_exit_ns);
 }
 
 void PacketReader::finish_physical(uint64_t end_pos, uint64_t total) {

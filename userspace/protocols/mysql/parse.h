@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/mysql/types.h"
@@ -47,7 +48,7 @@ ParseState parse_greeting_start(std::string_view buf);
 bool looks_like_response_start(std::string_view buf);
 
 // One direction of one connection: bytes -> packets.
-class PacketReader {
+class PacketReader : public FramerLoop<PacketReader> {
  public:
   class Listener {
    public:
@@ -62,8 +63,6 @@ class PacketReader {
   };
 
   PacketReader(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits);
-
-  void feed(const DataChunk& chunk);
   // Forget the framing and wait for a chunk the listener accepts.
   void lose_sync();
   // Stop parsing this direction for good (TLS, compression, replication stream).
@@ -74,16 +73,20 @@ class PacketReader {
   bool mid_packet() const { return state_ == State::kPayload || header_len_ > 0 || continuing_; }
 
  private:
+  friend class FramerLoop<PacketReader>;
   enum class State : uint8_t { kHeader, kPayload, kLost, kDisabled };
 
-  size_t step(std::string_view data, uint64_t pos, uint64_t total);
-  void on_gap(uint64_t n);
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const;
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  size_t step(std::string_view data, uint64_t pos);
+  uint64_t skip_uncaptured(uint64_t n);
+  void lost_in_gap(uint64_t pos, uint64_t rest);
   void finish_physical(uint64_t end_pos, uint64_t total);
   void reset_packet();
 
   Direction dir_;
   Listener& listener_;
-  StitcherStats& stats_;
   Limits limits_;
   State state_ = State::kHeader;
   char header_[kPacketHeaderSize] = {};
@@ -92,7 +95,6 @@ class PacketReader {
   uint64_t remaining_ = 0;     // its payload bytes still to come
   bool continuing_ = false;    // the previous physical packet was a full 0xFFFFFF one
   Packet cur_;
-  const DataChunk* chunk_ = nullptr;
 };
 
 }  // namespace otelbpf::l7::mysql

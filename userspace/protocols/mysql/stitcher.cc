@@ -58,7 +58,8 @@ std::string next_transaction_id() {
   return buf;
 }
 
-L7Record make_record(const Request& req, const Response* resp, Role role, bool missing, const Limits& limits) {
+L7Record make_record(const Request& req, const Response* resp, Role role, bool missing,
+                     const Limits& limits) {
   L7Record r = record_from_wire("mysql", role, req.wire, resp != nullptr ? &resp->wire : nullptr);
   r.response_missing = missing;  // a partial response (connection lost mid-result) is still missing
 
@@ -439,100 +440,135 @@ bool Stitcher::eof_follows(const Packet& last_def, bool last_block) const {
 }
 
 bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
-  Response& r = ex.response;
-  const std::string_view pl = p.payload;
-  if (pl.empty()) {
+  if (p.payload.empty()) {
     if (p.length > 0) {  // not captured at all: its meaning is unknown
-      r.truncated = true;
+      ex.response.truncated = true;
       rstate_ = ResponseState::kUntilNextCommand;
     }
     return false;
   }
-  const auto b = static_cast<uint8_t>(pl[0]);
-  const uint8_t command = ex.request.command;
-
   switch (rstate_) {
-    case ResponseState::kFirst: {
-      if (b == 0xFF) {
-        ErrPacket e;
-        if (parse_err(pl, &e) == ParseState::kInvalid) ++stats_.parse_errors;
-        if (e.code == kProgressReportCode) return false;  // MariaDB progress report: the answer follows
-        r.err = std::move(e);
-        r.error = true;
-        return true;
-      }
-      switch (command) {
-        case kComStatistics:
-          return true;
-        case kComStmtPrepare:
-          if (b == 0x00 && parse_prepare_ok(pl, &r.prepare) == ParseState::kSuccess) {
-            r.prepare_ok = true;
-            if (statements_.size() >= limits_.max_statements && !statements_.count(r.prepare.statement_id))
-              statements_.erase(statements_.begin());
-            statements_[r.prepare.statement_id] = ex.request.text;
-            if (r.prepare.num_params > 0) {
-              remaining_ = r.prepare.num_params;
-              rstate_ = ResponseState::kPrepareParams;
-              return false;
-            }
-            return prepare_columns(ex);
-          }
-          ++stats_.parse_errors;
-          rstate_ = ResponseState::kUntilNextCommand;
-          return false;
-        case kComChangeUser:
-          if (b == 0x00) {
-            r.ok = parse_ok(pl, &r.ok_packet) == ParseState::kSuccess;
-            return true;
-          }
-          rstate_ = ResponseState::kAuth;
-          return false;
-        case kComFieldList:
-          if (is_terminator(pl, p.length)) return true;
-          rstate_ = ResponseState::kDefsUntilEof;
-          return false;
-        case kComStmtFetch:
-          if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);
-          r.result_set = true;
-          ++r.rows;
-          rstate_ = ResponseState::kRows;
-          return false;
-        default:
-          break;
-      }
-      if (b == 0x00) {
-        OkPacket ok;
-        if (parse_ok(pl, &ok) != ParseState::kSuccess) ++stats_.parse_errors;
-        r.ok = true;
-        r.ok_packet.affected_rows += ok.affected_rows;
-        if (ok.last_insert_id != 0) r.ok_packet.last_insert_id = ok.last_insert_id;
-        r.ok_packet.status = ok.status;
-        return (ok.status & kStatusMoreResultsExist) == 0;
-      }
-      if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);  // EOF answer (old servers)
-      if (b == 0xFB && command == kComQuery) return false;  // LOCAL INFILE: the file, then OK or ERR
-      uint64_t columns = 0;
-      std::string_view q = pl;
-      if (command == kComQuery || command == kComStmtExecute) {
-        // MARIADB_CLIENT_CACHE_METADATA adds a byte: whether the column definitions follow.
-        if (parse_lenenc_int(q, &columns) && columns > 0 &&
-            (q.empty() || (q.size() == 1 && (q[0] == 0 || q[0] == 1)))) {
-          r.result_set = true;
-          r.columns = columns;
-          remaining_ = columns;
-          rstate_ = ResponseState::kColumnDefs;
-          if (q.size() == 1 && q[0] == 0) {
-            remaining_ = 0;
-            rstate_ =
-                deprecate_eof_ == Tristate::kYes ? ResponseState::kRows : ResponseState::kMaybeColumnsEof;
-          }
+    case ResponseState::kFirst:
+      return first_response_packet(ex, p);
+    case ResponseState::kColumnDefs:
+    case ResponseState::kMaybeColumnsEof:
+    case ResponseState::kRows:
+      return result_set_packet(ex, p);
+    case ResponseState::kPrepareParams:
+    case ResponseState::kPrepareColumns:
+    case ResponseState::kMaybeParamsEof:
+    case ResponseState::kMaybePrepareEof:
+      return prepare_response_packet(ex, p);
+    case ResponseState::kDefsUntilEof:
+    case ResponseState::kAuth:
+      return other_response_packet(ex.response, p);
+    case ResponseState::kUntilNextCommand:
+      return false;
+  }
+  return false;
+}
+
+bool Stitcher::first_response_packet(Exchange& ex, const Packet& p) {
+  Response& r = ex.response;
+  const std::string_view pl = p.payload;
+  const auto b = static_cast<uint8_t>(pl[0]);
+  if (b == 0xFF) {
+    ErrPacket e;
+    if (parse_err(pl, &e) == ParseState::kInvalid) ++stats_.parse_errors;
+    if (e.code == kProgressReportCode) return false;  // MariaDB progress report: the answer follows
+    r.err = std::move(e);
+    r.error = true;
+    return true;
+  }
+  if (const std::optional<bool> done = first_packet_for_command(ex, p)) return *done;
+  if (b == 0x00) {
+    OkPacket ok;
+    if (parse_ok(pl, &ok) != ParseState::kSuccess) ++stats_.parse_errors;
+    r.ok = true;
+    r.ok_packet.affected_rows += ok.affected_rows;
+    if (ok.last_insert_id != 0) r.ok_packet.last_insert_id = ok.last_insert_id;
+    r.ok_packet.status = ok.status;
+    return (ok.status & kStatusMoreResultsExist) == 0;
+  }
+  if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);  // EOF answer (old servers)
+  if (b == 0xFB && ex.request.command == kComQuery) return false;  // LOCAL INFILE: the file, then OK or ERR
+  return result_set_header(r, ex.request.command, pl);
+}
+
+// The commands whose first answer packet is not the generic OK / EOF / result set; nullopt for the rest.
+std::optional<bool> Stitcher::first_packet_for_command(Exchange& ex, const Packet& p) {
+  Response& r = ex.response;
+  const std::string_view pl = p.payload;
+  const auto b = static_cast<uint8_t>(pl[0]);
+  switch (ex.request.command) {
+    case kComStatistics:
+      return true;
+    case kComStmtPrepare:
+      if (b == 0x00 && parse_prepare_ok(pl, &r.prepare) == ParseState::kSuccess) {
+        r.prepare_ok = true;
+        if (statements_.size() >= limits_.max_statements && !statements_.count(r.prepare.statement_id))
+          statements_.erase(statements_.begin());
+        statements_[r.prepare.statement_id] = ex.request.text;
+        if (r.prepare.num_params > 0) {
+          remaining_ = r.prepare.num_params;
+          rstate_ = ResponseState::kPrepareParams;
           return false;
         }
-        ++stats_.parse_errors;
+        return prepare_columns(ex);
       }
-      rstate_ = ResponseState::kUntilNextCommand;  // an answer of a shape not followed here
+      ++stats_.parse_errors;
+      rstate_ = ResponseState::kUntilNextCommand;
+      return false;
+    case kComChangeUser:
+      if (b == 0x00) {
+        r.ok = parse_ok(pl, &r.ok_packet) == ParseState::kSuccess;
+        return true;
+      }
+      rstate_ = ResponseState::kAuth;
+      return false;
+    case kComFieldList:
+      if (is_terminator(pl, p.length)) return true;
+      rstate_ = ResponseState::kDefsUntilEof;
+      return false;
+    case kComStmtFetch:
+      if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);
+      r.result_set = true;
+      ++r.rows;
+      rstate_ = ResponseState::kRows;
+      return false;
+    default:
+      return std::nullopt;
+  }
+}
+
+// A result set's first packet: its column count (and, with MARIADB_CLIENT_CACHE_METADATA, whether the
+// column definitions follow).
+bool Stitcher::result_set_header(Response& r, uint8_t command, std::string_view payload) {
+  uint64_t columns = 0;
+  std::string_view q = payload;
+  if (command == kComQuery || command == kComStmtExecute) {
+    if (parse_lenenc_int(q, &columns) && columns > 0 &&
+        (q.empty() || (q.size() == 1 && (q[0] == 0 || q[0] == 1)))) {
+      r.result_set = true;
+      r.columns = columns;
+      remaining_ = columns;
+      rstate_ = ResponseState::kColumnDefs;
+      if (q.size() == 1 && q[0] == 0) {
+        remaining_ = 0;
+        rstate_ = deprecate_eof_ == Tristate::kYes ? ResponseState::kRows : ResponseState::kMaybeColumnsEof;
+      }
       return false;
     }
+    ++stats_.parse_errors;
+  }
+  rstate_ = ResponseState::kUntilNextCommand;  // an answer of a shape not followed here
+  return false;
+}
+
+bool Stitcher::result_set_packet(Exchange& ex, const Packet& p) {
+  Response& r = ex.response;
+  const std::string_view pl = p.payload;
+  switch (rstate_) {
     case ResponseState::kColumnDefs:
       if (--remaining_ == 0)
         rstate_ = deprecate_eof_ == Tristate::kYes ? ResponseState::kRows : ResponseState::kMaybeColumnsEof;
@@ -548,19 +584,29 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
       }
       if (deprecate_eof_ == Tristate::kUnknown) deprecate_eof_ = Tristate::kYes;
       rstate_ = ResponseState::kRows;
-      [[fallthrough]];
-    case ResponseState::kRows:
-      if (b == 0xFF) {  // an error while the rows were produced (a row never starts with 0xFF)
-        parse_err(pl, &r.err);
-        r.error = true;
-        return true;
-      }
-      if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);
-      ++r.rows;
-      return false;
+      break;  // the packet is the first row
+    default:
+      break;
+  }
+  if (static_cast<uint8_t>(pl[0]) ==
+      0xFF) {  // an error while the rows were produced (a row never starts with 0xFF)
+    parse_err(pl, &r.err);
+    r.error = true;
+    return true;
+  }
+  if (is_terminator(pl, p.length)) return after_terminator(ex, pl, p.length);
+  ++r.rows;
+  return false;
+}
+
+// COM_STMT_PREPARE's answer after its OK: parameter definitions, then column definitions, each block
+// followed by an EOF unless the session deprecated it.
+bool Stitcher::prepare_response_packet(Exchange& ex, const Packet& p) {
+  const std::string_view pl = p.payload;
+  switch (rstate_) {
     case ResponseState::kPrepareParams:
       if (--remaining_ > 0) return false;
-      if (eof_follows(p, r.prepare.num_columns == 0)) {
+      if (eof_follows(p, ex.response.prepare.num_columns == 0)) {
         rstate_ = ResponseState::kMaybeParamsEof;
         return false;
       }
@@ -587,26 +633,24 @@ bool Stitcher::advance_response(Exchange& ex, const Packet& p) {
         deprecate_eof_ = Tristate::kYes;
       }
       return true;
-    case ResponseState::kDefsUntilEof:
-      if (b == 0xFF) {
-        parse_err(pl, &r.err);
-        r.error = true;
-        return true;
-      }
-      return is_terminator(pl, p.length);
-    case ResponseState::kAuth:
-      if (b == 0x00) {
-        r.ok = parse_ok(pl, &r.ok_packet) == ParseState::kSuccess;
-        return true;
-      }
-      if (b == 0xFF) {
-        parse_err(pl, &r.err);
-        r.error = true;
-        return true;
-      }
+    default:
       return false;
-    case ResponseState::kUntilNextCommand:
-      return false;
+  }
+}
+
+// COM_FIELD_LIST's definitions up to their EOF, and COM_CHANGE_USER's authentication exchange.
+bool Stitcher::other_response_packet(Response& r, const Packet& p) {
+  const std::string_view pl = p.payload;
+  const auto b = static_cast<uint8_t>(pl[0]);
+  if (b == 0xFF) {
+    parse_err(pl, &r.err);
+    r.error = true;
+    return true;
+  }
+  if (rstate_ == ResponseState::kDefsUntilEof) return is_terminator(pl, p.length);
+  if (b == 0x00) {  // kAuth
+    r.ok = parse_ok(pl, &r.ok_packet) == ParseState::kSuccess;
+    return true;
   }
   return false;
 }
@@ -629,7 +673,8 @@ void Stitcher::emit(const Exchange& ex, bool with_response, bool missing, uint64
   L7Record r = make_record(ex.request, with_response ? &ex.response : nullptr, role_, missing, limits_);
   if (!with_response) r.end_ns = std::max(end_ns, ex.request.wire.end_ns);
   // A command without an answer (COM_QUIT, COM_STMT_CLOSE) has no response sequence number; the one just
-  // past the command is the same at both ends, so the client and server spans still pair (the TCP rule, docs/design.md, Linking, wants both).
+  // past the command is the same at both ends, so the client and server spans still pair (the TCP rule,
+  // docs/design.md, Linking, wants both).
   if (!with_response && !missing && r.req_seq != 0)
     r.resp_seq = r.req_seq + static_cast<uint32_t>(ex.request.wire.bytes);
   r.end_ns = std::max(r.end_ns, r.start_ns);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,7 @@ struct Response {
 // Builds the record of one exchange (exposed for tests); `response` is null when none was seen or none
 // exists (COM_QUIT, COM_STMT_CLOSE), `missing` tells which.
 L7Record make_record(const Request& request, const Response* response, Role role, bool missing,
-                    const Limits& limits = {});
+                     const Limits& limits = {});
 
 // Process-wide unique transaction ids: a random prefix per run and a counter ("3f2a9c1e-42").
 std::string next_transaction_id();
@@ -102,8 +103,15 @@ class Stitcher final : public ProtocolStitcher, private PacketReader::Listener {
   void on_handshake_client_packet(const Packet& p);
   void begin_command(const Packet& p);
   void apply_transaction(Request& req);
-  // Returns true when the packet ended the response.
+  // Returns true when the packet ended the response. One function per stretch of a response: its first
+  // packet, a result set (column definitions, rows), a prepared statement's definitions, the rest.
   bool advance_response(Exchange& ex, const Packet& p);
+  bool first_response_packet(Exchange& ex, const Packet& p);
+  std::optional<bool> first_packet_for_command(Exchange& ex, const Packet& p);
+  bool result_set_header(Response& r, uint8_t command, std::string_view payload);
+  bool result_set_packet(Exchange& ex, const Packet& p);
+  bool prepare_response_packet(Exchange& ex, const Packet& p);
+  bool other_response_packet(Response& r, const Packet& p);
   bool after_terminator(Exchange& ex, std::string_view payload, uint64_t length);
   bool prepare_columns(Exchange& ex);
   bool eof_follows(const Packet& last_def, bool last_block) const;

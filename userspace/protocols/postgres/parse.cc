@@ -96,7 +96,7 @@ bool is_backend_type(char t) {
 }
 
 ParseState parse_header(std::string_view buf, Side side, const Limits& limits, size_t* header_len,
-                       uint64_t* body_len) {
+                        uint64_t* body_len) {
   if (buf.empty()) return ParseState::kNeedsMoreData;
   if (side == Side::kFrontend && buf[0] == 0) {
     if (buf.size() >= 2 && buf[1] != 0) return ParseState::kInvalid;  // start-up packets are < 64 KiB
@@ -232,46 +232,49 @@ ErrorFields parse_error_fields(std::string_view body) {
 }
 
 StreamParser::StreamParser(Side side, Listener& listener, StitcherStats& stats, const Limits& limits)
-    : side_(side), listener_(listener), stats_(stats), limits_(limits) {}
+    : FramerLoop(stats), side_(side), listener_(listener), limits_(limits) {}
 
-void StreamParser::feed(const DataChunk& chunk) {
-  if (state_ == State::kEncrypted) return;
-  chunk_ = &chunk;
-  const std::string_view data = chunk.captured.substr(0, chunk.total_bytes);
-  uint64_t gap = chunk.total_bytes - data.size();
-  if (state_ == State::kLost) {
-    cur_.wire.bytes += chunk.total_bytes;
-    cur_.wire.end_ns = chunk.ts_exit_ns;
-    chunk_ = nullptr;
-    return;
+FramerMode StreamParser::mode() const {
+  switch (state_) {
+    case State::kEncrypted:
+      return FramerMode::kStopped;
+    case State::kLost:
+      return FramerMode::kAbsorb;
+    case State::kAwaitStart:
+      return FramerMode::kAwaitStart;
+    case State::kHeader:
+    case State::kBody:
+      break;
   }
-  if (state_ == State::kAwaitStart) {
-    size_t h = 0;
-    uint64_t b = 0;
-    if (data.empty() || parse_header(data, side_, limits_, &h, &b) == ParseState::kInvalid) {
-      stats_.bytes_skipped += chunk.total_bytes;
-      chunk_ = nullptr;
-      return;
-    }
-    state_ = State::kHeader;
-  }
-  size_t pos = 0;
-  while (pos < data.size() && (state_ == State::kHeader || state_ == State::kBody)) {
-    pos += step(data.substr(pos), pos);
-  }
-  if (state_ == State::kBody && gap > 0) {
-    // Skip the uncaptured part of the body by count.
-    const uint64_t take = std::min(gap, body_left_);
-    body_left_ -= take;
-    cur_.wire.bytes += take;
-    cur_.truncated = true;
-    gap -= take;
-    if (body_left_ == 0) complete();
-    if (gap > 0) lose_sync(static_cast<size_t>(chunk.total_bytes - gap), gap, false);
-  } else if (gap > 0 && state_ == State::kHeader) {
-    lose_sync(data.size(), gap, false);
-  }
-  chunk_ = nullptr;
+  return FramerMode::kParse;
+}
+
+Start StreamParser::try_start(const DataChunk& /*chunk*/, std::string_view captured, uint64_t /*total*/) {
+  size_t header_len = 0;
+  uint64_t body_len = 0;
+  if (captured.empty() ||
+      parse_header(captured, side_, limits_, &header_len, &body_len) == ParseState::kInvalid)
+    return StartVerdict::kSkip;
+  state_ = State::kHeader;
+  return StartVerdict::kBegin;
+}
+
+bool StreamParser::absorb(const DataChunk& chunk, std::string_view /*captured*/, uint64_t total) {
+  // Responses whose framing was lost take every chunk until the frontend moves on (end_lost_message).
+  cur_.wire.bytes += total;
+  cur_.wire.end_ns = chunk.ts_exit_ns;
+  return true;
+}
+
+uint64_t StreamParser::skip_uncaptured(uint64_t n) {
+  if (state_ != State::kBody) return 0;
+  // Skip the uncaptured part of the body by count.
+  const uint64_t take = std::min(n, body_left_);
+  body_left_ -= take;
+  cur_.wire.bytes += take;
+  cur_.truncated = true;
+  if (body_left_ == 0) complete();
+  return take;
 }
 
 size_t StreamParser::step(std::string_view data, size_t offset) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/postgres/types.h"
@@ -22,7 +23,7 @@ bool is_backend_type(char type);
 // Checks a message header at the start of `buf`: a typed header (5 bytes) of the given side, or, for the
 // frontend, an untyped start-up phase header (8 bytes). On kSuccess *header_len and *body_len are set.
 ParseState parse_header(std::string_view buf, Side side, const Limits& limits, size_t* header_len,
-                       uint64_t* body_len);
+                        uint64_t* body_len);
 
 // A strong signature of a frontend conversation start: a start-up phase message, or a whole Query or
 // Parse message whose text looks like SQL. `allow_partial`: a Query/Parse cut by the capture also counts
@@ -51,7 +52,7 @@ struct ErrorFields {
 ErrorFields parse_error_fields(std::string_view body);
 
 // One direction of one connection.
-class StreamParser {
+class StreamParser : public FramerLoop<StreamParser> {
  public:
   class Listener {
    public:
@@ -62,7 +63,6 @@ class StreamParser {
 
   StreamParser(Side side, Listener& listener, StitcherStats& stats, const Limits& limits);
 
-  void feed(const DataChunk& chunk);
   // The connection closed: a lost stretch still open is delivered.
   void finish();
   // Backend: the frontend moved on, so a lost stretch of responses ends here.
@@ -74,6 +74,7 @@ class StreamParser {
   bool lost() const { return state_ == State::kLost; }
 
  private:
+  friend class FramerLoop<StreamParser>;
   enum class State : uint8_t {
     kHeader,      // at or inside a message header
     kBody,        // inside a body, consumed by count
@@ -82,20 +83,26 @@ class StreamParser {
     kEncrypted,   // after SSL/GSS negotiation succeeded
   };
 
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const;
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  bool absorb(const DataChunk& chunk, std::string_view captured, uint64_t total);
   size_t step(std::string_view data, size_t offset);
+  uint64_t skip_uncaptured(uint64_t n);
+  void lost_in_gap(uint64_t pos, uint64_t rest) { lose_sync(static_cast<size_t>(pos), rest, false); }
+  // lose_sync already took the rest of the chunk (into the lost responses, or counted it as skipped).
+  void left_unparsed(uint64_t /*rest*/) {}
   void complete();
   void lose_sync(size_t offset, uint64_t rest, bool parse_error);
 
   Side side_;
   Listener& listener_;
-  StitcherStats& stats_;
   Limits limits_;
   State state_ = State::kHeader;
   bool expect_ssl_answer_ = false;
   std::string header_;  // header bytes gathered so far
   Message cur_;
   uint64_t body_left_ = 0;
-  const DataChunk* chunk_ = nullptr;
 };
 
 }  // namespace otelbpf::l7::postgres

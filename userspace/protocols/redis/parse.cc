@@ -393,7 +393,7 @@ ParseState parse_reply_start(std::string_view buf) {
 }
 
 ParseState parse_message(std::string_view buf, bool request, Message* msg, size_t* consumed,
-                        const Limits& limits) {
+                         const Limits& limits) {
   FirstMessage first;
   StitcherStats stats;
   StreamParser p(Direction::kEgress, first, stats, limits);
@@ -411,47 +411,41 @@ ParseState parse_message(std::string_view buf, bool request, Message* msg, size_
 }
 
 StreamParser::StreamParser(Direction dir, Listener& listener, StitcherStats& stats, const Limits& limits)
-    : dir_(dir), listener_(listener), stats_(stats), limits_(limits) {}
+    : FramerLoop(stats), dir_(dir), listener_(listener), limits_(limits) {}
 
 bool StreamParser::starts_message(std::string_view captured) const {
   if (request_side_) return parse_request_start(captured, true) != ParseState::kInvalid;
   return parse_reply_start(captured) != ParseState::kInvalid;
 }
 
-void StreamParser::feed(const DataChunk& chunk) {
-  chunk_ = &chunk;
-  const std::string_view data = chunk.captured.substr(0, chunk.total_bytes);
-  const uint64_t gap = chunk.total_bytes - data.size();
-  if (state_ == State::kLost) {
-    cur_.wire.bytes += chunk.total_bytes;
-    cur_.wire.end_ns = chunk.ts_exit_ns;
-    chunk_ = nullptr;
-    return;
-  }
-  if (state_ == State::kAwaitStart) {
-    if (data.empty() || !starts_message(data)) {
-      stats_.bytes_skipped += chunk.total_bytes;
-      chunk_ = nullptr;
-      return;
-    }
-    state_ = State::kIdle;
-  }
-  size_t pos = 0;
-  while (pos < data.size() && state_ != State::kAwaitStart && state_ != State::kLost) {
-    pos += step(data.substr(pos), pos);
-  }
-  if (state_ == State::kBulk && gap > 0) {
-    // Skip the uncaptured part of the bulk string by count.
-    const uint64_t take = std::min(gap, bulk_len_ + 2 - bulk_pos_);
-    bulk_pos_ += take;
-    cur_.wire.bytes += take;
-    cur_.truncated = true;
-    if (bulk_pos_ == bulk_len_ + 2) value_done();
-    if (take < gap) lose_sync(data.size() + take, gap - take, false);
-  } else if (gap > 0 && state_ != State::kAwaitStart && state_ != State::kLost) {
-    lose_sync(data.size(), gap, false);
-  }
-  chunk_ = nullptr;
+FramerMode StreamParser::mode() const {
+  if (state_ == State::kAwaitStart) return FramerMode::kAwaitStart;
+  if (state_ == State::kLost) return FramerMode::kAbsorb;
+  return FramerMode::kParse;
+}
+
+Start StreamParser::try_start(const DataChunk& /*chunk*/, std::string_view captured, uint64_t /*total*/) {
+  if (captured.empty() || !starts_message(captured)) return StartVerdict::kSkip;
+  state_ = State::kIdle;
+  return StartVerdict::kBegin;
+}
+
+bool StreamParser::absorb(const DataChunk& chunk, std::string_view /*captured*/, uint64_t total) {
+  // A reply whose framing was lost takes every chunk until the client sends again (end_lost_message).
+  cur_.wire.bytes += total;
+  cur_.wire.end_ns = chunk.ts_exit_ns;
+  return true;
+}
+
+uint64_t StreamParser::skip_uncaptured(uint64_t n) {
+  if (state_ != State::kBulk) return 0;
+  // Skip the uncaptured part of the bulk string (body and CRLF) by count.
+  const uint64_t take = std::min(n, bulk_len_ + 2 - bulk_pos_);
+  bulk_pos_ += take;
+  cur_.wire.bytes += take;
+  cur_.truncated = true;
+  if (bulk_pos_ == bulk_len_ + 2) value_done();
+  return take;
 }
 
 size_t StreamParser::step(std::string_view data, size_t offset) {

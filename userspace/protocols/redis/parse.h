@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/common/framer.h"
 #include "protocols/common/record.h"
 #include "protocols/common/stream.h"
 #include "protocols/redis/types.h"
@@ -27,10 +28,10 @@ ParseState parse_reply_start(std::string_view buf);
 // One message at the start of a complete buffer (no capture gaps). `request`: inline commands allowed.
 // On kSuccess, *consumed is the message's length.
 ParseState parse_message(std::string_view buf, bool request, Message* msg, size_t* consumed,
-                        const Limits& limits = {});
+                         const Limits& limits = {});
 
 // One direction of one connection.
-class StreamParser {
+class StreamParser : public FramerLoop<StreamParser> {
  public:
   class Listener {
    public:
@@ -46,7 +47,6 @@ class StreamParser {
   void set_request_side(bool request) { request_side_ = request; }
   bool request_side() const { return request_side_; }
 
-  void feed(const DataChunk& chunk);
   // The connection closed: a message still open is delivered as truncated.
   void finish();
   // The peer sent its next request: a reply whose framing was lost ends here.
@@ -54,6 +54,7 @@ class StreamParser {
   bool lost() const { return state_ == State::kLost; }
 
  private:
+  friend class FramerLoop<StreamParser>;
   enum class State : uint8_t {
     kIdle,        // at a message boundary
     kLine,        // reading a type line (or an inline command)
@@ -66,7 +67,15 @@ class StreamParser {
     bool attribute = false;  // RESP3 attribute: metadata that precedes the value it annotates
   };
 
+  // The chunk loop's hooks (protocols/common/framer.h).
+  FramerMode mode() const;
+  Start try_start(const DataChunk& chunk, std::string_view captured, uint64_t total);
+  bool absorb(const DataChunk& chunk, std::string_view captured, uint64_t total);
   size_t step(std::string_view data, size_t offset);
+  uint64_t skip_uncaptured(uint64_t n);
+  void lost_in_gap(uint64_t pos, uint64_t rest) { lose_sync(pos, rest, false); }
+  // lose_sync already took the rest of the chunk (into the lost reply, or counted it as skipped).
+  void left_unparsed(uint64_t /*rest*/) {}
   size_t step_line(std::string_view data);
   size_t step_bulk(std::string_view data);
   bool process_line();
@@ -82,7 +91,6 @@ class StreamParser {
 
   Direction dir_;
   Listener& listener_;
-  StitcherStats& stats_;
   Limits limits_;
   bool request_side_ = false;
   State state_ = State::kIdle;
@@ -97,7 +105,6 @@ class StreamParser {
   static constexpr int kTextTarget = -1;
   int bulk_target_ = kNoTarget;
   bool element_kept_ = false;  // the element being read was stored in cur_.args
-  const DataChunk* chunk_ = nullptr;
 };
 
 }  // namespace otelbpf::l7::redis
