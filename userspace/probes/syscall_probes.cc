@@ -4,8 +4,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <linux/perf_event.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,10 +46,10 @@ bool sock_hook_only(std::string_view program) {
 }
 bool syscall_fallback_only(std::string_view program) {
   static constexpr std::string_view kFallback[] = {
-      "sys_enter_read",   "sys_exit_read",     "sys_enter_write",    "sys_exit_write",   "sys_enter_readv",
-      "sys_exit_readv",   "sys_enter_writev",  "sys_exit_writev",    "sys_enter_sendto", "sys_exit_sendto",
-      "sys_enter_recvfrom", "sys_exit_recvfrom", "sys_enter_sendmsg", "sys_exit_sendmsg", "sys_enter_recvmsg",
-      "sys_exit_recvmsg",
+      "sys_enter_read",    "sys_exit_read",    "sys_enter_write",    "sys_exit_write",
+      "sys_enter_readv",   "sys_exit_readv",   "sys_enter_writev",   "sys_exit_writev",
+      "sys_enter_sendto",  "sys_exit_sendto",  "sys_enter_recvfrom", "sys_exit_recvfrom",
+      "sys_enter_sendmsg", "sys_exit_sendmsg", "sys_enter_recvmsg",  "sys_exit_recvmsg",
   };
   return std::find(std::begin(kFallback), std::end(kFallback), program) != std::end(kFallback);
 }
@@ -58,12 +58,15 @@ bool syscall_fallback_only(std::string_view program) {
 bool kernel_has_tracepoint(const char* name) {
   btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) return false;
-  const bool found = btf__find_by_name_kind(vmlinux, fmt::format("btf_trace_{}", name).c_str(), BTF_KIND_TYPEDEF) > 0;
+  const bool found =
+      btf__find_by_name_kind(vmlinux, fmt::format("btf_trace_{}", name).c_str(), BTF_KIND_TYPEDEF) > 0;
   btf__free(vmlinux);
   return found;
 }
 
-struct LoadConfig {
+}  // namespace
+
+struct SyscallProbes::LoadConfig {
   std::uint32_t payload_capture_bytes;
   std::uint32_t ringbuf_bytes;
   std::uint32_t self_tgid;
@@ -73,6 +76,9 @@ struct LoadConfig {
   bool send_marks;  // tcp/tcp_sendmsg_locked exists (ts_enter of TCP sends with the sock hooks)
   bool batch_wakeups;
 };
+
+namespace {
+using LoadConfig = SyscallProbes::LoadConfig;
 
 // Whether a program is part of this configuration at all (the others are neither loaded nor reported).
 bool program_wanted(const LoadConfig& config, const bpf_program* prog) {
@@ -94,8 +100,9 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   // Each CPU wakes the consumer once per 1/8 of the ring it fills (so at most ~1/8 of it waits per CPU
   // between the consumer's polls).
   const std::uint64_t cpus = static_cast<std::uint64_t>(std::max(1, libbpf_num_possible_cpus()));
-  skel->rodata->wakeup_bytes =
-      config.batch_wakeups && !config.perf_buffer ? std::max<std::uint64_t>(config.ringbuf_bytes / 8 / cpus, 4096) : 0;
+  skel->rodata->wakeup_bytes = config.batch_wakeups && !config.perf_buffer
+                                   ? std::max<std::uint64_t>(config.ringbuf_bytes / 8 / cpus, 4096)
+                                   : 0;
   if (config.kernel_has_ringbuf) {
     if (int err = bpf_map__set_max_entries(skel->maps.events, config.ringbuf_bytes); err)
       throw ProbeError("setting the ring buffer size failed: " + libbpf_error_text(err));
@@ -110,7 +117,8 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     const std::string name = probe_name(prog);
-    if (load_none || skip.contains(name) || !program_wanted(config, prog)) bpf_program__set_autoload(prog, false);
+    if (load_none || skip.contains(name) || !program_wanted(config, prog))
+      bpf_program__set_autoload(prog, false);
   }
   return skel;
 }
@@ -178,12 +186,10 @@ SyscallProbes::~SyscallProbes() {
   skel_.reset();
 }
 
-std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& options, EventHandler handler) {
-  if (!handler) throw ProbeError("SyscallProbes::load needs an event handler");
-  route_libbpf_logs_to_spdlog();
-  ensure_kernel_filesystems();
-  raise_memlock_limit();
+namespace {
 
+// What to load: the options, within what this kernel has (ring buffer, sock hooks, send marks).
+LoadConfig choose_load_config(const SyscallProbeOptions& options) {
   const bool has_ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) > 0;
   using Transport = SyscallProbeOptions::Transport;
   if (options.transport == Transport::kRingBuffer && !has_ringbuf)
@@ -210,9 +216,17 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   if (config.payload_capture_bytes != options.payload_capture_bytes)
     spdlog::warn("payload_capture_bytes {} exceeds the kernel-side maximum, using {}",
                  options.payload_capture_bytes, config.payload_capture_bytes);
+  return config;
+}
 
-  std::map<std::string, std::string> refused;
-  auto opened = open_configured(config, refused);
+using OpenedObject = std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)>;
+
+// Loads the object. A program the kernel refuses is named in `refused` and left out, so the rest still
+// loads; with data_hooks auto, refused sock hooks first fall back to the syscall tracepoints (config
+// says which were loaded).
+OpenedObject load_object(LoadConfig& config, SyscallProbeOptions::DataHooks data_hooks,
+                         std::map<std::string, std::string>& refused) {
+  OpenedObject opened = open_configured(config, {});
   int err;
   {
     QuietLibbpfWarnings quiet;  // a refused program is reported below, once, by name
@@ -221,9 +235,10 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   if (err) {
     opened.reset();
     refused = find_refused_programs(config);
-    if (config.sock_hooks && options.data_hooks == DataHooks::kAuto) {
+    if (config.sock_hooks && data_hooks == SyscallProbeOptions::DataHooks::kAuto) {
       // The data calls must be seen somewhere: back to the syscall tracepoints, as on kernels before 6.3.
-      for (const auto& [name, reason] : refused) spdlog::warn("probe {}: kernel refused to load it: {}", name, reason);
+      for (const auto& [name, reason] : refused)
+        spdlog::warn("probe {}: kernel refused to load it: {}", name, reason);
       spdlog::warn("sock hooks refused: data calls fall back to the syscall tracepoints");
       config.sock_hooks = false;
       config.send_marks = false;
@@ -247,20 +262,51 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
     if (err = syscalls_bpf__load(opened.get()); err)
       throw ProbeError("loading the syscall probes failed: " + libbpf_error_text(err));
   }
+  return opened;
+}
 
+}  // namespace
+
+std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& options, EventHandler handler) {
+  if (!handler) throw ProbeError("SyscallProbes::load needs an event handler");
+  route_libbpf_logs_to_spdlog();
+  ensure_kernel_filesystems();
+  raise_memlock_limit();
+
+  LoadConfig config = choose_load_config(options);
+  std::map<std::string, std::string> refused;
+  OpenedObject opened = load_object(config, options.data_hooks, refused);
+
+  // The constructor is private (load is the only way to a SyscallProbes), so make_unique cannot reach it.
   std::unique_ptr<SyscallProbes> probes(new SyscallProbes(Skeleton(opened.release()), std::move(handler)));
   probes->sock_hooks_ = config.sock_hooks;
   probes->set_filters(options);
-  const EventStream::Options stream_options{.max_records_per_poll = 8192, .batched_wakeups = config.batch_wakeups};
-  auto on_record = [raw = probes.get()](std::span<const std::uint8_t> record) { return raw->on_record(record); };
+  const EventStream::Options stream_options{.max_records_per_poll = 8192,
+                                            .batched_wakeups = config.batch_wakeups};
+  auto on_record = [raw = probes.get()](std::span<const std::uint8_t> record) {
+    return raw->on_record(record);
+  };
   probes->stream_ =
       config.perf_buffer
-          ? EventStream::perf_buffer(bpf_map__fd(probes->skel_->maps.events_perf), config.ringbuf_bytes, on_record,
-                                     stream_options)
+          ? EventStream::perf_buffer(bpf_map__fd(probes->skel_->maps.events_perf), config.ringbuf_bytes,
+                                     on_record, stream_options)
           : EventStream::ring_buffer(bpf_map__fd(probes->skel_->maps.events), on_record, stream_options);
+  probes->attach_programs(config, refused);
+  spdlog::info(
+      "syscall probes: {}/{} attached, data calls via {}, payload capture {} bytes, ring buffer {} KiB{}{}",
+      probes->links_.size(), probes->status_.size(),
+      config.sock_hooks ? "sock_send_length/sock_recv_length" : "syscall tracepoints (fallback)",
+      config.payload_capture_bytes, config.ringbuf_bytes >> 10,
+      config.batch_wakeups ? ", batched wake-ups" : "", config.self_tgid ? "" : ", tracing own process");
+  return probes;
+}
 
+// Attaches every loaded program of the configuration; one the kernel refuses is reported in status_ and
+// the others go on. None attached at all is an error.
+void SyscallProbes::attach_programs(const LoadConfig& config,
+                                    const std::map<std::string, std::string>& refused) {
   bpf_program* prog;
-  bpf_object__for_each_program(prog, probes->skel_->obj) {
+  bpf_object__for_each_program(prog, skel_->obj) {
     ProbeStatus status;
     status.name = probe_name(prog);
     if (!program_wanted(config, prog)) continue;  // the other mode's hooks
@@ -273,25 +319,19 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
         link = bpf_program__attach(prog);
       }
       if (link) {
-        probes->links_.emplace_back(link);
+        links_.emplace_back(link);
         status.attached = true;
       } else {
         status.error = "attach: " + libbpf_error_text(last_error());
         spdlog::warn("probe {}: kernel refused to {}", status.name, status.error);
       }
     }
-    probes->status_.push_back(std::move(status));
+    status_.push_back(std::move(status));
   }
-  if (probes->links_.empty()) {
-    std::string first = probes->status_.empty() ? "no programs" : probes->status_.front().error;
+  if (links_.empty()) {
+    std::string first = status_.empty() ? "no programs" : status_.front().error;
     throw ProbeError("no syscall probe could be attached; first error: " + first);
   }
-  spdlog::info("syscall probes: {}/{} attached, data calls via {}, payload capture {} bytes, ring buffer {} KiB{}{}",
-               probes->links_.size(), probes->status_.size(),
-               config.sock_hooks ? "sock_send_length/sock_recv_length" : "syscall tracepoints (fallback)",
-               config.payload_capture_bytes, config.ringbuf_bytes >> 10,
-               config.batch_wakeups ? ", batched wake-ups" : "", config.self_tgid ? "" : ", tracing own process");
-  return probes;
 }
 
 void SyscallProbes::set_filters(const SyscallProbeOptions& filters) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -105,6 +106,9 @@ class SyscallProbes {
   // Ring buffer records shorter than their header claims (never expected: a kernel/userspace mismatch).
   std::uint64_t malformed_events() const { return stream_->malformed_records(); }
 
+  // What load() chose to load on this kernel (syscall_probes.cc).
+  struct LoadConfig;
+
  private:
   struct SkeletonDeleter {
     void operator()(syscalls_bpf* skel) const;
@@ -114,6 +118,7 @@ class SyscallProbes {
   SyscallProbes(Skeleton skel, EventHandler handler);
   // One ring buffer record (or perf sample): header, then payload_len bytes. False when it is shorter.
   bool on_record(std::span<const std::uint8_t> record);
+  void attach_programs(const LoadConfig& config, const std::map<std::string, std::string>& refused);
 
   // Declaration order is construction order; the destructor tears down in reverse (links newest first).
   Skeleton skel_;
