@@ -144,6 +144,23 @@ class Decoder {
     return true;
   }
 
+  // Calls each(field) for every field of an object that is not null (null means absent); a field each()
+  // rejects is named in the error.
+  struct Field {
+    std::string_view key;
+    element value;
+  };
+  template <class Each>
+  bool fields(element value, Each&& each) {
+    simdjson::dom::object obj;
+    if (!object(value, obj)) return false;
+    for (auto field : obj) {
+      if (field.value.is_null()) continue;
+      if (!each(Field{field.key, field.value})) return at_key(field.key);
+    }
+    return true;
+  }
+
   // Null array elements are skipped (null means absent).
   template <class Each>
   bool repeated(element value, Each&& each) {
@@ -171,6 +188,15 @@ class Decoder {
   }
 
   // Integer given as a JSON number or a decimal string, checked against [min, max].
+  // An integer field handed to a message's setter.
+  template <class T, class Set>
+  bool integer_into(element value, Set&& set) {
+    T v = 0;
+    if (!integer(value, v)) return false;
+    set(v);
+    return true;
+  }
+
   template <class T>
   bool integer(element value, T& out) {
     constexpr auto kMin = std::numeric_limits<T>::min();
@@ -350,10 +376,7 @@ class Decoder {
 
   // ---- messages ----
   bool resource_spans(element value, otlp::ResourceSpans& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "resource")) {
         ok = resource(field.value, *out.mutable_resource());
@@ -362,34 +385,24 @@ class Decoder {
       } else if (is_key(field.key, "schemaUrl", "schema_url")) {
         ok = string(field.value, *out.mutable_schema_url());
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   bool resource(element value, otlp::Resource& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "attributes")) {
         ok = key_values(field.value, *out.mutable_attributes(), 0);
       } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_attributes_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_attributes_count(v); });
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   bool scope_spans(element value, otlp::ScopeSpans& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "scope")) {
         ok = scope(field.value, *out.mutable_scope());
@@ -398,16 +411,12 @@ class Decoder {
       } else if (is_key(field.key, "schemaUrl", "schema_url")) {
         ok = string(field.value, *out.mutable_schema_url());
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   bool scope(element value, Scope& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "name")) {
         ok = string(field.value, *out.mutable_name());
@@ -416,13 +425,10 @@ class Decoder {
       } else if (is_key(field.key, "attributes")) {
         ok = key_values(field.value, *out.mutable_attributes(), 0);
       } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_attributes_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_attributes_count(v); });
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   bool span(element value, otlp::Span& out) {
@@ -441,9 +447,7 @@ class Decoder {
       } else if (is_key(key, "traceState", "trace_state")) {
         ok = string(field.value, *out.mutable_trace_state());
       } else if (is_key(key, "flags")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_flags(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_flags(v); });
       } else if (is_key(key, "name")) {
         ok = string(field.value, *out.mutable_name());
       } else if (is_key(key, "kind")) {
@@ -463,21 +467,15 @@ class Decoder {
       } else if (is_key(key, "attributes")) {
         ok = key_values(field.value, *out.mutable_attributes(), 0);
       } else if (is_key(key, "droppedAttributesCount", "dropped_attributes_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_attributes_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_attributes_count(v); });
       } else if (is_key(key, "events")) {
         ok = repeated(field.value, [&](element e) { return event(e, *out.add_events()); });
       } else if (is_key(key, "droppedEventsCount", "dropped_events_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_events_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_events_count(v); });
       } else if (is_key(key, "links")) {
         ok = repeated(field.value, [&](element e) { return link(e, *out.add_links()); });
       } else if (is_key(key, "droppedLinksCount", "dropped_links_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_links_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_links_count(v); });
       } else if (is_key(key, "status")) {
         ok = status(field.value, *out.mutable_status());
       }
@@ -487,10 +485,7 @@ class Decoder {
   }
 
   bool event(element value, Event& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "timeUnixNano", "time_unix_nano")) {
         std::uint64_t v = 0;
@@ -501,20 +496,14 @@ class Decoder {
       } else if (is_key(field.key, "attributes")) {
         ok = key_values(field.value, *out.mutable_attributes(), 0);
       } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_attributes_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_attributes_count(v); });
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   bool link(element value, Link& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "traceId", "trace_id")) {
         ok = hex_id(field.value, kTraceIdBytes, *out.mutable_trace_id());
@@ -525,24 +514,16 @@ class Decoder {
       } else if (is_key(field.key, "attributes")) {
         ok = key_values(field.value, *out.mutable_attributes(), 0);
       } else if (is_key(field.key, "droppedAttributesCount", "dropped_attributes_count")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_dropped_attributes_count(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_dropped_attributes_count(v); });
       } else if (is_key(field.key, "flags")) {
-        std::uint32_t v = 0;
-        ok = integer(field.value, v);
-        out.set_flags(v);
+        ok = integer_into<std::uint32_t>(field.value, [&](auto v) { out.set_flags(v); });
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   bool status(element value, otlp::Status& out) {
-    simdjson::dom::object obj;
-    if (!object(value, obj)) return false;
-    for (auto field : obj) {
-      if (field.value.is_null()) continue;
+    return fields(value, [&](const Field& field) {
       bool ok = true;
       if (is_key(field.key, "message")) {
         ok = string(field.value, *out.mutable_message());
@@ -553,9 +534,8 @@ class Decoder {
         });
         out.set_code(v);
       }
-      if (!ok) return at_key(field.key);
-    }
-    return true;
+      return ok;
+    });
   }
 
   // `depth` is the number of AnyValues enclosing these key/values.
@@ -596,9 +576,7 @@ class Decoder {
         ok = boolean(field.value, v);
         out.set_bool_value(v);
       } else if (is_key(key, "intValue", "int_value")) {
-        std::int64_t v = 0;
-        ok = integer(field.value, v);
-        out.set_int_value(v);
+        ok = integer_into<std::int64_t>(field.value, [&](auto v) { out.set_int_value(v); });
       } else if (is_key(key, "doubleValue", "double_value")) {
         double v = 0;
         ok = real(field.value, v);
@@ -670,14 +648,8 @@ class Encoder {
       if (partial.rejected_spans() != 0 || !partial.error_message().empty()) {
         key("\"partialSuccess\":");
         begin();
-        if (partial.rejected_spans() != 0) {
-          key("\"rejectedSpans\":");
-          quoted_integer(partial.rejected_spans());
-        }
-        if (!partial.error_message().empty()) {
-          key("\"errorMessage\":");
-          string(partial.error_message());
-        }
+        quoted_integer_field("\"rejectedSpans\":", partial.rejected_spans());
+        string_field("\"errorMessage\":", partial.error_message());
         end();
       }
     }
@@ -711,6 +683,30 @@ class Encoder {
     }
     out_ += ']';
     first_ = false;
+  }
+
+  // ---- fields: the proto3 default (empty, zero) is left out, as the OTLP/JSON encoding does ----
+  void string_field(std::string_view k, std::string_view value) {
+    if (value.empty()) return;
+    key(k);
+    string(value);
+  }
+  void hex_field(std::string_view k, const std::string& bytes) {
+    if (bytes.empty()) return;
+    key(k);
+    hex(bytes);
+  }
+  template <class T>
+  void integer_field(std::string_view k, T value) {
+    if (value == 0) return;
+    key(k);
+    integer(value);
+  }
+  template <class T>
+  void quoted_integer_field(std::string_view k, T value) {
+    if (value == 0) return;
+    key(k);
+    quoted_integer(value);
   }
 
   // ---- scalars ----
@@ -865,20 +861,14 @@ class Encoder {
       key("\"scopeSpans\":");
       list(rs.scope_spans(), [this](const otlp::ScopeSpans& ss) { scope_spans(ss); });
     }
-    if (!rs.schema_url().empty()) {
-      key("\"schemaUrl\":");
-      string(rs.schema_url());
-    }
+    string_field("\"schemaUrl\":", rs.schema_url());
     end();
   }
 
   void resource(const otlp::Resource& r) {
     begin();
     attributes(r.attributes());
-    if (r.dropped_attributes_count() != 0) {
-      key("\"droppedAttributesCount\":");
-      integer(r.dropped_attributes_count());
-    }
+    integer_field("\"droppedAttributesCount\":", r.dropped_attributes_count());
     end();
   }
 
@@ -892,90 +882,45 @@ class Encoder {
       key("\"spans\":");
       list(ss.spans(), [this](const otlp::Span& s) { span(s); });
     }
-    if (!ss.schema_url().empty()) {
-      key("\"schemaUrl\":");
-      string(ss.schema_url());
-    }
+    string_field("\"schemaUrl\":", ss.schema_url());
     end();
   }
 
   void scope(const Scope& s) {
     begin();
-    if (!s.name().empty()) {
-      key("\"name\":");
-      string(s.name());
-    }
-    if (!s.version().empty()) {
-      key("\"version\":");
-      string(s.version());
-    }
+    string_field("\"name\":", s.name());
+    string_field("\"version\":", s.version());
     attributes(s.attributes());
-    if (s.dropped_attributes_count() != 0) {
-      key("\"droppedAttributesCount\":");
-      integer(s.dropped_attributes_count());
-    }
+    integer_field("\"droppedAttributesCount\":", s.dropped_attributes_count());
     end();
   }
 
   void span(const otlp::Span& s) {
     begin();
-    if (!s.trace_id().empty()) {
-      key("\"traceId\":");
-      hex(s.trace_id());
-    }
-    if (!s.span_id().empty()) {
-      key("\"spanId\":");
-      hex(s.span_id());
-    }
-    if (!s.trace_state().empty()) {
-      key("\"traceState\":");
-      string(s.trace_state());
-    }
-    if (!s.parent_span_id().empty()) {
-      key("\"parentSpanId\":");
-      hex(s.parent_span_id());
-    }
-    if (s.flags() != 0) {
-      key("\"flags\":");
-      integer(s.flags());
-    }
-    if (!s.name().empty()) {
-      key("\"name\":");
-      string(s.name());
-    }
+    hex_field("\"traceId\":", s.trace_id());
+    hex_field("\"spanId\":", s.span_id());
+    string_field("\"traceState\":", s.trace_state());
+    hex_field("\"parentSpanId\":", s.parent_span_id());
+    integer_field("\"flags\":", s.flags());
+    string_field("\"name\":", s.name());
     if (s.kind() != 0) {
       key("\"kind\":");
       integer(static_cast<int>(s.kind()));
     }
-    if (s.start_time_unix_nano() != 0) {
-      key("\"startTimeUnixNano\":");
-      quoted_integer(s.start_time_unix_nano());
-    }
-    if (s.end_time_unix_nano() != 0) {
-      key("\"endTimeUnixNano\":");
-      quoted_integer(s.end_time_unix_nano());
-    }
+    quoted_integer_field("\"startTimeUnixNano\":", s.start_time_unix_nano());
+    quoted_integer_field("\"endTimeUnixNano\":", s.end_time_unix_nano());
     attributes(s.attributes());
-    if (s.dropped_attributes_count() != 0) {
-      key("\"droppedAttributesCount\":");
-      integer(s.dropped_attributes_count());
-    }
+    integer_field("\"droppedAttributesCount\":", s.dropped_attributes_count());
     if (s.events_size() > 0) {
       key("\"events\":");
       list(s.events(), [this](const Event& e) { event(e); });
     }
-    if (s.dropped_events_count() != 0) {
-      key("\"droppedEventsCount\":");
-      integer(s.dropped_events_count());
-    }
+    integer_field("\"droppedEventsCount\":", s.dropped_events_count());
     if (s.links_size() > 0) {
       key("\"links\":");
       list(s.links(), [this](const Link& l) { link(l); });
     }
-    if (s.dropped_links_count() != 0) {
-      key("\"droppedLinksCount\":");
-      integer(s.dropped_links_count());
-    }
+    integer_field("\"droppedLinksCount\":", s.dropped_links_count());
     if (s.has_status()) {
       key("\"status\":");
       status(s.status());
@@ -985,54 +930,27 @@ class Encoder {
 
   void event(const Event& e) {
     begin();
-    if (e.time_unix_nano() != 0) {
-      key("\"timeUnixNano\":");
-      quoted_integer(e.time_unix_nano());
-    }
-    if (!e.name().empty()) {
-      key("\"name\":");
-      string(e.name());
-    }
+    quoted_integer_field("\"timeUnixNano\":", e.time_unix_nano());
+    string_field("\"name\":", e.name());
     attributes(e.attributes());
-    if (e.dropped_attributes_count() != 0) {
-      key("\"droppedAttributesCount\":");
-      integer(e.dropped_attributes_count());
-    }
+    integer_field("\"droppedAttributesCount\":", e.dropped_attributes_count());
     end();
   }
 
   void link(const Link& l) {
     begin();
-    if (!l.trace_id().empty()) {
-      key("\"traceId\":");
-      hex(l.trace_id());
-    }
-    if (!l.span_id().empty()) {
-      key("\"spanId\":");
-      hex(l.span_id());
-    }
-    if (!l.trace_state().empty()) {
-      key("\"traceState\":");
-      string(l.trace_state());
-    }
+    hex_field("\"traceId\":", l.trace_id());
+    hex_field("\"spanId\":", l.span_id());
+    string_field("\"traceState\":", l.trace_state());
     attributes(l.attributes());
-    if (l.dropped_attributes_count() != 0) {
-      key("\"droppedAttributesCount\":");
-      integer(l.dropped_attributes_count());
-    }
-    if (l.flags() != 0) {
-      key("\"flags\":");
-      integer(l.flags());
-    }
+    integer_field("\"droppedAttributesCount\":", l.dropped_attributes_count());
+    integer_field("\"flags\":", l.flags());
     end();
   }
 
   void status(const otlp::Status& s) {
     begin();
-    if (!s.message().empty()) {
-      key("\"message\":");
-      string(s.message());
-    }
+    string_field("\"message\":", s.message());
     if (s.code() != 0) {
       key("\"code\":");
       integer(static_cast<int>(s.code()));
@@ -1052,10 +970,7 @@ class Encoder {
 
   void key_value(const otlp::KeyValue& kv) {
     begin();
-    if (!kv.key().empty()) {
-      key("\"key\":");
-      string(kv.key());
-    }
+    string_field("\"key\":", kv.key());
     if (kv.has_value()) {
       key("\"value\":");
       any_value(kv.value());

@@ -326,20 +326,8 @@ size_t StreamParser::step(std::string_view data, uint64_t pos) {
     case State::kHeader:
       return step_header(data, pos);
     case State::kBody:
-    case State::kChunkData: {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), remaining_));
-      remaining_ -= n;
-      add_body(n);
-      if (remaining_ == 0) {
-        if (state_ == State::kBody) {
-          complete_message();
-        } else {
-          state_ = State::kChunkDataEnd;
-          got_cr_ = false;
-        }
-      }
-      return n;
-    }
+    case State::kChunkData:
+      return take_body(data.size());
     case State::kChunkSize:
       return step_chunk_size(data);
     case State::kChunkDataEnd:
@@ -529,20 +517,8 @@ uint64_t StreamParser::skip_uncaptured(uint64_t n) {
       add_body(n);
       return n;
     case State::kBody:
-    case State::kChunkData: {
-      const uint64_t k = std::min(n, remaining_);
-      remaining_ -= k;
-      add_body(k);
-      if (remaining_ == 0) {
-        if (state_ == State::kBody) {
-          complete_message();
-        } else {
-          state_ = State::kChunkDataEnd;
-          got_cr_ = false;
-        }
-      }
-      return k;
-    }
+    case State::kChunkData:
+      return take_body(n);
     case State::kChunkDataEnd: {
       // Assume the CRLF is there; the next chunk-size line is what we cannot skip.
       const uint64_t want = got_cr_ ? 1 : 2;
@@ -579,6 +555,22 @@ uint64_t StreamParser::skip_uncaptured(uint64_t n) {
 void StreamParser::lost_in_gap(uint64_t /*pos*/, uint64_t rest) {
   lose_sync(header_buf_.size(), false);
   stats_.bytes_skipped += rest;
+}
+
+// Up to n bytes of a Content-Length body or of a chunk's data, captured or not.
+size_t StreamParser::take_body(uint64_t n) {
+  const auto taken = static_cast<size_t>(std::min(n, remaining_));
+  remaining_ -= taken;
+  add_body(taken);
+  if (remaining_ == 0) {
+    if (state_ == State::kBody) {
+      complete_message();
+    } else {
+      state_ = State::kChunkDataEnd;
+      got_cr_ = false;
+    }
+  }
+  return taken;
 }
 
 void StreamParser::add_body(uint64_t n) {

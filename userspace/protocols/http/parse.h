@@ -100,6 +100,7 @@ class StreamParser : public FramerLoop<StreamParser> {
   void begin_message(uint64_t pos);
   bool header_done(size_t header_len);
   void header_cut(bool at_close);
+  size_t take_body(uint64_t n);
   void add_body(uint64_t n);
   void complete_message();
   void lose_sync(uint64_t extra_skipped, bool parse_error);
