@@ -27,4 +27,10 @@ std::optional<std::string> read_proc_file(const std::string& path, std::size_t l
   return text;
 }
 
+std::string host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
 }  // namespace otelbpf

@@ -10,4 +10,7 @@ namespace otelbpf {
 // The whole file (at most `limit` bytes), or nullopt when it cannot be opened or read.
 std::optional<std::string> read_proc_file(const std::string& path, std::size_t limit = 1 << 20);
 
+// This host's name (gethostname; in a pod, the pod's name unless hostNetwork).
+std::string host_name();
+
 }  // namespace otelbpf

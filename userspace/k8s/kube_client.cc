@@ -7,6 +7,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "common/proc_file.h"
 #include "k8s/api_transport.h"
 #include "k8s/pod_json.h"
 
@@ -94,9 +95,7 @@ std::string resolve_node_name(const std::string& configured,
                               const std::map<std::string, std::string>& environment) {
   if (!configured.empty()) return configured;
   if (auto node = env_or(environment, "NODE_NAME"); !node.empty()) return node;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return host;
+  return host_name();
 }
 
 std::map<std::string, std::string> kubernetes_environment() {

@@ -24,25 +24,9 @@ const char* tap_side(TapClass tap_class, std::uint8_t request_tc_direction) {
 }
 
 otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origin, SpanIdGenerator& ids) {
-  otlp::Span span;
-  span.set_span_id(ids.span_id());
-  span.set_name(exportable_text(record.span_name.empty() ? record.protocol : record.span_name));
   // Neither end of the call: a point on the path between them.
-  span.set_kind(otlp::Span::SPAN_KIND_INTERNAL);
-  span.set_start_time_unix_nano(
-      static_cast<std::uint64_t>(static_cast<std::int64_t>(record.start_ns) + origin.monotonic_to_wall_ns));
-  span.set_end_time_unix_nano(static_cast<std::uint64_t>(
-      static_cast<std::int64_t>(std::max(record.end_ns, record.start_ns)) + origin.monotonic_to_wall_ns));
-  const auto& ctx = record.context;
-  if (ctx && ctx->ids_valid) {
-    span.set_trace_id(std::string(reinterpret_cast<const char*>(ctx->trace_id.data()), 16));
-    span.set_parent_span_id(std::string(reinterpret_cast<const char*>(ctx->span_id.data()), 8));
-    span.set_trace_state(ctx->tracestate);
-    span.set_flags(ctx->flags);
-    add_str(span, attr::kTraceContextSource, l7::to_string(ctx->source));
-  } else {
-    span.set_trace_id(ids.trace_id());
-  }
+  otlp::Span span =
+      begin_record_span(record, otlp::Span::SPAN_KIND_INTERNAL, origin.monotonic_to_wall_ns, ids);
 
   const TapInterface* tap = origin.tap;
   const TapClass tap_class = tap ? tap->tap_class : TapClass::kOther;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/proc_file.h"
 
 namespace otelbpf::netcap {
 namespace {
@@ -79,11 +80,7 @@ PacketEventProcessor::PacketEventProcessor(PacketEventProcessorOptions options, 
           metrics.counter("otelbpf_netcap_flows_evicted_total", "Flows forgotten for idleness or the bound")),
       unrecognised_(metrics.counter("otelbpf_netcap_unrecognised_flows_total",
                                     "Flows whose bytes matched no supported protocol")) {
-  if (options_.host_name.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    options_.host_name = host;
-  }
+  if (options_.host_name.empty()) options_.host_name = host_name();
 }
 
 PacketEventProcessor::~PacketEventProcessor() = default;
@@ -206,7 +203,8 @@ void PacketEventProcessor::feed(Flow& flow, int orientation, const TcpReassemble
   chunk.tcp_seq = s.seq;
   chunk.total_bytes = s.len;
   chunk.captured = s.captured;
-  if (flow.l7.feed(inference, chunk, records_, options_.max_failed_inferences) == l7::L7Feed::Outcome::kGaveUp)
+  if (flow.l7.feed(inference, chunk, records_, options_.max_failed_inferences) ==
+      l7::L7Feed::Outcome::kGaveUp)
     unrecognised_.inc();
 }
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <variant>
 
@@ -83,6 +84,30 @@ void add_resource_attribute(otlp::Resource& resource, std::string_view key, std:
   auto* kv = resource.add_attributes();
   kv->set_key(key.data(), key.size());
   kv->mutable_value()->set_string_value(std::move(value));
+}
+
+otlp::Span begin_record_span(const l7::L7Record& record, otlp::Span::SpanKind kind,
+                             std::int64_t monotonic_to_wall_ns, SpanIdGenerator& ids) {
+  otlp::Span span;
+  span.set_span_id(ids.span_id());
+  span.set_name(exportable_text(record.span_name.empty() ? record.protocol : record.span_name));
+  span.set_kind(kind);
+  span.set_start_time_unix_nano(
+      static_cast<std::uint64_t>(static_cast<std::int64_t>(record.start_ns) + monotonic_to_wall_ns));
+  span.set_end_time_unix_nano(static_cast<std::uint64_t>(
+      static_cast<std::int64_t>(std::max(record.end_ns, record.start_ns)) + monotonic_to_wall_ns));
+  const auto& ctx = record.context;
+  if (ctx && ctx->ids_valid) {
+    span.set_trace_id(std::string(reinterpret_cast<const char*>(ctx->trace_id.data()), ctx->trace_id.size()));
+    span.set_parent_span_id(
+        std::string(reinterpret_cast<const char*>(ctx->span_id.data()), ctx->span_id.size()));
+    span.set_trace_state(ctx->tracestate);
+    span.set_flags(ctx->flags);
+    add_str(span, attr::kTraceContextSource, l7::to_string(ctx->source));
+  } else {
+    span.set_trace_id(ids.trace_id());
+  }
+  return span;
 }
 
 }  // namespace otelbpf

@@ -26,9 +26,12 @@ class SpanIdGenerator {
   std::mt19937_64 rng_;
 };
 
-// Appends an attribute of any L7 value type; strings leave as valid UTF-8, url.query with its values redacted.
+// Appends an attribute of any L7 value type; strings leave as valid UTF-8, url.query with its values
+// redacted.
 void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value);
-inline void add_int(otlp::Span& span, std::string_view key, std::int64_t value) { add_span_attribute(span, key, value); }
+inline void add_int(otlp::Span& span, std::string_view key, std::int64_t value) {
+  add_span_attribute(span, key, value);
+}
 inline void add_str(otlp::Span& span, std::string_view key, std::string value) {
   add_span_attribute(span, key, std::move(value));
 }
@@ -39,5 +42,11 @@ std::string exportable_text(std::string_view text);
 std::string exportable_status_message(const l7::L7Record& record);
 // "10.0.0.1" / "::1" for an address of the event structs (IPv4-mapped IPv6 shown as IPv4).
 std::string format_address(const std::uint8_t* addr, std::uint16_t family);
+
+// What every span the agent makes from an L7 record starts with: a new span id, the record's name, its
+// start and end on the wall clock (an end before the start is the start), and the trace id and parent of
+// the trace context the request carried (with otelbpf.trace_context.source), or a new trace.
+otlp::Span begin_record_span(const l7::L7Record& record, otlp::Span::SpanKind kind,
+                             std::int64_t monotonic_to_wall_ns, SpanIdGenerator& ids);
 
 }  // namespace otelbpf

@@ -2,39 +2,16 @@
 
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <netinet/in.h>
+#include <algorithm>
 
 namespace otelbpf {
-namespace {
-
-std::string bytes_of(const std::uint8_t* data, std::size_t n) {
-  return std::string(reinterpret_cast<const char*>(data), n);
-}
-
-}  // namespace
 
 otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origin, SpanIdGenerator& ids) {
-  otlp::Span span;
-  span.set_span_id(ids.span_id());
-  span.set_name(exportable_text(record.span_name.empty() ? record.protocol : record.span_name));
-  span.set_kind(record.role == l7::Role::kServer ? otlp::Span::SPAN_KIND_SERVER
-                                                 : otlp::Span::SPAN_KIND_CLIENT);
-  span.set_start_time_unix_nano(
-      static_cast<std::uint64_t>(static_cast<std::int64_t>(record.start_ns) + origin.monotonic_to_wall_ns));
-  span.set_end_time_unix_nano(static_cast<std::uint64_t>(
-      static_cast<std::int64_t>(std::max(record.end_ns, record.start_ns)) + origin.monotonic_to_wall_ns));
-
+  const auto kind =
+      record.role == l7::Role::kServer ? otlp::Span::SPAN_KIND_SERVER : otlp::Span::SPAN_KIND_CLIENT;
+  otlp::Span span = begin_record_span(record, kind, origin.monotonic_to_wall_ns, ids);
   const auto& ctx = record.context;
-  if (ctx && ctx->ids_valid) {
-    span.set_trace_id(bytes_of(ctx->trace_id.data(), 16));
-    span.set_parent_span_id(bytes_of(ctx->span_id.data(), 8));
-    span.set_trace_state(ctx->tracestate);
-    span.set_flags(ctx->flags);
-    add_str(span, attr::kTraceContextSource, l7::to_string(ctx->source));
-  } else {
-    span.set_trace_id(ids.trace_id());
-  }
   if (ctx && !ctx->request_id.empty()) add_str(span, "http.request.header.x-request-id", ctx->request_id);
 
   add_int(span, attr::kProcessPid, origin.pid);

@@ -14,9 +14,7 @@
 #include <sstream>
 
 namespace otelbpf {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions options, BatchSink sink,
                                              MetricsRegistry& metrics)
@@ -39,11 +37,7 @@ SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions option
                                           "Connections whose bytes matched no supported protocol")),
       handler_errors_(metrics.counter("otelbpf_tracer_event_errors_total",
                                       "Kernel events dropped because handling them threw")) {
-  if (options_.host_name.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    options_.host_name = host;
-  }
+  if (options_.host_name.empty()) options_.host_name = host_name();
 }
 
 const std::string& SyscallEventProcessor::executable_of(std::uint32_t pid, const std::string& comm) {
@@ -69,7 +63,8 @@ PidNamespace read_pid_namespace(std::uint32_t pid) {
   std::error_code ec;
   const auto link = std::filesystem::read_symlink(dir + "/ns/pid", ec).string();  // "pid:[4026531836]"
   if (!ec)
-    if (auto open = link.find('['); open != std::string::npos) ns.namespace_inode = std::strtoull(link.c_str() + open + 1, nullptr, 10);
+    if (auto open = link.find('['); open != std::string::npos)
+      ns.namespace_inode = std::strtoull(link.c_str() + open + 1, nullptr, 10);
   return ns;
 }
 
@@ -95,7 +90,8 @@ void SyscallEventProcessor::on_event(const otelbpf_event_header& event,
   }
 }
 
-void SyscallEventProcessor::dispatch(const otelbpf_event_header& event, std::span<const std::uint8_t> payload) {
+void SyscallEventProcessor::dispatch(const otelbpf_event_header& event,
+                                     std::span<const std::uint8_t> payload) {
   switch (event.type) {
     case OTELBPF_EV_DATA:
       return on_data(event, payload);
@@ -159,8 +155,9 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   }
   const bool message_start = l7::is_message_start(conn.l7.protocol(), inference);
 
-  // Thread links (docs/design.md, Linking, rule 3): reading a request starts the thread's syscall trace id; writing the answer ends it.
-  // Any write on a server connection is an answer, whatever the protocol, so it needs no message-start test.
+  // Thread links (docs/design.md, Linking, rule 3): reading a request starts the thread's syscall trace id;
+  // writing the answer ends it. Any write on a server connection is an answer, whatever the protocol, so it
+  // needs no message-start test.
   if (conn.role() == l7::Role::kServer) {
     if (direction == l7::Direction::kIngress && message_start)
       thread_links_.begin_request(event.pid, event.tid, event.ts_enter_ns);
