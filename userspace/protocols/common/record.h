@@ -92,8 +92,14 @@ class ProtocolStitcher {
   // The connection closed (or the tracer evicts it): finish messages that end at close and emit pending
   // requests as response_missing.
   virtual void on_close(uint64_t ts_ns, std::vector<L7Record>& out) = 0;
-  virtual const StitcherStats& stats() const = 0;
-  virtual Role role() const = 0;
+  const StitcherStats& stats() const { return stats_; }
+  // Which end of the connection the traced process is, once the stitcher could tell.
+  Role role() const { return role_; }
+
+ protected:
+  // Every stitcher counts into stats_ (its framers too) and sets role_ when it sees which side speaks first.
+  StitcherStats stats_;
+  Role role_ = Role::kUnknown;
 };
 
 }  // namespace otelbpf::l7

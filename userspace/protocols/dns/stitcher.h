@@ -19,8 +19,6 @@ class Stitcher final : public ProtocolStitcher {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
   Transport transport() const { return transport_; }
 
  private:
@@ -35,9 +33,7 @@ class Stitcher final : public ProtocolStitcher {
   void emit(const Pending& p, const Message* response, uint64_t missing_end_ns, std::vector<L7Record>& out);
 
   Limits limits_;
-  StitcherStats stats_;
   Transport transport_ = Transport::kUnknown;
-  Role role_ = Role::kUnknown;
   TcpFramer egress_;
   TcpFramer ingress_;
   std::deque<Pending> pending_;  // oldest first

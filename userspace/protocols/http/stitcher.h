@@ -18,8 +18,6 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
 
  private:
   struct Exchange {
@@ -40,10 +38,8 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
   void emit(const Exchange& ex, uint64_t missing_end_ns);
 
   Limits limits_;
-  StitcherStats stats_;
   StreamParser egress_;
   StreamParser ingress_;
-  Role role_ = Role::kUnknown;
   std::deque<Exchange> pending_;       // requests without a final response header yet, oldest first
   std::optional<Exchange> answering_;  // the exchange whose final response is being read
   std::vector<L7Record>* out_ = nullptr;

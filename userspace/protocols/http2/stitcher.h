@@ -43,8 +43,6 @@ class Stitcher final : public ProtocolStitcher, private FrameReader::Listener {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
 
   // Header blocks that referenced unknown dynamic-table entries or were cut (also in truncated_headers).
   uint64_t incomplete_header_blocks() const { return incomplete_blocks_; }
@@ -86,14 +84,12 @@ class Stitcher final : public ProtocolStitcher, private FrameReader::Listener {
   void emit(const StreamExchange& s, uint64_t missing_end_ns);
 
   Limits limits_;
-  StitcherStats stats_;
   FrameReader readers_[2];
   HpackDecoder decoders_[2];
   PendingBlock blocks_[2];
   bool first_frame_seen_[2] = {false, false};
   std::optional<Direction> client_dir_;
   uint32_t last_client_stream_ = 0;  // highest stream id the client opened
-  Role role_ = Role::kUnknown;
   std::map<uint32_t, StreamExchange> streams_;  // by id: the lowest is the oldest
   uint64_t incomplete_blocks_ = 0;
   std::vector<L7Record>* out_ = nullptr;

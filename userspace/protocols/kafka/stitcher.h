@@ -18,8 +18,6 @@ class Stitcher final : public ProtocolStitcher {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
 
  private:
   bool starts_message(Direction dir, std::string_view bytes);
@@ -31,8 +29,6 @@ class Stitcher final : public ProtocolStitcher {
   void emit(const Request& req, const Response* resp, uint64_t missing_end_ns);
 
   Limits limits_;
-  StitcherStats stats_;
-  Role role_ = Role::kUnknown;
   Framer egress_;
   Framer ingress_;
   std::deque<Request> pending_;  // oldest first

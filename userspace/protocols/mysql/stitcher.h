@@ -61,8 +61,6 @@ class Stitcher final : public ProtocolStitcher, private PacketReader::Listener {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
 
   // Tests: the effective CLIENT_DEPRECATE_EOF (unknown until the handshake or a result set tells).
   enum class Tristate : uint8_t { kUnknown, kNo, kYes };
@@ -121,10 +119,8 @@ class Stitcher final : public ProtocolStitcher, private PacketReader::Listener {
   void disable();
 
   Limits limits_;
-  StitcherStats stats_;
   PacketReader egress_;
   PacketReader ingress_;
-  Role role_ = Role::kUnknown;
   Direction client_dir_ = Direction::kEgress;  // the direction commands travel in
   Phase phase_ = Phase::kUnknown;
   bool handshake_response_seen_ = false;

@@ -45,8 +45,6 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
 
  private:
   void on_message(Side side, Message&& msg) override;
@@ -60,11 +58,9 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
   void emit(Exchange& ex, bool response_missing, uint64_t end_ns);
 
   Limits limits_;
-  StitcherStats stats_;
   StreamParser frontend_;
   StreamParser backend_;
   Direction frontend_dir_ = Direction::kEgress;
-  Role role_ = Role::kUnknown;
   std::optional<Exchange> open_;                   // an extended batch before its Sync
   std::deque<Exchange> pending_;                   // requests awaiting ReadyForQuery, oldest first
   std::map<std::string, std::string> statements_;  // prepared statement name -> SQL ("" = unnamed)

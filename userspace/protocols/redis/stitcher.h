@@ -19,8 +19,6 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 
   void on_chunk(const DataChunk& chunk, std::vector<L7Record>& out) override;
   void on_close(uint64_t ts_ns, std::vector<L7Record>& out) override;
-  const StitcherStats& stats() const override { return stats_; }
-  Role role() const override { return role_; }
 
  private:
   struct Pending {
@@ -36,10 +34,8 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
   void emit(const Pending& p, const Message* reply, uint64_t missing_end_ns);
 
   Limits limits_;
-  StitcherStats stats_;
   StreamParser egress_;
   StreamParser ingress_;
-  Role role_ = Role::kUnknown;
   Direction request_dir_ = Direction::kEgress;
   std::deque<Pending> pending_;
   std::optional<std::string> namespace_;  // the database chosen by SELECT
