@@ -23,6 +23,18 @@ std::uint16_t port_of(const std::string& host_port) {
                                     : static_cast<std::uint16_t>(std::atoi(host_port.c_str() + colon + 1));
 }
 
+// An OTLP exporter's options from the settings resolved from config and the OTEL_EXPORTER_OTLP_* variables.
+template <class Options>
+Options exporter_options(OtlpExporterSettings settings) {
+  Options options;
+  options.endpoint = std::move(settings.endpoint);
+  options.gzip = settings.gzip;
+  options.timeout = settings.timeout;
+  options.headers = std::move(settings.headers);
+  options.tls = std::move(settings.tls);
+  return options;
+}
+
 }  // namespace
 
 HttpServerOptions http_server_options(const AgentConfig::HttpReceiver& http) {
@@ -58,9 +70,12 @@ SpanPipelineOptions pipeline_options(const AgentConfig::Pipeline& pipeline, Memo
 
 AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool expect_net_spans,
                                    MemoryBudget* memory) {
-  return AssemblerOptions{milliseconds(assembler.link_window_ms),   assembler.max_buffered_spans,
-                          assembler.reparent_app_server_spans,      milliseconds(assembler.max_link_wait_ms),
-                          milliseconds(assembler.assumed_app_lag_ms), expect_net_spans,
+  return AssemblerOptions{milliseconds(assembler.link_window_ms),
+                          assembler.max_buffered_spans,
+                          assembler.reparent_app_server_spans,
+                          milliseconds(assembler.max_link_wait_ms),
+                          milliseconds(assembler.assumed_app_lag_ms),
+                          expect_net_spans,
                           memory};
 }
 
@@ -104,24 +119,14 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig::Exp
     workers.push_back(std::make_unique<ExportWorker>(std::make_unique<FileExporter>(file), worker));
   }
   if (e.otlp_http.enabled) {
-    auto settings = resolve_otlp_settings(otlp_exporter_config(e.otlp_http), OtlpProtocol::kHttpProtobuf);
-    OtlpHttpExporterOptions http;
-    http.endpoint = settings.endpoint;
-    http.gzip = settings.gzip;
-    http.timeout = settings.timeout;
-    http.headers = settings.headers;
-    http.tls = settings.tls;
+    const auto http = exporter_options<OtlpHttpExporterOptions>(
+        resolve_otlp_settings(otlp_exporter_config(e.otlp_http), OtlpProtocol::kHttpProtobuf));
     spdlog::info("exporting OTLP/HTTP protobuf to {}{}", http.endpoint, http.gzip ? " (gzip)" : "");
     workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpHttpExporter>(http), worker));
   }
   if (e.otlp_grpc.enabled) {
-    auto settings = resolve_otlp_settings(otlp_exporter_config(e.otlp_grpc), OtlpProtocol::kGrpc);
-    OtlpGrpcExporterOptions grpc;
-    grpc.endpoint = settings.endpoint;
-    grpc.gzip = settings.gzip;
-    grpc.timeout = settings.timeout;
-    grpc.headers = settings.headers;
-    grpc.tls = settings.tls;
+    const auto grpc = exporter_options<OtlpGrpcExporterOptions>(
+        resolve_otlp_settings(otlp_exporter_config(e.otlp_grpc), OtlpProtocol::kGrpc));
     spdlog::info("exporting OTLP/gRPC to {}{}", grpc.endpoint, grpc.tls.enabled ? " (TLS)" : "");
     workers.push_back(std::make_unique<ExportWorker>(std::make_unique<OtlpGrpcExporter>(grpc), worker));
   }
@@ -153,7 +158,8 @@ k8s::KubeClientOptions kube_client_options(const AgentConfig::Kubernetes& k, con
 }
 
 #ifdef OTELBPF_WITH_BPF
-SyscallProbeOptions syscall_probe_options(const AgentConfig::Probes& p, const std::vector<std::uint16_t>& own) {
+SyscallProbeOptions syscall_probe_options(const AgentConfig::Probes& p,
+                                          const std::vector<std::uint16_t>& own) {
   SyscallProbeOptions probes;
   probes.payload_capture_bytes = p.payload_capture_bytes;
   probes.ringbuf_bytes = p.ringbuf_bytes;
@@ -167,8 +173,8 @@ SyscallProbeOptions syscall_probe_options(const AgentConfig::Probes& p, const st
   return probes;
 }
 
-SyscallEventProcessorOptions syscall_processing_options(const AgentConfig::Probes& p, const std::string& node_name,
-                                                        MemoryBudget* memory) {
+SyscallEventProcessorOptions syscall_processing_options(const AgentConfig::Probes& p,
+                                                        const std::string& node_name, MemoryBudget* memory) {
   SyscallEventProcessorOptions processing;
   processing.max_connections = p.max_connections;
   processing.connection_idle = seconds(p.connection_idle_seconds);
@@ -177,8 +183,10 @@ SyscallEventProcessorOptions syscall_processing_options(const AgentConfig::Probe
   return processing;
 }
 
-netcap::PacketCaptureOptions packet_capture_options(const AgentConfig::Netcap& n, const std::string& node_name,
-                                                    const std::vector<std::uint16_t>& own, MemoryBudget* memory) {
+netcap::PacketCaptureOptions packet_capture_options(const AgentConfig::Netcap& n,
+                                                    const std::string& node_name,
+                                                    const std::vector<std::uint16_t>& own,
+                                                    MemoryBudget* memory) {
   netcap::PacketCaptureOptions capture;
   capture.probes.payload_capture_bytes = n.payload_capture_bytes;
   capture.probes.ringbuf_bytes = n.ringbuf_bytes;

@@ -1,5 +1,8 @@
 #include "export/exporter.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 namespace otelbpf {
 
 const char* to_string(ExportOutcome::Kind kind) {
@@ -42,6 +45,24 @@ std::pair<otlp::ExportRequest, otlp::ExportRequest> split_request(const otlp::Ex
     }
   }
   return parts;
+}
+
+PartialSuccessHandler::PartialSuccessHandler(MetricsRegistry& metrics, std::string exporter)
+    : rejected_spans_(
+          metrics.counter("otelbpf_exporter_rejected_spans_total",
+                          "Spans the endpoint accepted the request for but rejected (partial success)",
+                          {{"exporter", exporter}})),
+      exporter_(std::move(exporter)) {}
+
+ExportOutcome PartialSuccessHandler::outcome(const otlp::ExportResponse& answer, std::string_view endpoint) {
+  if (!answer.has_partial_success()) return ExportOutcome::ok();
+  const auto& partial = answer.partial_success();
+  if (partial.rejected_spans() == 0 && partial.error_message().empty()) return ExportOutcome::ok();
+  if (partial.rejected_spans() > 0) rejected_spans_.inc(static_cast<std::uint64_t>(partial.rejected_spans()));
+  std::string note = fmt::format("partial success: {} spans rejected: {}", partial.rejected_spans(),
+                                 partial.error_message());
+  spdlog::warn("exporter {}: {} answered {}", exporter_, endpoint, note);
+  return ExportOutcome::ok(std::move(note));
 }
 
 }  // namespace otelbpf

@@ -4,8 +4,10 @@
 // batching, retry and spooling are not the exporter's business: ExportWorker gives every exporter the same.
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "common/metrics.h"
 #include "model/span_batch.h"
 
 namespace otelbpf {
@@ -30,6 +32,18 @@ const char* to_string(ExportOutcome::Kind kind);
 
 // Splits a request into two with about half the spans each, keeping each span's resource and scope.
 std::pair<otlp::ExportRequest, otlp::ExportRequest> split_request(const otlp::ExportRequest& request);
+
+// What both OTLP exporters do with an answer's partial_success: rejected spans are counted on
+// otelbpf_exporter_rejected_spans_total{exporter} and logged; the request went through either way.
+class PartialSuccessHandler {
+ public:
+  PartialSuccessHandler(MetricsRegistry& metrics, std::string exporter);
+  ExportOutcome outcome(const otlp::ExportResponse& answer, std::string_view endpoint);
+
+ private:
+  Counter& rejected_spans_;
+  std::string exporter_;
+};
 
 class SpanExporter {
  public:

@@ -8,8 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <stdexcept>
 #include <cctype>
+#include <stdexcept>
 
 #include "google/rpc/status.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -86,10 +86,7 @@ OtlpGrpcExporter::OtlpGrpcExporter(OtlpGrpcExporterOptions options, std::string 
                                    MetricsRegistry& metrics)
     : options_(std::move(options)),
       name_(std::move(name)),
-      rejected_spans_(
-          metrics.counter("otelbpf_exporter_rejected_spans_total",
-                          "Spans the endpoint accepted the request for but rejected (partial success)",
-                          {{"exporter", name_}})),
+      partial_success_(metrics, name_),
       client_(std::make_unique<Client>()) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(-1);
@@ -139,20 +136,7 @@ ExportOutcome OtlpGrpcExporter::send(const otlp::ExportRequest& request) {
   }
   otlp::ExportResponse response;
   grpc::Status status = client_->stub->Export(&context, request, &response);
-  if (status.ok()) {
-    if (response.has_partial_success()) {
-      const auto& partial = response.partial_success();
-      if (partial.rejected_spans() > 0 || !partial.error_message().empty()) {
-        if (partial.rejected_spans() > 0)
-          rejected_spans_.inc(static_cast<std::uint64_t>(partial.rejected_spans()));
-        std::string note = fmt::format("partial success: {} spans rejected: {}", partial.rejected_spans(),
-                                       partial.error_message());
-        spdlog::warn("exporter {}: {} answered {}", name_, options_.endpoint, note);
-        return ExportOutcome::ok(std::move(note));
-      }
-    }
-    return ExportOutcome::ok();
-  }
+  if (status.ok()) return partial_success_.outcome(response, options_.endpoint);
   std::string reason = fmt::format("gRPC {} from {}: {}", code_name(status.error_code()), options_.endpoint,
                                    status.error_message());
   // A message over the server's (or our channel's) size limit fails the same way every time: gRPC says

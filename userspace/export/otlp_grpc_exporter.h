@@ -21,7 +21,7 @@ struct OtlpGrpcExporterOptions {
   bool gzip = false;
   std::chrono::milliseconds timeout{10000};      // the Export call's deadline
   std::map<std::string, std::string> headers{};  // sent as metadata (keys lowercased, as gRPC requires)
-  TlsClientOptions tls{};  // enabled: TLS with these files (system CAs when no ca_file)
+  TlsClientOptions tls{};                        // enabled: TLS with these files (system CAs when no ca_file)
 };
 
 class OtlpGrpcExporter final : public SpanExporter {
@@ -44,7 +44,7 @@ class OtlpGrpcExporter final : public SpanExporter {
  private:
   OtlpGrpcExporterOptions options_;
   std::string name_;
-  Counter& rejected_spans_;
+  PartialSuccessHandler partial_success_;
   std::unique_ptr<Client> client_;
 };
 

@@ -17,8 +17,8 @@
 #include <stdexcept>
 
 #include "export/otlp_endpoint.h"
-#include "tls/tls.h"
 #include "google/rpc/status.pb.h"
+#include "tls/tls.h"
 
 namespace otelbpf {
 namespace {
@@ -160,7 +160,8 @@ struct OtlpHttpExporter::Connection {
     if (address_ec && !SSL_set_tlsext_host_name(tls_stream->native_handle(), url.host.c_str()))
       return beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category());
     tls_stream->set_verify_callback(ssl::host_name_verification(url.host));
-    return run([&](auto handler) { tls_stream->async_handshake(ssl::stream_base::client, std::move(handler)); });
+    return run(
+        [&](auto handler) { tls_stream->async_handshake(ssl::stream_base::client, std::move(handler)); });
   }
 };
 
@@ -168,10 +169,7 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpHttpExporterOptions options, std::string 
                                    MetricsRegistry& metrics)
     : options_(std::move(options)),
       name_(std::move(name)),
-      rejected_spans_(
-          metrics.counter("otelbpf_exporter_rejected_spans_total",
-                          "Spans the endpoint accepted the request for but rejected (partial success)",
-                          {{"exporter", name_}})),
+      partial_success_(metrics, name_),
       connection_(std::make_unique<Connection>()) {
   std::string error;
   if (!parse_otlp_http_url(options_.endpoint, connection_->url, error))
@@ -187,10 +185,11 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpHttpExporterOptions options, std::string 
       throw std::invalid_argument(e.what());
     }
     if (options_.tls.insecure_skip_verify)
-      spdlog::warn("exporter {}: TLS without verifying the server's certificate (insecure_skip_verify)", name_);
+      spdlog::warn("exporter {}: TLS without verifying the server's certificate (insecure_skip_verify)",
+                   name_);
   } else if (!options_.tls.ca_file.empty() || !options_.tls.cert_file.empty()) {
-    throw std::invalid_argument("exporter " + name_ + ": TLS files are configured but the endpoint is http://: " +
-                                options_.endpoint);
+    throw std::invalid_argument(
+        "exporter " + name_ + ": TLS files are configured but the endpoint is http://: " + options_.endpoint);
   }
 }
 
@@ -213,7 +212,8 @@ ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
   req.keep_alive(true);
   req.prepare_payload();
 
-  const std::string where = (conn.url.tls ? "https://" : "http://") + conn.url.host + ":" + conn.url.port + conn.url.target;
+  const std::string where =
+      (conn.url.tls ? "https://" : "http://") + conn.url.host + ":" + conn.url.port + conn.url.target;
   std::optional<http::response_parser<http::string_body>> parser;
   // A kept-alive connection may have been closed by the server while idle; that is found out only by
   // using it, so one fresh connection is tried before calling it a failure.
@@ -253,17 +253,8 @@ ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
 
   if (status >= 200 && status < 300) {
     otlp::ExportResponse answer;
-    if (protobuf_body && !body.empty() && answer.ParseFromString(body) && answer.has_partial_success()) {
-      const auto& partial = answer.partial_success();
-      if (partial.rejected_spans() > 0 || !partial.error_message().empty()) {
-        if (partial.rejected_spans() > 0)
-          rejected_spans_.inc(static_cast<std::uint64_t>(partial.rejected_spans()));
-        std::string note = fmt::format("partial success: {} spans rejected: {}", partial.rejected_spans(),
-                                       partial.error_message());
-        spdlog::warn("exporter {}: {} answered {}", name_, where, note);
-        return ExportOutcome::ok(std::move(note));
-      }
-    }
+    if (protobuf_body && !body.empty() && answer.ParseFromString(body))
+      return partial_success_.outcome(answer, where);
     return ExportOutcome::ok();
   }
 

@@ -41,7 +41,7 @@ class OtlpHttpExporter final : public SpanExporter {
  private:
   OtlpHttpExporterOptions options_;
   std::string name_;
-  Counter& rejected_spans_;
+  PartialSuccessHandler partial_success_;
   std::unique_ptr<Connection> connection_;
 };
 
