@@ -27,12 +27,15 @@ struct PodAttribution {
 
   PodAttribution(const AgentConfig::Kubernetes& k, const std::string& configured_node_name) {
     const auto environment = k8s::kubernetes_environment();
-    cache = std::make_unique<k8s::PodCache>(k8s::PodCacheOptions{std::chrono::seconds(k.deleted_pod_retention_seconds)});
+    cache = std::make_unique<k8s::PodCache>(
+        k8s::PodCacheOptions{std::chrono::seconds(k.deleted_pod_retention_seconds)});
     cgroups = std::make_unique<k8s::ProcessCgroups>(k.proc_root, k.max_cached_processes, k.cgroup_root);
     if (cgroups->cgroup2_root().empty())
-      spdlog::info("pod attribution: no cgroup v2 hierarchy mounted; processes are placed by /proc/<pid>/cgroup only");
+      spdlog::info(
+          "pod attribution: no cgroup v2 hierarchy mounted; processes are placed by /proc/<pid>/cgroup only");
     const auto api = kube_client_options(k, k8s::resolve_node_name(configured_node_name, environment));
-    const auto resolved = k8s::resolve_kube_client_options(k8s::parse_kubernetes_mode(k.mode), api, environment);
+    const auto resolved =
+        k8s::resolve_kube_client_options(k8s::parse_kubernetes_mode(k.mode), api, environment);
     k8s::PodAttributorOptions options;
     options.kubernetes = resolved.has_value();
     options.node_name = api.node_name;
@@ -41,22 +44,28 @@ struct PodAttribution {
       client = std::make_unique<k8s::KubeClient>(*resolved, *cache);
       client->start();
     } else {
-      spdlog::info("pod attribution: host mode (no Kubernetes API); spans get host.name and container.id only");
+      spdlog::info(
+          "pod attribution: host mode (no Kubernetes API); spans get host.name and container.id only");
     }
     attributor = std::make_unique<k8s::PodAttributor>(options, *cache, *cgroups);
   }
 };
 
-// Where the assembler's batches go: pod attribution, then every exporter.
+// Where the assembler's batches go: pod attribution, then every exporter (and the trace view, which takes
+// its copy on its own thread).
 class AttributeAndExport {
  public:
   AttributeAndExport(PodAttribution& attribution, std::vector<std::unique_ptr<ExportWorker>>& workers,
-                     std::atomic<Clock::rep>& stop_deadline)
-      : attribution_(attribution), workers_(workers), stop_deadline_(stop_deadline) {}
+                     ui::TraceView* trace_view, std::atomic<Clock::rep>& stop_deadline)
+      : attribution_(attribution),
+        workers_(workers),
+        trace_view_(trace_view),
+        stop_deadline_(stop_deadline) {}
 
   void operator()(std::shared_ptr<SpanBatch> batch) const {
     attribution_.attributor->annotate(*batch);
     const std::shared_ptr<const SpanBatch> shared = std::move(batch);
+    if (trace_view_) trace_view_->offer(shared);
     for (auto& worker : workers_) {
       // Pace to a busy exporter rather than overflow its queue: this only waits when the queue is nearly
       // full, which admission control keeps rare except while the assembler flushes at shutdown, and never
@@ -72,6 +81,7 @@ class AttributeAndExport {
  private:
   PodAttribution& attribution_;
   std::vector<std::unique_ptr<ExportWorker>>& workers_;
+  ui::TraceView* trace_view_;
   std::atomic<Clock::rep>& stop_deadline_;
 };
 
@@ -87,8 +97,11 @@ struct Agent::Components {
   // Set at stop: one deadline for the assembler's final flush and the exporters together.
   std::atomic<Clock::rep> stop_deadline{Clock::time_point::max().time_since_epoch().count()};
   PodAttribution attribution{config.kubernetes, config.node_name};
+  std::unique_ptr<ui::TraceView> trace_view =
+      config.ui.enabled ? std::make_unique<ui::TraceView>(trace_view_options(config.ui), &memory, metrics)
+                        : nullptr;
   TraceAssembler assembler{assembler_options(config.assembler, config.netcap.enabled, &memory),
-                           AttributeAndExport(attribution, workers, stop_deadline)};
+                           AttributeAndExport(attribution, workers, trace_view.get(), stop_deadline)};
   SpanPipeline pipeline{pipeline_options(config.pipeline, &memory)};
   std::unique_ptr<AssemblerStage> stage;  // started in the constructor, once the pipeline is set up
   // /readyz answers 503 until every component (the probes included) has started or given up.
@@ -114,16 +127,27 @@ struct Agent::Components {
 
 void Agent::Components::start_receivers() {
   ingest.trust_peer_agents(config.peer_agents);
+  if (trace_view) {
+    // The view is optional: a port that cannot be bound is reported and tracing goes on without it.
+    try {
+      trace_view->start();
+    } catch (const std::exception& e) {
+      spdlog::error("{}; continuing without the trace view", e.what());
+    }
+    metrics.gauge("otelbpf_ui_enabled", "1 when the trace view listens")
+        .set(trace_view->bound_port() ? 1 : 0);
+  }
   if (config.http.enabled) {
-    http = std::make_unique<HttpServer>(http_server_options(config.http), ingest, metrics, [this](std::string& reason) {
-      if (!started) {
-        reason = "starting";
-        return false;
-      }
-      if (pipeline.fill_ratio() < 0.9) return true;
-      reason = "span pipeline is over 90% full";
-      return false;
-    });
+    http = std::make_unique<HttpServer>(http_server_options(config.http), ingest, metrics,
+                                        [this](std::string& reason) {
+                                          if (!started) {
+                                            reason = "starting";
+                                            return false;
+                                          }
+                                          if (pipeline.fill_ratio() < 0.9) return true;
+                                          reason = "span pipeline is over 90% full";
+                                          return false;
+                                        });
     http->start();
   }
   if (config.grpc.enabled) {
@@ -139,7 +163,9 @@ void Agent::Components::start_probes() {
   const auto own = own_ports(config);
   if (config.probes.enabled) {
     auto processing = syscall_processing_options(config.probes, config.node_name, &memory);
-    processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) { cgroups->lookup(pid); };
+    processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) {
+      cgroups->lookup(pid);
+    };
     tracer = std::make_unique<SyscallTracer>(syscall_probe_options(config.probes, own), processing, pipeline);
     std::string error;
     if (!tracer->start(error)) {
@@ -196,10 +222,12 @@ void Agent::stop(Clock::time_point deadline) {
   c.stage.reset();
   // What is left of the one deadline, for all exporters together, not one each.
   for (auto& worker : c.workers)
-    worker->shutdown(std::max(std::chrono::milliseconds(0),
-                              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
+    worker->shutdown(
+        std::max(std::chrono::milliseconds(0),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
   c.workers.clear();
   if (c.attribution.client) c.attribution.client->stop();
+  if (c.trace_view) c.trace_view->stop();
   c_.reset();
 }
 

@@ -138,7 +138,18 @@ std::vector<std::uint16_t> own_ports(const AgentConfig& config) {
   std::vector<std::uint16_t> ports;
   if (config.http.enabled) ports.push_back(config.http.port);
   if (config.grpc.enabled && port_of(config.grpc.listen) != 0) ports.push_back(port_of(config.grpc.listen));
+  if (config.ui.enabled && config.ui.port != 0) ports.push_back(config.ui.port);
   return ports;
+}
+
+ui::TraceViewOptions trace_view_options(const AgentConfig::Ui& u) {
+  ui::TraceViewOptions options;
+  options.listen_address = u.listen;
+  options.port = u.port;
+  options.store.max_bytes = static_cast<std::size_t>(u.store_mib) << 20;
+  options.store.max_traces = static_cast<std::size_t>(u.max_traces);
+  options.store.max_spans_per_trace = static_cast<std::size_t>(u.max_spans_per_trace);
+  return options;
 }
 
 k8s::KubeClientOptions kube_client_options(const AgentConfig::Kubernetes& k, const std::string& node_name) {

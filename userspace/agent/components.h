@@ -19,6 +19,7 @@
 #include "netcap/packet_capture.h"
 #include "probes/syscall_probes.h"
 #include "tracer/syscall_event_processor.h"
+#include "ui/trace_view.h"
 #endif
 
 namespace otelbpf {
@@ -28,6 +29,7 @@ class MemoryBudget;
 HttpServerOptions http_server_options(const AgentConfig::HttpReceiver& http);
 GrpcServerOptions grpc_server_options(const AgentConfig::GrpcReceiver& grpc);
 IngestLimits ingest_limits(const AgentConfig::HttpReceiver& http, const AgentConfig::Pipeline& pipeline);
+ui::TraceViewOptions trace_view_options(const AgentConfig::Ui& ui);
 SpanPipelineOptions pipeline_options(const AgentConfig::Pipeline& pipeline, MemoryBudget* memory);
 AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool expect_net_spans,
                                    MemoryBudget* memory);
@@ -42,14 +44,16 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig::Exp
 std::vector<std::uint16_t> own_ports(const AgentConfig& config);
 
 // What the Kubernetes API client is given before the environment (in-cluster variables, mode) is applied.
-k8s::KubeClientOptions kube_client_options(const AgentConfig::Kubernetes& kubernetes, const std::string& node_name);
+k8s::KubeClientOptions kube_client_options(const AgentConfig::Kubernetes& kubernetes,
+                                           const std::string& node_name);
 
 #ifdef OTELBPF_WITH_BPF
 SyscallProbeOptions syscall_probe_options(const AgentConfig::Probes& probes,
                                           const std::vector<std::uint16_t>& own_ports);
 SyscallEventProcessorOptions syscall_processing_options(const AgentConfig::Probes& probes,
                                                         const std::string& node_name, MemoryBudget* memory);
-netcap::PacketCaptureOptions packet_capture_options(const AgentConfig::Netcap& netcap, const std::string& node_name,
+netcap::PacketCaptureOptions packet_capture_options(const AgentConfig::Netcap& netcap,
+                                                    const std::string& node_name,
                                                     const std::vector<std::uint16_t>& own_ports,
                                                     MemoryBudget* memory);
 #endif

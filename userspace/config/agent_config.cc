@@ -294,6 +294,14 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.peer_agents = get<std::vector<std::string>>(root, "receiver.peer_agents");
   c.pipeline.max_batches = get<std::uint64_t>(root, "pipeline.max_batches");
   c.pipeline.max_spans = get<std::uint64_t>(root, "pipeline.max_spans");
+  c.ui.enabled = get<bool>(root, "ui.enabled");
+  c.ui.listen = get<std::string>(root, "ui.listen");
+  c.ui.port = get<std::uint16_t>(root, "ui.port");
+  c.ui.store_mib = get<std::uint64_t>(root, "ui.store_mib");
+  c.ui.max_traces = get<std::uint64_t>(root, "ui.max_traces");
+  c.ui.max_spans_per_trace = get<std::uint64_t>(root, "ui.max_spans_per_trace");
+  if (c.ui.enabled && (c.ui.store_mib == 0 || c.ui.store_mib >= c.memory_limit_mib))
+    throw ConfigError("config: ui.store_mib must be at least 1 and below memory_limit_mib");
   c.redaction.url_query = get<bool>(root, "redaction.url_query");
   c.redaction.url_query_allow = get<std::vector<std::string>>(root, "redaction.url_query_allow");
   c.probes.enabled = get<bool>(root, "probes.enabled");

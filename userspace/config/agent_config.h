@@ -107,6 +107,14 @@ struct AgentConfig {
     std::uint32_t max_link_wait_ms;
     std::uint32_t assumed_app_lag_ms;
   } assembler{};
+  struct Ui {
+    bool enabled;
+    std::string listen;
+    std::uint16_t port;
+    std::uint64_t store_mib;
+    std::uint64_t max_traces;
+    std::uint64_t max_spans_per_trace;
+  } ui{};
   struct Exporters {
     std::uint64_t queue_batches;
     std::uint64_t max_batch_spans;
@@ -158,7 +166,8 @@ const char* default_config_yaml();
 // Merges all sources into one YAML tree (throws ConfigError naming the bad key or value). Top-level
 // DeepFlow agent-group keys of the file that otelbpf does not use (vtap_group_id, max_memory, ...) are left
 // out of the tree and, when `ignored_deepflow_keys` is given, listed there in file order for one warning.
-YAML::Node merge_config(const ConfigSources& sources, std::vector<std::string>* ignored_deepflow_keys = nullptr);
+YAML::Node merge_config(const ConfigSources& sources,
+                        std::vector<std::string>* ignored_deepflow_keys = nullptr);
 
 // Whether `key` is a top-level key of a DeepFlow (v6.x) agent-group config that otelbpf does not use.
 bool is_ignored_deepflow_key(const std::string& key);

@@ -32,10 +32,11 @@ TEST(ComponentsTest, ReceiversTakeTheirSections) {
 }
 
 TEST(ComponentsTest, TheAgentsOwnPortsAreNotTracedByEitherPath) {
-  auto config = config_with({"receiver.http.port=4999", "receiver.grpc.listen=0.0.0.0:5000",
+  auto config = config_with({"receiver.http.port=4999", "receiver.grpc.listen=0.0.0.0:5000", "ui.port=5001",
                              "probes.ignore_ports=[22]"});
-  EXPECT_EQ(own_ports(config), (std::vector<std::uint16_t>{4999, 5000}));
+  EXPECT_EQ(own_ports(config), (std::vector<std::uint16_t>{4999, 5000, 5001}));
   config.grpc.enabled = false;
+  config.ui.enabled = false;
   EXPECT_EQ(own_ports(config), (std::vector<std::uint16_t>{4999}));
 #ifdef OTELBPF_WITH_BPF
   const auto own = own_ports(config);
@@ -43,6 +44,16 @@ TEST(ComponentsTest, TheAgentsOwnPortsAreNotTracedByEitherPath) {
   EXPECT_EQ(packet_capture_options(config.netcap, "node", own, nullptr).processing.ignore_ports,
             (std::vector<std::uint16_t>{4999}));
 #endif
+}
+
+TEST(ComponentsTest, TraceViewSettings) {
+  const auto config = config_with({"ui.listen=0.0.0.0", "ui.port=0", "ui.store_mib=8", "ui.max_traces=10"});
+  const auto view = trace_view_options(config.ui);
+  EXPECT_EQ(view.listen_address, "0.0.0.0");
+  EXPECT_EQ(view.port, 0);
+  EXPECT_EQ(view.store.max_bytes, 8u << 20);
+  EXPECT_EQ(view.store.max_traces, 10u);
+  EXPECT_THROW(config_with({"ui.store_mib=0"}), ConfigError);
 }
 
 TEST(ComponentsTest, ExportAndAssemblerSettings) {

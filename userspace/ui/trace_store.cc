@@ -1,0 +1,252 @@
+#include "ui/trace_store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "model/attributes.h"
+
+namespace otelbpf::ui {
+namespace {
+
+std::string hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
+std::string value_text(const otlp::AnyValue& v) {
+  switch (v.value_case()) {
+    case otlp::AnyValue::kStringValue:
+      return v.string_value();
+    case otlp::AnyValue::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    case otlp::AnyValue::kIntValue:
+      return std::to_string(v.int_value());
+    case otlp::AnyValue::kDoubleValue:
+      return std::to_string(v.double_value());
+    case otlp::AnyValue::kBytesValue:
+      return hex(v.bytes_value());
+    case otlp::AnyValue::kArrayValue: {
+      std::string out = "[";
+      for (const auto& item : v.array_value().values()) {
+        if (out.size() > 1) out += ", ";
+        out += value_text(item);
+      }
+      return out + "]";
+    }
+    case otlp::AnyValue::kKvlistValue: {
+      std::string out = "{";
+      for (const auto& kv : v.kvlist_value().values()) {
+        if (out.size() > 1) out += ", ";
+        out += kv.key() + "=" + value_text(kv.value());
+      }
+      return out + "}";
+    }
+    case otlp::AnyValue::VALUE_NOT_SET:
+      break;
+  }
+  return {};
+}
+
+template <class KeyValues>
+std::string find_text(const KeyValues& attributes, std::string_view key) {
+  for (const auto& kv : attributes)
+    if (kv.key() == key) return value_text(kv.value());
+  return {};
+}
+
+const char* kind_name(int kind) {
+  switch (kind) {
+    case otlp::Span::SPAN_KIND_SERVER:
+      return "server";
+    case otlp::Span::SPAN_KIND_CLIENT:
+      return "client";
+    case otlp::Span::SPAN_KIND_INTERNAL:
+      return "internal";
+    case otlp::Span::SPAN_KIND_PRODUCER:
+      return "producer";
+    case otlp::Span::SPAN_KIND_CONSUMER:
+      return "consumer";
+    default:
+      return "unspecified";
+  }
+}
+
+// What a stored span costs: its strings' bytes plus the fixed part (an estimate of resident bytes, as the
+// memory budget's other figures are).
+std::size_t span_bytes(const StoredSpan& s) {
+  std::size_t n = sizeof(StoredSpan) + s.span_id.size() + s.parent_span_id.size() + s.name.size() +
+                  s.service.size() + s.pod.size() + s.namespace_name.size() + s.process.size() +
+                  s.status_message.size();
+  for (const auto& [key, value] : s.attributes)
+    n += sizeof(std::pair<std::string, std::string>) + key.size() + value.size();
+  return n;
+}
+
+void add_unique(std::vector<std::string>& values, const std::string& value) {
+  if (!value.empty() && std::find(values.begin(), values.end(), value) == values.end())
+    values.push_back(value);
+}
+
+bool contains(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+}  // namespace
+
+TraceStore::TraceStore(TraceStoreOptions options, MemoryBudget* budget, MetricsRegistry& metrics)
+    : options_(options),
+      budget_(budget),
+      evicted_(metrics.counter("otelbpf_ui_traces_evicted_total",
+                               "Traces the trace view forgot to stay within ui.store_mib or ui.max_traces")),
+      spans_dropped_(
+          metrics.counter("otelbpf_ui_spans_dropped_total",
+                          "Spans the trace view did not keep (a trace over ui.max_spans_per_trace)")),
+      bytes_gauge_(metrics.gauge("otelbpf_ui_store_bytes", "Bytes held by the trace view's store")) {}
+
+void TraceStore::add(const otlp::ExportRequest& batch) {
+  std::lock_guard lock(mutex_);
+  for (const auto& resource_spans : batch.resource_spans())
+    for (const auto& scope_spans : resource_spans.scope_spans())
+      for (const auto& span : scope_spans.spans()) add_span(resource_spans.resource(), span);
+  evict_to_bounds();
+  charge_.adjust(budget_, bytes_);
+  bytes_gauge_.set(static_cast<std::int64_t>(bytes_));
+}
+
+void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
+  std::string trace_id = hex(span.trace_id());
+  auto [it, inserted] = traces_.try_emplace(trace_id);
+  Entry& entry = it->second;
+  if (inserted) {
+    entry.trace.trace_id = trace_id;
+    entry.position = order_.insert(order_.end(), std::move(trace_id));
+  } else {
+    order_.splice(order_.end(), order_, entry.position);  // most recently updated last
+  }
+  if (entry.trace.spans.size() >= options_.max_spans_per_trace) {
+    spans_dropped_.inc();
+    return;
+  }
+  StoredSpan s;
+  s.span_id = hex(span.span_id());
+  s.parent_span_id = hex(span.parent_span_id());
+  s.name = span.name();
+  s.kind = kind_name(span.kind());
+  s.start_ns = span.start_time_unix_nano();
+  s.end_ns = std::max(span.end_time_unix_nano(), span.start_time_unix_nano());
+  s.source = find_text(span.attributes(), attr::kSpanSource);
+  if (s.source.empty()) s.source = "app";
+  const auto& ra = resource.attributes();
+  s.service = find_text(ra, "service.name");
+  s.pod = find_text(ra, "k8s.pod.name");
+  if (s.pod.empty()) s.pod = find_text(span.attributes(), "k8s.pod.name");
+  s.namespace_name = find_text(ra, "k8s.namespace.name");
+  if (s.namespace_name.empty()) s.namespace_name = find_text(span.attributes(), "k8s.namespace.name");
+  std::string executable = find_text(ra, "process.executable.name");
+  if (executable.empty()) executable = find_text(span.attributes(), "process.executable.name");
+  std::string pid = find_text(ra, attr::kProcessPid);
+  if (pid.empty()) pid = find_text(span.attributes(), attr::kProcessPid);
+  s.process =
+      pid.empty() ? executable : (executable.empty() ? "pid " + pid : executable + " (pid " + pid + ")");
+  s.error = span.status().code() == otlp::Status::STATUS_CODE_ERROR;
+  s.status_message = span.status().message();
+  s.attributes.reserve(static_cast<std::size_t>(span.attributes_size() + ra.size()));
+  for (const auto& kv : span.attributes()) s.attributes.emplace_back(kv.key(), value_text(kv.value()));
+  for (const auto& kv : ra) s.attributes.emplace_back("resource." + kv.key(), value_text(kv.value()));
+  // The assembler may hand over a span again (a late link moves it): the newer copy replaces the older.
+  auto& spans = entry.trace.spans;
+  const std::size_t added = span_bytes(s);
+  auto same =
+      std::find_if(spans.begin(), spans.end(), [&](const StoredSpan& o) { return o.span_id == s.span_id; });
+  if (same != spans.end()) {
+    const std::size_t old = span_bytes(*same);
+    *same = std::move(s);
+    entry.bytes = entry.bytes - old + added;
+    bytes_ = bytes_ - old + added;
+    return;
+  }
+  spans.push_back(std::move(s));
+  entry.bytes += added;
+  bytes_ += added;
+}
+
+void TraceStore::evict_to_bounds() {
+  while (!order_.empty() && (bytes_ > options_.max_bytes || traces_.size() > options_.max_traces)) {
+    auto it = traces_.find(order_.front());
+    bytes_ -= it->second.bytes;
+    traces_.erase(it);
+    order_.pop_front();
+    evicted_.inc();
+  }
+}
+
+TraceSummary TraceStore::summarize(const StoredTrace& trace) const {
+  TraceSummary summary;
+  summary.trace_id = trace.trace_id;
+  summary.spans = trace.spans.size();
+  std::set<std::string> span_ids;
+  for (const auto& s : trace.spans) span_ids.insert(s.span_id);
+  std::uint64_t start = UINT64_MAX;
+  std::uint64_t end = 0;
+  const StoredSpan* root = nullptr;
+  for (const auto& s : trace.spans) {
+    start = std::min(start, s.start_ns);
+    end = std::max(end, s.end_ns);
+    const bool is_root = s.parent_span_id.empty() || !span_ids.contains(s.parent_span_id);
+    if (is_root && (!root || s.start_ns < root->start_ns)) root = &s;
+    add_unique(summary.services, s.service);
+    add_unique(summary.pods, s.pod);
+    add_unique(summary.namespaces, s.namespace_name);
+    if (s.source == "sys") {
+      ++summary.sys_spans;
+    } else if (s.source == "net") {
+      ++summary.net_spans;
+    } else {
+      ++summary.app_spans;
+    }
+    if (s.error) ++summary.errors;
+  }
+  if (root) summary.root_name = root->name;
+  summary.start_ns = trace.spans.empty() ? 0 : start;
+  summary.duration_ns = trace.spans.empty() ? 0 : end - start;
+  return summary;
+}
+
+std::vector<TraceSummary> TraceStore::list(const TraceFilter& filter) const {
+  std::lock_guard lock(mutex_);
+  std::vector<TraceSummary> out;
+  for (auto it = order_.rbegin(); it != order_.rend() && out.size() < filter.limit; ++it) {
+    TraceSummary summary = summarize(traces_.at(*it).trace);
+    if (!filter.service.empty() && !contains(summary.services, filter.service)) continue;
+    if (!filter.pod.empty() && !contains(summary.pods, filter.pod)) continue;
+    if (!filter.namespace_name.empty() && !contains(summary.namespaces, filter.namespace_name)) continue;
+    if (summary.duration_ns < filter.min_duration_ns) continue;
+    out.push_back(std::move(summary));
+  }
+  return out;
+}
+
+std::optional<StoredTrace> TraceStore::get(std::string_view trace_id_hex) const {
+  std::lock_guard lock(mutex_);
+  auto it = traces_.find(std::string(trace_id_hex));
+  if (it == traces_.end()) return std::nullopt;
+  return it->second.trace;
+}
+
+std::size_t TraceStore::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+std::size_t TraceStore::trace_count() const {
+  std::lock_guard lock(mutex_);
+  return traces_.size();
+}
+
+}  // namespace otelbpf::ui

@@ -1,0 +1,113 @@
+#pragma once
+// The trace view's store (docs/design.md, Trace view): the most recent assembled traces, after pod
+// attribution, bounded in bytes and in number of traces. It keeps what the view shows of each span (ids,
+// name, times, source, service, pod, process, status, attributes as text), not the protobuf, and charges
+// its bytes to the agent's memory budget. The traces updated longest ago leave first. Thread-safe: the
+// output stage adds while the UI listener reads. Nothing here is on the exporters' path.
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/memory_budget.h"
+#include "common/metrics.h"
+#include "model/span_batch.h"
+
+namespace otelbpf::ui {
+
+struct StoredSpan {
+  std::string span_id;         // hex
+  std::string parent_span_id;  // hex, "" for a root
+  std::string name;
+  std::string kind;    // "server", "client", "internal", "producer", "consumer", "unspecified"
+  std::string source;  // otelbpf.span.source: "app", "sys" or "net"
+  std::uint64_t start_ns = 0;
+  std::uint64_t end_ns = 0;
+  std::string service;         // service.name
+  std::string pod;             // k8s.pod.name
+  std::string namespace_name;  // k8s.namespace.name
+  std::string process;         // process.executable.name and process.pid, as far as known
+  bool error = false;
+  std::string status_message;
+  // The span's attributes, then its resource's (prefixed "resource."), values as text.
+  std::vector<std::pair<std::string, std::string>> attributes;
+};
+
+struct StoredTrace {
+  std::string trace_id;  // hex
+  std::vector<StoredSpan> spans;
+};
+
+struct TraceSummary {
+  std::string trace_id;
+  std::string root_name;  // the earliest span without a parent in the trace (else the earliest span)
+  std::vector<std::string> services;
+  std::vector<std::string> pods;
+  std::vector<std::string> namespaces;
+  std::uint64_t start_ns = 0;
+  std::uint64_t duration_ns = 0;
+  std::size_t spans = 0;
+  std::size_t app_spans = 0;
+  std::size_t sys_spans = 0;
+  std::size_t net_spans = 0;
+  std::size_t errors = 0;
+};
+
+struct TraceFilter {
+  std::string service;         // one of the trace's services ("" = any)
+  std::string pod;             // one of its pods
+  std::string namespace_name;  // one of its namespaces
+  std::uint64_t min_duration_ns = 0;
+  std::size_t limit = 100;
+};
+
+struct TraceStoreOptions {
+  std::size_t max_bytes = 16u << 20;
+  std::size_t max_traces = 5000;
+  std::size_t max_spans_per_trace = 2000;  // beyond, a trace's further spans are counted, not kept
+};
+
+class TraceStore {
+ public:
+  explicit TraceStore(TraceStoreOptions options, MemoryBudget* budget = nullptr,
+                      MetricsRegistry& metrics = default_metrics());
+
+  void add(const otlp::ExportRequest& batch);
+
+  // Newest first (by last update).
+  std::vector<TraceSummary> list(const TraceFilter& filter) const;
+  std::optional<StoredTrace> get(std::string_view trace_id_hex) const;
+
+  std::size_t bytes() const;
+  std::size_t trace_count() const;
+
+ private:
+  struct Entry {
+    StoredTrace trace;
+    std::size_t bytes = 0;
+    std::list<std::string>::iterator position;  // in order_
+  };
+
+  void add_span(const otlp::Resource& resource, const otlp::Span& span);
+  void evict_to_bounds();
+  TraceSummary summarize(const StoredTrace& trace) const;
+
+  const TraceStoreOptions options_;
+  MemoryBudget* const budget_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> traces_;
+  std::list<std::string> order_;  // trace ids, least recently updated first
+  std::size_t bytes_ = 0;
+  MemoryCharge charge_;
+  Counter& evicted_;
+  Counter& spans_dropped_;
+  Gauge& bytes_gauge_;
+};
+
+}  // namespace otelbpf::ui
