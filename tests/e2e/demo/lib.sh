@@ -22,6 +22,7 @@ DEMO_PODS=()          # pod names, in creation order
 declare -A DEMO_IP DEMO_UID DEMO_CID DEMO_CG DEMO_NETNS
 DEMO_CGROOT=""
 DEMO_CG_CREATED=()    # the cgroup directories we made, deepest last
+DEMO_AGENT_ARGS=(${DEMO_AGENT_ARGS[@]+"${DEMO_AGENT_ARGS[@]}"})  # more agent arguments (the caller's)
 
 demo_teardown() {
   set +e
@@ -138,7 +139,7 @@ demo_up() {
     --export-file "$DEMO_EXPORT" --set assembler.link_window_ms=2000 \
     --set kubernetes.mode=on --set kubernetes.api_url=http://127.0.0.1:$DEMO_API_PORT --set node_name=$DEMO_NODE \
     --set netcap.enabled=true --set 'netcap.interfaces=["vdemo*"]' --set netcap.state_dir="$WORK/netcap" \
-    --log-level ${DEMO_LOG_LEVEL:-info}
+    --log-level ${DEMO_LOG_LEVEL:-info} "${DEMO_AGENT_ARGS[@]}"
   [ "$DEMO_AGENT_PORT" != 0 ] || DEMO_AGENT_PORT=$(agent_port agent)
   wait_http http://127.0.0.1:$DEMO_AGENT_PORT/readyz 30
   [ "$(metric http://127.0.0.1:$DEMO_AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
