@@ -52,6 +52,15 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// `"key":"value"`, after a comma unless it opens its object.
+void append_string_field(std::string& out, std::string_view key, std::string_view value, bool first = false) {
+  if (!first) out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+  append_json_string(out, value);
+}
+
 void append_string_list(std::string& out, const std::vector<std::string>& values) {
   out += '[';
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -205,10 +214,9 @@ std::string traces_json(const std::vector<TraceSummary>& traces) {
   for (std::size_t i = 0; i < traces.size(); ++i) {
     const TraceSummary& t = traces[i];
     if (i) out += ',';
-    out += "{\"traceId\":";
-    append_json_string(out, t.trace_id);
-    out += ",\"rootName\":";
-    append_json_string(out, t.root_name);
+    out += "{";
+    append_string_field(out, "traceId", t.trace_id, true);
+    append_string_field(out, "rootName", t.root_name);
     out += ",\"services\":";
     append_string_list(out, t.services);
     out += ",\"pods\":";
@@ -231,28 +239,19 @@ std::string trace_json(const StoredTrace& trace) {
   for (std::size_t i = 0; i < trace.spans.size(); ++i) {
     const StoredSpan& s = trace.spans[i];
     if (i) out += ',';
-    out += "{\"spanId\":";
-    append_json_string(out, s.span_id);
-    out += ",\"parentSpanId\":";
-    append_json_string(out, s.parent_span_id);
-    out += ",\"name\":";
-    append_json_string(out, s.name);
-    out += ",\"kind\":";
-    append_json_string(out, s.kind);
-    out += ",\"source\":";
-    append_json_string(out, s.source);
+    out += "{";
+    append_string_field(out, "spanId", s.span_id, true);
+    append_string_field(out, "parentSpanId", s.parent_span_id);
+    append_string_field(out, "name", s.name);
+    append_string_field(out, "kind", s.kind);
+    append_string_field(out, "source", s.source);
     out += fmt::format(",\"startUnixNano\":\"{}\",\"endUnixNano\":\"{}\"", s.start_ns, s.end_ns);
-    out += ",\"service\":";
-    append_json_string(out, s.service);
-    out += ",\"pod\":";
-    append_json_string(out, s.pod);
-    out += ",\"namespace\":";
-    append_json_string(out, s.namespace_name);
-    out += ",\"process\":";
-    append_json_string(out, s.process);
+    append_string_field(out, "service", s.service);
+    append_string_field(out, "pod", s.pod);
+    append_string_field(out, "namespace", s.namespace_name);
+    append_string_field(out, "process", s.process);
     out += fmt::format(",\"error\":{}", s.error ? "true" : "false");
-    out += ",\"statusMessage\":";
-    append_json_string(out, s.status_message);
+    append_string_field(out, "statusMessage", s.status_message);
     out += ",\"attributes\":[";
     for (std::size_t a = 0; a < s.attributes.size(); ++a) {
       if (a) out += ',';
