@@ -149,6 +149,7 @@ ui::TraceViewOptions trace_view_options(const AgentConfig::Ui& u) {
   options.store.max_bytes = static_cast<std::size_t>(u.store_mib) << 20;
   options.store.max_traces = static_cast<std::size_t>(u.max_traces);
   options.store.max_spans_per_trace = static_cast<std::size_t>(u.max_spans_per_trace);
+  options.store.max_new_traces_per_second = static_cast<std::size_t>(u.max_new_traces_per_second);
   return options;
 }
 

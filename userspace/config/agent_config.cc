@@ -300,6 +300,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.ui.store_mib = get<std::uint64_t>(root, "ui.store_mib");
   c.ui.max_traces = get<std::uint64_t>(root, "ui.max_traces");
   c.ui.max_spans_per_trace = get<std::uint64_t>(root, "ui.max_spans_per_trace");
+  c.ui.max_new_traces_per_second = get<std::uint64_t>(root, "ui.max_new_traces_per_second");
   if (c.ui.enabled && (c.ui.store_mib == 0 || c.ui.store_mib >= c.memory_limit_mib))
     throw ConfigError("config: ui.store_mib must be at least 1 and below memory_limit_mib");
   c.redaction.url_query = get<bool>(root, "redaction.url_query");

@@ -114,6 +114,7 @@ struct AgentConfig {
     std::uint64_t store_mib;
     std::uint64_t max_traces;
     std::uint64_t max_spans_per_trace;
+    std::uint64_t max_new_traces_per_second;
   } ui{};
   struct Exporters {
     std::uint64_t queue_batches;

@@ -107,10 +107,18 @@ TraceStore::TraceStore(TraceStoreOptions options, MemoryBudget* budget, MetricsR
       spans_dropped_(
           metrics.counter("otelbpf_ui_spans_dropped_total",
                           "Spans the trace view did not keep (a trace over ui.max_spans_per_trace)")),
-      bytes_gauge_(metrics.gauge("otelbpf_ui_store_bytes", "Bytes held by the trace view's store")) {}
+      sampled_out_(
+          metrics.counter("otelbpf_ui_spans_sampled_out_total",
+                          "Spans of traces the trace view passed over (ui.max_new_traces_per_second)")),
+      bytes_gauge_(metrics.gauge("otelbpf_ui_store_bytes", "Bytes held by the trace view's store")),
+      tokens_(static_cast<double>(options_.max_new_traces_per_second)) {}
 
-void TraceStore::add(const otlp::ExportRequest& batch) {
+void TraceStore::add(const otlp::ExportRequest& batch, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
+  const double rate = static_cast<double>(options_.max_new_traces_per_second);
+  if (refilled_ != std::chrono::steady_clock::time_point{})
+    tokens_ = std::min(rate, tokens_ + rate * std::chrono::duration<double>(now - refilled_).count());
+  refilled_ = now;
   for (const auto& resource_spans : batch.resource_spans())
     for (const auto& scope_spans : resource_spans.scope_spans())
       for (const auto& span : scope_spans.spans()) add_span(resource_spans.resource(), span);
@@ -119,8 +127,28 @@ void TraceStore::add(const otlp::ExportRequest& batch) {
   bytes_gauge_.set(static_cast<std::int64_t>(bytes_));
 }
 
+bool TraceStore::take_new_trace(const std::string& trace_id) {
+  if (tokens_ >= 1) {
+    tokens_ -= 1;
+    return true;
+  }
+  constexpr std::size_t kRememberPassedOver = 20000;
+  if (passed_over_.insert(trace_id).second) {
+    passed_over_order_.push_back(trace_id);
+    if (passed_over_order_.size() > kRememberPassedOver) {
+      passed_over_.erase(passed_over_order_.front());
+      passed_over_order_.pop_front();
+    }
+  }
+  return false;
+}
+
 void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
   std::string trace_id = hex(span.trace_id());
+  if (!traces_.contains(trace_id) && (passed_over_.contains(trace_id) || !take_new_trace(trace_id))) {
+    sampled_out_.inc();
+    return;
+  }
   auto [it, inserted] = traces_.try_emplace(trace_id);
   Entry& entry = it->second;
   if (inserted) {

@@ -4,14 +4,17 @@
 // name, times, source, service, pod, process, status, attributes as text), not the protobuf, and charges
 // its bytes to the agent's memory budget. The traces updated longest ago leave first. Thread-safe: the
 // output stage adds while the UI listener reads. Nothing here is on the exporters' path.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -71,6 +74,10 @@ struct TraceStoreOptions {
   std::size_t max_bytes = 16u << 20;
   std::size_t max_traces = 5000;
   std::size_t max_spans_per_trace = 2000;  // beyond, a trace's further spans are counted, not kept
+  // New traces taken per second (a token bucket): under load the view keeps a sample of whole traces
+  // instead of turning its store over many times a second at the cost of CPU the node needs. The spans of
+  // a trace it took are always taken; those of a trace it passed over never are.
+  std::size_t max_new_traces_per_second = 200;
 };
 
 class TraceStore {
@@ -78,7 +85,8 @@ class TraceStore {
   explicit TraceStore(TraceStoreOptions options, MemoryBudget* budget = nullptr,
                       MetricsRegistry& metrics = default_metrics());
 
-  void add(const otlp::ExportRequest& batch);
+  void add(const otlp::ExportRequest& batch,
+           std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
   // Newest first (by last update).
   std::vector<TraceSummary> list(const TraceFilter& filter) const;
@@ -95,6 +103,7 @@ class TraceStore {
   };
 
   void add_span(const otlp::Resource& resource, const otlp::Span& span);
+  bool take_new_trace(const std::string& trace_id);
   void evict_to_bounds();
   TraceSummary summarize(const StoredTrace& trace) const;
 
@@ -104,9 +113,15 @@ class TraceStore {
   std::unordered_map<std::string, Entry> traces_;
   std::list<std::string> order_;  // trace ids, least recently updated first
   std::size_t bytes_ = 0;
+  // The new-trace token bucket, and the traces it passed over lately (their later spans are passed over too).
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point refilled_{};
+  std::unordered_set<std::string> passed_over_;
+  std::deque<std::string> passed_over_order_;
   MemoryCharge charge_;
   Counter& evicted_;
   Counter& spans_dropped_;
+  Counter& sampled_out_;
   Gauge& bytes_gauge_;
 };
 

@@ -116,7 +116,8 @@ TEST(TraceStore, StaysWithinItsByteBoundAndChargesTheMemoryBudget) {
   MetricsRegistry metrics;
   MemoryBudget budget(64u << 20, metrics);
   const std::size_t bound = 64 * 1024;
-  TraceStore store({.max_bytes = bound, .max_traces = 100000}, &budget, metrics);
+  TraceStore store({.max_bytes = bound, .max_traces = 100000, .max_new_traces_per_second = 1000000}, &budget,
+                   metrics);
   for (int i = 0; i < 2000; ++i) {
     const char t = static_cast<char>(i % 250);
     auto req = request("svc-" + std::to_string(i), "pod-" + std::to_string(i), "app",
@@ -133,6 +134,26 @@ TEST(TraceStore, StaysWithinItsByteBoundAndChargesTheMemoryBudget) {
   // The newest trace is the one kept.
   const int last = 1999;
   EXPECT_EQ(store.list({.limit = 1}).at(0).services.at(0), "svc-" + std::to_string(last));
+}
+
+TEST(TraceStore, UnderLoadKeepsASampleOfWholeTraces) {
+  MetricsRegistry metrics;
+  TraceStore store({.max_new_traces_per_second = 2}, nullptr, metrics);
+  const auto t0 = std::chrono::steady_clock::now();
+  // Five new traces in one instant: two are taken (the bucket's depth), three passed over.
+  for (char t = 1; t <= 5; ++t) store.add(request("a", "p", "app", {{t, '\x0a', 0, "root", 0, 10}}), t0);
+  EXPECT_EQ(store.trace_count(), 2u);
+  // Later spans: those of a taken trace are taken, those of a passed-over trace never are, even once the
+  // bucket has refilled (no half traces).
+  const auto t1 = t0 + std::chrono::seconds(1);
+  store.add(
+      request("a", "p", "sys", {{1, '\x0b', '\x0a', "child", 1, 5}, {3, '\x0b', '\x0a', "child", 1, 5}}), t1);
+  EXPECT_EQ(store.get(hex_of(1, 16))->spans.size(), 2u);
+  EXPECT_FALSE(store.get(hex_of(3, 16)).has_value());
+  // The refilled bucket takes new traces again.
+  store.add(request("a", "p", "app", {{6, '\x0a', 0, "root", 0, 10}}), t1);
+  EXPECT_TRUE(store.get(hex_of(6, 16)).has_value());
+  EXPECT_EQ(metrics.counter("otelbpf_ui_spans_sampled_out_total", "").value(), 4u);
 }
 
 TEST(TraceStore, BoundsSpansPerTraceAndReplacesASpanHandedOverAgain) {
