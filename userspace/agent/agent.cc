@@ -185,9 +185,14 @@ void Agent::Components::start_probes() {
     }
     metrics.gauge("otelbpf_netcap_enabled", "1 when the tc packet capture runs").set(packet_capture ? 1 : 0);
   }
+  const bool sys_spans = tracer != nullptr;
 #else
   if (config.probes.enabled) spdlog::warn("built without eBPF support; running in OTel-only mode");
+  const bool sys_spans = false;
 #endif
+  // Without the probes (and no peer agent to send sys spans) nothing can link an app span: the assembler
+  // passes app batches straight through instead of holding them for a link window.
+  assembler.set_expect_sys_spans(sys_spans || !config.peer_agents.empty());
 }
 
 Agent::Agent(const AgentConfig& config) : c_(std::make_unique<Components>(config)) {

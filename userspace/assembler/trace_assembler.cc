@@ -51,9 +51,10 @@ TraceAssembler::TraceAssembler(AssemblerOptions options, AssembledBatchSink sink
   metrics_.counter("otelbpf_assembler_late_spans_total",
                    "Spans exported under a trace that an SDK span arriving later moved: the request split");
   for (const char* rule : {"connection", "header", "pid", "app_client", "thread"})
-    metrics_.counter("otelbpf_assembler_ambiguous_total",
-                     "Joins not made because several partners fitted equally (a wrong parent is worse than none)",
-                     {{"rule", rule}});
+    metrics_.counter(
+        "otelbpf_assembler_ambiguous_total",
+        "Joins not made because several partners fitted equally (a wrong parent is worse than none)",
+        {{"rule", rule}});
 }
 
 void TraceAssembler::count_link(const char* rule) {
@@ -83,6 +84,11 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   // otelbpf.* source and link attributes are believed only from peers (other otelbpf agents): from anyone
   // else a claimed sys or net source is an ordinary app span, so no sender can forge links.
   const bool trust_claims = batch.source != SpanSource::kApp || batch.from_peer_agent;
+  if (batch.source == SpanSource::kApp && !batch.from_peer_agent && !expect_sys_spans_ &&
+      now - last_sys_span_ >= 2 * options_.link_window) {
+    pass_through(std::move(batch), source);
+    return;
+  }
   auto pending = std::make_shared<SpanBatch>(std::move(batch));
   Pending entry{pending, now, {}, 0};
   auto& resource_spans = *pending->request.mutable_resource_spans();
@@ -99,7 +105,8 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   }
   entry.waiting = entry.slots.size();
   metrics_
-      .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler", {{"source", source}})
+      .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler",
+               {{"source", source}})
       .inc(entry.waiting);
   buffered_spans_ += entry.waiting;
   const auto seq = next_batch_seq_++;
@@ -115,18 +122,41 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
     for (const auto& [seq, p] : pending_) held += p.batch->charge.bytes();
   }
   auto over_budget = [&] {
-    return options_.memory && static_cast<double>(held) > kHeldShareOfBudget * static_cast<double>(options_.memory->limit());
+    return options_.memory &&
+           static_cast<double>(held) > kHeldShareOfBudget * static_cast<double>(options_.memory->limit());
   };
   while ((buffered_spans_ > options_.max_buffered_spans || over_budget()) && !pending_.empty()) {
     held -= std::min(held, pending_.begin()->second.batch->charge.bytes());
     auto oldest = pending_.begin();
     metrics_
-        .counter("otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
-                 {{"reason", buffered_spans_ > options_.max_buffered_spans ? "memory_bound" : "memory_budget"}})
+        .counter(
+            "otelbpf_assembler_early_spans_total", "Spans that left before their link window ended",
+            {{"reason", buffered_spans_ > options_.max_buffered_spans ? "memory_bound" : "memory_budget"}})
         .inc(oldest->second.waiting);
     emit_from(oldest->second, now, EmitMode::kAll);
     pending_.erase(oldest);
   }
+}
+
+// An app batch (not from a peer agent) that nothing can link, since no sys span is expected or was seen
+// lately: out at once, marked with its source.
+void TraceAssembler::pass_through(SpanBatch batch, const std::string& source) {
+  std::size_t spans = 0;
+  for (auto& rs : *batch.request.mutable_resource_spans())
+    for (auto& ss : *rs.mutable_scope_spans())
+      for (auto& span : *ss.mutable_spans()) {
+        set_span_attribute(span, kSpanSourceAttribute, source);  // a claimed source is not believed from apps
+        ++spans;
+      }
+  metrics_
+      .counter("otelbpf_assembler_spans_total", "Spans that entered the trace assembler",
+               {{"source", source}})
+      .inc(spans);
+  metrics_
+      .counter("otelbpf_assembler_passed_through_spans_total",
+               "App spans passed on at once because no sys span was expected to link them (OTel-only mode)")
+      .inc(spans);
+  sink_(std::make_shared<SpanBatch>(std::move(batch)));
 }
 
 void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq) {
@@ -140,6 +170,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
         f.seen = now;
         f.batch = batch_seq;
         if (f.source == SpanSource::kNet) last_net_span_ = now;
+        if (f.source == SpanSource::kSys) last_sys_span_ = now;
         const std::string id = f.span_id;
         index_span(std::move(f));
         if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
@@ -191,7 +222,8 @@ void TraceAssembler::index_span(SpanFacts fact) {
       // can overlap by the probes' timestamp jitter), so only other connections count.
       if (f.thread_id) {
         auto& latest = thread_latest_request_[thread_key(f.pid, f.thread_id)];
-        const auto connection = f.peer_address + "|" + std::to_string(f.peer_port) + "|" + std::to_string(f.local_port);
+        const auto connection =
+            f.peer_address + "|" + std::to_string(f.peer_port) + "|" + std::to_string(f.local_port);
         if (f.start_ns < latest.end_ns && connection != latest.connection)
           multiplexing_threads_.insert(thread_key(f.pid, f.thread_id));
         if (f.end_ns >= latest.end_ns) latest = {f.end_ns, connection};
@@ -203,7 +235,8 @@ void TraceAssembler::index_span(SpanFacts fact) {
       traces_with_app_root_.insert(f.trace_id);
       if (f.kind == otlp::Span::SPAN_KIND_SERVER) app_roots_by_trace_[f.trace_id] = id;
     }
-    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty()) app_clients_by_call_[f.call_key].push_back(id);
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
+      app_clients_by_call_[f.call_key].push_back(id);
   }
 }
 
@@ -219,7 +252,8 @@ void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point
   // that process's sys spans, and that process's sys spans wait for them.
   pids_by_resource_[app.resource_key].insert(partner->pid);
   service_by_pid_[partner->pid] = app.service;
-  clock_offsets_[app.resource_key].add(static_cast<std::int64_t>(app.end_ns) - static_cast<std::int64_t>(partner->end_ns));
+  clock_offsets_[app.resource_key].add(static_cast<std::int64_t>(app.end_ns) -
+                                       static_cast<std::int64_t>(partner->end_ns));
   // The spans exported under this root's trace id before it came stay in a trace of their own.
   if (app.parent_span_id.empty())
     if (auto it = frozen_by_trace_.find(app.trace_id); it != frozen_by_trace_.end() && it->second) {
@@ -409,15 +443,18 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   sys_servers_by_request_.sweep(gone);
   sweep(app_spans_by_trace_);
   sweep(app_clients_by_call_);
-  std::erase_if(traces_with_app_root_, [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
+  std::erase_if(traces_with_app_root_,
+                [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.
   std::unordered_set<std::int64_t> live_pids;
   for (const auto& [id, f] : facts_)
     if (f.source == SpanSource::kSys) live_pids.insert(f.pid);
   std::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
-  std::erase_if(thread_latest_request_, [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
-  std::erase_if(multiplexing_threads_, [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
+  std::erase_if(thread_latest_request_,
+                [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
+  std::erase_if(multiplexing_threads_,
+                [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
   for (auto it = pids_by_resource_.begin(); it != pids_by_resource_.end();) {
     std::erase_if(it->second, [&](auto pid) { return !live_pids.contains(pid); });
     it = it->second.empty() ? pids_by_resource_.erase(it) : std::next(it);

@@ -6,6 +6,7 @@
 // window. Nothing is dropped for lack of a link, and what leaves early because of a bound is counted.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -71,6 +72,11 @@ class TraceAssembler {
 
   std::size_t buffered_spans() const { return buffered_spans_; }
 
+  // Whether sys spans may come (the syscall probes run, or peer agents may send theirs). While none is
+  // expected and none came for two link windows, nothing can link an app span: app batches pass straight
+  // through (OTLP-only mode costs no window of memory). True until the agent knows.
+  void set_expect_sys_spans(bool expect) { expect_sys_spans_ = expect; }
+
  private:
   // Where the rules put a span: its trace, its parent, and which rule decided. `provisional`: the answer
   // may still change when an SDK's spans arrive (the span should wait for them if it can).
@@ -114,6 +120,7 @@ class TraceAssembler {
   // kAll: everything (shutdown, memory bound).
   enum class EmitMode { kEarly, kReady, kAll };
   bool leaves_early(const SpanFacts& f) const;
+  void pass_through(SpanBatch batch, const std::string& source);
   void mark_pair_complete(SpanFacts& f);
   void emit_ready(Clock::time_point now);
   // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
@@ -155,7 +162,8 @@ class TraceAssembler {
   Match sys_server_by_connection(const SpanFacts& app, bool learned_offset = true) const;
   Match sys_server_by_pid(const SpanFacts& app) const;
   Match app_client_for(const SpanFacts& call) const;
-  const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call, ResolvePath& path) const;
+  const SpanFacts* innermost_app_span(const SpanFacts& server, const SpanFacts& call,
+                                      ResolvePath& path) const;
   const SpanFacts* app_server_partner(const SpanFacts& app) const;
 
   // Process identity across the two views: the SDK's (namespaced pid, or only its resource) and the
@@ -174,13 +182,15 @@ class TraceAssembler {
   std::map<std::uint64_t, Pending> pending_;  // by arrival sequence number
   std::uint64_t next_batch_seq_ = 1;
   Clock::time_point last_net_span_{};  // packet capture on: a server end waits for the net spans between
+  Clock::time_point last_sys_span_{};
+  std::atomic<bool> expect_sys_spans_{true};
   std::size_t buffered_spans_ = 0;
   // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
   std::int64_t wall_minus_steady_ns_ = 0;
 
-  std::unordered_map<std::string, SpanFacts> facts_;    // by span id
-  std::deque<std::string> fact_order_;                  // span ids in arrival order, for forgetting
-  std::unordered_map<std::string, Resolution> frozen_;  // resolutions of emitted spans
+  std::unordered_map<std::string, SpanFacts> facts_;              // by span id
+  std::deque<std::string> fact_order_;                            // span ids in arrival order, for forgetting
+  std::unordered_map<std::string, Resolution> frozen_;            // resolutions of emitted spans
   std::unordered_map<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 
   // Indexes (values are span ids; a dangling id resolves to nothing and is swept once a window).

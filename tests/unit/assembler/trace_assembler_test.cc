@@ -86,7 +86,8 @@ class AssemblerTest : public ::testing::Test {
   // Link window 1 s; an SDK not yet measured is assumed to lag 1 s, so its partners wait
   // 1 s + 1/4 + 1 s = 2.25 s; never more than 3 s.
   static constexpr AssemblerOptions kOptions{std::chrono::milliseconds(1000), 1000, true,
-                                             std::chrono::milliseconds(3000), std::chrono::milliseconds(1000)};
+                                             std::chrono::milliseconds(3000),
+                                             std::chrono::milliseconds(1000)};
   MetricsRegistry metrics_;
   TraceAssembler assembler_;
   std::map<std::string, otlp::Span> out_;
@@ -130,6 +131,43 @@ TEST_F(AssemblerTest, TcpLinksSysServerUnderSysClientAndHeaderReparentsAppServer
   EXPECT_EQ(links("tcp_sys_server_under_sys_client"), 1);
   EXPECT_EQ(links("app_server_under_sys_server"), 1);
   for (auto& [sid, s] : out_) EXPECT_NE(find_attribute(s.attributes(), "otelbpf.span.source"), nullptr);
+}
+
+// OTel-only mode (no probes, no peer agents): nothing can link an app span, so it does not wait; a sys
+// span (a peer's, or probes started late) brings the window back for app spans after it.
+TEST_F(AssemblerTest, AppSpansPassThroughWhileNoSysSpanIsExpected) {
+  assembler_.set_expect_sys_spans(false);
+  const auto trace = id('\x11', 16);
+  auto forged = make_span(trace, id('\x12', 8), "", kServer, 100, 200);
+  auto* claim = forged.add_attributes();
+  claim->set_key("otelbpf.span.source");
+  claim->mutable_value()->set_string_value("sys");  // an app may not claim to be a probe
+  assembler_.add(batch_of(SpanSource::kApp, {forged}), t0_);
+  ASSERT_EQ(out_.size(), 1u) << "an app span leaves at once when nothing can link it";
+  EXPECT_EQ(assembler_.buffered_spans(), 0u);
+  EXPECT_EQ(find_attribute(out_[id('\x12', 8)].attributes(), "otelbpf.span.source")->string_value(), "app");
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_passed_through_spans_total"), 1);
+
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(trace, id('\x13', 8), "", kClient, 100, 900, 10, true, "", 5000, 9000)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x14', 8), "", kServer, 300, 700)}),
+                 t0_ + std::chrono::milliseconds(10));
+  EXPECT_EQ(out_.count(id('\x14', 8)), 0u) << "after a sys span, app spans wait their window again";
+  // Two windows without sys spans: pass-through again.
+  assembler_.poll(t0_ + std::chrono::milliseconds(5000));
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(trace, id('\x15', 8), "", kServer, 300, 700)}),
+                 t0_ + std::chrono::milliseconds(5000));
+  EXPECT_EQ(out_.count(id('\x15', 8)), 1u);
+}
+
+// The default (the agent has not said): app spans wait, as sys spans may come.
+TEST_F(AssemblerTest, AppSpansWaitWhileSysSpansMayCome) {
+  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\x16', 16), id('\x17', 8), "", kServer, 1, 2)}),
+                 t0_);
+  EXPECT_TRUE(out_.empty());
+  assembler_.poll(t0_ + std::chrono::milliseconds(3000));
+  EXPECT_EQ(out_.size(), 1u);
 }
 
 TEST_F(AssemblerTest, SysServerWithoutClientPartnerStaysUnderHeaderSpan) {
@@ -388,9 +426,9 @@ TEST_F(AssemblerTest, MemoryBoundEmitsEarlyAndCounts) {
 
 // A sys SERVER span as the tracer makes it for an HTTP request on a socket (old and new conventions are
 // read from the app side; the tracer speaks the new ones).
-otlp::Span http_sys_server(const std::string& span_id, std::uint64_t start, std::uint64_t end, std::int64_t pid,
-                           const std::string& peer, std::int64_t peer_port, const std::string& path,
-                           const std::string& query, std::int64_t tid = 0) {
+otlp::Span http_sys_server(const std::string& span_id, std::uint64_t start, std::uint64_t end,
+                           std::int64_t pid, const std::string& peer, std::int64_t peer_port,
+                           const std::string& path, const std::string& query, std::int64_t tid = 0) {
   auto s = sys_span(id('\x7f', 16) + "", span_id, "", kServer, start, end, pid, false, "");
   s.set_trace_id(std::string(8, '\x70') + span_id);
   add_attr(s, "http.request.method", "GET");
@@ -420,15 +458,16 @@ otlp::Span old_semconv_app_server(const std::string& trace, const std::string& s
 TEST_F(AssemblerTest, AppServerWithoutPidJoinsItsRequestByConnectionAmongConcurrentOnes) {
   // Two clients ask for the same path at the same time on two connections: only the connection tells
   // which sys SERVER span read which request. No process.pid in the SDK's resource.
-  assembler_.add(batch_of(SpanSource::kSys,
-                          {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", ""),
-                           http_sys_server(id('\x82', 8), 1'200'000, 9'200'000, 20, "10.0.0.8", 40002, "/a", "")}),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", ""),
+                http_sys_server(id('\x82', 8), 1'200'000, 9'200'000, 20, "10.0.0.8", 40002, "/a", "")}),
+      t0_);
   assembler_.add(batch_of(SpanSource::kApp,
-                          {old_semconv_app_server(id('\x91', 16), id('\x92', 8), 1'500'000, 9'500'000, "10.0.0.8",
-                                                  40002, "/a"),
-                           old_semconv_app_server(id('\x93', 16), id('\x94', 8), 1'400'000, 9'400'000, "10.0.0.7",
-                                                  40001, "/a")},
+                          {old_semconv_app_server(id('\x91', 16), id('\x92', 8), 1'500'000, 9'500'000,
+                                                  "10.0.0.8", 40002, "/a"),
+                           old_semconv_app_server(id('\x93', 16), id('\x94', 8), 1'400'000, 9'400'000,
+                                                  "10.0.0.7", 40001, "/a")},
                           "frontend"),
                  t0_);
   assembler_.flush();
@@ -439,8 +478,8 @@ TEST_F(AssemblerTest, AppServerWithoutPidJoinsItsRequestByConnectionAmongConcurr
 }
 
 TEST_F(AssemblerTest, NewSemanticConventionsJoinAlike) {
-  assembler_.add(batch_of(SpanSource::kSys, {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7",
-                                                             40001, "/order/7", "q=7")}),
+  assembler_.add(batch_of(SpanSource::kSys, {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20,
+                                                             "10.0.0.7", 40001, "/order/7", "q=7")}),
                  t0_);
   auto app = make_span(id('\x91', 16), id('\x92', 8), "", kServer, 1'500'000, 9'500'000);
   add_attr(app, "http.request.method", "GET");
@@ -457,10 +496,11 @@ TEST_F(AssemblerTest, NewSemanticConventionsJoinAlike) {
 TEST_F(AssemblerTest, TwoCandidatesThatFitEquallyMakeNoLinkAndAreCounted) {
   // Through a collector the connection is unknown (no net.peer.*); two requests for the same target at
   // the same time both fit: no guess.
-  assembler_.add(batch_of(SpanSource::kSys,
-                          {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", ""),
-                           http_sys_server(id('\x82', 8), 1'100'000, 9'200'000, 20, "10.0.0.8", 40002, "/a", "")}),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", ""),
+                http_sys_server(id('\x82', 8), 1'100'000, 9'200'000, 20, "10.0.0.8", 40002, "/a", "")}),
+      t0_);
   auto app = make_span(id('\x91', 16), id('\x92', 8), "", kServer, 1'500'000, 8'500'000);
   add_attr(app, "http.method", "GET");
   add_attr(app, "http.target", "/a");
@@ -491,11 +531,14 @@ TEST_F(AssemblerTest, NamespacedPidIsMappedThroughNSpid) {
 
 TEST_F(AssemblerTest, TheSamePidInTwoNamespacesIsAmbiguous) {
   // Two pods, each with its process 1 serving at the same time; nothing else identifies the request.
-  for (auto [span, host_pid, inode] : {std::tuple{'\x62', 4242, "4026532001"}, std::tuple{'\x64', 5353, "4026532002"}}) {
-    auto batch = batch_of(SpanSource::kSys,
-                          {sys_span(id('\x0e', 16), id(span, 8), "", kServer, 200, 800, host_pid, false, "")}, "node");
+  for (auto [span, host_pid, inode] :
+       {std::tuple{'\x62', 4242, "4026532001"}, std::tuple{'\x64', 5353, "4026532002"}}) {
+    auto batch =
+        batch_of(SpanSource::kSys,
+                 {sys_span(id('\x0e', 16), id(span, 8), "", kServer, 200, 800, host_pid, false, "")}, "node");
     auto* r = batch.request.mutable_resource_spans(0)->mutable_resource();
-    for (auto [k, v] : {std::pair{"otelbpf.process.ns_pid", "1"}, std::pair{"otelbpf.process.pid_namespace", inode}}) {
+    for (auto [k, v] :
+         {std::pair{"otelbpf.process.ns_pid", "1"}, std::pair{"otelbpf.process.pid_namespace", inode}}) {
       auto* kv = r->add_attributes();
       kv->set_key(k);
       kv->mutable_value()->set_string_value(v);
@@ -519,8 +562,10 @@ TEST_F(AssemblerTest, LateSdkSpansStillJoinWhileTheirPartnersWait) {
   auto front = http_sys_server(id('\xe2', 8), 200'000, 9'800'000, 20, "10.0.0.7", 40001, "/o/1", "");
   add_int_attr(front, "otelbpf.tcp.req_seq", 11);
   add_int_attr(front, "otelbpf.tcp.resp_seq", 12);
-  auto front_call = sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
-  auto back = sys_span(sdk_trace, id('\xe4', 8), sdk_call, kServer, 3'100'000, 6'900'000, 30, true, "5", 21, 22);
+  auto front_call =
+      sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
+  auto back =
+      sys_span(sdk_trace, id('\xe4', 8), sdk_call, kServer, 3'100'000, 6'900'000, 30, true, "5", 21, 22);
   auto back_db = sys_span(id('\xc3', 16), id('\xe5', 8), "", kClient, 4'000'000, 5'000'000, 30, false, "5");
   assembler_.add(batch_of(SpanSource::kSys, {curl, front, front_call, back, back_db}), t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(1000));
@@ -547,7 +592,8 @@ TEST_F(AssemblerTest, LateSdkSpansStillJoinWhileTheirPartnersWait) {
 TEST_F(AssemblerTest, SdkSpansLaterThanTheBoundAreCountedAsLate) {
   const auto sdk_trace = id('\xc2', 16), sdk_root = id('\xd1', 8), sdk_call = id('\xd2', 8);
   auto front = http_sys_server(id('\xe2', 8), 200'000, 9'800'000, 20, "10.0.0.7", 40001, "/o/1", "");
-  auto front_call = sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
+  auto front_call =
+      sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
   assembler_.add(batch_of(SpanSource::kSys, {front, front_call}), t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(3100));
   ASSERT_EQ(out_.size(), 2u);
@@ -577,8 +623,10 @@ TEST_F(AssemblerTest, DatabaseCallsJoinTheSdksClientSpansOfTheirProcess) {
   add_attr(redis, "db.query.text", "SET session:a ?");
   assembler_.add(batch_of(SpanSource::kSys, {s1, s2, q1, q2, redis}), t0_);
 
-  auto root_a = old_semconv_app_server(id('\xb1', 16), id('\xb1', 8), 1'200'000, 9'200'000, "10.0.0.7", 40001, "/a");
-  auto root_b = old_semconv_app_server(id('\xb2', 16), id('\xb2', 8), 1'300'000, 9'300'000, "10.0.0.8", 40002, "/b");
+  auto root_a =
+      old_semconv_app_server(id('\xb1', 16), id('\xb1', 8), 1'200'000, 9'200'000, "10.0.0.7", 40001, "/a");
+  auto root_b =
+      old_semconv_app_server(id('\xb2', 16), id('\xb2', 8), 1'300'000, 9'300'000, "10.0.0.8", 40002, "/b");
   auto app_q1 = make_span(id('\xb1', 16), id('\xc1', 8), id('\xb1', 8), kClient, 2'900'000, 4'200'000);
   add_attr(app_q1, "db.system", "mysql");
   add_attr(app_q1, "db.statement", "SELECT 1 AS r_a FROM dual WHERE id = 'x'");
@@ -615,8 +663,9 @@ TEST_F(AssemblerTest, AThreadServingSeveralRequestsAtOnceMakesNoThreadLink) {
 TEST_F(AssemblerTest, SpansNoSdkCanClaimLeaveAfterTheWindow) {
   // A client-only process (curl) and a server whose partners are all in: nothing waits past the window,
   // even while an SDK is sending spans.
-  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\x01', 16), id('\x01', 8), "", kServer, 1, 2)}, "other"),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kApp, {make_span(id('\x01', 16), id('\x01', 8), "", kServer, 1, 2)}, "other"),
+      t0_);
   assembler_.add(batch_of(SpanSource::kSys,
                           {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, ""),
                            sys_span(id('\x0a', 16), id('\x07', 8), "", kServer, 400, 450, 31, false, "")}),
@@ -667,13 +716,14 @@ TEST_F(AssemblerTest, CyclicLinksFromAPeerResolveWithoutRecursingForever) {
 
 TEST_F(AssemblerTest, BothEndsInLeaveAtOnceInsteadOfAfterTheWindow) {
   // wrk -> nginx on one node: both sys spans of the exchange are in, nothing else can change them.
-  assembler_.add(batch_of(SpanSource::kSys,
-                          {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
-                           sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "3", 7, 8),
-                           // nginx's upstream call on the thread of a request whose span is not in yet
-                           sys_span(id('\x0c', 16), id('\x13', 8), "", kClient, 300, 400, 20, false, "4", 9, 10),
-                           sys_span(id('\x0d', 16), id('\x14', 8), "", kServer, 310, 390, 30, false, "", 9, 10)}),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "3", 7, 8),
+                // nginx's upstream call on the thread of a request whose span is not in yet
+                sys_span(id('\x0c', 16), id('\x13', 8), "", kClient, 300, 400, 20, false, "4", 9, 10),
+                sys_span(id('\x0d', 16), id('\x14', 8), "", kServer, 310, 390, 30, false, "", 9, 10)}),
+      t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(100));
   EXPECT_EQ(out_.size(), 2u);
   EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x11', 8));
@@ -689,16 +739,19 @@ TEST_F(AssemblerTest, BothEndsInLeaveAtOnceInsteadOfAfterTheWindow) {
 }
 
 TEST_F(AssemblerTest, WithPacketCaptureTheServerEndWaitsForTheNetSpans) {
-  assembler_.add(batch_of(SpanSource::kNet, {net_span(id('\x31', 16), id('\x31', 8), "client-node-nic", 1, 2, 1, 2)}),
-                 t0_);
-  assembler_.add(batch_of(SpanSource::kSys,
-                          {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
-                           sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kNet, {net_span(id('\x31', 16), id('\x31', 8), "client-node-nic", 1, 2, 1, 2)}),
+      t0_);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
+      t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(100));
   EXPECT_TRUE(out_.contains(id('\x11', 8)));
   EXPECT_FALSE(out_.contains(id('\x12', 8)));
-  assembler_.add(batch_of(SpanSource::kNet, {net_span(id('\x32', 16), id('\x32', 8), "client-node-nic", 150, 850, 7, 8)}),
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x32', 16), id('\x32', 8), "client-node-nic", 150, 850, 7, 8)}),
                  t0_ + std::chrono::milliseconds(200));
   assembler_.poll(t0_ + std::chrono::milliseconds(1000));
   EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x32', 8));
@@ -721,10 +774,11 @@ TEST_F(AssemblerTest, GrpcAndHttpCallsWithoutContextJoinOnlyTheirOwnProcesssSdkS
   auto app_http = make_span(id('\xb1', 16), id('\xc2', 8), id('\xb0', 8), kClient, 2'900'000, 4'100'000);
   add_attr(app_http, "http.method", "GET");
   add_attr(app_http, "http.url", "http://svc/x");
-  assembler_.add(batch_of(SpanSource::kApp, {make_span(id('\xb1', 16), id('\xb0', 8), "", kInternal, 1, 9'000'000),
-                                             app, app_http},
-                          "client", "40"),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kApp,
+               {make_span(id('\xb1', 16), id('\xb0', 8), "", kInternal, 1, 9'000'000), app, app_http},
+               "client", "40"),
+      t0_);
   assembler_.flush();
   EXPECT_EQ(out_[id('\xa1', 8)].parent_span_id(), id('\xc1', 8));
   EXPECT_TRUE(out_[id('\xa2', 8)].parent_span_id().empty()) << "curl is not the SDK's process";
@@ -747,14 +801,15 @@ TEST_F(AssemblerTest, SequentialRequestsOfOneConnectionKeepTheirThreadLinksDespi
 TEST_F(AssemblerTest, TheServerEndWaitsWhileItsClientsRequestIsStillToCome) {
   // A cache call of a request whose sys SERVER span comes later (it ends after the call): the cache
   // server's span follows the call's trace, which that request will still change.
-  assembler_.add(batch_of(SpanSource::kSys,
-                          {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 300, 400, 20, false, "7", 9, 10),
-                           sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 310, 390, 30, false, "", 9, 10)}),
-                 t0_);
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 300, 400, 20, false, "7", 9, 10),
+                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 310, 390, 30, false, "", 9, 10)}),
+      t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(100));
   EXPECT_TRUE(out_.empty()) << "the cache server's span would leave in a trace its client is about to leave";
-  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x0c', 16), id('\x13', 8), "", kServer, 100, 900, 20,
-                                                      false, "7")}),
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x0c', 16), id('\x13', 8), "", kServer, 100, 900, 20, false, "7")}),
                  t0_ + std::chrono::milliseconds(200));
   assembler_.poll(t0_ + std::chrono::milliseconds(3000));
   ASSERT_EQ(out_.size(), 3u);
@@ -771,8 +826,9 @@ TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
     const std::uint64_t at = 100 * ms + static_cast<std::uint64_t>(i) * 30 * ms;
     servers.push_back(http_sys_server(id(static_cast<char>('\x81' + i), 8), at, at + 20 * ms, 20, "10.0.0.7",
                                       40001 + i, "/a", "", 20));
-    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16), id(static_cast<char>('\xb1' + i), 8),
-                                           at + ms - skew, at + 20 * ms + 100'000 - skew, "10.0.0.7", 40001 + i, "/a"));
+    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16),
+                                           id(static_cast<char>('\xb1' + i), 8), at + ms - skew,
+                                           at + 20 * ms + 100'000 - skew, "10.0.0.7", 40001 + i, "/a"));
   }
   auto query = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 105 * ms, 106 * ms, 20, false, "");
   add_attr(query, "db.system", "mysql");
@@ -808,8 +864,9 @@ TEST_F(AssemblerTest, AColdFirstRequestDoesNotTeachAnOffsetThatShutsOutTheRest) 
     const std::uint64_t late_end = i == 0 ? 13 * ms : 300'000;
     servers.push_back(http_sys_server(id(static_cast<char>('\x81' + i), 8), at, at + 20 * ms, 20, "10.0.0.7",
                                       40001 + i, "/a", ""));
-    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16), id(static_cast<char>('\xb1' + i), 8),
-                                           at + 100'000, at + 20 * ms + late_end, "10.0.0.7", 40001 + i, "/a"));
+    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16),
+                                           id(static_cast<char>('\xb1' + i), 8), at + 100'000,
+                                           at + 20 * ms + late_end, "10.0.0.7", 40001 + i, "/a"));
   }
   // After those, the SDK's clock steps 40 ms ahead (NTP): the learned offset no longer fits.
   const std::uint64_t at = 600 * ms;
@@ -828,7 +885,8 @@ TEST_F(AssemblerTest, AColdFirstRequestDoesNotTeachAnOffsetThatShutsOutTheRest) 
                  t0_);
   assembler_.flush();
   for (int i = 0; i < 12; ++i)
-    EXPECT_EQ(out_[id(static_cast<char>('\xb1' + i), 8)].parent_span_id(), id(static_cast<char>('\x81' + i), 8))
+    EXPECT_EQ(out_[id(static_cast<char>('\xb1' + i), 8)].parent_span_id(),
+              id(static_cast<char>('\x81' + i), 8))
         << "request " << i;
   EXPECT_EQ(out_[id('\xcf', 8)].parent_span_id(), id('\x9f', 8)) << "after the clock step";
   EXPECT_EQ(links("app_server_by_connection"), 13);
@@ -837,17 +895,22 @@ TEST_F(AssemblerTest, AColdFirstRequestDoesNotTeachAnOffsetThatShutsOutTheRest) 
 TEST_F(AssemblerTest, WithPacketCaptureOnTheServerEndWaitsEvenBeforeTheFirstNetSpan) {
   auto options = kOptions;
   options.expect_net_spans = true;
-  TraceAssembler assembler(options, [this](std::shared_ptr<const SpanBatch> b) {
-    for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
-  }, metrics_);
-  assembler.add(batch_of(SpanSource::kSys,
-                         {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
-                          sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
-                t0_);
+  TraceAssembler assembler(
+      options,
+      [this](std::shared_ptr<const SpanBatch> b) {
+        for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+      },
+      metrics_);
+  assembler.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
+      t0_);
   assembler.poll(t0_ + std::chrono::milliseconds(100));
   EXPECT_FALSE(out_.contains(id('\x12', 8)));
-  assembler.add(batch_of(SpanSource::kNet, {net_span(id('\x32', 16), id('\x32', 8), "server-pod-nic", 150, 850, 7, 8)}),
-                t0_ + std::chrono::milliseconds(300));
+  assembler.add(
+      batch_of(SpanSource::kNet, {net_span(id('\x32', 16), id('\x32', 8), "server-pod-nic", 150, 850, 7, 8)}),
+      t0_ + std::chrono::milliseconds(300));
   assembler.poll(t0_ + std::chrono::milliseconds(1000));
   EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x32', 8));
 }
@@ -865,10 +928,13 @@ TEST(AssemblerMemoryBudget, HeldSpansLeaveEarlyWhenTheyFillThreeQuartersOfTheBud
   std::size_t emitted = 0, moved = 0;
   auto options = AssemblerOptions{};
   options.memory = &budget;
-  TraceAssembler assembler(options, [&](std::shared_ptr<SpanBatch> b) {
-    ++emitted;
-    moved += b->charge.bytes();
-  }, metrics);
+  TraceAssembler assembler(
+      options,
+      [&](std::shared_ptr<SpanBatch> b) {
+        ++emitted;
+        moved += b->charge.bytes();
+      },
+      metrics);
   const auto t0 = TraceAssembler::Clock::now();
   // Batches admitted as the pipeline admits them (each holding its bytes), nothing to link: all would
   // wait the 5 s window.
