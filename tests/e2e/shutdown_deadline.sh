@@ -17,7 +17,10 @@ PIDS+=($!)
 start_agent agent --no-probes --no-grpc --http-port "$PORT" --set receiver.http.listen=127.0.0.1 \
   --export-file "$WORK/agent.jsonl" --otlp-http-endpoint "http://127.0.0.1:$HOLE/v1/traces" \
   --set export.otlp_http.timeout_ms=1000 --set export.queue_batches=2 --set export.spool_dir= \
-  --set export.shutdown_timeout_ms=2000 --set assembler.link_window_ms=60000
+  --set export.shutdown_timeout_ms=2000 --set assembler.link_window_ms=60000 \
+  --set 'receiver.peer_agents=["192.0.2.1"]'
+# (A configured peer agent may send sys spans, so the assembler holds app spans for their window even with
+# the probes off; without one, app spans would pass straight through and nothing would be held.)
 wait_http "http://127.0.0.1:$PORT/readyz" 60
 
 # 100 requests of 400 spans: held by the assembler (60 s window) until the SIGTERM flushes them.
