@@ -182,6 +182,7 @@ SyscallProbeOptions syscall_probe_options(const AgentConfig::Probes& p,
   probes.cgroup_id = p.cgroup_id;
   probes.ignore_ports = p.ignore_ports;
   probes.ignore_ports.insert(probes.ignore_ports.end(), own.begin(), own.end());
+  probes.send_start_marks = p.send_start_marks;
   return probes;
 }
 

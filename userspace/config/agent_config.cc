@@ -319,6 +319,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.probes.ignore_ports = get<std::vector<std::uint16_t>>(root, "probes.ignore_ports");
   c.probes.max_connections = get<std::uint32_t>(root, "probes.max_connections");
   c.probes.connection_idle_seconds = get<std::uint32_t>(root, "probes.connection_idle_seconds");
+  c.probes.send_start_marks = get<bool>(root, "probes.send_start_marks");
   c.netcap.enabled = get<bool>(root, "netcap.enabled");
   c.netcap.interfaces = get<std::vector<std::string>>(root, "netcap.interfaces");
   c.netcap.include_loopback = get<bool>(root, "netcap.include_loopback");

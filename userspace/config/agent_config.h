@@ -84,6 +84,7 @@ struct AgentConfig {
     std::vector<std::uint16_t> ignore_ports;
     std::uint32_t max_connections;
     std::uint32_t connection_idle_seconds;
+    bool send_start_marks;
   } probes{};
   struct Redaction {
     bool url_query;

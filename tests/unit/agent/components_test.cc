@@ -41,6 +41,8 @@ TEST(ComponentsTest, TheAgentsOwnPortsAreNotTracedByEitherPath) {
 #ifdef OTELBPF_WITH_BPF
   const auto own = own_ports(config);
   EXPECT_EQ(syscall_probe_options(config.probes, own).ignore_ports, (std::vector<std::uint16_t>{22, 4999}));
+  EXPECT_FALSE(syscall_probe_options(config.probes, own).send_start_marks);
+  EXPECT_TRUE(syscall_probe_options(config_with({"probes.send_start_marks=true"}).probes, own).send_start_marks);
   EXPECT_EQ(packet_capture_options(config.netcap, "node", own, nullptr).processing.ignore_ports,
             (std::vector<std::uint16_t>{4999}));
 #endif
