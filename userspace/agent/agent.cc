@@ -160,7 +160,11 @@ void Agent::Components::start_probes() {
   // Before any span is built or indexed: the assembler compares queries as the probes export them.
   l7::set_url_query_redaction(config.redaction.url_query, config.redaction.url_query_allow);
 #ifdef OTELBPF_WITH_BPF
-  const auto own = own_ports(config);
+  auto own = own_ports(config);
+  // Ports bound as 0 ("any free port") are known only now: the agent's own traffic is never traced.
+  for (const std::uint16_t bound : {http ? http->bound_port() : std::uint16_t{0},
+                                    trace_view ? trace_view->bound_port() : std::uint16_t{0}})
+    if (bound != 0 && std::find(own.begin(), own.end(), bound) == own.end()) own.push_back(bound);
   if (config.probes.enabled) {
     auto processing = syscall_processing_options(config.probes, config.node_name, &memory);
     processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) {
