@@ -17,7 +17,9 @@ bool overlaps(const AppTime& app, const SpanFacts& sys) {
   return app.start <= sys.end_ns + app.slack && sys.start_ns <= app.end + app.slack;
 }
 
-bool encloses(const AppTime& app, const SpanFacts& sys) { return app.start <= sys.start_ns && sys.end_ns <= app.end; }
+bool encloses(const AppTime& app, const SpanFacts& sys) {
+  return app.start <= sys.start_ns && sys.end_ns <= app.end;
+}
 
 }  // namespace
 
@@ -46,7 +48,8 @@ void TraceAssembler::follow(const std::string& partner, Resolution& r, ResolvePa
 }
 
 // Puts the span under `parent`, in the trace that `parent` ends up in, by `rule`.
-void TraceAssembler::link_under(const std::string& parent, const char* rule, Resolution& r, ResolvePath& path) const {
+void TraceAssembler::link_under(const std::string& parent, const char* rule, Resolution& r,
+                                ResolvePath& path) const {
   follow(parent, r, path);
   r.parent_span_id = parent;
   r.rule = rule;
@@ -143,7 +146,8 @@ namespace {
 bool request_agrees(const SpanFacts& app, const AppTime& t, const SpanFacts& sys) {
   if (!app.method.empty() && !sys.method.empty() && app.method != sys.method) return false;
   if (!app.target.empty() && !sys.target.empty() && app.target != sys.target) return false;
-  if (!app.peer_address.empty() && !sys.peer_address.empty() && app.peer_address != sys.peer_address) return false;
+  if (!app.peer_address.empty() && !sys.peer_address.empty() && app.peer_address != sys.peer_address)
+    return false;
   if (app.peer_port && sys.peer_port && app.peer_port != sys.peer_port) return false;
   // The SDK starts its span after the request was read and may end it after the answer was written (Node
   // ends it on 'finish'), so the app span must start inside the sys span, not end inside it.
@@ -208,7 +212,8 @@ struct Candidates {
 };
 }  // namespace
 
-TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app, bool learned_offset) const {
+TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& app,
+                                                               bool learned_offset) const {
   Candidates found;
   const auto t = app_time(app, learned_offset);
   auto consider = [&](const std::string& id) {
@@ -267,16 +272,42 @@ TraceAssembler::Match TraceAssembler::app_client_for(const SpanFacts& call) cons
   // An SDK that makes an HTTP or gRPC call injects its context, so a sys CLIENT span without one comes
   // from a process the SDK's span is not from, unless that process is known to be the SDK's.
   const bool http = call.call_key.starts_with("http|") || call.call_key.starts_with("rpc|");
+  auto may_be_its = [&](const SpanFacts& app, const SpanFacts& sys) {
+    if (app.server_port && sys.server_port && app.server_port != sys.server_port) return false;
+    // An SDK process not yet known by pid may be any process: then only uniqueness decides.
+    return app_process_known(app) ? same_process(app, sys) : !http;
+  };
   Candidates found;
   for (const auto& id : it->second) {
     const auto* app = facts_of(id);
-    if (!app) continue;
-    if (app->server_port && call.server_port && app->server_port != call.server_port) continue;
-    // An SDK process not yet known by pid may be any process: then only uniqueness decides.
-    if (app_process_known(*app) ? !same_process(*app, call) : http) continue;
+    if (!app || !may_be_its(*app, call)) continue;
     const auto t = app_time(*app);
     if (!overlaps(t, call)) continue;
     found.add(app, encloses(t, call));
+  }
+  // The call (process, statement or command and key, server port) is the identity and time only a check:
+  // when the learned clock offset shuts every SDK span out, the offset is what is wrong (it drifted or
+  // stepped), so look again as if it were unknown. Not at an SDK span that another call of the same kind
+  // fits on the learned clock: that one is the other call's.
+  if (found.slack_count == 0) {
+    auto others = sys_clients_by_call_.find(call.call_key);
+    auto fits_another = [&](const SpanFacts& app) {
+      if (others == sys_clients_by_call_.end()) return false;
+      const auto t = app_time(app);
+      for (const auto& other_id : others->second) {
+        const auto* other = facts_of(other_id);
+        if (other && other->span_id != call.span_id && may_be_its(app, *other) && overlaps(t, *other))
+          return true;
+      }
+      return false;
+    };
+    for (const auto& id : it->second) {
+      const auto* app = facts_of(id);
+      if (!app || !may_be_its(*app, call)) continue;
+      const auto t = app_time(*app, false);
+      if (!overlaps(t, call) || fits_another(*app)) continue;
+      found.add(app, encloses(t, call));
+    }
   }
   // The SDK span enclosing the call exactly beats those that need the slack.
   if (found.strict_count == 1) return {found.strict, false};
@@ -309,7 +340,8 @@ const SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server, con
   for (const auto& id : app_ids) {
     const auto* app = facts_of(id);
     if (!app) continue;
-    const bool mine = app->pid != 0 ? same_process(*app, call) : (!resource.empty() && app->resource_key == resource);
+    const bool mine =
+        app->pid != 0 ? same_process(*app, call) : (!resource.empty() && app->resource_key == resource);
     if (!mine) continue;
     const auto t = app_time(*app);
     const std::uint64_t overlap_start = std::max(t.start, call.start_ns);
@@ -319,7 +351,8 @@ const SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server, con
     // time touches the call at all; the SDK's and the kernel's clocks differ too much to rank short calls.
     if (app->kind == otlp::Span::SPAN_KIND_CLIENT && !call.operation.empty() &&
         app->operation == call.operation && overlaps(t, call)) {
-      const std::uint64_t distance = t.start > call.start_ns ? t.start - call.start_ns : call.start_ns - t.start;
+      const std::uint64_t distance =
+          t.start > call.start_ns ? t.start - call.start_ns : call.start_ns - t.start;
       if (!same_operation || distance < same_operation_distance) {
         same_operation = app;
         same_operation_distance = distance;
@@ -464,7 +497,8 @@ TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePa
     link_app_server(f, r, path);
   // An SDK's span, or a sys span carrying its context, belongs to a trace that the SDK's root span may
   // still move: wait for the root while it may come.
-  if ((f.source == SpanSource::kApp || f.has_context) && !trace_settled(f.parent_span_id)) r.provisional = true;
+  if ((f.source == SpanSource::kApp || f.has_context) && !trace_settled(f.parent_span_id))
+    r.provisional = true;
   join_moved_trace(f, r, path);
   path.spans.pop_back();
   return r;

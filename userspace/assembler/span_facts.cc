@@ -53,7 +53,8 @@ std::uint32_t first_port(const Attributes& attributes, std::initializer_list<std
 }
 
 std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return s;
 }
 
@@ -68,9 +69,11 @@ std::string with_query(std::string path, std::string_view query) {
 std::string request_target(const Attributes& a) {
   if (auto target = first_string(a, {"http.target"}); !target.empty()) {
     const auto q = target.find('?');
-    return q == std::string::npos ? target : with_query(target.substr(0, q), std::string_view(target).substr(q + 1));
+    return q == std::string::npos ? target
+                                  : with_query(target.substr(0, q), std::string_view(target).substr(q + 1));
   }
-  if (auto path = first_string(a, {"url.path"}); !path.empty()) return with_query(path, first_string(a, {"url.query"}));
+  if (auto path = first_string(a, {"url.path"}); !path.empty())
+    return with_query(path, first_string(a, {"url.query"}));
   auto url = first_string(a, {"url.full", "http.url"});
   if (url.empty()) return {};
   const auto scheme = url.find("://");
@@ -79,14 +82,16 @@ std::string request_target(const Attributes& a) {
   auto target = url.substr(path);
   if (auto hash = target.find('#'); hash != std::string::npos) target.resize(hash);
   const auto q = target.find('?');
-  return q == std::string::npos ? target : with_query(target.substr(0, q), std::string_view(target).substr(q + 1));
+  return q == std::string::npos ? target
+                                : with_query(target.substr(0, q), std::string_view(target).substr(q + 1));
 }
 
 // What identifies the sending process among the OTLP resources: service and instance, host and pod.
 std::string resource_key_of(const Attributes& r) {
   std::string key;
-  for (auto name : {"service.name", "service.namespace", "service.instance.id", "host.name", "host.id",
-                    "k8s.pod.uid", "k8s.pod.name", "k8s.pod.ip", "app.host.ip", "container.id", "process.pid"}) {
+  for (auto name :
+       {"service.name", "service.namespace", "service.instance.id", "host.name", "host.id", "k8s.pod.uid",
+        "k8s.pod.name", "k8s.pod.ip", "app.host.ip", "container.id", "process.pid"}) {
     key += string_of(find(r, name));
     key += '\x1f';
   }
@@ -101,11 +106,13 @@ std::string call_key_of(const Attributes& a, SpanSource source, const std::strin
   const auto statement = first_string(a, {"db.query.text", "db.statement"});
   if (system == "redis") return statement.empty() ? std::string() : "redis|" + redis_call_key(statement);
   if (system == "mysql" || system == "mariadb" || system == "postgresql" || system == "postgres")
-    return statement.empty() ? std::string() : "sql|" + sql_call_key(statement, system.starts_with("postgres"));
+    return statement.empty() ? std::string()
+                             : "sql|" + sql_call_key(statement, system.starts_with("postgres"));
   // gRPC: the probes read the :path from HPACK, the SDK names service and method alike.
   if (const auto service = first_string(a, {"rpc.service"}); !service.empty())
     return "rpc|" + service + "/" + first_string(a, {"rpc.method"});
-  if (!method.empty() && !target.empty() && source != SpanSource::kNet) return "http|" + method + " " + target;
+  if (!method.empty() && !target.empty() && source != SpanSource::kNet)
+    return "http|" + method + " " + target;
   return {};
 }
 
@@ -142,7 +149,8 @@ std::string normalise_address(std::string_view address) {
 std::string sql_call_key(std::string_view statement, bool postgres) {
   // The probes obfuscate (when switched on) before the span is built; doing it again on their text
   // changes nothing, and doing it on the SDK's raw text makes the two comparable.
-  const auto obfuscated = l7::obfuscate_sql(statement, postgres ? l7::SqlDialect::kPostgres : l7::SqlDialect::kMysql);
+  const auto obfuscated =
+      l7::obfuscate_sql(statement, postgres ? l7::SqlDialect::kPostgres : l7::SqlDialect::kMysql);
   std::string key;
   key.reserve(std::min<std::size_t>(obfuscated.size(), 160));
   bool space = false;
@@ -167,7 +175,8 @@ std::string redis_call_key(std::string_view statement) {
   std::size_t i = 0;
   auto word = [&](std::string& out) {
     while (i < statement.size() && std::isspace(static_cast<unsigned char>(statement[i]))) ++i;
-    while (i < statement.size() && !std::isspace(static_cast<unsigned char>(statement[i]))) out += statement[i++];
+    while (i < statement.size() && !std::isspace(static_cast<unsigned char>(statement[i])))
+      out += statement[i++];
   };
   word(command);
   word(key);
@@ -199,13 +208,15 @@ SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, 
     f.scope_address = normalise_address(first_string(r, {"k8s.pod.ip", "app.host.ip"}));
     // The connection as the SDK saw it. network.peer.* is the socket; client.address may come from
     // X-Forwarded-For, so it is used only when the socket's view is missing.
-    f.peer_address = normalise_address(first_string(a, {"network.peer.address", "net.peer.ip", "net.sock.peer.addr"}));
+    f.peer_address =
+        normalise_address(first_string(a, {"network.peer.address", "net.peer.ip", "net.sock.peer.addr"}));
     f.peer_port = first_port(a, {"network.peer.port", "net.peer.port", "net.sock.peer.port"});
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       if (f.peer_address.empty()) f.peer_address = normalise_address(first_string(a, {"client.address"}));
       if (f.peer_port == 0) f.peer_port = first_port(a, {"client.port"});
       f.local_port = first_port(a, {"network.local.port", "net.host.port", "net.sock.host.port"});
-      f.local_address = normalise_address(first_string(a, {"network.local.address", "net.host.ip", "net.sock.host.addr"}));
+      f.local_address =
+          normalise_address(first_string(a, {"network.local.address", "net.host.ip", "net.sock.host.addr"}));
     } else {
       // A client's peer is its server.
       f.server_port = first_port(a, {"server.port", "net.peer.port", "network.peer.port"});

@@ -20,7 +20,9 @@ class TimeIndex {
   // instant cannot be told apart anyway).
   static constexpr int kMaxVisited = 512;
 
-  void insert(const Key& key, std::uint64_t start_ns, const std::string& id) { index_[key].emplace(start_ns, id); }
+  void insert(const Key& key, std::uint64_t start_ns, const std::string& id) {
+    index_[key].emplace(start_ns, id);
+  }
 
   // Calls visit(id) for the spans of `key` that started at or before `t_ns`, latest start first.
   template <typename Visit>

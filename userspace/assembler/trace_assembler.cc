@@ -238,6 +238,8 @@ void TraceAssembler::index_span(SpanFacts fact) {
     if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
       app_clients_by_call_[f.call_key].push_back(id);
   }
+  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
+    sys_clients_by_call_[f.call_key].push_back(id);
 }
 
 void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point now) {
@@ -443,6 +445,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   sys_servers_by_request_.sweep(gone);
   sweep(app_spans_by_trace_);
   sweep(app_clients_by_call_);
+  sweep(sys_clients_by_call_);
   std::erase_if(traces_with_app_root_,
                 [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.

@@ -204,6 +204,8 @@ class TraceAssembler {
   TimeIndex<std::int64_t> sys_servers_by_ns_pid_;
   std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;
   std::unordered_map<std::string, std::vector<std::string>> app_clients_by_call_;
+  std::unordered_map<std::string, std::vector<std::string>>
+      sys_clients_by_call_;                                          // sys CLIENT calls by call_key
   std::unordered_map<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
   std::unordered_set<std::string> traces_with_app_root_;             // any parentless app span seen
   // Threads that read a request before answering the previous one (event loops): their thread links

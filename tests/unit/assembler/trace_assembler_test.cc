@@ -852,6 +852,36 @@ TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
   EXPECT_TRUE(out_[id('\xa2', 8)].parent_span_id().empty()) << "the later query is not this SDK span's";
 }
 
+TEST_F(AssemblerTest, ADatabaseCallStillFindsItsSdkSpanWhenTheLearnedOffsetNoLongerFits) {
+  // Five server joins teach a 5 ms offset; then the SDK's clock drifts 12 ms further (seen in CI: an
+  // ioredis span ended 2.5 ms before the kernel saw its command). The call's identity still finds its SDK
+  // span. (That a call fitting another SDK span on the learned clock does not take this one:
+  // AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins.)
+  constexpr std::uint64_t ms = 1'000'000, skew = 5 * ms, step = 12 * ms;
+  std::vector<otlp::Span> servers, roots;
+  for (int i = 0; i < 5; ++i) {
+    const std::uint64_t at = 100 * ms + static_cast<std::uint64_t>(i) * 30 * ms;
+    servers.push_back(http_sys_server(id(static_cast<char>('\x81' + i), 8), at, at + 20 * ms, 20, "10.0.0.7",
+                                      40001 + i, "/a", "", 20));
+    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16),
+                                           id(static_cast<char>('\xb1' + i), 8), at + ms - skew,
+                                           at + 20 * ms + 100'000 - skew, "10.0.0.7", 40001 + i, "/a"));
+  }
+  auto query = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 305 * ms, 306 * ms, 20, false, "");
+  add_attr(query, "db.system", "mysql");
+  add_attr(query, "db.query.text", "SELECT ? AS r_b");
+  servers.push_back(query);
+  assembler_.add(batch_of(SpanSource::kSys, servers), t0_);
+  assembler_.add(batch_of(SpanSource::kApp, roots, "frontend"), t0_);
+  auto app_query = make_span(id('\xb1', 16), id('\xc1', 8), id('\xb1', 8), kClient, 304'800'000 - skew - step,
+                             306'300'000 - skew - step);
+  add_attr(app_query, "db.system", "mysql");
+  add_attr(app_query, "db.statement", "SELECT 1 AS r_b");
+  assembler_.add(batch_of(SpanSource::kApp, {app_query}, "frontend"), t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\xa1', 8)].parent_span_id(), id('\xc1', 8));
+}
+
 TEST_F(AssemblerTest, AColdFirstRequestDoesNotTeachAnOffsetThatShutsOutTheRest) {
   // A Node process's first request ends 13 ms after its last write (the JIT warms up); every later one
   // within half a millisecond. The first join must not become the SDK's clock offset: had it, no later
