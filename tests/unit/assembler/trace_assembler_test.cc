@@ -817,10 +817,10 @@ TEST_F(AssemblerTest, TheServerEndWaitsWhileItsClientsRequestIsStillToCome) {
   EXPECT_EQ(out_[id('\x12', 8)].trace_id(), id('\x0c', 16));
 }
 
-TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
-  // The SDK's clock reads 5 ms behind the kernel's (Node's performance.now() drifts): its database span
-  // ends before the kernel saw the query. Five server joins teach the offset; the call then fits exactly.
-  constexpr std::uint64_t ms = 1'000'000, skew = 5 * ms;
+// Five server joins (sys SERVER spans of pid 20, the "frontend" SDK's SERVER spans of the same requests)
+// whose SDK clock reads `skew` behind the kernel's: enough to teach the assembler that offset.
+std::pair<std::vector<otlp::Span>, std::vector<otlp::Span>> offset_teaching_joins(std::uint64_t skew) {
+  constexpr std::uint64_t ms = 1'000'000;
   std::vector<otlp::Span> servers, roots;
   for (int i = 0; i < 5; ++i) {
     const std::uint64_t at = 100 * ms + static_cast<std::uint64_t>(i) * 30 * ms;
@@ -830,6 +830,14 @@ TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
                                            id(static_cast<char>('\xb1' + i), 8), at + ms - skew,
                                            at + 20 * ms + 100'000 - skew, "10.0.0.7", 40001 + i, "/a"));
   }
+  return {servers, roots};
+}
+
+TEST_F(AssemblerTest, AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins) {
+  // The SDK's clock reads 5 ms behind the kernel's (Node's performance.now() drifts): its database span
+  // ends before the kernel saw the query. Five server joins teach the offset; the call then fits exactly.
+  constexpr std::uint64_t ms = 1'000'000, skew = 5 * ms;
+  auto [servers, roots] = offset_teaching_joins(skew);
   auto query = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 105 * ms, 106 * ms, 20, false, "");
   add_attr(query, "db.system", "mysql");
   add_attr(query, "db.query.text", "SELECT ? AS r_a");
@@ -858,15 +866,7 @@ TEST_F(AssemblerTest, ADatabaseCallStillFindsItsSdkSpanWhenTheLearnedOffsetNoLon
   // span. (That a call fitting another SDK span on the learned clock does not take this one:
   // AnSdkClockMillisecondsOffIsLearnedFromItsServerJoins.)
   constexpr std::uint64_t ms = 1'000'000, skew = 5 * ms, step = 12 * ms;
-  std::vector<otlp::Span> servers, roots;
-  for (int i = 0; i < 5; ++i) {
-    const std::uint64_t at = 100 * ms + static_cast<std::uint64_t>(i) * 30 * ms;
-    servers.push_back(http_sys_server(id(static_cast<char>('\x81' + i), 8), at, at + 20 * ms, 20, "10.0.0.7",
-                                      40001 + i, "/a", "", 20));
-    roots.push_back(old_semconv_app_server(id(static_cast<char>('\xb1' + i), 16),
-                                           id(static_cast<char>('\xb1' + i), 8), at + ms - skew,
-                                           at + 20 * ms + 100'000 - skew, "10.0.0.7", 40001 + i, "/a"));
-  }
+  auto [servers, roots] = offset_teaching_joins(skew);
   auto query = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 305 * ms, 306 * ms, 20, false, "");
   add_attr(query, "db.system", "mysql");
   add_attr(query, "db.query.text", "SELECT ? AS r_b");
