@@ -2,6 +2,8 @@
 // emitting them with their links. The rules themselves are in link_rules.cc.
 #include "assembler/trace_assembler.h"
 
+#include "common/hex.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,13 +11,6 @@
 
 namespace otelbpf {
 namespace {
-
-std::string hex(const std::string& bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) fmt::format_to(std::back_inserter(out), "{:02x}", c);
-  return out;
-}
 
 std::uint64_t thread_key(std::int64_t pid, std::int64_t tid) {
   return (static_cast<std::uint64_t>(pid) << 32) ^ static_cast<std::uint32_t>(tid);
@@ -390,7 +385,7 @@ void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
     return;
   }
   if (f.source == SpanSource::kApp)
-    set_span_attribute(span, "otelbpf.original_parent_span_id", hex(span.parent_span_id()));
+    set_span_attribute(span, "otelbpf.original_parent_span_id", to_hex(span.parent_span_id()));
   span.set_trace_id(r.trace_id);
   span.set_parent_span_id(r.parent_span_id);
   count_link(r.rule);

@@ -22,23 +22,6 @@ std::optional<std::string> non_empty(const EnvLookup& env, const std::string& na
   return value;
 }
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      int value = 0;
-      std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
-      out += static_cast<char>(value);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 enum class Scheme { kNone, kHttp, kHttps };
 
 Scheme scheme_of(std::string_view endpoint) {
@@ -94,8 +77,8 @@ TlsClientOptions resolve_tls(const OtlpExporterConfig& config, OtlpProtocol prot
       break;
     case Scheme::kNone:
       if (protocol == OtlpProtocol::kGrpc) {
-        const std::string insecure = first_of("", env, "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
-                                              "OTEL_EXPORTER_OTLP_INSECURE");
+        const std::string insecure =
+            first_of("", env, "OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE");
         tls.enabled = config.tls.enabled || files || insecure == "false";
       }
       break;

@@ -3,21 +3,11 @@
 #include <algorithm>
 #include <set>
 
+#include "common/hex.h"
 #include "model/attributes.h"
 
 namespace otelbpf::ui {
 namespace {
-
-std::string hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
-}
 
 std::string value_text(const otlp::AnyValue& v) {
   switch (v.value_case()) {
@@ -30,7 +20,7 @@ std::string value_text(const otlp::AnyValue& v) {
     case otlp::AnyValue::kDoubleValue:
       return std::to_string(v.double_value());
     case otlp::AnyValue::kBytesValue:
-      return hex(v.bytes_value());
+      return to_hex(v.bytes_value());
     case otlp::AnyValue::kArrayValue: {
       std::string out = "[";
       for (const auto& item : v.array_value().values()) {
@@ -144,7 +134,7 @@ bool TraceStore::take_new_trace(const std::string& trace_id) {
 }
 
 void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
-  std::string trace_id = hex(span.trace_id());
+  std::string trace_id = to_hex(span.trace_id());
   if (!traces_.contains(trace_id) && (passed_over_.contains(trace_id) || !take_new_trace(trace_id))) {
     sampled_out_.inc();
     return;
@@ -162,8 +152,8 @@ void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span
     return;
   }
   StoredSpan s;
-  s.span_id = hex(span.span_id());
-  s.parent_span_id = hex(span.parent_span_id());
+  s.span_id = to_hex(span.span_id());
+  s.parent_span_id = to_hex(span.parent_span_id());
   s.name = span.name();
   s.kind = kind_name(span.kind());
   s.start_ns = span.start_time_unix_nano();

@@ -10,6 +10,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "common/http_url.h"
+
 namespace otelbpf::ui {
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -72,27 +74,6 @@ void append_string_list(std::string& out, const std::vector<std::string>& values
 
 // ---- HTTP ----
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size()) {
-      int value = 0;
-      const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
-      if (ec == std::errc() && end == s.data() + i + 3) {
-        out += static_cast<char>(value);
-        i += 2;
-      } else {
-        out += s[i];
-      }
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
   while (!query.empty()) {
@@ -100,8 +81,8 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
     const std::string_view pair = query.substr(0, amp);
     const std::size_t eq = pair.find('=');
     if (!pair.empty())
-      out[percent_decode(pair.substr(0, eq))] =
-          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+      out[percent_decode(pair.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true);
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }

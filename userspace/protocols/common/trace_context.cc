@@ -1,5 +1,7 @@
 #include "protocols/common/trace_context.h"
 
+#include "common/hex.h"
+
 #include <algorithm>
 
 #include "protocols/common/text.h"
@@ -159,16 +161,7 @@ const char* to_string(TraceContext::Source s) {
   return "?";
 }
 
-std::string to_hex(const uint8_t* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    s.push_back(kDigits[data[i] >> 4]);
-    s.push_back(kDigits[data[i] & 0xf]);
-  }
-  return s;
-}
+std::string to_hex(const uint8_t* data, size_t n) { return otelbpf::to_hex(data, n); }
 
 std::optional<TraceContext> parse_traceparent(std::string_view value) {
   const std::string_view v = trim_ows(value);

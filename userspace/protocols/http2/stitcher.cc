@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "common/http_url.h"
 #include "protocols/common/text.h"
 
 namespace otelbpf::l7::http2 {
@@ -11,26 +12,6 @@ namespace {
 constexpr std::array<std::string_view, 9> kKnownMethods = {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS",
                                                            "PATCH",   "POST",   "PUT", "TRACE"};
 constexpr size_t kMaxSpanNamePath = 256;
-
-
-// grpc-message is percent-encoded (gRPC over HTTP/2 spec, "Responses").
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 bool is_grpc_content_type(const std::string* ct) {
   return ct != nullptr && istarts_with(*ct, "application/grpc") && !istarts_with(*ct, "application/grpc-web");
@@ -134,6 +115,7 @@ L7Record make_record(const StreamExchange& s, Role role) {
     a.emplace_back("error.type", grpc_status_name(*grpc_code));
     const std::string* msg = s.trailers_seen ? s.trailers.find("grpc-message") : nullptr;
     if (msg == nullptr && s.response_seen) msg = s.response.find("grpc-message");
+    // grpc-message is percent-encoded (gRPC over HTTP/2 spec, "Responses").
     r.status_message = msg != nullptr && !msg->empty() ? percent_decode(*msg) : grpc_status_name(*grpc_code);
   } else if (status && *status >= 500) {
     r.error = true;
