@@ -30,6 +30,8 @@ enum otelbpf_event_type {
   OTELBPF_EV_CLOSE = 4,   /* close() on a tracked socket */
   OTELBPF_EV_EXIT = 5,    /* a process (thread group leader) exited: every socket it held is gone without
                              a close() the probes would see; header only, sock is zero */
+  OTELBPF_EV_EXEC = 6,    /* a process called execve (sched:sched_process_exec): header only, sent only
+                             while the TLS probes watch for new binaries */
 };
 
 enum otelbpf_direction {
@@ -52,7 +54,14 @@ enum otelbpf_syscall {
   OTELBPF_SYS_ACCEPT,
   OTELBPF_SYS_ACCEPT4,
   OTELBPF_SYS_CLOSE,
+  OTELBPF_SYS_SSL_READ,  /* plaintext returned by SSL_read/SSL_read_ex (uprobe, OTELBPF_EVF_TLS) */
+  OTELBPF_SYS_SSL_WRITE, /* plaintext passed to SSL_write/SSL_write_ex (uprobe, OTELBPF_EVF_TLS) */
 };
+
+/* otelbpf_event_header.flags */
+#define OTELBPF_EVF_TLS 0x01 /* DATA: plaintext from a TLS library's uprobes, not bytes of a socket call.
+                                fd, sock and tcp_seq are those of the socket the library used (see
+                                bpf/tls_uprobes.bpf.h for how they are found). */
 
 /* Indexes of the per-CPU counter map of the syscall probes (userspace sums the CPUs). */
 enum otelbpf_counter {
@@ -63,6 +72,9 @@ enum otelbpf_counter {
   OTELBPF_CNT_FILTERED,         /* syscalls dropped by the pid, cgroup or port filters */
   OTELBPF_CNT_INFLIGHT_LOST,    /* syscall entry state could not be stored, its exit is not traced */
   OTELBPF_CNT_SOCK_CACHE_MISS,  /* sock hooks: a socket's verdict was not cached for this (tgid, fd): fd walk */
+  OTELBPF_CNT_TLS_CIPHERTEXT,   /* socket calls made inside SSL_read/SSL_write: their ciphertext is not sent */
+  OTELBPF_CNT_TLS_UNBOUND,      /* TLS plaintext whose socket could not be found: not sent */
+  OTELBPF_CNT_TLS_EVENTS,       /* TLS plaintext events handed to the ring buffer */
   OTELBPF_CNT_MAX,
 };
 
@@ -98,7 +110,8 @@ struct otelbpf_event_header {
   otb_u32 payload_len;  /* bytes of payload captured after this header (<= ret) */
   otb_u8 direction;     /* enum otelbpf_direction */
   otb_u8 syscall;       /* enum otelbpf_syscall */
-  otb_u8 _pad1[6];
+  otb_u8 flags;         /* OTELBPF_EVF_* */
+  otb_u8 _pad1[5];
   char comm[OTELBPF_COMM_LEN];
 };
 

@@ -170,7 +170,10 @@ void Agent::Components::start_probes() {
     processing.on_new_process = [cgroups = attribution.cgroups.get()](std::uint32_t pid) {
       cgroups->lookup(pid);
     };
-    tracer = std::make_unique<SyscallTracer>(syscall_probe_options(config.probes, own), processing, pipeline);
+    TlsProbeOptions tls;
+    tls.rescan_interval = std::chrono::seconds(config.probes.tls_rescan_seconds);
+    tracer = std::make_unique<SyscallTracer>(syscall_probe_options(config.probes, own), processing, pipeline,
+                                             metrics, tls);
     std::string error;
     if (!tracer->start(error)) {
       spdlog::error("eBPF probes unavailable ({}); continuing in OTel-only mode", error);

@@ -183,6 +183,7 @@ SyscallProbeOptions syscall_probe_options(const AgentConfig::Probes& p,
   probes.ignore_ports = p.ignore_ports;
   probes.ignore_ports.insert(probes.ignore_ports.end(), own.begin(), own.end());
   probes.send_start_marks = p.send_start_marks;
+  probes.tls_uprobes = p.tls_enabled;
   return probes;
 }
 

@@ -320,6 +320,9 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.probes.max_connections = get<std::uint32_t>(root, "probes.max_connections");
   c.probes.connection_idle_seconds = get<std::uint32_t>(root, "probes.connection_idle_seconds");
   c.probes.send_start_marks = get<bool>(root, "probes.send_start_marks");
+  c.probes.tls_enabled = get<bool>(root, "probes.tls.enabled");
+  c.probes.tls_rescan_seconds = get<std::uint32_t>(root, "probes.tls.rescan_seconds");
+  if (c.probes.tls_rescan_seconds == 0) throw ConfigError("config: probes.tls.rescan_seconds must be at least 1");
   c.netcap.enabled = get<bool>(root, "netcap.enabled");
   c.netcap.interfaces = get<std::vector<std::string>>(root, "netcap.interfaces");
   c.netcap.include_loopback = get<bool>(root, "netcap.include_loopback");

@@ -85,6 +85,8 @@ struct AgentConfig {
     std::uint32_t max_connections;
     std::uint32_t connection_idle_seconds;
     bool send_start_marks;
+    bool tls_enabled;
+    std::uint32_t tls_rescan_seconds;
   } probes{};
   struct Redaction {
     bool url_query;

@@ -8,6 +8,8 @@ inline constexpr const char* kSpanSource = "otelbpf.span.source";
 inline constexpr const char* kSyscallTraceId = "otelbpf.syscall_trace_id";
 inline constexpr const char* kTraceContextSource = "otelbpf.trace_context.source";
 inline constexpr const char* kL7Protocol = "otelbpf.l7.protocol";
+// true on sys spans made of TLS plaintext (the TLS probes: SSL_read/SSL_write uprobes).
+inline constexpr const char* kTls = "otelbpf.tls";
 inline constexpr const char* kReqSeq = "otelbpf.tcp.req_seq";
 inline constexpr const char* kRespSeq = "otelbpf.tcp.resp_seq";
 inline constexpr const char* kOriginalParent = "otelbpf.original_parent_span_id";

@@ -20,6 +20,7 @@ static_assert(offsetof(otelbpf_event_header, tcp_seq) == 96);
 static_assert(offsetof(otelbpf_event_header, payload_len) == 100);
 static_assert(offsetof(otelbpf_event_header, direction) == 104);
 static_assert(offsetof(otelbpf_event_header, syscall) == 105);
+static_assert(offsetof(otelbpf_event_header, flags) == 106);
 static_assert(offsetof(otelbpf_event_header, comm) == 112);
 static_assert(alignof(otelbpf_event_header) == 8);
 
@@ -27,7 +28,7 @@ static_assert(sizeof(otelbpf_data_event) == sizeof(otelbpf_event_header) + OTELB
 static_assert(offsetof(otelbpf_data_event, payload) == sizeof(otelbpf_event_header));
 static_assert((OTELBPF_MAX_PAYLOAD & (OTELBPF_MAX_PAYLOAD - 1)) == 0,
               "the verifier masks need a power of two");
-static_assert(OTELBPF_CNT_MAX == 7);
+static_assert(OTELBPF_CNT_MAX == 10);
 
 // Packet capture (bpf/packets.bpf.c).
 static_assert(sizeof(otelbpf_packet_event) == 120);

@@ -32,6 +32,13 @@ constexpr KernelCounterMetric kKernelCounterMetrics[] = {
     {"otelbpf_probe_sock_cache_misses_total",
      "Socket calls whose traced-or-not verdict was not cached and took an fd walk",
      &KernelCounters::sock_cache_misses},
+    {"otelbpf_probe_tls_ciphertext_skipped_total",
+     "Socket calls made inside SSL_read/SSL_write, whose ciphertext the TLS plaintext replaces",
+     &KernelCounters::tls_ciphertext_skipped},
+    {"otelbpf_probe_tls_unbound_total", "TLS plaintext dropped because its socket could not be found",
+     &KernelCounters::tls_unbound},
+    {"otelbpf_probe_tls_events_total", "TLS plaintext events the uprobes wrote to the ring buffer",
+     &KernelCounters::tls_events},
 };
 
 }  // namespace

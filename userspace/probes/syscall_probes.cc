@@ -29,6 +29,9 @@ int last_error() { return errno ? -errno : -EINVAL; }
 // "syscalls/sys_enter_read", "sock/sock_send_length": the tracepoint's category/name.
 std::string probe_name(const bpf_program* prog) {
   std::string_view section = bpf_program__section_name(prog);
+  // Uprobes name no target in their section (attach_tls_library gives it): named by program.
+  if (section == "uprobe" || section == "uretprobe")
+    return std::string(section) + "/" + bpf_program__name(prog);
   if (section.starts_with("tracepoint/")) section.remove_prefix(std::strlen("tracepoint/"));
   for (std::string_view prefix : {"raw_tracepoint/", "tp_btf/"}) {
     if (!section.starts_with(prefix)) continue;
@@ -43,6 +46,15 @@ std::string probe_name(const bpf_program* prog) {
 // receives: the sender's address reaches the caller's buffer only after sock_recvmsg.
 bool sock_hook_only(std::string_view program) {
   return program.starts_with("sock_") || program == "tcp_sendmsg_locked" || program.ends_with("_udp");
+}
+// The TLS plaintext probes (bpf/tls_uprobes.bpf.h): loaded only when asked for; the uprobes attach per
+// binary (attach_tls_library), the exec watch with the rest.
+bool tls_program(std::string_view program) {
+  return program.starts_with("ssl_") || program == "sched_process_exec";
+}
+bool uprobe_program(const bpf_program* prog) {
+  const std::string_view section = bpf_program__section_name(prog);
+  return section.starts_with("uprobe") || section.starts_with("uretprobe");
 }
 bool syscall_fallback_only(std::string_view program) {
   static constexpr std::string_view kFallback[] = {
@@ -75,6 +87,7 @@ struct SyscallProbes::LoadConfig {
   bool sock_hooks;
   bool send_marks;  // tcp/tcp_sendmsg_locked exists (ts_enter of TCP sends with the sock hooks)
   bool batch_wakeups;
+  bool tls;
 };
 
 namespace {
@@ -83,6 +96,7 @@ using LoadConfig = SyscallProbes::LoadConfig;
 // Whether a program is part of this configuration at all (the others are neither loaded nor reported).
 bool program_wanted(const LoadConfig& config, const bpf_program* prog) {
   const std::string_view program = bpf_program__name(prog);
+  if (tls_program(program)) return config.tls;
   if (program == "tcp_sendmsg_locked") return config.sock_hooks && config.send_marks;
   if (sock_hook_only(program)) return config.sock_hooks;
   if (syscall_fallback_only(program)) return !config.sock_hooks;
@@ -212,6 +226,7 @@ LoadConfig choose_load_config(const SyscallProbeOptions& options) {
       .sock_hooks = sock_hooks,
       .send_marks = sock_hooks && options.send_start_marks && kernel_has_tracepoint("tcp_sendmsg_locked"),
       .batch_wakeups = options.batch_wakeups,
+      .tls = options.tls_uprobes,
   };
   if (config.payload_capture_bytes != options.payload_capture_bytes)
     spdlog::warn("payload_capture_bytes {} exceeds the kernel-side maximum, using {}",
@@ -280,6 +295,9 @@ std::unique_ptr<SyscallProbes> SyscallProbes::load(const SyscallProbeOptions& op
   // The constructor is private (load is the only way to a SyscallProbes), so make_unique cannot reach it.
   std::unique_ptr<SyscallProbes> probes(new SyscallProbes(Skeleton(opened.release()), std::move(handler)));
   probes->sock_hooks_ = config.sock_hooks;
+  const auto& progs = probes->skel_->progs;
+  probes->tls_loaded_ = config.tls && bpf_program__fd(progs.ssl_return) >= 0 &&
+                        bpf_program__fd(progs.ssl_read_enter) >= 0 && bpf_program__fd(progs.ssl_write_enter) >= 0;
   probes->set_filters(options);
   const EventStream::Options stream_options{.max_records_per_poll = 8192,
                                             .batched_wakeups = config.batch_wakeups};
@@ -310,6 +328,8 @@ void SyscallProbes::attach_programs(const LoadConfig& config,
     ProbeStatus status;
     status.name = probe_name(prog);
     if (!program_wanted(config, prog)) continue;  // the other mode's hooks
+    // Uprobes attach per binary (attach_tls_library()); listed here only when the kernel refused them.
+    if (uprobe_program(prog) && !refused.contains(status.name)) continue;
     if (auto it = refused.find(status.name); it != refused.end()) {
       status.error = "not loaded: " + it->second;
     } else {
@@ -332,6 +352,58 @@ void SyscallProbes::attach_programs(const LoadConfig& config,
     std::string first = status_.empty() ? "no programs" : status_.front().error;
     throw ProbeError("no syscall probe could be attached; first error: " + first);
   }
+}
+
+TlsAttachment SyscallProbes::attach_tls_library(const std::string& binary_path) {
+  if (!tls_loaded_) throw ProbeError("the TLS probes are not loaded");
+  struct Probe {
+    const char* function;
+    bpf_program* entry;
+    bool required;
+  };
+  const Probe probes[] = {
+      {"SSL_read", skel_->progs.ssl_read_enter, true},
+      {"SSL_write", skel_->progs.ssl_write_enter, true},
+      {"SSL_read_ex", skel_->progs.ssl_read_ex_enter, false},  // OpenSSL 1.1.1+
+      {"SSL_write_ex", skel_->progs.ssl_write_ex_enter, false},
+  };
+  TlsAttachment attachment;
+  for (const Probe& probe : probes) {
+    // The return probe first: an entry without its return would leave the thread marked "inside an SSL
+    // call" and hide its socket calls' ciphertext for nothing.
+    LIBBPF_OPTS(bpf_uprobe_opts, ret_opts, .retprobe = true, .func_name = probe.function);
+    LIBBPF_OPTS(bpf_uprobe_opts, entry_opts, .retprobe = false, .func_name = probe.function);
+    bpf_link* ret_link;
+    {
+      QuietLibbpfWarnings quiet;
+      ret_link = bpf_program__attach_uprobe_opts(skel_->progs.ssl_return, -1, binary_path.c_str(), 0, &ret_opts);
+    }
+    if (!ret_link) {
+      if (!probe.required) continue;
+      throw ProbeError(fmt::format("uretprobe {}:{}: {}", binary_path, probe.function,
+                                   libbpf_error_text(last_error())));
+    }
+    BpfLink ret(ret_link);
+    bpf_link* entry_link;
+    {
+      QuietLibbpfWarnings quiet;
+      entry_link = bpf_program__attach_uprobe_opts(probe.entry, -1, binary_path.c_str(), 0, &entry_opts);
+    }
+    if (!entry_link) {
+      if (!probe.required) continue;
+      throw ProbeError(fmt::format("uprobe {}:{}: {}", binary_path, probe.function,
+                                   libbpf_error_text(last_error())));
+    }
+    attachment.links.push_back(std::move(ret));
+    attachment.links.emplace_back(entry_link);
+    attachment.functions.emplace_back(probe.function);
+  }
+  return attachment;
+}
+
+void SyscallProbes::set_tls_state(bool uprobes_attached, bool exec_events) {
+  skel_->bss->tls_uprobes_active = uprobes_attached ? 1 : 0;
+  skel_->bss->exec_events_enabled = exec_events ? 1 : 0;
 }
 
 void SyscallProbes::set_filters(const SyscallProbeOptions& filters) {
@@ -384,6 +456,9 @@ KernelCounters SyscallProbes::counters() const {
       .filtered = totals[OTELBPF_CNT_FILTERED],
       .inflight_lost = totals[OTELBPF_CNT_INFLIGHT_LOST],
       .sock_cache_misses = totals[OTELBPF_CNT_SOCK_CACHE_MISS],
+      .tls_ciphertext_skipped = totals[OTELBPF_CNT_TLS_CIPHERTEXT],
+      .tls_unbound = totals[OTELBPF_CNT_TLS_UNBOUND],
+      .tls_events = totals[OTELBPF_CNT_TLS_EVENTS],
   };
 }
 

@@ -43,6 +43,9 @@ struct SyscallProbeOptions {
   // begins (one more program run per send, ~100-170 ns here); false reports when the send returned, as the
   // sock hooks fire only then (a loopback write returns within microseconds; spans start that much later).
   bool send_start_marks = false;
+  // Load the TLS plaintext probes (bpf/tls_uprobes.bpf.h: SSL_read/SSL_write uprobes and the exec
+  // watch). They attach to nothing until attach_tls_library() names a binary (probes/tls_probes.h).
+  bool tls_uprobes = false;
   // The agent never traces its own process (its export traffic would feed itself). Tests that
   // generate traffic in-process turn this on.
   bool trace_own_process = false;
@@ -68,6 +71,15 @@ struct KernelCounters {
   std::uint64_t filtered = 0;
   std::uint64_t inflight_lost = 0;
   std::uint64_t sock_cache_misses = 0;  // sock hooks: verdicts decided by walking the fd table
+  std::uint64_t tls_ciphertext_skipped = 0;  // socket calls inside SSL calls (their plaintext is sent)
+  std::uint64_t tls_unbound = 0;             // TLS plaintext whose socket was not found
+  std::uint64_t tls_events = 0;              // TLS plaintext events sent
+};
+
+// The uprobes attached to one TLS library or executable; destroying it detaches them.
+struct TlsAttachment {
+  std::vector<BpfLink> links;
+  std::vector<std::string> functions;  // the SSL_* functions found and probed
 };
 
 class SyscallProbes {
@@ -89,6 +101,15 @@ class SyscallProbes {
   int poll(std::chrono::milliseconds timeout);
   // Fd that becomes readable when events are waiting, for an external epoll loop; then call poll(0ms).
   int epoll_fd() const;
+
+  // Attaches the TLS uprobes to every process that maps `binary_path` (a libssl or an executable with
+  // OpenSSL inside). Throws ProbeError when the TLS probes are not loaded or SSL_read/SSL_write cannot be
+  // probed there; the _ex variants are probed where the library has them.
+  TlsAttachment attach_tls_library(const std::string& binary_path);
+  // Tells the kernel side whether TLS uprobes are attached (the socket hooks look up the thread's SSL
+  // state only then) and whether to send exec events.
+  void set_tls_state(bool uprobes_attached, bool exec_events);
+  bool tls_loaded() const { return tls_loaded_; }
 
   // Replaces the runtime filters (pids, cgroup_id, ignore_ports, only_ports; other fields are ignored).
   void set_filters(const SyscallProbeOptions& filters);
@@ -127,6 +148,7 @@ class SyscallProbes {
   std::vector<BpfLink> links_;
   std::vector<ProbeStatus> status_;
   bool sock_hooks_ = false;
+  bool tls_loaded_ = false;
 };
 
 }  // namespace otelbpf

@@ -91,3 +91,19 @@ void ConnectionTable::evict_idle(std::uint64_t now_ns) {
 }
 
 }  // namespace otelbpf
+
+namespace otelbpf {
+
+bool looks_like_tls_record(std::string_view bytes, bool application_data) {
+  if (bytes.size() < 5) return false;
+  const auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); };
+  constexpr std::uint8_t kHandshake = 0x16, kApplicationData = 0x17;
+  constexpr std::uint8_t kClientHello = 1, kServerHello = 2;
+  if (byte(1) != 0x03 || byte(2) < 0x01 || byte(2) > 0x04) return false;
+  const std::size_t length = (std::size_t{byte(3)} << 8) | byte(4);
+  if (length == 0 || length > 16384 + 2048) return false;
+  if (byte(0) == kHandshake) return bytes.size() < 6 || byte(5) == kClientHello || byte(5) == kServerHello;
+  return application_data && byte(0) == kApplicationData;
+}
+
+}  // namespace otelbpf

@@ -8,6 +8,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -39,10 +40,18 @@ struct Connection {
   // whose role the stitcher infers from the first message.
   l7::Role role_hint = l7::Role::kUnknown;
   l7::L7Feed l7;  // protocol inference and the stitcher
+  // kPlaintext: the TLS probes send this connection's plaintext (its socket events are ciphertext);
+  // kCiphertext: TLS records seen on the socket and no plaintext (yet).
+  enum class Tls : std::uint8_t { kNone, kCiphertext, kPlaintext } tls = Tls::kNone;
   std::uint64_t last_seen_ns = 0;
 
   l7::Role role() const;
 };
+
+// Whether bytes start a TLS record: a handshake (ClientHello/ServerHello) or, when `application_data`
+// (a connection seen from its middle, whose protocol is not known yet), application data. Record versions
+// 0x0301-0x0304; lengths at most 2^14 + 2048.
+bool looks_like_tls_record(std::string_view bytes, bool application_data);
 
 class ConnectionTable {
  public:

@@ -37,6 +37,7 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
   }
   for (const auto& [key, value] : record.attributes) add_span_attribute(span, key, value);
   add_str(span, attr::kL7Protocol, record.protocol);
+  if (origin.tls) add_span_attribute(span, attr::kTls, true);
   add_int(span, "otelbpf.req.bytes", static_cast<std::int64_t>(record.req_bytes));
   add_int(span, "otelbpf.resp.bytes", static_cast<std::int64_t>(record.resp_bytes));
   add_int(span, attr::kReqSeq, record.req_seq);

@@ -19,6 +19,7 @@ struct SysSpanOrigin {
   std::string_view executable;
   std::uint64_t syscall_trace_id = 0;  // 0 = none
   std::int64_t monotonic_to_wall_ns = 0;
+  bool tls = false;  // the bytes were TLS plaintext (otelbpf.tls=true)
 };
 
 otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origin, SpanIdGenerator& ids);

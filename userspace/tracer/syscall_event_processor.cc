@@ -36,7 +36,10 @@ SyscallEventProcessor::SyscallEventProcessor(SyscallEventProcessorOptions option
       non_l7_connections_(metrics.counter("otelbpf_tracer_unrecognised_connections_total",
                                           "Connections whose bytes matched no supported protocol")),
       handler_errors_(metrics.counter("otelbpf_tracer_event_errors_total",
-                                      "Kernel events dropped because handling them threw")) {
+                                      "Kernel events dropped because handling them threw")),
+      tls_ciphertext_dropped_(metrics.counter(
+          "otelbpf_tracer_tls_ciphertext_events_total",
+          "Socket events of TLS connections dropped unparsed (ciphertext; the TLS probes send the plaintext)")) {
   if (options_.host_name.empty()) options_.host_name = host_name();
 }
 
@@ -112,6 +115,9 @@ void SyscallEventProcessor::dispatch(const otelbpf_event_header& event,
       executables_.erase(event.pid);
       pid_namespaces_.erase(event.pid);
       return;
+    case OTELBPF_EV_EXEC:
+      if (options_.on_exec) options_.on_exec(event.pid);
+      return;
     default:
       metrics_.counter("otelbpf_tracer_bad_events_total", "Events of an unknown type from the kernel").inc();
   }
@@ -127,6 +133,7 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
       event.direction == OTELBPF_DIR_INGRESS ? l7::Direction::kIngress : l7::Direction::kEgress;
   const std::string_view captured(reinterpret_cast<const char*>(payload.data()),
                                   std::min<std::size_t>(payload.size(), event.payload_len));
+  if (!admit_tls(conn, event, captured)) return;
   l7::InferenceInput inference;
   inference.first_bytes = captured;
   inference.direction = direction;
@@ -168,6 +175,29 @@ void SyscallEventProcessor::on_data(const otelbpf_event_header& event,
   if (pending_spans_ >= options_.max_batch_spans) flush();
 }
 
+bool SyscallEventProcessor::admit_tls(Connection& conn, const otelbpf_event_header& event,
+                                      std::string_view captured) {
+  if (event.flags & OTELBPF_EVF_TLS) {
+    if (conn.tls != Connection::Tls::kPlaintext) {
+      // What the connection's socket calls showed before (a PostgreSQL SSLRequest, a TLS handshake) is
+      // not where its plaintext protocol starts: inference starts again on the decrypted bytes.
+      if (conn.l7.parsing()) {
+        records_.clear();
+        conn.l7.close(event.ts_enter_ns, records_, metrics_, "sys");
+        finish_records(conn, records_);
+      }
+      conn.l7 = l7::L7Feed{};
+      conn.tls = Connection::Tls::kPlaintext;
+    }
+    return true;
+  }
+  if (conn.tls == Connection::Tls::kNone && looks_like_tls_record(captured, !conn.l7.parsing()))
+    conn.tls = Connection::Tls::kCiphertext;
+  if (conn.tls == Connection::Tls::kNone) return true;
+  tls_ciphertext_dropped_.inc();
+  return false;
+}
+
 void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l7::L7Record>& records) {
   if (records.empty()) return;
   auto [it, inserted] = pending_.try_emplace(conn.key.pid);
@@ -200,6 +230,7 @@ void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l
     origin.executable = executable;
     origin.monotonic_to_wall_ns = monotonic_to_wall_ns_;
     origin.syscall_trace_id = thread_links_.id_at(conn.key.pid, record.req_tid, record.start_ns);
+    origin.tls = conn.tls == Connection::Tls::kPlaintext;
     *scope_spans->add_spans() = build_sys_span(record, origin, ids_);
     ++pending_spans_;
     spans_.inc();

@@ -39,6 +39,9 @@ struct SyscallEventProcessorOptions {
   // their spans leave the assembler, so whatever needs /proc/<pid> (its cgroup, for pod attribution)
   // must be read now.
   std::function<void(std::uint32_t pid)> on_new_process;
+  // Called when a process exec'd (OTELBPF_EV_EXEC; sent only while the TLS probes watch for new
+  // binaries). Runs on the event thread: must not block.
+  std::function<void(std::uint32_t pid)> on_exec;
   // The connection table's estimated bytes are charged here (nullptr: not accounted).
   MemoryBudget* memory = nullptr;
 };
@@ -61,6 +64,10 @@ class SyscallEventProcessor {
  private:
   void dispatch(const otelbpf_event_header& event, std::span<const std::uint8_t> payload);
   void on_data(const otelbpf_event_header& event, std::span<const std::uint8_t> payload);
+  // TLS (docs/design.md, TLS plaintext): plaintext from the TLS probes switches a connection to it; the
+  // connection's socket events are then ciphertext and are dropped unparsed, as they are once a TLS
+  // record shows up on a connection without plaintext (a library the probes do not cover). False: drop.
+  bool admit_tls(Connection& conn, const otelbpf_event_header& event, std::string_view captured);
   void finish_records(const Connection& conn, std::vector<l7::L7Record>& records);
   void close_connection(Connection& conn, std::uint64_t ts_ns);
   const std::string& executable_of(std::uint32_t pid, const std::string& comm);
@@ -86,6 +93,7 @@ class SyscallEventProcessor {
   Counter& spans_;
   Counter& non_l7_connections_;
   Counter& handler_errors_;
+  Counter& tls_ciphertext_dropped_;
   MemoryCharge table_charge_;
 };
 

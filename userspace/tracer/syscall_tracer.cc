@@ -10,12 +10,17 @@ namespace otelbpf {
 
 SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options,
                              SyscallEventProcessorOptions processor_options, SpanPipeline& pipeline,
-                             MetricsRegistry& metrics)
+                             MetricsRegistry& metrics, TlsProbeOptions tls_options)
     : probe_options_(std::move(probe_options)),
       pipeline_(pipeline),
       metrics_(metrics),
       processor_(
-          std::move(processor_options),
+          [&] {
+            processor_options.on_exec = [this](std::uint32_t pid) {
+              if (tls_) tls_->on_exec(pid);
+            };
+            return std::move(processor_options);
+          }(),
           [this](SpanBatch batch) {
             const auto spans = batch.span_count();
             if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
@@ -25,6 +30,7 @@ SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options,
                   .inc(spans);
           },
           metrics),
+      tls_options_(std::move(tls_options)),
       probe_metrics_(metrics) {}
 
 SyscallTracer::~SyscallTracer() { stop(); }
@@ -39,6 +45,16 @@ bool SyscallTracer::start(std::string& error) {
   } catch (const std::exception& e) {
     error = e.what();
     return false;
+  }
+  if (probe_options_.tls_uprobes) {
+    if (probes_->tls_loaded()) {
+      tls_ = std::make_unique<TlsProbes>(*probes_, tls_options_, metrics_);
+      tls_->start();
+      spdlog::info("TLS probes: {} OpenSSL libraries/executables attached; new processes are watched",
+                   tls_->attached().size());
+    } else {
+      spdlog::warn("TLS probes: the kernel refused the SSL uprobes; TLS connections stay opaque");
+    }
   }
   std::size_t refused = 0;
   for (const auto& probe : probes_->status()) refused += probe.attached ? 0 : 1;
@@ -75,6 +91,7 @@ void SyscallTracer::stop() {
   if (!thread_.joinable()) return;
   stopping_ = true;
   thread_.join();
+  tls_.reset();  // detaches the uprobes before their programs go
   probes_.reset();
 }
 

@@ -10,6 +10,7 @@
 #include "pipeline/span_pipeline.h"
 #include "probes/probe_metrics.h"
 #include "probes/syscall_probes.h"
+#include "probes/tls_probes.h"
 #include "tracer/syscall_event_processor.h"
 
 namespace otelbpf {
@@ -17,7 +18,8 @@ namespace otelbpf {
 class SyscallTracer {
  public:
   SyscallTracer(SyscallProbeOptions probe_options, SyscallEventProcessorOptions processor_options,
-                SpanPipeline& pipeline, MetricsRegistry& metrics = default_metrics());
+                SpanPipeline& pipeline, MetricsRegistry& metrics = default_metrics(),
+                TlsProbeOptions tls_options = {});
   ~SyscallTracer();
   SyscallTracer(const SyscallTracer&) = delete;
   SyscallTracer& operator=(const SyscallTracer&) = delete;
@@ -39,6 +41,10 @@ class SyscallTracer {
   MetricsRegistry& metrics_;
   SyscallEventProcessor processor_;
   std::unique_ptr<SyscallProbes> probes_;
+  TlsProbeOptions tls_options_;
+  // Where the TLS uprobes go (when probe_options.tls_uprobes): created by start() before the poll thread,
+  // destroyed by stop() after it and before probes_.
+  std::unique_ptr<TlsProbes> tls_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   ProbeMetrics probe_metrics_;

@@ -306,3 +306,101 @@ TEST(SyscallEventProcessor, NamespacedPidOfAProcessIsReadFromProc) {
 
 }  // namespace
 }  // namespace otelbpf
+
+namespace otelbpf {
+namespace {
+
+// A TLS record header with a ClientHello behind it, as a TLS client's first write carries it.
+std::string client_hello() { return std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(40, 'r'); }
+std::string application_record() { return std::string("\x17\x03\x03\x00\x45", 5) + std::string(69, '\xa5'); }
+
+otelbpf_event_header as_tls(otelbpf_event_header h, std::uint8_t syscall) {
+  h.flags = OTELBPF_EVF_TLS;
+  h.syscall = syscall;
+  return h;
+}
+
+TEST(SyscallEventProcessorTls, PlaintextMakesSpansAndTheConnectionsCiphertextIsNeverParsed) {
+  MetricsRegistry metrics;
+  Recorder out;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory client(300, 0x51, "127.0.0.1", 50100, "127.0.0.1", 443);
+  const std::string hello = client_hello(), record = application_record();
+  const std::string request = "GET /secure HTTP/1.1\r\nHost: shop\r\n\r\n";
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  processor.on_event(client.open(OTELBPF_EV_CONNECT, 10), {});
+  // The handshake: socket calls outside SSL_read/SSL_write, sent as ordinary events.
+  processor.on_event(client.data(OTELBPF_DIR_EGRESS, 300, 20, 1, hello.size()), bytes(hello));
+  processor.on_event(client.data(OTELBPF_DIR_INGRESS, 300, 30, 1, record.size()), bytes(record));
+  // The plaintext of the exchange, from the TLS probes; and ciphertext a memory-BIO library writes after it.
+  processor.on_event(as_tls(client.data(OTELBPF_DIR_EGRESS, 300, 40, 500, request.size()), OTELBPF_SYS_SSL_WRITE),
+                     bytes(request));
+  processor.on_event(client.data(OTELBPF_DIR_EGRESS, 300, 41, 500, record.size()), bytes(record));
+  processor.on_event(as_tls(client.data(OTELBPF_DIR_INGRESS, 300, 50, 900, response.size()), OTELBPF_SYS_SSL_READ),
+                     bytes(response));
+  processor.tick();
+
+  ASSERT_EQ(out.spans.size(), 1u);
+  const auto& span = out.spans[0];
+  EXPECT_EQ(span.kind(), otlp::Span::SPAN_KIND_CLIENT);
+  EXPECT_EQ(attr(span, "url.path")->string_value(), "/secure");
+  EXPECT_EQ(attr(span, "http.response.status_code")->int_value(), 200);
+  ASSERT_NE(attr(span, "otelbpf.tls"), nullptr);
+  EXPECT_TRUE(attr(span, "otelbpf.tls")->bool_value());
+  EXPECT_EQ(attr(span, "otelbpf.tcp.req_seq")->int_value(), 500);
+  EXPECT_EQ(attr(span, "otelbpf.tcp.resp_seq")->int_value(), 900);
+  // The handshake, the record read before the plaintext and the one written after it: all dropped unparsed.
+  EXPECT_EQ(metrics.value("otelbpf_tracer_tls_ciphertext_events_total"), 3);
+  EXPECT_EQ(metrics.value("otelbpf_tracer_unrecognised_connections_total"), 0);
+}
+
+TEST(SyscallEventProcessorTls, PostgresSslRequestThenPlaintextStartsTheProtocolAfresh) {
+  MetricsRegistry metrics;
+  Recorder out;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory psql(400, 0x61, "127.0.0.1", 50200, "127.0.0.1", 5432);
+  processor.on_event(psql.open(OTELBPF_EV_CONNECT, 10), {});
+  // SSLRequest and the server's 'S', in the clear: the PostgreSQL parser sees them and goes opaque.
+  const std::string ssl_request("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8), yes = "S";
+  processor.on_event(psql.data(OTELBPF_DIR_EGRESS, 400, 20, 1, ssl_request.size()), bytes(ssl_request));
+  processor.on_event(psql.data(OTELBPF_DIR_INGRESS, 400, 30, 1, yes.size()), bytes(yes));
+  const std::string hello = client_hello();
+  processor.on_event(psql.data(OTELBPF_DIR_EGRESS, 400, 40, 9, hello.size()), bytes(hello));
+  // Then the start-up message and a query, decrypted.
+  std::string startup("\x00\x00\x00\x00\x00\x03\x00\x00user\0postgres\0database\0shop\0\0", 37);
+  startup[3] = static_cast<char>(startup.size());
+  const std::string query = std::string("Q\x00\x00\x00\x0dSELECT 1\0", 14);
+  const std::string ready = std::string("Z\x00\x00\x00\x05I", 6);
+  const std::string result = std::string("C\x00\x00\x00\x0dSELECT 1\0", 14) + ready;
+  processor.on_event(as_tls(psql.data(OTELBPF_DIR_EGRESS, 400, 50, 700, startup.size()), OTELBPF_SYS_SSL_WRITE),
+                     bytes(startup));
+  processor.on_event(as_tls(psql.data(OTELBPF_DIR_INGRESS, 400, 60, 800, ready.size()), OTELBPF_SYS_SSL_READ),
+                     bytes(ready));
+  processor.on_event(as_tls(psql.data(OTELBPF_DIR_EGRESS, 400, 70, 737, query.size()), OTELBPF_SYS_SSL_WRITE),
+                     bytes(query));
+  processor.on_event(as_tls(psql.data(OTELBPF_DIR_INGRESS, 400, 80, 806, result.size()), OTELBPF_SYS_SSL_READ),
+                     bytes(result));
+  processor.tick();
+  ASSERT_EQ(out.spans.size(), 1u);
+  EXPECT_EQ(attr(out.spans[0], "db.system.name")->string_value(), "postgresql");
+  EXPECT_EQ(attr(out.spans[0], "db.namespace")->string_value(), "shop");
+  EXPECT_TRUE(attr(out.spans[0], "otelbpf.tls")->bool_value());
+  EXPECT_EQ(metrics.value("otelbpf_tracer_tls_ciphertext_events_total"), 1);
+}
+
+TEST(TlsRecordDetection, HandshakesAnywhereApplicationDataOnlyBeforeAProtocolIsKnown) {
+  EXPECT_TRUE(looks_like_tls_record(client_hello(), false));
+  EXPECT_TRUE(looks_like_tls_record(std::string("\x16\x03\x03\x00\x7a\x02", 6), false));  // ServerHello
+  EXPECT_FALSE(looks_like_tls_record(std::string("\x16\x03\x03\x00\x7a\x0b", 6), false));  // Certificate
+  EXPECT_TRUE(looks_like_tls_record(application_record(), true));
+  EXPECT_FALSE(looks_like_tls_record(application_record(), false));
+  EXPECT_FALSE(looks_like_tls_record(std::string("\x16\x03\x00\x00\x10\x01", 6), false));  // SSL 3.0
+  EXPECT_FALSE(looks_like_tls_record(std::string("\x16\x03\x01\x48\x01\x01", 6), false));  // too long
+  EXPECT_FALSE(looks_like_tls_record(std::string("\x16\x03\x01", 3), false));
+  EXPECT_FALSE(looks_like_tls_record("GET / HTTP/1.1\r\n", true));
+  // A MySQL packet of 0x000316 bytes starts 16 03 00: not a TLS version.
+  EXPECT_FALSE(looks_like_tls_record(std::string("\x16\x03\x00\x01\x03", 5), true));
+}
+
+}  // namespace
+}  // namespace otelbpf

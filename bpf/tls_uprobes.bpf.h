@@ -1,0 +1,268 @@
+/* TLS plaintext: uprobes on OpenSSL's SSL_read/SSL_write (and the _ex variants) turn the bytes an
+ * application hands to or gets from its TLS library into OTELBPF_EV_DATA events flagged OTELBPF_EVF_TLS,
+ * so the protocol parsers see HTTP, HTTP/2, PostgreSQL, ... instead of ciphertext. Part of
+ * syscalls.bpf.c (one object: the events share its ring buffer, counters and filters); attached per
+ * library or executable by userspace/probes/tls_probes.cc (docs/design.md, TLS plaintext).
+ *
+ * Which socket a plaintext belongs to, in order of trust:
+ * 1. a socket call the thread makes inside the SSL call (OpenSSL with a socket BIO: nginx, curl, libpq,
+ *    PostgreSQL, Python): its fd, 5-tuple and TCP sequence number. That call's ciphertext is not sent
+ *    (the plaintext replaces it) and the SSL* is bound to the socket;
+ * 2. the SSL*'s binding from an earlier call, checked against the fd table (the fd still holds that
+ *    socket);
+ * 3. the thread's last socket call outside any SSL call (libraries with memory BIOs, Node.js: the event
+ *    loop reads ciphertext, then SSL_read decrypts it; SSL_write encrypts into memory, then the loop writes
+ *    it). The SSL* is bound to that socket for its later calls.
+ * The TCP sequence number is the record's: (1) the inner call's; otherwise for SSL_write the socket's
+ * write_seq now (the ciphertext of this write is sent next) and for SSL_read the last read's. */
+#ifndef OTELBPF_TLS_UPROBES_BPF_H
+#define OTELBPF_TLS_UPROBES_BPF_H
+
+/* Set by userspace once a TLS uprobe is attached: until then the socket hooks skip the lookup below. */
+__u32 tls_uprobes_active;
+/* Set by userspace while it watches for new binaries to attach to (sched_process_exec events). */
+__u32 exec_events_enabled;
+
+/* A thread's state for the TLS probes: the SSL call it is in, and its last socket call outside one. */
+struct tls_thread {
+  __u64 ssl;
+  __u64 buf;
+  __u64 out_len;     /* size_t* of SSL_read_ex/SSL_write_ex; 0 for SSL_read/SSL_write */
+  __u64 ts_enter_ns;
+  __u32 depth;       /* SSL calls nested inside the tracked one (a library calling its own API) */
+  __u8 active;
+  __u8 direction;
+  __u8 have_inner;   /* a socket call happened inside the SSL call */
+  __u8 have_last;
+  __u32 inner_fd;
+  __u32 inner_seq;
+  struct otelbpf_socket_info inner_sock;
+  __u32 last_fd;
+  __u32 last_seq;
+  __u8 last_direction;
+  __u8 _pad[7];
+  struct otelbpf_socket_info last_sock;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64); /* pid_tgid */
+  __type(value, struct tls_thread);
+} tls_threads SEC(".maps");
+
+struct ssl_key {
+  __u64 ssl;
+  __u32 tgid;
+  __u32 _pad;
+};
+struct ssl_socket {
+  __u32 fd;
+  __u32 _pad;
+  struct otelbpf_socket_info sock;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct ssl_key);
+  __type(value, struct ssl_socket);
+} ssl_sockets SEC(".maps");
+
+static __always_inline void bind_ssl(__u64 ssl, __u32 tgid, __u32 fd, const struct otelbpf_socket_info* sock) {
+  struct ssl_key key = {.ssl = ssl, .tgid = tgid};
+  struct ssl_socket value = {.fd = fd};
+  value.sock = *sock;
+  bpf_map_update_elem(&ssl_sockets, &key, &value, BPF_ANY);
+}
+
+/* A TLS record header: OpenSSL (without read-ahead) reads each record as a 5-byte header, then its body. */
+#define TLS_RECORD_HEADER_BYTES 5
+
+/* Called by the socket-call paths for every TCP data call once the TLS probes are attached. True when the
+ * call runs inside an SSL call: its bytes are ciphertext the plaintext event replaces, so it is not sent.
+ * Otherwise a thread that uses TLS remembers it as its last socket call (rule 3 above).
+ * The record's sequence number (the plaintext event's tcp_seq): for SSL_write the first write inside the
+ * call; for SSL_read the header read of the last record read inside the call, since the records before it
+ * (TLS 1.3 session tickets, for one) carried no application data. */
+static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, const struct otelbpf_socket_info* sock,
+                                                  __u32 tcp_seq, __u8 direction, long bytes) {
+  if (!tls_uprobes_active || sock->protocol != IPPROTO_TCP) return false;
+  struct tls_thread* t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
+  if (!t) return false;
+  if (t->active) {
+    const bool own_direction = direction == t->direction;
+    if (!t->have_inner) {
+      t->inner_fd = fd;
+      t->inner_sock = *sock;
+    }
+    /* have_inner: 0 nothing yet, 2 only calls in the other direction, 1 the record's start is known. */
+    if (own_direction && (t->have_inner != 1 || (direction == OTELBPF_DIR_INGRESS &&
+                                                  bytes == TLS_RECORD_HEADER_BYTES))) {
+      t->inner_seq = tcp_seq;
+      t->have_inner = 1;
+    } else if (!t->have_inner) {
+      t->have_inner = 2;
+    }
+    count(OTELBPF_CNT_TLS_CIPHERTEXT);
+    return true;
+  }
+  t->have_last = 1;
+  t->last_fd = fd;
+  t->last_seq = tcp_seq;
+  t->last_direction = direction;
+  t->last_sock = *sock;
+  return false;
+}
+
+static __always_inline int tls_enter(__u8 direction, __u64 ssl, __u64 buf, __u64 out_len) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!pass_task_filters(id)) return 0;
+  struct tls_thread* t = bpf_map_lookup_elem(&tls_threads, &id);
+  if (!t) {
+    struct tls_thread fresh = {};
+    bpf_map_update_elem(&tls_threads, &id, &fresh, BPF_NOEXIST);
+    t = bpf_map_lookup_elem(&tls_threads, &id);
+    if (!t) return 0;
+  }
+  if (t->active) {
+    t->depth++;
+    return 0;
+  }
+  t->active = 1;
+  t->depth = 0;
+  t->direction = direction;
+  t->ssl = ssl;
+  t->buf = buf;
+  t->out_len = out_len;
+  t->have_inner = 0;
+  t->ts_enter_ns = bpf_ktime_get_ns();
+  return 0;
+}
+
+/* The socket of a binding, if its fd still holds it in this process. */
+static __always_inline struct sock* bound_socket(const struct ssl_socket* b) {
+  enum fd_kind kind;
+  struct sock* sk = fd_to_inet_sock(b->fd, &kind);
+  return sk && (__u64)sk == b->sock.sock_id ? sk : NULL;
+}
+
+static __always_inline int tls_return(void* ctx, long rc) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct tls_thread* t = bpf_map_lookup_elem(&tls_threads, &id);
+  if (!t || !t->active) return 0;
+  if (t->depth) {
+    t->depth--;
+    return 0;
+  }
+  t->active = 0;
+
+  /* SSL_read/SSL_write return an int: bytes, or <= 0 on error or "want read/write". The _ex variants
+   * return 1 on success with the byte count in *out_len. */
+  __s64 bytes = (int)rc;
+  if (t->out_len) {
+    if ((int)rc != 1) return 0;
+    __u64 n = 0;
+    if (bpf_probe_read_user(&n, sizeof(n), (const void*)t->out_len)) return 0;
+    bytes = (__s64)n;
+  }
+  if (bytes <= 0) return 0;
+
+  struct inflight_syscall in = {};
+  in.ts_enter_ns = t->ts_enter_ns;
+  in.direction = t->direction;
+  in.syscall = t->direction == OTELBPF_DIR_EGRESS ? OTELBPF_SYS_SSL_WRITE : OTELBPF_SYS_SSL_READ;
+  struct sock* sk = NULL;
+  bool seq_known = false;
+  if (t->have_inner) {
+    in.fd = t->inner_fd;
+    in.sock = t->inner_sock;
+    bind_ssl(t->ssl, id >> 32, t->inner_fd, &t->inner_sock);
+    if (t->have_inner == 1) {
+      in.tcp_seq = t->inner_seq;
+      seq_known = true;
+    } else {
+      enum fd_kind kind;
+      sk = fd_to_inet_sock(t->inner_fd, &kind);
+    }
+  } else {
+    struct ssl_key key = {.ssl = t->ssl, .tgid = id >> 32};
+    struct ssl_socket* b = bpf_map_lookup_elem(&ssl_sockets, &key);
+    sk = b ? bound_socket(b) : NULL;
+    if (b && sk) {
+      in.fd = b->fd;
+      in.sock = b->sock;
+    } else if (t->have_last) {
+      in.fd = t->last_fd;
+      in.sock = t->last_sock;
+      bind_ssl(t->ssl, id >> 32, t->last_fd, &t->last_sock);
+      enum fd_kind kind;
+      sk = fd_to_inet_sock(t->last_fd, &kind);
+    } else {
+      count(OTELBPF_CNT_TLS_UNBOUND);
+      return 0;
+    }
+  }
+  if (!seq_known) {
+    if (t->direction == OTELBPF_DIR_INGRESS && t->have_last && t->last_direction == OTELBPF_DIR_INGRESS &&
+        t->last_sock.sock_id == in.sock.sock_id)
+      in.tcp_seq = t->last_seq;
+    else if (sk)
+      in.tcp_seq = tcp_next_seq(sk, t->direction);
+  }
+  if (!pass_port_filters(&in.sock)) return 0;
+
+  struct event_scratch* ev = start_event(&in, OTELBPF_EV_DATA, id, bytes, bpf_ktime_get_ns(), NULL);
+  if (!ev) return 0;
+  ev->hdr.flags = OTELBPF_EVF_TLS;
+  __u64 want = capture_limit();
+  if ((__u64)bytes < want) want = bytes;
+  __u64 captured = copy_user_chunk(ev->payload, 0, (const void*)t->buf, want);
+  count(OTELBPF_CNT_TLS_EVENTS);
+  submit_event(ctx, ev, captured);
+  return 0;
+}
+
+/* int SSL_write(SSL *ssl, const void *buf, int num) */
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void* ssl, const void* buf) {
+  return tls_enter(OTELBPF_DIR_EGRESS, (__u64)ssl, (__u64)buf, 0);
+}
+/* int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written) */
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void* ssl, const void* buf, __u64 num, __u64* written) {
+  return tls_enter(OTELBPF_DIR_EGRESS, (__u64)ssl, (__u64)buf, (__u64)written);
+}
+/* int SSL_read(SSL *ssl, void *buf, int num) */
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void* ssl, void* buf) {
+  return tls_enter(OTELBPF_DIR_INGRESS, (__u64)ssl, (__u64)buf, 0);
+}
+/* int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes) */
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void* ssl, void* buf, __u64 num, __u64* readbytes) {
+  return tls_enter(OTELBPF_DIR_INGRESS, (__u64)ssl, (__u64)buf, (__u64)readbytes);
+}
+/* The return of all four (the entry recorded which one it was). */
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_return, long rc) { return tls_return(ctx, rc); }
+
+/* New processes, for the TLS probes to look at their executable and libraries. */
+SEC("tracepoint/sched/sched_process_exec")
+int sched_process_exec(void* ctx) {
+  if (!exec_events_enabled) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!pass_task_filters(id)) return 0;
+  __u32 zero = 0;
+  struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
+  if (!ev) return 0;
+  __builtin_memset(&ev->hdr, 0, sizeof(ev->hdr));
+  ev->hdr.type = OTELBPF_EV_EXEC;
+  ev->hdr.pid = id >> 32;
+  ev->hdr.tid = (__u32)id;
+  ev->hdr.ts_enter_ns = ev->hdr.ts_exit_ns = bpf_ktime_get_ns();
+  ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
+  submit_event(ctx, ev, 0);
+  return 0;
+}
+
+#endif /* OTELBPF_TLS_UPROBES_BPF_H */

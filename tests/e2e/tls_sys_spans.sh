@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Issue 14 end to end, on the real kernel: TLS traffic traced through OpenSSL uprobes.
+# - PostgreSQL with ssl=on, started BEFORE the agent (the agent finds its libssl at start), and psql with
+#   sslmode=require: statements as CLIENT/SERVER sys spans, paired by TCP sequence numbers;
+# - nginx with a self-signed certificate, started AFTER the agent, and curl over HTTPS (both
+#   uninstrumented): a CLIENT and a SERVER span with method, path and status, linked by TCP;
+# - an uninstrumented Node.js HTTPS server and a Node.js client with the OTel SDK (default batch processor),
+#   both started after the agent (OpenSSL linked into the node executable, memory BIOs): the SDK's
+#   traceparent is read from the decrypted request, so the sys spans join the app trace.
+# Every TLS sys span carries otelbpf.tls=true; the ciphertext of those sockets is never parsed.
+#   tests/e2e/tls_sys_spans.sh <path to otelbpf-agent>
+AGENT=$(realpath "$1")
+source "$(dirname "$0")/lib/common.sh"
+[ "$(id -u)" -eq 0 ] || fail "needs root for the eBPF probes"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$PGBIN/postgres" ] || fail "PostgreSQL is not installed (scripts/install-deps)"
+ensure_node_clients
+PG_PORT=$(free_port)
+NGINX_PORT=$(free_port)
+NODE_PORT=$(free_port)
+
+# One self-signed certificate for the three servers.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
+  -subj /CN=localhost >"$WORK/openssl.log" 2>&1 || fail "openssl req"
+
+# PostgreSQL first: it is running when the agent starts.
+chmod 755 "$WORK"
+install -d -o postgres -g postgres -m 700 "$WORK/pg"
+install -o postgres -g postgres -m 600 "$WORK/cert.pem" "$WORK/key.pem" "$WORK/pg/"
+setpriv --reuid=postgres --regid=postgres --init-groups -- "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres \
+  -A trust -E UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 || fail "initdb"
+setpriv --reuid=postgres --regid=postgres --init-groups -- "$PGBIN/postgres" -D "$WORK/pg/data" -p $PG_PORT \
+  -c listen_addresses=127.0.0.1 -c unix_socket_directories="$WORK/pg" -c fsync=off -c logging_collector=off \
+  -c ssl=on -c ssl_cert_file="$WORK/pg/cert.pem" -c ssl_key_file="$WORK/pg/key.pem" >"$WORK/postgres.log" 2>&1 &
+PIDS+=($!)
+deadline=$((SECONDS + 30))
+until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres; do
+  [ $SECONDS -lt $deadline ] || fail "postgres did not come up"
+  sleep 0.1
+done
+
+start_agent agent --http-port 0 --set receiver.http.listen=127.0.0.1 --no-grpc \
+  --export-file "$WORK/agent.jsonl" --set assembler.link_window_ms=1500 --log-level debug
+AGENT_PORT=$(agent_port agent)
+wait_http http://127.0.0.1:$AGENT_PORT/readyz
+[ "$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probes_enabled)" = 1 ] || fail "probes did not start"
+grep -q "TLS probes: attached to .*libssl.so.* seen in pid" "$WORK/agent.log" ||
+  fail "the agent did not attach to the libssl of the PostgreSQL server running at its start"
+
+# 1. psql over TLS (sslmode=require fails rather than fall back to plaintext).
+PGCONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=require"
+[ "$(psql "$PGCONN" -X -A -t -c "SELECT 40 + 2")" = 42 ] || fail "psql over TLS"
+psql "$PGCONN" -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE vault (id int, secret text)" >/dev/null || fail "psql CREATE"
+psql "$PGCONN" -X -A -t -c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" >"$WORK/pg_ssl.out"
+[ "$(cat "$WORK/pg_ssl.out")" = t ] || fail "psql session is not encrypted: $(cat "$WORK/pg_ssl.out")"
+
+# 2. nginx over HTTPS, started after the agent: the exec watch finds its libssl.
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+error_log $WORK/nginx/logs/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl;
+    ssl_certificate $WORK/cert.pem;
+    ssl_certificate_key $WORK/key.pem;
+    location /secure/ { return 200 "secure\n"; }
+    location / { return 404; }
+  }
+}
+CONF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+PIDS+=($!)
+until curl -sk -o /dev/null "https://127.0.0.1:$NGINX_PORT/secure/ready" 2>/dev/null; do sleep 0.1; done
+curl -fsSk "https://127.0.0.1:$NGINX_PORT/secure/hello" >/dev/null
+curl -sSk -o /dev/null "https://127.0.0.1:$NGINX_PORT/missing"
+
+# 3. Node.js: the node executable (OpenSSL linked in) is attached when the server execs.
+node "$E2E_DIR/node/https_server.js" $NODE_PORT "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/https_server.log" 2>&1 &
+PIDS+=($!)
+until curl -sk -o /dev/null "https://127.0.0.1:$NODE_PORT/ready" 2>/dev/null; do sleep 0.1; done
+node "$E2E_DIR/node/sdk_https_client.js" "http://127.0.0.1:$AGENT_PORT/v1/traces" \
+  "https://127.0.0.1:$NODE_PORT/api/secure-items" "$WORK/sdk_ids.json" >"$WORK/sdk_client.log" 2>&1 ||
+  fail "sdk https client"
+
+wait_drained "http://127.0.0.1:$AGENT_PORT"
+attached=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tls_attached_binaries)
+tls_events=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_tls_events_total)
+ciphertext=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_tls_ciphertext_skipped_total)
+echo "TLS: $attached binaries attached, $tls_events plaintext events, $ciphertext ciphertext calls not sent"
+grep "TLS probes: attached" "$WORK/agent.log" | sed 's/^/  /'
+[ "$attached" -ge 2 ] || fail "expected libssl and node attached, got $attached"
+grep -q "TLS probes: attached to /usr/bin/node\|TLS probes: attached to .*/node " "$WORK/agent.log" ||
+  fail "the node executable was not attached"
+stop_agent "$PID_agent"
+node "$E2E_DIR/node/verify_tls_sys_spans.js" "$WORK/agent.jsonl" "$WORK/sdk_ids.json" $PG_PORT $NGINX_PORT $NODE_PORT
+echo "tls_sys_spans: ok"
