@@ -6,9 +6,12 @@
 //     run and per operation, and the runs per operation;
 //   - the wall time per operation without the probes, with them, and without again (same run), so the
 //     cost of the attach mechanism itself shows too (the syscall tracepoints' entry path, for instance).
-// Loads bpf/syscalls.bpf.c itself (no agent), filtered to this process. Needs root.
+// Loads bpf/syscalls.bpf.c itself (no agent), filtered to this process. Needs root. The TLS family
+// (OpenSSL SSL_write + SSL_read both ways over loopback, in this process) runs with the TLS uprobes
+// attached to this process's libssl, as the agent does by default; --no-tls leaves them out (and the
+// socket hooks' per-call TLS lookup off).
 //   bench_probes [--hooks=auto|sock|syscalls] [--ops=N] [--wakeups=batched|each] [--transport=perfbuf]
-//                [--send-marks]
+//                [--send-marks] [--no-tls]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <fcntl.h>
@@ -28,9 +31,14 @@
 #include <string>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include "probes/syscall_probes.h"
+#include "probes/tls_probes.h"
 
 namespace {
 
@@ -119,9 +127,74 @@ void read_exact(int fd, char* buf, std::size_t n) {
   }
 }
 
-std::vector<Family> families() {
+// A TLS connection over a TcpPair, both ends in this process (a throwaway EC key and self-signed
+// certificate), handshake done.
+struct TlsPair {
+  TcpPair tcp;
+  SSL_CTX* server_ctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
+  SSL* server = nullptr;
+  SSL* client = nullptr;
+  TlsPair() {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    check(key && cert, "EC key");
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("bench"), -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    check(X509_sign(cert, key, EVP_sha256()) > 0, "X509_sign");
+    check(SSL_CTX_use_certificate(server_ctx, cert) == 1 && SSL_CTX_use_PrivateKey(server_ctx, key) == 1,
+          "server certificate");
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    server = SSL_new(server_ctx);
+    client = SSL_new(client_ctx);
+    SSL_set_fd(server, tcp.server);
+    SSL_set_fd(client, tcp.client);
+    // Both ends in one thread: step each until both have finished the handshake.
+    for (int fd : {tcp.client, tcp.server}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    bool client_done = false, server_done = false;
+    for (int i = 0; i < 10000 && !(client_done && server_done); ++i) {
+      if (!client_done) client_done = SSL_connect(client) == 1;
+      if (!server_done) server_done = SSL_accept(server) == 1;
+    }
+    check(client_done && server_done, "TLS handshake");
+    for (int fd : {tcp.client, tcp.server}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  }
+  ~TlsPair() {
+    SSL_free(client);
+    SSL_free(server);
+    SSL_CTX_free(client_ctx);
+    SSL_CTX_free(server_ctx);
+  }
+};
+
+void ssl_read_exact(SSL* ssl, char* buf, std::size_t n) {
+  std::size_t got = 0;
+  while (got < n) {
+    const int r = SSL_read(ssl, buf + got, static_cast<int>(n - got));
+    check(r > 0, "SSL_read");
+    got += static_cast<std::size_t>(r);
+  }
+}
+
+std::vector<Family> families(bool tls) {
   constexpr std::size_t kLen = sizeof(g_msg) - 1;
   std::vector<Family> out;
+  if (tls)
+    out.push_back({"TLS (OpenSSL)", "SSL_write+SSL_read 63 B, both ways", [] {
+                     auto p = std::make_shared<TlsPair>();
+                     return std::function<void()>([p] {
+                       check(SSL_write(p->client, g_msg, kLen) == (int)kLen, "SSL_write");
+                       ssl_read_exact(p->server, g_buf, kLen);
+                       check(SSL_write(p->server, g_msg, kLen) == (int)kLen, "SSL_write");
+                       ssl_read_exact(p->client, g_buf, kLen);
+                     });
+                   }});
   out.push_back({"read/write", "TCP write 63 B + read", [] {
                    auto p = std::make_shared<TcpPair>();
                    return std::function<void()>([p] {
@@ -258,6 +331,7 @@ double time_ops(const std::function<void()>& op, int ops, const std::function<vo
 int main(int argc, char** argv) {
   SyscallProbeOptions options;
   int ops = 20000;
+  bool tls = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--hooks=sock") options.data_hooks = SyscallProbeOptions::DataHooks::kSockHooks;
@@ -268,10 +342,11 @@ int main(int argc, char** argv) {
     else if (arg == "--wakeups=batched") options.batch_wakeups = true;
     else if (arg == "--transport=perfbuf") options.transport = SyscallProbeOptions::Transport::kPerfBuffer;
     else if (arg == "--send-marks") options.send_start_marks = true;
+    else if (arg == "--no-tls") tls = false;
     else {
       std::fprintf(stderr,
                    "usage: %s [--hooks=auto|sock|syscalls] [--ops=N] [--wakeups=batched|each] [--transport=perfbuf] "
-                   "[--send-marks]\n",
+                   "[--send-marks] [--no-tls]\n",
                    argv[0]);
       return 2;
     }
@@ -280,7 +355,8 @@ int main(int argc, char** argv) {
   options.pids = {static_cast<std::uint32_t>(getpid())};
   spdlog::set_level(spdlog::level::warn);
 
-  auto fams = families();
+  options.tls_uprobes = tls;
+  auto fams = families(tls);
   std::vector<std::function<void()>> op_of;
   for (auto& f : fams) op_of.push_back(f.make());
   for (auto& op : op_of)
@@ -291,6 +367,15 @@ int main(int argc, char** argv) {
 
   std::uint64_t events = 0;
   auto probes = SyscallProbes::load(options, [&](const otelbpf_event_header&, std::span<const std::uint8_t>) { ++events; });
+  // The TLS uprobes on this process's libssl (the agent attaches them to every process that maps it).
+  std::vector<otelbpf::TlsAttachment> tls_attachments;
+  if (tls) {
+    for (const auto& candidate : otelbpf::tls_candidates_of(static_cast<std::uint32_t>(getpid())))
+      if (candidate.kind == otelbpf::TlsCandidate::Kind::kLibssl)
+        tls_attachments.push_back(probes->attach_tls_library(candidate.path));
+    check(!tls_attachments.empty(), "no libssl mapped by bench_probes");
+    probes->set_tls_state(true, false);
+  }
   const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (stats_fd < 0) die("bpf_enable_stats (kernel.bpf_stats_enabled)");
   auto drain = [&] {
@@ -321,12 +406,13 @@ int main(int argc, char** argv) {
   const std::string hooks = probes->data_hooks();
   const std::string transport = probes->transport();
   close(stats_fd);
+  tls_attachments.clear();
   probes.reset();
   for (std::size_t i = 0; i < fams.size(); ++i) after[i] = time_ops(op_of[i], ops, nullptr);
 
-  std::printf("bench_probes: data calls via %s hooks, %s, %s wake-ups, %d ops per family, drops %llu\n",
-              hooks.c_str(), transport.c_str(), options.batch_wakeups ? "batched" : "per-event", ops,
-              static_cast<unsigned long long>(counters.ringbuf_drops));
+  std::printf("bench_probes: data calls via %s hooks, %s, %s wake-ups, TLS uprobes %s, %d ops per family, drops %llu\n",
+              hooks.c_str(), transport.c_str(), options.batch_wakeups ? "batched" : "per-event",
+              tls ? "attached" : "off", ops, static_cast<unsigned long long>(counters.ringbuf_drops));
   std::printf("%-24s %-38s %8s %9s %9s %10s %10s %10s %9s\n", "family", "operation", "events", "runs/op",
               "ns/run", "bpf ns/op", "wall no", "wall with", "added");
   for (std::size_t i = 0; i < fams.size(); ++i) {

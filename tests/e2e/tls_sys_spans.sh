@@ -2,8 +2,11 @@
 # Issue 14 end to end, on the real kernel: TLS traffic traced through OpenSSL uprobes.
 # - PostgreSQL with ssl=on, started BEFORE the agent (the agent finds its libssl at start), and psql with
 #   sslmode=require: statements as CLIENT/SERVER sys spans, paired by TCP sequence numbers;
-# - nginx with a self-signed certificate, started AFTER the agent, and curl over HTTPS (both
-#   uninstrumented): a CLIENT and a SERVER span with method, path and status, linked by TCP;
+# - MariaDB with a certificate and the mariadb client with --ssl: the MySQL protocol starts in the clear
+#   (greeting, SSL request), then continues in the plaintext the probes read;
+# - nginx with a self-signed certificate, started AFTER the agent, and curl over HTTPS, HTTP/1.1 and
+#   HTTP/2 (ALPN h2), both uninstrumented: a CLIENT and a SERVER span with method, path and status, linked
+#   by TCP;
 # - an uninstrumented Node.js HTTPS server and a Node.js client with the OTel SDK (default batch processor),
 #   both started after the agent (OpenSSL linked into the node executable, memory BIOs): the SDK's
 #   traceparent is read from the decrypted request, so the sys spans join the app trace.
@@ -18,6 +21,9 @@ ensure_node_clients
 PG_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 NODE_PORT=$(free_port)
+NGINX_H2_PORT=$(free_port)
+MYSQL_PORT=$(free_port)
+command -v mariadbd >/dev/null && command -v mariadb >/dev/null || fail "mariadb-server/-client are not installed (scripts/install-deps)"
 
 # One self-signed certificate for the three servers.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 \
@@ -54,7 +60,25 @@ psql "$PGCONN" -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE vault (id int, secret t
 psql "$PGCONN" -X -A -t -c "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" >"$WORK/pg_ssl.out"
 [ "$(cat "$WORK/pg_ssl.out")" = t ] || fail "psql session is not encrypted: $(cat "$WORK/pg_ssl.out")"
 
-# 2. nginx over HTTPS, started after the agent: the exec watch finds its libssl.
+# 2. MariaDB over TLS (no grant tables: no passwords to manage).
+mkdir -p "$WORK/my"
+mariadb-install-db --no-defaults --user=root --datadir="$WORK/my/data" --auth-root-authentication-method=normal \
+  --skip-test-db >"$WORK/mariadb-install.log" 2>&1 || fail "mariadb-install-db"
+mariadbd --no-defaults --user=root --datadir="$WORK/my/data" --bind-address=127.0.0.1 --port=$MYSQL_PORT \
+  --socket="$WORK/my/mysqld.sock" --pid-file="$WORK/my/mysqld.pid" --skip-grant-tables --skip-name-resolve \
+  --ssl-cert="$WORK/cert.pem" --ssl-key="$WORK/key.pem" --innodb-buffer-pool-size=16M \
+  --log-error="$WORK/mariadbd.log" >"$WORK/mariadbd.out" 2>&1 &
+PIDS+=($!)
+deadline=$((SECONDS + 30))
+until mariadb --no-defaults --socket="$WORK/my/mysqld.sock" -uroot -e 'SELECT 1' >/dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || fail "mariadbd did not come up"
+  sleep 0.2
+done
+mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P $MYSQL_PORT -uroot --ssl --ssl-verify-server-cert=0 \
+  -e "SHOW STATUS LIKE 'Ssl_version'; SELECT 6 * 7;" >"$WORK/mariadb.out" 2>&1 || { cat "$WORK/mariadb.out"; fail "mariadb over TLS"; }
+grep -q "Ssl_version.*TLS" "$WORK/mariadb.out" || { cat "$WORK/mariadb.out"; fail "the MariaDB session is not encrypted"; }
+
+# 3. nginx over HTTPS, started after the agent: the exec watch finds its libssl.
 mkdir -p "$WORK/nginx/logs"
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -75,6 +99,12 @@ http {
     location /secure/ { return 200 "secure\n"; }
     location / { return 404; }
   }
+  server {
+    listen 127.0.0.1:$NGINX_H2_PORT ssl http2;
+    ssl_certificate $WORK/cert.pem;
+    ssl_certificate_key $WORK/key.pem;
+    location /h2/ { return 200 "h2\n"; }
+  }
 }
 CONF
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
@@ -82,8 +112,10 @@ PIDS+=($!)
 until curl -sk -o /dev/null "https://127.0.0.1:$NGINX_PORT/secure/ready" 2>/dev/null; do sleep 0.1; done
 curl -fsSk "https://127.0.0.1:$NGINX_PORT/secure/hello" >/dev/null
 curl -sSk -o /dev/null "https://127.0.0.1:$NGINX_PORT/missing"
+[ "$(curl -sSk --http2 -o /dev/null -w '%{http_version}' "https://127.0.0.1:$NGINX_H2_PORT/h2/hello")" = 2 ] ||
+  fail "curl did not speak HTTP/2 over TLS"
 
-# 3. Node.js: the node executable (OpenSSL linked in) is attached when the server execs.
+# 4. Node.js: the node executable (OpenSSL linked in) is attached when the server execs.
 node "$E2E_DIR/node/https_server.js" $NODE_PORT "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/https_server.log" 2>&1 &
 PIDS+=($!)
 until curl -sk -o /dev/null "https://127.0.0.1:$NODE_PORT/ready" 2>/dev/null; do sleep 0.1; done
@@ -101,5 +133,6 @@ grep "TLS probes: attached" "$WORK/agent.log" | sed 's/^/  /'
 grep -q "TLS probes: attached to /usr/bin/node\|TLS probes: attached to .*/node " "$WORK/agent.log" ||
   fail "the node executable was not attached"
 stop_agent "$PID_agent"
-node "$E2E_DIR/node/verify_tls_sys_spans.js" "$WORK/agent.jsonl" "$WORK/sdk_ids.json" $PG_PORT $NGINX_PORT $NODE_PORT
+node "$E2E_DIR/node/verify_tls_sys_spans.js" "$WORK/agent.jsonl" "$WORK/sdk_ids.json" $PG_PORT $NGINX_PORT $NODE_PORT \
+  $MYSQL_PORT $NGINX_H2_PORT
 echo "tls_sys_spans: ok"

@@ -179,14 +179,11 @@ bool SyscallEventProcessor::admit_tls(Connection& conn, const otelbpf_event_head
                                       std::string_view captured) {
   if (event.flags & OTELBPF_EVF_TLS) {
     if (conn.tls != Connection::Tls::kPlaintext) {
-      // What the connection's socket calls showed before (a PostgreSQL SSLRequest, a TLS handshake) is
-      // not where its plaintext protocol starts: inference starts again on the decrypted bytes.
-      if (conn.l7.parsing()) {
-        records_.clear();
-        conn.l7.close(event.ts_enter_ns, records_, metrics_, "sys");
-        finish_records(conn, records_);
-      }
-      conn.l7 = l7::L7Feed{};
+      // What the connection's socket calls showed before (a PostgreSQL SSLRequest, a MySQL SSL request, a
+      // TLS handshake) is not where its plaintext starts: the parser starts again on the decrypted bytes.
+      records_.clear();
+      conn.l7.restart(event.ts_enter_ns, records_, metrics_, "sys");
+      finish_records(conn, records_);
       conn.tls = Connection::Tls::kPlaintext;
     }
     return true;

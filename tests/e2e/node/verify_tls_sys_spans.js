@@ -1,10 +1,12 @@
 // Asserts the sys spans the agent made of TLS traffic (tests/e2e/tls_sys_spans.sh): psql -> PostgreSQL,
-// curl -> nginx and an SDK-instrumented Node.js client -> a Node.js server, all over TLS.
+// mariadb -> MariaDB, curl -> nginx (HTTP/1.1 and HTTP/2) and an SDK-instrumented Node.js client -> a
+// Node.js server, all over TLS.
 //   node verify_tls_sys_spans.js <agent export.jsonl> <sdk ids.json> <postgres port> <nginx port> <node port>
+//                                <mysql port> <nginx h2 port>
 const fs = require('fs');
 const assert = require('assert');
 const { KIND, loadSpans, sysSpans, one: oneOf, assertChild } = require('./spans_lib');
-const [exported, idsPath, pgPort, nginxPort, nodePort] = process.argv.slice(2);
+const [exported, idsPath, pgPort, nginxPort, nodePort, mysqlPort, h2Port] = process.argv.slice(2);
 const ids = JSON.parse(fs.readFileSync(idsPath, 'utf8'));
 
 const spans = loadSpans(exported);
@@ -15,12 +17,12 @@ const port = (s, which) => s.attrs[`network.${which}.port`];
 
 // Every sys span on the three TLS ports came from plaintext: the ciphertext never reached a parser, so
 // no span of those connections is an unrecognised-traffic span and each is marked otelbpf.tls.
-const tlsPorts = [pgPort, nginxPort, nodePort].map(Number);
+const tlsPorts = [pgPort, nginxPort, nodePort, mysqlPort, h2Port].map(Number);
 const onTlsPorts = sys.filter((s) => tlsPorts.includes(port(s, 'peer')) || tlsPorts.includes(port(s, 'local')));
 assert.ok(onTlsPorts.length >= 10, `sys spans on the TLS ports: ${onTlsPorts.length}`);
 for (const s of onTlsPorts) {
   assert.strictEqual(s.attrs['otelbpf.tls'], true, `${exe(s)} "${s.name}": otelbpf.tls`);
-  assert.ok(['http1', 'postgresql'].includes(s.attrs['otelbpf.l7.protocol']), `${s.name}: a parsed protocol`);
+  assert.ok(['http1', 'http2', 'postgresql', 'mysql'].includes(s.attrs['otelbpf.l7.protocol']), `${s.name}: a parsed protocol`);
 }
 
 function checkHttp(span, path, status) {
@@ -44,7 +46,14 @@ const createServer = one('postgres SERVER CREATE TABLE', (s) => s.kind === KIND.
 assertChild(create, createServer, 'postgres under psql (CREATE)');
 assert.ok(pg.length >= 6, `postgresql spans: ${pg.length}`);
 
-// 2. curl -> nginx over HTTPS, both uninstrumented: linked by TCP sequence numbers.
+// 2. mariadb -> MariaDB over TLS: the statements after the TLS switch, at both ends.
+const mysqlSelect = one('mariadb CLIENT SELECT', (s) => exe(s) === 'mariadb' && s.kind === KIND.CLIENT && s.name === 'SELECT');
+assert.strictEqual(mysqlSelect.attrs['otelbpf.l7.protocol'], 'mysql');
+assert.strictEqual(port(mysqlSelect, 'peer'), Number(mysqlPort));
+const mysqlServer = one('mariadbd SERVER SELECT', (s) => exe(s) === 'mariadbd' && s.kind === KIND.SERVER && s.name === 'SELECT');
+assertChild(mysqlSelect, mysqlServer, 'mariadbd under mariadb');
+
+// 3. curl -> nginx over HTTPS, both uninstrumented: linked by TCP sequence numbers.
 const curl = one('curl CLIENT /secure/hello', (s) => exe(s) === 'curl' && s.kind === KIND.CLIENT && s.attrs['url.path'] === '/secure/hello');
 checkHttp(curl, '/secure/hello', 200);
 assert.strictEqual(port(curl, 'peer'), Number(nginxPort));
@@ -55,7 +64,15 @@ assertChild(curl, nginx, 'nginx under curl');
 const missing = one('nginx SERVER /missing', (s) => exe(s) === 'nginx' && s.kind === KIND.SERVER && s.attrs['url.path'] === '/missing');
 assert.strictEqual(missing.attrs['http.response.status_code'], 404);
 
-// 3. The SDK's traceparent, read from the decrypted request, puts the Node.js client's sys span under the
+// 4. HTTP/2 over TLS (ALPN h2): the HTTP/2 parser on the decrypted frames, at both ends.
+const h2Client = one('curl CLIENT h2 /h2/hello', (s) => exe(s) === 'curl' && s.kind === KIND.CLIENT && s.attrs['url.path'] === '/h2/hello');
+assert.strictEqual(h2Client.attrs['otelbpf.l7.protocol'], 'http2');
+assert.strictEqual(h2Client.attrs['http.response.status_code'], 200);
+const h2Server = one('nginx SERVER h2 /h2/hello', (s) => exe(s) === 'nginx' && s.kind === KIND.SERVER && s.attrs['url.path'] === '/h2/hello');
+assert.strictEqual(h2Server.attrs['http.request.method'], 'GET');
+assertChild(h2Client, h2Server, 'nginx under curl (HTTP/2)');
+
+// 5. The SDK's traceparent, read from the decrypted request, puts the Node.js client's sys span under the
 //    SDK's HTTP client span; the server's sys span lies under it by TCP.
 const app = spans.filter((s) => s.attrs['otelbpf.span.source'] === 'app');
 const checkout = app.find((s) => s.spanId === ids.checkoutSpanId);
@@ -71,4 +88,4 @@ assert.strictEqual(nodeClient.attrs['otelbpf.trace_context.source'], 'w3c');
 const nodeServer = one('node sys SERVER /api/secure-items', (s) => exe(s) === 'node' && s.kind === KIND.SERVER && s.attrs['url.path'] === '/api/secure-items');
 checkHttp(nodeServer, '/api/secure-items', 200);
 assertChild(nodeClient, nodeServer, 'node server under node client');
-console.log(`verified ${onTlsPorts.length} TLS sys spans: psql->postgres, curl->nginx, SDK node->node (trace ${ids.traceId})`);
+console.log(`verified ${onTlsPorts.length} TLS sys spans: psql->postgres, mariadb->mariadbd, curl->nginx (h1, h2), SDK node->node (trace ${ids.traceId})`);

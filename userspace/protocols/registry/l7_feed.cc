@@ -41,4 +41,12 @@ void L7Feed::close(std::uint64_t ts_ns, std::vector<L7Record>& records, MetricsR
         .inc(stats.bytes_skipped);
 }
 
+void L7Feed::restart(std::uint64_t ts_ns, std::vector<L7Record>& records, MetricsRegistry& metrics,
+                     const char* path) {
+  close(ts_ns, records, metrics, path);
+  stitcher_ = protocol_ != Protocol::kUnknown ? make_stitcher(protocol_) : nullptr;
+  if (!stitcher_) protocol_ = Protocol::kUnknown;
+  failed_inferences_ = 0;
+}
+
 }  // namespace otelbpf::l7

@@ -29,6 +29,12 @@ class L7Feed {
   // `path` ("sys" or "net").
   void close(std::uint64_t ts_ns, std::vector<L7Record>& records, MetricsRegistry& metrics, const char* path);
 
+  // The connection's bytes change nature mid-way (TLS plaintext after a negotiation in the clear): the
+  // parser state so far is closed (its pending requests leave as records) and a new stitcher starts, of the
+  // same protocol when one was known (the protocol is the connection's, whatever carries it), else
+  // inference starts over with the next chunk.
+  void restart(std::uint64_t ts_ns, std::vector<L7Record>& records, MetricsRegistry& metrics, const char* path);
+
   Protocol protocol() const { return protocol_; }
   bool parsing() const { return stitcher_ != nullptr; }
   // The role the stitcher inferred for the connection's owner (kUnknown before any message).
