@@ -9,7 +9,8 @@
 #   by TCP;
 # - an uninstrumented Node.js HTTPS server and a Node.js client with the OTel SDK (default batch processor),
 #   both started after the agent (OpenSSL linked into the node executable, memory BIOs): the SDK's
-#   traceparent is read from the decrypted request, so the sys spans join the app trace.
+#   traceparent is read from the decrypted request, so the sys spans join the app trace; and a grpc-js
+#   client and server over TLS (HTTP/2 frames and gRPC status in the plaintext).
 # Every TLS sys span carries otelbpf.tls=true; the ciphertext of those sockets is never parsed.
 #   tests/e2e/tls_sys_spans.sh <path to otelbpf-agent>
 AGENT=$(realpath "$1")
@@ -23,6 +24,7 @@ NGINX_PORT=$(free_port)
 NODE_PORT=$(free_port)
 NGINX_H2_PORT=$(free_port)
 MYSQL_PORT=$(free_port)
+GRPC_PORT=$(free_port)
 command -v mariadbd >/dev/null && command -v mariadb >/dev/null || fail "mariadb-server/-client are not installed (scripts/install-deps)"
 
 # One self-signed certificate for the three servers.
@@ -123,6 +125,18 @@ node "$E2E_DIR/node/sdk_https_client.js" "http://127.0.0.1:$AGENT_PORT/v1/traces
   "https://127.0.0.1:$NODE_PORT/api/secure-items" "$WORK/sdk_ids.json" >"$WORK/sdk_client.log" 2>&1 ||
   fail "sdk https client"
 
+# 5. gRPC over TLS (grpc-js on both ends, one channel, multiplexed calls).
+GRPC_TLS_CERT="$WORK/cert.pem" GRPC_TLS_KEY="$WORK/key.pem" node "$E2E_DIR/node/grpc_server.js" $GRPC_PORT \
+  >"$WORK/grpc_server.log" 2>&1 &
+PIDS+=($!)
+deadline=$((SECONDS + 20))
+until grep -q "grpc server pid" "$WORK/grpc_server.log" 2>/dev/null; do
+  [ $SECONDS -lt $deadline ] || fail "grpc server did not start: $(cat "$WORK/grpc_server.log")"
+  sleep 0.1
+done
+GRPC_TLS_CA="$WORK/cert.pem" node "$E2E_DIR/node/grpc_client.js" $GRPC_PORT "$WORK/grpc_client.json" \
+  >"$WORK/grpc_client.log" 2>&1 || fail "grpc client over TLS: $(cat "$WORK/grpc_client.log")"
+
 wait_drained "http://127.0.0.1:$AGENT_PORT"
 attached=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_tls_attached_binaries)
 tls_events=$(metric http://127.0.0.1:$AGENT_PORT otelbpf_probe_tls_events_total)
@@ -134,5 +148,5 @@ grep -q "TLS probes: attached to /usr/bin/node\|TLS probes: attached to .*/node 
   fail "the node executable was not attached"
 stop_agent "$PID_agent"
 node "$E2E_DIR/node/verify_tls_sys_spans.js" "$WORK/agent.jsonl" "$WORK/sdk_ids.json" $PG_PORT $NGINX_PORT $NODE_PORT \
-  $MYSQL_PORT $NGINX_H2_PORT
+  $MYSQL_PORT $NGINX_H2_PORT $GRPC_PORT
 echo "tls_sys_spans: ok"

@@ -1,6 +1,7 @@
 // An uninstrumented gRPC client (grpc-js): several calls at once on ONE channel, so their HTTP/2 streams
 // are multiplexed on one connection. Writes what it did (pid, outcomes) as JSON.
 //   node grpc_client.js <port> <out.json>
+// GRPC_TLS_CA (a PEM file; the server's certificate names localhost) makes it call over TLS.
 const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
@@ -9,7 +10,10 @@ const loader = require('@grpc/proto-loader');
 const [port, outPath] = process.argv.slice(2);
 const def = loader.loadSync(path.join(__dirname, 'grpc_shop.proto'), { keepCase: true });
 const shop = grpc.loadPackageDefinition(def).shop;
-const client = new shop.Catalog(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+const client = process.env.GRPC_TLS_CA
+  ? new shop.Catalog(`127.0.0.1:${port}`, grpc.credentials.createSsl(fs.readFileSync(process.env.GRPC_TLS_CA)),
+      { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' })
+  : new shop.Catalog(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 
 const unary = (method, req) =>
   new Promise((resolve) =>

@@ -1,6 +1,7 @@
 // An uninstrumented gRPC server (grpc-js) for the e2e test: GetItem answers, RemoveItem fails with
 // NOT_FOUND, ListItems streams `count` items.
 //   node grpc_server.js <port>
+// GRPC_TLS_CERT and GRPC_TLS_KEY (PEM files) make it serve over TLS.
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const loader = require('@grpc/proto-loader');
@@ -19,7 +20,13 @@ server.addService(shop.Catalog.service, {
     call.end();
   },
 });
-server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
+const fs = require('fs');
+const credentials = process.env.GRPC_TLS_CERT
+  ? grpc.ServerCredentials.createSsl(null, [
+      { cert_chain: fs.readFileSync(process.env.GRPC_TLS_CERT), private_key: fs.readFileSync(process.env.GRPC_TLS_KEY) },
+    ])
+  : grpc.ServerCredentials.createInsecure();
+server.bindAsync(`127.0.0.1:${port}`, credentials, (err) => {
   if (err) {
     console.error(err);
     process.exit(1);

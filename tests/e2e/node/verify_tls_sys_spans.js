@@ -2,11 +2,11 @@
 // mariadb -> MariaDB, curl -> nginx (HTTP/1.1 and HTTP/2) and an SDK-instrumented Node.js client -> a
 // Node.js server, all over TLS.
 //   node verify_tls_sys_spans.js <agent export.jsonl> <sdk ids.json> <postgres port> <nginx port> <node port>
-//                                <mysql port> <nginx h2 port>
+//                                <mysql port> <nginx h2 port> <grpc port>
 const fs = require('fs');
 const assert = require('assert');
 const { KIND, loadSpans, sysSpans, one: oneOf, assertChild } = require('./spans_lib');
-const [exported, idsPath, pgPort, nginxPort, nodePort, mysqlPort, h2Port] = process.argv.slice(2);
+const [exported, idsPath, pgPort, nginxPort, nodePort, mysqlPort, h2Port, grpcPort] = process.argv.slice(2);
 const ids = JSON.parse(fs.readFileSync(idsPath, 'utf8'));
 
 const spans = loadSpans(exported);
@@ -17,7 +17,7 @@ const port = (s, which) => s.attrs[`network.${which}.port`];
 
 // Every sys span on the three TLS ports came from plaintext: the ciphertext never reached a parser, so
 // no span of those connections is an unrecognised-traffic span and each is marked otelbpf.tls.
-const tlsPorts = [pgPort, nginxPort, nodePort, mysqlPort, h2Port].map(Number);
+const tlsPorts = [pgPort, nginxPort, nodePort, mysqlPort, h2Port, grpcPort].map(Number);
 const onTlsPorts = sys.filter((s) => tlsPorts.includes(port(s, 'peer')) || tlsPorts.includes(port(s, 'local')));
 assert.ok(onTlsPorts.length >= 10, `sys spans on the TLS ports: ${onTlsPorts.length}`);
 for (const s of onTlsPorts) {
@@ -72,7 +72,18 @@ const h2Server = one('nginx SERVER h2 /h2/hello', (s) => exe(s) === 'nginx' && s
 assert.strictEqual(h2Server.attrs['http.request.method'], 'GET');
 assertChild(h2Client, h2Server, 'nginx under curl (HTTP/2)');
 
-// 5. The SDK's traceparent, read from the decrypted request, puts the Node.js client's sys span under the
+// 5. gRPC over TLS: method and status from the decrypted HTTP/2 frames, both ends paired by TCP.
+const grpcClients = onTlsPorts.filter((s) => s.kind === KIND.CLIENT && s.attrs['rpc.system'] === 'grpc');
+const grpcServers = onTlsPorts.filter((s) => s.kind === KIND.SERVER && s.attrs['rpc.system'] === 'grpc');
+assert.strictEqual(grpcClients.length, 5, `gRPC client spans: ${grpcClients.length}`);
+assert.strictEqual(grpcServers.length, 5, `gRPC server spans: ${grpcServers.length}`);
+const removed = oneOf(grpcClients, 'gRPC RemoveItem', (s) => s.attrs['rpc.method'] === 'RemoveItem');
+assert.strictEqual(removed.attrs['rpc.service'], 'shop.Catalog');
+assert.strictEqual(removed.attrs['rpc.grpc.status_code'], 5, 'NOT_FOUND');
+const removedServer = oneOf(grpcServers, 'gRPC server RemoveItem', (s) => s.attrs['rpc.method'] === 'RemoveItem');
+assertChild(removed, removedServer, 'gRPC server under gRPC client');
+
+// 6. The SDK's traceparent, read from the decrypted request, puts the Node.js client's sys span under the
 //    SDK's HTTP client span; the server's sys span lies under it by TCP.
 const app = spans.filter((s) => s.attrs['otelbpf.span.source'] === 'app');
 const checkout = app.find((s) => s.spanId === ids.checkoutSpanId);
@@ -88,4 +99,4 @@ assert.strictEqual(nodeClient.attrs['otelbpf.trace_context.source'], 'w3c');
 const nodeServer = one('node sys SERVER /api/secure-items', (s) => exe(s) === 'node' && s.kind === KIND.SERVER && s.attrs['url.path'] === '/api/secure-items');
 checkHttp(nodeServer, '/api/secure-items', 200);
 assertChild(nodeClient, nodeServer, 'node server under node client');
-console.log(`verified ${onTlsPorts.length} TLS sys spans: psql->postgres, mariadb->mariadbd, curl->nginx (h1, h2), SDK node->node (trace ${ids.traceId})`);
+console.log(`verified ${onTlsPorts.length} TLS sys spans: psql->postgres, mariadb->mariadbd, curl->nginx (h1, h2), grpc-js, SDK node->node (trace ${ids.traceId})`);
