@@ -8,6 +8,8 @@
 
 #include "agent/components.h"
 #include "common/memory_budget.h"
+#include "gateway/gateway_router.h"
+#include "model/attributes.h"
 #include "protocols/common/redact.h"
 #ifdef OTELBPF_WITH_BPF
 #include "tracer/syscall_tracer.h"
@@ -51,18 +53,56 @@ struct PodAttribution {
   }
 };
 
-// Where the assembler's batches go: pod attribution, then every exporter (and the trace view, which takes
-// its copy on its own thread).
+// A gateway's copies of node agents' client ends (otelbpf.gateway.reference) served its links; the
+// originals were exported by their own nodes. The stitch keys the node agents marked go too.
+void drop_gateway_references(SpanBatch& batch) {
+  auto marked = [](const otlp::Span& span, std::string_view key) {
+    return std::any_of(span.attributes().begin(), span.attributes().end(),
+                       [&](const auto& kv) { return kv.key() == key; });
+  };
+  auto& resources = *batch.request.mutable_resource_spans();
+  for (auto& rs : resources) {
+    auto& scopes = *rs.mutable_scope_spans();
+    for (auto& ss : scopes) {
+      auto& spans = *ss.mutable_spans();
+      spans.erase(std::remove_if(spans.begin(), spans.end(),
+                                 [&](const otlp::Span& span) { return marked(span, attr::kGatewayReference); }),
+                  spans.end());
+      for (auto& span : spans) {
+        auto& attributes = *span.mutable_attributes();
+        attributes.erase(std::remove_if(attributes.begin(), attributes.end(),
+                                        [](const auto& kv) { return kv.key() == attr::kGatewayKey; }),
+                         attributes.end());
+      }
+    }
+    scopes.erase(std::remove_if(scopes.begin(), scopes.end(), [](const auto& ss) { return ss.spans_size() == 0; }),
+                 scopes.end());
+  }
+  resources.erase(std::remove_if(resources.begin(), resources.end(),
+                                 [](const auto& rs) { return rs.scope_spans_size() == 0; }),
+                  resources.end());
+}
+
+// Where the assembler's batches go: the gateway tier (what waits for another node), pod attribution, then
+// every exporter (and the trace view, which takes its copy on its own thread).
 class AttributeAndExport {
  public:
-  AttributeAndExport(PodAttribution& attribution, std::vector<std::unique_ptr<ExportWorker>>& workers,
-                     ui::TraceView* trace_view, std::atomic<Clock::rep>& stop_deadline)
+  AttributeAndExport(PodAttribution& attribution, gateway::GatewayRouter* router, bool gateway_mode,
+                     std::vector<std::unique_ptr<ExportWorker>>& workers, ui::TraceView* trace_view,
+                     std::atomic<Clock::rep>& stop_deadline)
       : attribution_(attribution),
+        router_(router),
+        gateway_mode_(gateway_mode),
         workers_(workers),
         trace_view_(trace_view),
         stop_deadline_(stop_deadline) {}
 
   void operator()(std::shared_ptr<SpanBatch> batch) const {
+    // A node agent's spans that wait for a partner on another node go to the gateway tier instead.
+    if (router_) router_->route(*batch);
+    // A gateway links with the node agents' copies of client ends; their originals left from their nodes.
+    if (gateway_mode_) drop_gateway_references(*batch);
+    if (batch->request.resource_spans_size() == 0) return;
     attribution_.attributor->annotate(*batch);
     const std::shared_ptr<const SpanBatch> shared = std::move(batch);
     if (trace_view_) trace_view_->offer(shared);
@@ -80,6 +120,8 @@ class AttributeAndExport {
 
  private:
   PodAttribution& attribution_;
+  gateway::GatewayRouter* router_ = nullptr;
+  bool gateway_mode_ = false;
   std::vector<std::unique_ptr<ExportWorker>>& workers_;
   ui::TraceView* trace_view_;
   std::atomic<Clock::rep>& stop_deadline_;
@@ -94,14 +136,20 @@ struct Agent::Components {
   MetricsRegistry& metrics = default_metrics();
   MemoryBudget memory{static_cast<std::size_t>(config.memory_limit_mib) << 20, metrics};
   std::vector<std::unique_ptr<ExportWorker>> workers = make_exporters(config.exporters);
+  std::unique_ptr<gateway::GatewayRouter> gateway_router =
+      config.mode == AgentConfig::Mode::kAgent && config.gateway.enabled()
+          ? std::make_unique<gateway::GatewayRouter>(gateway_router_options(config.gateway), metrics)
+          : nullptr;
   // Set at stop: one deadline for the assembler's final flush and the exporters together.
   std::atomic<Clock::rep> stop_deadline{Clock::time_point::max().time_since_epoch().count()};
   PodAttribution attribution{config.kubernetes, config.node_name};
   std::unique_ptr<ui::TraceView> trace_view =
       config.ui.enabled ? std::make_unique<ui::TraceView>(trace_view_options(config.ui), &memory, metrics)
                         : nullptr;
-  TraceAssembler assembler{assembler_options(config.assembler, config.netcap.enabled, &memory),
-                           AttributeAndExport(attribution, workers, trace_view.get(), stop_deadline)};
+  TraceAssembler assembler{
+      assembler_options(config.assembler, config.netcap.enabled, gateway_router != nullptr, &memory),
+      AttributeAndExport(attribution, gateway_router.get(), config.mode == AgentConfig::Mode::kGateway, workers,
+                         trace_view.get(), stop_deadline)};
   SpanPipeline pipeline{pipeline_options(config.pipeline, &memory)};
   std::unique_ptr<AssemblerStage> stage;  // started in the constructor, once the pipeline is set up
   // /readyz answers 503 until every component (the probes included) has started or given up.
@@ -199,7 +247,8 @@ void Agent::Components::start_probes() {
 #endif
   // Without the probes (and no peer agent to send sys spans) nothing can link an app span: the assembler
   // passes app batches straight through instead of holding them for a link window.
-  assembler.set_expect_sys_spans(sys_spans || !config.peer_agents.empty());
+  assembler.set_expect_sys_spans(sys_spans || !config.peer_agents.empty() ||
+                                 config.mode == AgentConfig::Mode::kGateway);
 }
 
 Agent::Agent(const AgentConfig& config) : c_(std::make_unique<Components>(config)) {
@@ -232,6 +281,7 @@ void Agent::stop(Clock::time_point deadline) {
   c.pipeline.close();
   c.stage->join();
   c.stage.reset();
+  if (c.gateway_router) c.gateway_router->stop();
   // What is left of the one deadline, for all exporters together, not one each.
   for (auto& worker : c.workers)
     worker->shutdown(

@@ -69,14 +69,24 @@ SpanPipelineOptions pipeline_options(const AgentConfig::Pipeline& pipeline, Memo
 }
 
 AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool expect_net_spans,
-                                   MemoryBudget* memory) {
-  return AssemblerOptions{milliseconds(assembler.link_window_ms),
-                          assembler.max_buffered_spans,
-                          assembler.reparent_app_server_spans,
-                          milliseconds(assembler.max_link_wait_ms),
-                          milliseconds(assembler.assumed_app_lag_ms),
-                          expect_net_spans,
-                          memory};
+                                   bool gateway_routing, MemoryBudget* memory) {
+  return AssemblerOptions{.link_window = milliseconds(assembler.link_window_ms),
+                          .max_buffered_spans = assembler.max_buffered_spans,
+                          .reparent_app_server_spans = assembler.reparent_app_server_spans,
+                          .max_link_wait = milliseconds(assembler.max_link_wait_ms),
+                          .assumed_app_lag = milliseconds(assembler.assumed_app_lag_ms),
+                          .expect_net_spans = expect_net_spans,
+                          .gateway_routing = gateway_routing,
+                          .memory = memory};
+}
+
+gateway::GatewayRouterOptions gateway_router_options(const AgentConfig::Gateway& g) {
+  gateway::GatewayRouterOptions options;
+  options.endpoints = g.endpoints;
+  options.dns = g.dns;
+  options.refresh = seconds(g.refresh_seconds);
+  options.down_for = seconds(g.down_seconds);
+  return options;
 }
 
 ExportWorkerOptions export_worker_options(const AgentConfig::Exporters& e) {

@@ -8,6 +8,7 @@
 
 #include "assembler/trace_assembler.h"
 #include "config/agent_config.h"
+#include "gateway/gateway_router.h"
 #include "export/export_worker.h"
 #include "export/otlp_endpoint.h"
 #include "k8s/kube_client.h"
@@ -32,7 +33,8 @@ IngestLimits ingest_limits(const AgentConfig::HttpReceiver& http, const AgentCon
 ui::TraceViewOptions trace_view_options(const AgentConfig::Ui& ui);
 SpanPipelineOptions pipeline_options(const AgentConfig::Pipeline& pipeline, MemoryBudget* memory);
 AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool expect_net_spans,
-                                   MemoryBudget* memory);
+                                   bool gateway_routing, MemoryBudget* memory);
+gateway::GatewayRouterOptions gateway_router_options(const AgentConfig::Gateway& gateway);
 ExportWorkerOptions export_worker_options(const AgentConfig::Exporters& exporters);
 OtlpExporterConfig otlp_exporter_config(const OtlpEndpointConfig& endpoint);
 // One worker per enabled exporter (file, OTLP/HTTP, OTLP/gRPC), in that order. Throws

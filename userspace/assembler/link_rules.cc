@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "assembler/trace_assembler.h"
+#include "model/attributes.h"
 
 namespace otelbpf {
 namespace {
@@ -502,6 +503,38 @@ TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePa
   join_moved_trace(f, r, path);
   path.spans.pop_back();
   return r;
+}
+
+// ---- gateway routing (docs/gateway.md) ---------------------------------------------------------------
+
+const SpanFacts* TraceAssembler::topmost_local(const SpanFacts& f) const {
+  const SpanFacts* current = &f;
+  for (std::size_t step = 0; step < kMaxChain; ++step) {
+    ResolvePath path;
+    const Resolution r = final_of(current->span_id, path);
+    if (r.parent_span_id.empty()) return current;
+    const SpanFacts* parent = facts_of(r.parent_span_id);
+    if (!parent) return nullptr;
+    current = parent;
+  }
+  return nullptr;
+}
+
+void TraceAssembler::mark_for_gateway(otlp::Span& span, const SpanFacts& f) const {
+  // The client end of a call (the sys CLIENT span, or a net span of the call) whose server end is not on
+  // this node: a copy goes to the gateway, for the server end's agent's spans to be linked under.
+  const bool client_side = f.source == SpanSource::kNet ||
+                           (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT);
+  if (!f.tcp_key.empty() && client_side && !sys_server_by_tcp_.contains(f.tcp_key))
+    set_span_attribute(span, attr::kGatewayReference, f.tcp_key);
+  // Under a server end (or its net spans) whose client end is not here and that nothing else links: the
+  // whole local subtree goes to the gateway of that call, where its trace id is decided.
+  const SpanFacts* top = topmost_local(f);
+  if (!top || top->tcp_key.empty()) return;
+  const bool server_side = top->source == SpanSource::kNet ||
+                           (top->source == SpanSource::kSys && top->kind == otlp::Span::SPAN_KIND_SERVER);
+  if (server_side && !sys_client_by_tcp_.contains(top->tcp_key))
+    set_span_attribute(span, attr::kGatewayKey, top->tcp_key);
 }
 
 }  // namespace otelbpf

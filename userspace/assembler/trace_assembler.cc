@@ -338,6 +338,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       }
       if (f.pair_complete) --p.complete;
       link(span, f, r);
+      if (options_.gateway_routing) mark_for_gateway(span, f);
     }
     slot.left = true;
     --p.waiting;

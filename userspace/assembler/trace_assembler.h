@@ -52,6 +52,10 @@ struct AssemblerOptions {
   std::chrono::milliseconds assumed_app_lag{10000};
   // Packet capture runs on this node: a server end waits its window for the net spans between the ends.
   bool expect_net_spans = false;
+  // A node agent of a gateway tier (docs/gateway.md): spans that wait for a partner on another node are
+  // marked otelbpf.gateway.key as they leave, and client ends whose server end is not here are marked
+  // otelbpf.gateway.reference (gateway/gateway_router.h sends both on).
+  bool gateway_routing = false;
   // The agent's memory budget: the batches it emits hold their spans' bytes, and the facts it keeps are
   // charged too (nullptr: no accounting).
   MemoryBudget* memory = nullptr;
@@ -126,6 +130,10 @@ class TraceAssembler {
   // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
   void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
   void link(otlp::Span& span, SpanFacts& f, const Resolution& r);
+  void mark_for_gateway(otlp::Span& span, const SpanFacts& f) const;
+  // The highest span of this node above `f` once linked (f itself for a root); nullptr when the chain
+  // leads to a parent that is not here (the trace is joined by context already).
+  const SpanFacts* topmost_local(const SpanFacts& f) const;
   void forget_old_facts(Clock::time_point now);
   void count_link(const char* rule);
   void count_ambiguous(const char* rule);

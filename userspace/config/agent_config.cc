@@ -267,6 +267,18 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.node_name = get<std::string>(root, "node_name");
   c.memory_limit_mib = get<std::uint64_t>(root, "memory_limit_mib");
   if (c.memory_limit_mib < 16) throw ConfigError("config: memory_limit_mib must be at least 16");
+  const auto mode = get<std::string>(root, "mode");
+  if (mode != "agent" && mode != "gateway") throw ConfigError("config: mode must be agent or gateway");
+  c.mode = mode == "gateway" ? AgentConfig::Mode::kGateway : AgentConfig::Mode::kAgent;
+  c.gateway.endpoints = get<std::vector<std::string>>(root, "gateway.endpoints");
+  c.gateway.dns = get<std::string>(root, "gateway.dns");
+  c.gateway.refresh_seconds = get<std::uint32_t>(root, "gateway.refresh_seconds");
+  c.gateway.down_seconds = get<std::uint32_t>(root, "gateway.down_seconds");
+  if (c.gateway.refresh_seconds == 0) throw ConfigError("config: gateway.refresh_seconds must be at least 1");
+  if (!c.gateway.dns.empty() && c.gateway.dns.find(':') == std::string::npos)
+    throw ConfigError("config: gateway.dns must be name:port");
+  if (c.mode == AgentConfig::Mode::kGateway && c.gateway.enabled())
+    throw ConfigError("config: a gateway (mode: gateway) does not route to other gateways (gateway.endpoints/dns)");
   c.http.enabled = get<bool>(root, "receiver.http.enabled");
   c.http.listen = get<std::string>(root, "receiver.http.listen");
   c.http.port = get<std::uint16_t>(root, "receiver.http.port");
@@ -382,6 +394,11 @@ AgentConfig parse_config(const YAML::Node& root) {
         "max_cached_processes must be positive");
   if (c.pipeline.max_batches == 0 || c.pipeline.max_spans == 0 || e.queue_batches == 0)
     throw ConfigError("config: queue sizes must be positive");
+  if (c.mode == AgentConfig::Mode::kGateway) {
+    // A gateway assembles what node agents send it: it traces nothing on its own host.
+    c.probes.enabled = false;
+    c.netcap.enabled = false;
+  }
   return c;
 }
 

@@ -44,6 +44,14 @@ struct AgentConfig {
   std::string log_level;
   std::string node_name;
   std::uint64_t memory_limit_mib = 640;  // the memory budget (common/memory_budget.h)
+  enum class Mode { kAgent, kGateway } mode = Mode::kAgent;
+  struct Gateway {
+    std::vector<std::string> endpoints;
+    std::string dns;
+    std::uint32_t refresh_seconds;
+    std::uint32_t down_seconds;
+    bool enabled() const { return !endpoints.empty() || !dns.empty(); }
+  } gateway{};
 
   struct HttpReceiver {
     bool enabled;

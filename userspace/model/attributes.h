@@ -10,6 +10,11 @@ inline constexpr const char* kTraceContextSource = "otelbpf.trace_context.source
 inline constexpr const char* kL7Protocol = "otelbpf.l7.protocol";
 // true on sys spans made of TLS plaintext (the TLS probes: SSL_read/SSL_write uprobes).
 inline constexpr const char* kTls = "otelbpf.tls";
+// Gateway routing (docs/gateway.md): the stitch key of the call a span waits on, set by a node agent's
+// assembler on the spans it sends to the gateway tier; and on the copies of the client end of such a call
+// (sys CLIENT and its net spans), which the gateway uses to link and does not export.
+inline constexpr const char* kGatewayKey = "otelbpf.gateway.key";
+inline constexpr const char* kGatewayReference = "otelbpf.gateway.reference";
 inline constexpr const char* kReqSeq = "otelbpf.tcp.req_seq";
 inline constexpr const char* kRespSeq = "otelbpf.tcp.resp_seq";
 inline constexpr const char* kOriginalParent = "otelbpf.original_parent_span_id";

@@ -1,11 +1,14 @@
 #include "receiver/otlp_ingest.h"
 
-#include "model/otlp_wire.h"
-
+#include <arpa/inet.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <stdexcept>
+
+#include "model/otlp_wire.h"
 
 #include "model/otlp_json.h"
 
@@ -192,9 +195,7 @@ IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::
     batch.request = std::move(request);
     batch.source = SpanSource::kApp;
     batch.peer_address = peer_address;
-    std::string_view sender = peer_address;
-    if (sender.starts_with("::ffff:")) sender.remove_prefix(7);  // a dual-stack socket's IPv4 peer
-    batch.from_peer_agent = std::find(peer_agents_.begin(), peer_agents_.end(), sender) != peer_agents_.end();
+    batch.from_peer_agent = trusted_peer(peer_address);
     switch (pipeline_.submit(std::move(batch))) {
       case SpanPipeline::Admission::kAccepted:
         break;
@@ -211,6 +212,56 @@ IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::
   metrics_.counter("otelbpf_receiver_requests_total", "OTLP export requests accepted", {{"transport", t}})
       .inc();
   return result;
+}
+
+void OtlpIngest::trust_peer_agents(const std::vector<std::string>& entries) {
+  std::vector<TrustedNetwork> parsed;
+  for (const auto& entry : entries) {
+    const auto slash = entry.find('/');
+    const std::string address = entry.substr(0, slash);
+    TrustedNetwork net;
+    if (inet_pton(AF_INET, address.c_str(), net.address.data()) == 1) {
+      net.family = AF_INET;
+      net.prefix_bits = 32;
+    } else if (inet_pton(AF_INET6, address.c_str(), net.address.data()) == 1) {
+      net.family = AF_INET6;
+      net.prefix_bits = 128;
+    } else {
+      throw std::invalid_argument("receiver.peer_agents: not an address or network: " + entry);
+    }
+    if (slash != std::string::npos) {
+      char* end = nullptr;
+      const long bits = std::strtol(entry.c_str() + slash + 1, &end, 10);
+      if (*end != '\0' || end == entry.c_str() + slash + 1 || bits < 0 || bits > net.prefix_bits)
+        throw std::invalid_argument("receiver.peer_agents: bad prefix length: " + entry);
+      net.prefix_bits = static_cast<int>(bits);
+    }
+    parsed.push_back(net);
+  }
+  peer_agents_ = std::move(parsed);
+}
+
+bool OtlpIngest::trusted_peer(std::string_view sender) const {
+  if (peer_agents_.empty()) return false;
+  if (sender.starts_with("::ffff:")) sender.remove_prefix(7);  // a dual-stack socket's IPv4 peer
+  std::array<std::uint8_t, 16> address{};
+  const std::string text(sender);
+  int family = AF_INET;
+  if (inet_pton(AF_INET, text.c_str(), address.data()) != 1) {
+    family = AF_INET6;
+    if (inet_pton(AF_INET6, text.c_str(), address.data()) != 1) return false;
+  }
+  for (const auto& net : peer_agents_) {
+    if (net.family != family) continue;
+    const int whole = net.prefix_bits / 8, rest = net.prefix_bits % 8;
+    if (std::memcmp(address.data(), net.address.data(), static_cast<std::size_t>(whole)) != 0) continue;
+    if (rest) {
+      const std::uint8_t mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+      if ((address[whole] & mask) != (net.address[whole] & mask)) continue;
+    }
+    return true;
+  }
+  return false;
 }
 
 }  // namespace otelbpf

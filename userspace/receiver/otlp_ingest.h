@@ -3,6 +3,7 @@
 // pipeline, and the counters behind every answer. The HTTP and gRPC doors both go through here so they
 // answer alike (docs/design.md, OTLP ingest).
 #include <cstdint>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,9 +41,11 @@ class OtlpIngest {
   OtlpIngest(SpanPipeline& pipeline, IngestLimits limits, MetricsRegistry& metrics = default_metrics());
 
   const IngestLimits& limits() const { return limits_; }
-  // Senders (by address) that are other otelbpf agents: their batches are marked from_peer_agent, and
-  // only then does the assembler believe the otelbpf.* source and link attributes of their spans.
-  void trust_peer_agents(std::vector<std::string> addresses) { peer_agents_ = std::move(addresses); }
+  // Senders that are other otelbpf agents: their batches are marked from_peer_agent, and only then does the
+  // assembler believe the otelbpf.* source and link attributes of their spans.
+  // Addresses ("10.0.0.5") or networks ("10.0.0.0/8", "fd00::/8") whose batches may claim sys/net sources.
+  // Throws std::invalid_argument on an entry that is neither.
+  void trust_peer_agents(const std::vector<std::string>& entries);
 
   // Maps a Content-Type to an encoding; false for anything else (-> 415).
   static bool encoding_for_content_type(std::string_view content_type, BodyEncoding& encoding);
@@ -61,7 +64,13 @@ class OtlpIngest {
  private:
   SpanPipeline& pipeline_;
   IngestLimits limits_;
-  std::vector<std::string> peer_agents_;
+  struct TrustedNetwork {
+    int family = 0;                 // AF_INET or AF_INET6
+    std::array<std::uint8_t, 16> address{};
+    int prefix_bits = 0;
+  };
+  bool trusted_peer(std::string_view sender) const;
+  std::vector<TrustedNetwork> peer_agents_;
   MetricsRegistry& metrics_;
 };
 

@@ -996,3 +996,90 @@ TEST(AssemblerMemoryBudget, HeldSpansLeaveEarlyWhenTheyFillThreeQuartersOfTheBud
 
 }  // namespace
 }  // namespace otelbpf
+
+namespace otelbpf {
+namespace {
+
+// A node agent of a gateway tier (docs/gateway.md): what it marks as it lets spans go.
+class GatewayRoutingTest : public ::testing::Test {
+ protected:
+  static AssemblerOptions options() {
+    AssemblerOptions o{std::chrono::milliseconds(1000), 1000, true, std::chrono::milliseconds(3000),
+                       std::chrono::milliseconds(1000)};
+    o.gateway_routing = true;
+    return o;
+  }
+  GatewayRoutingTest()
+      : assembler_(options(), [this](std::shared_ptr<const SpanBatch> b) {
+          for (const auto& rs : b->request.resource_spans())
+            for (const auto& ss : rs.scope_spans())
+              for (const auto& s : ss.spans()) out_[s.span_id()] = s;
+        }, metrics_) {}
+  std::string mark(const std::string& span_id, const char* key) {
+    const auto* v = find_attribute(out_[span_id].attributes(), key);
+    return v ? v->string_value() : std::string();
+  }
+  MetricsRegistry metrics_;
+  TraceAssembler assembler_;
+  std::map<std::string, otlp::Span> out_;
+  Clock::time_point t0_ = Clock::now();
+};
+
+TEST_F(GatewayRoutingTest, TheServerNodesSubtreeGoesToTheGatewayOfItsCall) {
+  // Node B: its net span, the sys SERVER span of a call whose client is on another node, and what the
+  // server did for it (an outbound call on the same thread).
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x61', 16), id('\x61', 8), "server-node-nic", 130, 870, 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x62', 16), id('\x62', 8), "", kServer, 200, 800, 20, false, "7", 100, 200),
+                           sys_span(id('\x63', 16), id('\x63', 8), "", kClient, 300, 700, 20, false, "7", 500, 600)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(mark(id('\x61', 8), "otelbpf.gateway.key"), "100/200");
+  EXPECT_EQ(mark(id('\x62', 8), "otelbpf.gateway.key"), "100/200");
+  EXPECT_EQ(mark(id('\x63', 8), "otelbpf.gateway.key"), "100/200") << "the server's own call moves with it";
+  // The server's outbound call has no server end here either: its copy serves that call's gateway.
+  EXPECT_EQ(mark(id('\x63', 8), "otelbpf.gateway.reference"), "500/600");
+  EXPECT_EQ(mark(id('\x62', 8), "otelbpf.gateway.reference"), "");
+}
+
+TEST_F(GatewayRoutingTest, TheClientNodeKeepsItsSpansAndLendsCopies) {
+  // Node A: an app span, its sys CLIENT span (thread link) and the client side's net span of the call.
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x71', 16), id('\x71', 8), "", kClient, 100, 900, 10, false, "", 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x72', 16), id('\x72', 8), "client-node-nic", 110, 890, 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(mark(id('\x71', 8), "otelbpf.gateway.key"), "");
+  EXPECT_EQ(mark(id('\x72', 8), "otelbpf.gateway.key"), "") << "under the client end: stays on its node";
+  EXPECT_EQ(mark(id('\x71', 8), "otelbpf.gateway.reference"), "100/200");
+  EXPECT_EQ(mark(id('\x72', 8), "otelbpf.gateway.reference"), "100/200");
+}
+
+TEST_F(GatewayRoutingTest, ACallWithBothEndsOnThisNodeIsNotRouted) {
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x81', 16), id('\x81', 8), "", kClient, 100, 900, 10, false, "", 100, 200),
+                           sys_span(id('\x82', 16), id('\x82', 8), "", kServer, 200, 800, 20, false, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  for (const char* key : {"otelbpf.gateway.key", "otelbpf.gateway.reference"}) {
+    EXPECT_EQ(mark(id('\x81', 8), key), "") << key;
+    EXPECT_EQ(mark(id('\x82', 8), key), "") << key;
+  }
+  EXPECT_EQ(out_[id('\x82', 8)].parent_span_id(), id('\x81', 8));
+}
+
+TEST_F(GatewayRoutingTest, AServerJoinedByTraceContextIsNotRouted) {
+  // The request carried a traceparent: its parent is named, whatever node it is on.
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x91', 16), id('\x92', 8), id('\x93', 8), kServer, 200,
+                                                      800, 20, true, "", 100, 200)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(mark(id('\x92', 8), "otelbpf.gateway.key"), "");
+}
+
+}  // namespace
+}  // namespace otelbpf

@@ -108,3 +108,34 @@ TEST(OtlpIngest, OnlyConfiguredPeerAgentsMayClaimSysAndNetSources) {
 
 }  // namespace
 }  // namespace otelbpf
+
+namespace otelbpf {
+namespace {
+
+TEST(PeerAgentTrust, AddressesAndNetworksOfBothFamilies) {
+  MetricsRegistry metrics;
+  SpanPipeline pipeline(SpanPipelineOptions{64, 1000}, metrics);
+  OtlpIngest ingest(pipeline, IngestLimits{16u << 20, 64u << 20, 1000}, metrics);
+  ingest.trust_peer_agents({"192.168.77.0/24", "10.1.2.3", "fd00:1::/32"});
+  auto from = [&](const char* sender) {
+    otlp::ExportRequest request;
+    auto* span = request.add_resource_spans()->add_scope_spans()->add_spans();
+    span->set_trace_id(std::string(16, '\x01'));
+    span->set_span_id(std::string(8, '\x02'));
+    ingest.ingest_request(std::move(request), sender, "http");
+    auto batch = pipeline.next(std::chrono::milliseconds(100));
+    return batch && batch->from_peer_agent;
+  };
+  EXPECT_TRUE(from("192.168.77.3"));
+  EXPECT_TRUE(from("::ffff:192.168.77.200"));
+  EXPECT_FALSE(from("192.168.78.3"));
+  EXPECT_TRUE(from("10.1.2.3"));
+  EXPECT_FALSE(from("10.1.2.4"));
+  EXPECT_TRUE(from("fd00:1:abcd::7"));
+  EXPECT_FALSE(from("fd00:2::7"));
+  EXPECT_THROW(ingest.trust_peer_agents({"not-an-address"}), std::invalid_argument);
+  EXPECT_THROW(ingest.trust_peer_agents({"10.0.0.0/33"}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace otelbpf
