@@ -119,8 +119,8 @@ if wait_url http://127.0.0.1:$AGENT_PORT/readyz 60; then
       echo "VMPROBE $K $name refused ${why:-see agent log}"
     fi
   done
-  if [ $total -eq 29 ] && [ $ok -eq 29 ]; then
-    result probes_attached PASS "29/29 attached (sys_enter_/sys_exit_ of 14 syscalls, sched_process_exit)"
+  if [ $total -eq 30 ] && [ $ok -eq 30 ]; then
+    result probes_attached PASS "30/30 attached (sys_enter_/sys_exit_ of 14 syscalls, sched_process_exit, sched_process_exec for the TLS probes)"
   else
     result probes_attached FAIL "$ok/$total attached; refused:${refused:- none}"
   fi
