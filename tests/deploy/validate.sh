@@ -15,8 +15,9 @@ if [ ! -d "$HERE/node_modules/kubernetes-models" ]; then
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || { cat "$WORK/npm.log"; fail "npm ci"; }
 fi
 
-CONFIGMAP_OUT="$WORK/configmap.yaml" node "$HERE/validate_manifests.js" "$ROOT"
+CONFIGMAP_OUT="$WORK/configmap.yaml" GATEWAY_CONFIG_OUT="$WORK/gateway.yaml" node "$HERE/validate_manifests.js" "$ROOT"
 "$AGENT" --config "$WORK/configmap.yaml" --print-config >/dev/null || fail "the ConfigMap's config is refused by the agent"
+"$AGENT" --config "$WORK/gateway.yaml" --print-config >/dev/null || fail "the gateway's config is refused by the agent"
 "$AGENT" --config "$ROOT/deploy/host/otelbpf.yaml" --print-config >/dev/null || fail "the host config is refused"
 
 # Dockerfile: lint, and every runtime library the binary links comes from a package the final stage installs.

@@ -95,6 +95,24 @@ assert.ok(pipeline.exporters.includes('otlphttp'));
 // The ConfigMap's agent config, extracted for the agent itself to check (see validate.sh).
 const cm = find('ConfigMap', 'otelbpf-agent');
 fs.writeFileSync(process.env.CONFIGMAP_OUT || '/dev/null', cm.data['otelbpf.yaml']);
+
+// The gateway tier: a Deployment in mode gateway behind a headless Service the node agents resolve.
+const gw = find('Deployment', 'otelbpf-gateway');
+const gwService = find('Service', 'otelbpf-gateway');
+assert.strictEqual(gwService.spec.clusterIP, 'None', 'headless: one address per replica, for the hash ring');
+assert.deepStrictEqual(gwService.spec.selector, gw.spec.template.metadata.labels);
+assert.ok(gw.spec.replicas >= 2, 'more than one replica');
+const gwContainer = gw.spec.template.spec.containers[0];
+assert.deepStrictEqual(gwContainer.securityContext.capabilities.drop, ['ALL'], 'a gateway needs no capability');
+assert.ok(!gw.spec.template.spec.hostNetwork && !gw.spec.template.spec.hostPID, 'a gateway is an ordinary pod');
+const gwConfig = YAML.parse(find('ConfigMap', 'otelbpf-gateway').data['otelbpf.yaml']);
+assert.strictEqual(gwConfig.mode, 'gateway');
+assert.ok(gwConfig.receiver.peer_agents.length > 0, 'the gateway trusts the node agents');
+const agentConfig = YAML.parse(cm.data['otelbpf.yaml']);
+const port = gwService.spec.ports.find((p) => p.name === 'otlp-http').port;
+assert.strictEqual(agentConfig.gateway.dns, `${gwService.metadata.name}.${gwService.metadata.namespace}.svc.cluster.local:${port}`,
+  'node agents resolve the gateway Service');
+fs.writeFileSync(process.env.GATEWAY_CONFIG_OUT || '/dev/null', find('ConfigMap', 'otelbpf-gateway').data['otelbpf.yaml']);
 console.log(`validated ${objects.length} Kubernetes objects and the collector config`);
 })().catch((e) => {
   console.error(e);
