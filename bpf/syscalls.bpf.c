@@ -319,6 +319,21 @@ static __always_inline struct inflight_syscall* take_inflight(__u64 id, __u8 sys
   return in;
 }
 
+/* A header-only event about the current process (OTELBPF_EV_EXIT, OTELBPF_EV_EXEC): sock is zero. */
+static __always_inline void submit_process_event(void* ctx, __u64 pid_tgid, __u32 type) {
+  __u32 zero = 0;
+  struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
+  if (!ev) return;
+  __builtin_memset(&ev->hdr, 0, sizeof(ev->hdr));
+  ev->hdr.type = type;
+  ev->hdr.pid = pid_tgid >> 32;
+  ev->hdr.tid = (__u32)pid_tgid;
+  ev->hdr.ts_enter_ns = ev->hdr.ts_exit_ns = bpf_ktime_get_ns();
+  ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
+  submit_event(ctx, ev, 0);
+}
+
 #include "tls_uprobes.bpf.h"
 
 enum buffer_shape {
@@ -602,17 +617,7 @@ int sched_process_exit(void* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   if ((__u32)id != (__u32)(id >> 32)) return 0; /* a thread, not the process */
   if (!pass_task_filters(id)) return 0;
-  __u32 zero = 0;
-  struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
-  if (!ev) return 0;
-  __builtin_memset(&ev->hdr, 0, sizeof(ev->hdr));
-  ev->hdr.type = OTELBPF_EV_EXIT;
-  ev->hdr.pid = id >> 32;
-  ev->hdr.tid = (__u32)id;
-  ev->hdr.ts_enter_ns = ev->hdr.ts_exit_ns = bpf_ktime_get_ns();
-  ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
-  bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
-  submit_event(ctx, ev, 0);
+  submit_process_event(ctx, id, OTELBPF_EV_EXIT);
   return 0;
 }
 

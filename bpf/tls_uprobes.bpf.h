@@ -251,17 +251,7 @@ int sched_process_exec(void* ctx) {
   if (!exec_events_enabled) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   if (!pass_task_filters(id)) return 0;
-  __u32 zero = 0;
-  struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
-  if (!ev) return 0;
-  __builtin_memset(&ev->hdr, 0, sizeof(ev->hdr));
-  ev->hdr.type = OTELBPF_EV_EXEC;
-  ev->hdr.pid = id >> 32;
-  ev->hdr.tid = (__u32)id;
-  ev->hdr.ts_enter_ns = ev->hdr.ts_exit_ns = bpf_ktime_get_ns();
-  ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
-  bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
-  submit_event(ctx, ev, 0);
+  submit_process_event(ctx, id, OTELBPF_EV_EXEC);
   return 0;
 }
 

@@ -29,29 +29,15 @@
 #include "common/metrics.h"
 #include "probes/probe_metrics.h"
 #include "probes/syscall_probes.h"
+#include "probe_events.h"
 
 namespace otelbpf {
 namespace {
 
 using namespace std::chrono_literals;
 
-struct CapturedEvent {
-  otelbpf_event_header hdr;
-  std::string payload;
-};
-
-class EventSink {
- public:
-  SyscallProbes::EventHandler handler() {
-    return [this](const otelbpf_event_header& hdr, std::span<const std::uint8_t> payload) {
-      events_.push_back({hdr, std::string(payload.begin(), payload.end())});
-    };
-  }
-  std::vector<CapturedEvent>& events() { return events_; }
-
- private:
-  std::vector<CapturedEvent> events_;
-};
+using kernel_test::CapturedEvent;
+using kernel_test::EventSink;
 
 // A socket fd closed on scope exit (unless closed explicitly earlier to trace the close).
 class Fd {
@@ -198,15 +184,7 @@ class SyscallProbesTest : public ::testing::Test {
     return options;
   }
 
-  // OTELBPF_TEST_DATA_HOOKS=syscalls runs the suite on the syscall tracepoint fallback (ctest
-  // kernel_tests_syscall_fallback), =sock insists on the sock hooks; unset: what the kernel offers.
-  static SyscallProbeOptions::DataHooks data_hooks_under_test() {
-    const char* env = std::getenv("OTELBPF_TEST_DATA_HOOKS");
-    const std::string want = env ? env : "";
-    if (want == "syscalls") return SyscallProbeOptions::DataHooks::kSyscallTracepoints;
-    if (want == "sock") return SyscallProbeOptions::DataHooks::kSockHooks;
-    return SyscallProbeOptions::DataHooks::kAuto;
-  }
+  static SyscallProbeOptions::DataHooks data_hooks_under_test() { return kernel_test::data_hooks_under_test(); }
   static bool sock_hooks() { return std::string(probes_->data_hooks()) == "sock"; }
 
   // Polls until `done` holds over the events seen so far, or the timeout passes.

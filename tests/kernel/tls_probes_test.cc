@@ -23,6 +23,7 @@
 #include "common/metrics.h"
 #include "probes/syscall_probes.h"
 #include "probes/tls_probes.h"
+#include "probe_events.h"
 
 extern char** environ;
 
@@ -31,18 +32,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct CapturedEvent {
-  otelbpf_event_header hdr;
-  std::string payload;
-};
-
-SyscallProbeOptions::DataHooks data_hooks_under_test() {
-  const char* env = std::getenv("OTELBPF_TEST_DATA_HOOKS");
-  const std::string want = env ? env : "";
-  if (want == "syscalls") return SyscallProbeOptions::DataHooks::kSyscallTracepoints;
-  if (want == "sock") return SyscallProbeOptions::DataHooks::kSockHooks;
-  return SyscallProbeOptions::DataHooks::kAuto;
-}
+using kernel_test::CapturedEvent;
+using kernel_test::data_hooks_under_test;
 
 // A child process, killed and reaped when this goes out of scope.
 class Child {
