@@ -379,8 +379,11 @@ static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape 
   if (!in) return 0;
   /* Errors and EOF move no bytes: nothing to trace (close tells the connection ended). Ciphertext under
    * an SSL call is replaced by the TLS probes' plaintext. */
-  if (ret > 0 && !tls_claim_socket_call(id, in->fd, &in->sock, in->tcp_seq, in->direction, ret))
-    emit_data(ctx, in, id, shape, ret, bpf_ktime_get_ns(), NULL);
+  if (ret > 0) {
+    const __u64 now = bpf_ktime_get_ns();
+    if (!tls_claim_socket_call(id, in->fd, &in->sock, in->tcp_seq, in->direction, ret, now))
+      emit_data(ctx, in, id, shape, ret, now, NULL);
+  }
   bpf_map_delete_elem(&inflight, &id);
   return 0;
 }
@@ -746,7 +749,7 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
       v->send_ts_ns = 0;
     }
   }
-  if (tls_claim_socket_call(id, fd, &in.sock, in.tcp_seq, direction, ret)) return 0;
+  if (tls_claim_socket_call(id, fd, &in.sock, in.tcp_seq, direction, ret, now)) return 0;
   if (in.sock.dport == 0 && (syscall == OTELBPF_SYS_RECVFROM || syscall == OTELBPF_SYS_RECVMSG)) {
     /* Unconnected UDP: the sender's address reaches the caller's sockaddr only after sock_recvmsg returns;
      * the sock hooks' sys_exit_recvfrom/recvmsg finish the event from there (task storage: the exits of

@@ -36,6 +36,11 @@ struct tls_thread {
   __u8 have_last;
   __u32 inner_fd;
   __u32 inner_seq;
+  /* When the first and the last socket call in the SSL call's direction completed: the bytes' own times
+   * (a read's data was there; a write's bytes had left), where SSL_read's entry may precede a wait for
+   * data and SSL_write's return probe may run late on a busy CPU. */
+  __u64 inner_first_ns;
+  __u64 inner_last_ns;
   struct otelbpf_socket_info inner_sock;
   __u32 last_fd;
   __u32 last_seq;
@@ -84,7 +89,7 @@ static __always_inline void bind_ssl(__u64 ssl, __u32 tgid, __u32 fd, const stru
  * call; for SSL_read the header read of the last record read inside the call, since the records before it
  * (TLS 1.3 session tickets, for one) carried no application data. */
 static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, const struct otelbpf_socket_info* sock,
-                                                  __u32 tcp_seq, __u8 direction, long bytes) {
+                                                  __u32 tcp_seq, __u8 direction, long bytes, __u64 now_ns) {
   if (!tls_uprobes_active || sock->protocol != IPPROTO_TCP) return false;
   struct tls_thread* t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
   if (!t) return false;
@@ -97,11 +102,13 @@ static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, cons
     /* have_inner: 0 nothing yet, 2 only calls in the other direction, 1 the record's start is known. */
     if (own_direction && (t->have_inner != 1 || (direction == OTELBPF_DIR_INGRESS &&
                                                   bytes == TLS_RECORD_HEADER_BYTES))) {
+      if (t->have_inner != 1) t->inner_first_ns = now_ns;
       t->inner_seq = tcp_seq;
       t->have_inner = 1;
     } else if (!t->have_inner) {
       t->have_inner = 2;
     }
+    if (own_direction) t->inner_last_ns = now_ns;
     count(OTELBPF_CNT_TLS_CIPHERTEXT);
     return true;
   }
@@ -134,6 +141,7 @@ static __always_inline int tls_enter(__u8 direction, __u64 ssl, __u64 buf, __u64
   t->buf = buf;
   t->out_len = out_len;
   t->have_inner = 0;
+  t->inner_last_ns = 0;
   t->ts_enter_ns = bpf_ktime_get_ns();
   return 0;
 }
@@ -170,8 +178,15 @@ static __always_inline int tls_return(void* ctx, long rc) {
   in.ts_enter_ns = t->ts_enter_ns;
   in.direction = t->direction;
   in.syscall = t->direction == OTELBPF_DIR_EGRESS ? OTELBPF_SYS_SSL_WRITE : OTELBPF_SYS_SSL_READ;
+  __u64 ts_exit = bpf_ktime_get_ns();
   struct sock* sk = NULL;
   bool seq_known = false;
+  if (t->have_inner == 1) {
+    if (t->direction == OTELBPF_DIR_INGRESS && t->inner_first_ns >= in.ts_enter_ns)
+      in.ts_enter_ns = t->inner_first_ns;
+    else if (t->direction == OTELBPF_DIR_EGRESS && t->inner_last_ns && t->inner_last_ns <= ts_exit)
+      ts_exit = t->inner_last_ns;
+  }
   if (t->have_inner) {
     in.fd = t->inner_fd;
     in.sock = t->inner_sock;
@@ -210,7 +225,7 @@ static __always_inline int tls_return(void* ctx, long rc) {
   }
   if (!pass_port_filters(&in.sock)) return 0;
 
-  struct event_scratch* ev = start_event(&in, OTELBPF_EV_DATA, id, bytes, bpf_ktime_get_ns(), NULL);
+  struct event_scratch* ev = start_event(&in, OTELBPF_EV_DATA, id, bytes, ts_exit, NULL);
   if (!ev) return 0;
   ev->hdr.flags = OTELBPF_EVF_TLS;
   __u64 want = capture_limit();
