@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -65,6 +67,17 @@ class Child {
  private:
   pid_t pid_ = -1;
 };
+
+// Uprobes this process has attached (bpftool lists every perf event a BPF program is attached to, by the
+// process that holds it).
+int uprobes_held_by_this_process() {
+  const std::string cmd = "bpftool perf list -j 2>/dev/null | grep -o '\"pid\":" + std::to_string(getpid()) +
+                          ",[^}]*\"fd_type\":\"u\\(ret\\)\\?probe\"' | wc -l";
+  std::unique_ptr<FILE, int (*)(FILE*)> out(popen(cmd.c_str(), "r"), pclose);
+  int n = -1;
+  if (out && std::fscanf(out.get(), "%d", &n) != 1) n = -1;
+  return n;
+}
 
 std::uint16_t free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -153,6 +166,8 @@ TEST_F(TlsProbesTest, PlaintextOfBothEndsReplacesTheirCiphertext) {
   tls.start();
   const auto attached = tls.attached();
   ASSERT_FALSE(attached.empty()) << "the running server's libssl was not found";
+  // Entry and return probes of SSL_read, SSL_write and their _ex variants, per file.
+  EXPECT_EQ(uprobes_held_by_this_process(), 8 * static_cast<int>(attached.size()));
 
   // Started after the probes: curl uses the same libssl file, already probed for every process.
   Child client({"curl", "-sk", "-o", "/dev/null", "https://127.0.0.1:" + std::to_string(port) + "/tls-kernel-test"});
@@ -171,6 +186,7 @@ TEST_F(TlsProbesTest, PlaintextOfBothEndsReplacesTheirCiphertext) {
          std::chrono::steady_clock::now() < deadline)
     ASSERT_GE(probes->poll(50ms), 0);
   tls.stop();
+  EXPECT_EQ(uprobes_held_by_this_process(), 0) << "stop() detaches every uprobe";
 
   const CapturedEvent* request_out = find(client_pid, OTELBPF_SYS_SSL_WRITE, "GET /tls-kernel-test HTTP/1.1\r\n");
   const CapturedEvent* request_in = find(server_pid, OTELBPF_SYS_SSL_READ, "GET /tls-kernel-test HTTP/1.1\r\n");
