@@ -381,7 +381,8 @@ static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape 
    * an SSL call is replaced by the TLS probes' plaintext. */
   if (ret > 0) {
     const __u64 now = bpf_ktime_get_ns();
-    if (!tls_claim_socket_call(id, in->fd, &in->sock, in->tcp_seq, in->direction, ret, now))
+    if (!tls_claim_socket_call(id, in->fd, &in->sock, in->tcp_seq, in->direction, ret, now,
+                               shape == SHAPE_FLAT ? in->buf : 0))
       emit_data(ctx, in, id, shape, ret, now, NULL);
   }
   bpf_map_delete_elem(&inflight, &id);
@@ -451,6 +452,7 @@ static __always_inline int exit_close(void* ctx, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, OTELBPF_SYS_CLOSE);
   if (!in) return 0;
+  forget_socket_records(in->sock.sock_id, id >> 32);
   if (pass_port_filters(&in->sock)) {
     struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret, bpf_ktime_get_ns(), NULL);
     if (ev) submit_event(ctx, ev, 0);
@@ -749,7 +751,8 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
       v->send_ts_ns = 0;
     }
   }
-  if (tls_claim_socket_call(id, fd, &in.sock, in.tcp_seq, direction, ret, now)) return 0;
+  if (tls_claim_socket_call(id, fd, &in.sock, in.tcp_seq, direction, ret, now, shape == SHAPE_FLAT ? in.buf : 0))
+    return 0;
   if (in.sock.dport == 0 && (syscall == OTELBPF_SYS_RECVFROM || syscall == OTELBPF_SYS_RECVMSG)) {
     /* Unconnected UDP: the sender's address reaches the caller's sockaddr only after sock_recvmsg returns;
      * the sock hooks' sys_exit_recvfrom/recvmsg finish the event from there (task storage: the exits of

@@ -18,6 +18,9 @@
 #ifndef OTELBPF_TLS_UPROBES_BPF_H
 #define OTELBPF_TLS_UPROBES_BPF_H
 
+/* A TLS record header: OpenSSL (without read-ahead) reads each record as a 5-byte header, then its body. */
+#define TLS_RECORD_HEADER_BYTES 5
+
 /* Set by userspace once a TLS uprobe is attached: until then the socket hooks skip the lookup below. */
 __u32 tls_uprobes_active;
 /* Set by userspace while it watches for new binaries to attach to (sched_process_exec events). */
@@ -72,6 +75,50 @@ struct {
   __type(value, struct ssl_socket);
 } ssl_sockets SEC(".maps");
 
+/* A TLS socket's records read under SSL_read and not yet returned as plaintext, by where they start, for
+ * the sequence numbers of the plaintext: OpenSSL with read-ahead (nginx) reads many records in one socket
+ * call and returns them one SSL_read at a time, with no socket call under the later ones.
+ * Memory-BIO libraries (Node.js) are not covered here: they read and write ciphertext outside SSL calls,
+ * and what SSL_write encrypted may wait in memory behind handshake records the probes do not see; their
+ * plaintext keeps the socket's position (rule 3 above), the same at both ends when both use one. */
+#define TLS_MAX_QUEUED_RECORDS 8
+#define TLS_MAX_RECORD_BYTES (TLS_RECORD_HEADER_BYTES + 16384 + 2048)
+struct socket_key {
+  __u64 sock_id;
+  __u32 tgid;
+  __u32 _pad;
+};
+struct tls_records {
+  __u32 next_header; /* sequence number where the next record header starts */
+  __u8 valid;
+  __u8 count;
+  __u8 _pad[2];
+  __u32 seq[TLS_MAX_QUEUED_RECORDS];
+  __u16 len[TLS_MAX_QUEUED_RECORDS]; /* the record's length field (ciphertext after the header) */
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct socket_key);
+  __type(value, struct tls_records);
+} tls_socket_records SEC(".maps");
+
+static __always_inline struct tls_records* socket_records(__u64 sock_id, __u32 tgid) {
+  struct socket_key key = {.sock_id = sock_id, .tgid = tgid};
+  struct tls_records* q = bpf_map_lookup_elem(&tls_socket_records, &key);
+  if (q) return q;
+  struct tls_records fresh = {};
+  bpf_map_update_elem(&tls_socket_records, &key, &fresh, BPF_NOEXIST);
+  return bpf_map_lookup_elem(&tls_socket_records, &key);
+}
+
+/* A socket closed: its records go (another socket may reuse its address). */
+static __always_inline void forget_socket_records(__u64 sock_id, __u32 tgid) {
+  if (!tls_uprobes_active) return;
+  struct socket_key key = {.sock_id = sock_id, .tgid = tgid};
+  bpf_map_delete_elem(&tls_socket_records, &key);
+}
+
 static __always_inline void bind_ssl(__u64 ssl, __u32 tgid, __u32 fd, const struct otelbpf_socket_info* sock) {
   struct ssl_key key = {.ssl = ssl, .tgid = tgid};
   struct ssl_socket value = {.fd = fd};
@@ -79,8 +126,76 @@ static __always_inline void bind_ssl(__u64 ssl, __u32 tgid, __u32 fd, const stru
   bpf_map_update_elem(&ssl_sockets, &key, &value, BPF_ANY);
 }
 
-/* A TLS record header: OpenSSL (without read-ahead) reads each record as a 5-byte header, then its body. */
-#define TLS_RECORD_HEADER_BYTES 5
+
+/* A TLS socket read of `bytes` at `seq` into the user buffer `buf`: queue the records whose headers it
+ * holds. A read that starts inside a record (its body, after a 5-byte header read) only moves on. */
+static __always_inline void queue_read_records(__u64 sock_id, __u32 tgid, __u32 seq, __u64 buf, long bytes) {
+  if (!buf || bytes <= 0) return;
+  struct tls_records* q = socket_records(sock_id, tgid);
+  if (!q) return;
+  __u32 offset = 0;
+  if (q->valid) {
+    const __s32 ahead = (__s32)(q->next_header - seq);
+    if (ahead < 0 || ahead > TLS_MAX_RECORD_BYTES) {
+      /* Bytes went by unseen, or the state is an earlier socket's at the same address: start again here. */
+      q->count = 0;
+    } else if (ahead >= (__s32)bytes) {
+      return; /* all of it is the body of a record already queued */
+    } else {
+      offset = (__u32)ahead;
+    }
+  }
+  for (int i = 0; i < TLS_MAX_QUEUED_RECORDS; i++) {
+    if (offset + TLS_RECORD_HEADER_BYTES > (__u64)bytes) break;
+    __u8 header[TLS_RECORD_HEADER_BYTES];
+    if (bpf_probe_read_user(header, sizeof(header), (const void*)(buf + offset))) break;
+    const __u16 len = ((__u16)header[3] << 8) | header[4];
+    if (q->count >= TLS_MAX_QUEUED_RECORDS) {
+      /* Full (records never returned as plaintext: alerts, tickets): the oldest goes. */
+      for (int j = 0; j < TLS_MAX_QUEUED_RECORDS - 1; j++) {
+        q->seq[j] = q->seq[j + 1];
+        q->len[j] = q->len[j + 1];
+      }
+      q->count = TLS_MAX_QUEUED_RECORDS - 1;
+    }
+    const __u32 slot = q->count & (TLS_MAX_QUEUED_RECORDS - 1);
+    q->seq[slot] = seq + offset;
+    q->len[slot] = len;
+    q->count++;
+    offset += TLS_RECORD_HEADER_BYTES + len;
+  }
+  q->next_header = seq + offset;
+  q->valid = 1;
+}
+
+/* The record an SSL_read's plaintext of `bytes` came from: the oldest queued record whose length is that
+ * plaintext plus an AEAD cipher's overhead (TLS 1.3: 16-byte tag + content type; TLS 1.2 GCM: 8-byte
+ * explicit nonce + tag; ChaCha20-Poly1305: tag). Records before it (session tickets, alerts) are dropped. */
+static __always_inline bool take_read_record(__u64 sock_id, __u32 tgid, long bytes, __u32* seq) {
+  struct socket_key key = {.sock_id = sock_id, .tgid = tgid};
+  struct tls_records* q = bpf_map_lookup_elem(&tls_socket_records, &key);
+  if (!q) return false;
+  int found = -1;
+  for (int i = 0; i < TLS_MAX_QUEUED_RECORDS; i++) {
+    if (i >= q->count) break;
+    const long overhead = (long)q->len[i] - bytes;
+    if (overhead == 16 || overhead == 17 || overhead == 24) {
+      found = i;
+      break;
+    }
+  }
+  if (found < 0) return false;
+  *seq = q->seq[found & (TLS_MAX_QUEUED_RECORDS - 1)];
+  const int taken = found + 1;
+  for (int j = 0; j < TLS_MAX_QUEUED_RECORDS; j++) {
+    if (j + taken >= q->count) break;
+    const int from = (j + taken) & (TLS_MAX_QUEUED_RECORDS - 1);
+    q->seq[j] = q->seq[from];
+    q->len[j] = q->len[from];
+  }
+  q->count = q->count > taken ? q->count - taken : 0;
+  return true;
+}
 
 /* Called by the socket-call paths for every TCP data call once the TLS probes are attached. True when the
  * call runs inside an SSL call: its bytes are ciphertext the plaintext event replaces, so it is not sent.
@@ -89,7 +204,8 @@ static __always_inline void bind_ssl(__u64 ssl, __u32 tgid, __u32 fd, const stru
  * call; for SSL_read the header read of the last record read inside the call, since the records before it
  * (TLS 1.3 session tickets, for one) carried no application data. */
 static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, const struct otelbpf_socket_info* sock,
-                                                  __u32 tcp_seq, __u8 direction, long bytes, __u64 now_ns) {
+                                                  __u32 tcp_seq, __u8 direction, long bytes, __u64 now_ns,
+                                                  __u64 flat_buf) {
   if (!tls_uprobes_active || sock->protocol != IPPROTO_TCP) return false;
   struct tls_thread* t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
   if (!t) return false;
@@ -109,6 +225,8 @@ static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, cons
       t->have_inner = 2;
     }
     if (own_direction) t->inner_last_ns = now_ns;
+    if (own_direction && direction == OTELBPF_DIR_INGRESS)
+      queue_read_records(sock->sock_id, pid_tgid >> 32, tcp_seq, flat_buf, bytes);
     count(OTELBPF_CNT_TLS_CIPHERTEXT);
     return true;
   }
@@ -216,6 +334,9 @@ static __always_inline int tls_return(void* ctx, long rc) {
       return 0;
     }
   }
+  /* A read: the record the plaintext came from, when its header was read under an SSL_read. */
+  if (t->direction == OTELBPF_DIR_INGRESS && take_read_record(in.sock.sock_id, id >> 32, bytes, &in.tcp_seq))
+    seq_known = true;
   if (!seq_known) {
     if (t->direction == OTELBPF_DIR_INGRESS && t->have_last && t->last_direction == OTELBPF_DIR_INGRESS &&
         t->last_sock.sock_id == in.sock.sock_id)

@@ -11,18 +11,7 @@ NGINX_PORT=$(free_port)
 BACKEND_PORT=$(free_port)
 
 mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-error_log $WORK/nginx/logs/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
+{ nginx_config_head "$WORK/nginx"; cat <<CONF; } >"$WORK/nginx/nginx.conf"
   server {
     listen 127.0.0.1:$NGINX_PORT;
     location /static/ { return 200 "static\n"; }

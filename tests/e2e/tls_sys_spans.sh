@@ -82,18 +82,7 @@ grep -q "Ssl_version.*TLS" "$WORK/mariadb.out" || { cat "$WORK/mariadb.out"; fai
 
 # 3. nginx over HTTPS, started after the agent: the exec watch finds its libssl.
 mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-error_log $WORK/nginx/logs/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
+{ nginx_config_head "$WORK/nginx"; cat <<CONF; } >"$WORK/nginx/nginx.conf"
   server {
     listen 127.0.0.1:$NGINX_PORT ssl;
     ssl_certificate $WORK/cert.pem;

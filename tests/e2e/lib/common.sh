@@ -111,3 +111,23 @@ start_otlp_sink() {
 metric() {  # url name-with-labels -> value (0 when absent)
   curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m {print $2; found=1} END {if (!found) print 0}'
 }
+
+# nginx_config_head DIR: the start of an nginx.conf whose files all live in DIR (DIR/logs must exist; one
+# worker, no access log) up to and including "http {"; the caller writes its server blocks and the
+# closing brace.
+nginx_config_head() {
+  local dir=$1
+  cat <<CONF
+worker_processes 1;
+error_log $dir/logs/error.log;
+pid $dir/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+CONF
+}

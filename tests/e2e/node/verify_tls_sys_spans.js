@@ -72,16 +72,20 @@ const h2Server = one('nginx SERVER h2 /h2/hello', (s) => exe(s) === 'nginx' && s
 assert.strictEqual(h2Server.attrs['http.request.method'], 'GET');
 assertChild(h2Client, h2Server, 'nginx under curl (HTTP/2)');
 
-// 5. gRPC over TLS: method and status from the decrypted HTTP/2 frames, both ends paired by TCP.
+// 5. gRPC over TLS: service, method and status from the decrypted HTTP/2 frames, at both ends. Both ends
+//    are Node.js (memory BIOs: ciphertext read and written outside SSL calls), and the five calls are
+//    multiplexed on one connection: records that share one socket read or write share its sequence
+//    number, so the TCP pairing of each stream is not asserted here (docs/design.md, TLS plaintext).
 const grpcClients = onTlsPorts.filter((s) => s.kind === KIND.CLIENT && s.attrs['rpc.system'] === 'grpc');
 const grpcServers = onTlsPorts.filter((s) => s.kind === KIND.SERVER && s.attrs['rpc.system'] === 'grpc');
 assert.strictEqual(grpcClients.length, 5, `gRPC client spans: ${grpcClients.length}`);
 assert.strictEqual(grpcServers.length, 5, `gRPC server spans: ${grpcServers.length}`);
-const removed = oneOf(grpcClients, 'gRPC RemoveItem', (s) => s.attrs['rpc.method'] === 'RemoveItem');
-assert.strictEqual(removed.attrs['rpc.service'], 'shop.Catalog');
-assert.strictEqual(removed.attrs['rpc.grpc.status_code'], 5, 'NOT_FOUND');
-const removedServer = oneOf(grpcServers, 'gRPC server RemoveItem', (s) => s.attrs['rpc.method'] === 'RemoveItem');
-assertChild(removed, removedServer, 'gRPC server under gRPC client');
+for (const side of [grpcClients, grpcServers]) {
+  const removed = oneOf(side, 'gRPC RemoveItem', (s) => s.attrs['rpc.method'] === 'RemoveItem');
+  assert.strictEqual(removed.attrs['rpc.service'], 'shop.Catalog');
+  assert.strictEqual(removed.attrs['rpc.grpc.status_code'], 5, 'NOT_FOUND');
+  assert.strictEqual(side.filter((s) => s.attrs['rpc.method'] === 'GetItem' && s.attrs['rpc.grpc.status_code'] === 0).length, 3);
+}
 
 // 6. The SDK's traceparent, read from the decrypted request, puts the Node.js client's sys span under the
 //    SDK's HTTP client span; the server's sys span lies under it by TCP.
