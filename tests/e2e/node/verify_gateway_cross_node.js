@@ -21,7 +21,7 @@ for (const s of spans) {
   assert.strictEqual(s.attrs['otelbpf.gateway.reference'], undefined, `${s.file}: a reference copy was exported`);
   assert.strictEqual(s.attrs['otelbpf.gateway.key'], undefined, `${s.file}: a routing mark was exported`);
 }
-const PATH_ORDER = ['client-pod-nic', 'client-node-nic', 'tunnel', 'server-node-nic', 'server-pod-nic'];
+const PATH_ORDER = ['client-pod-nic', 'client-tunnel', 'client-node-nic', 'tunnel', 'server-node-nic', 'server-tunnel', 'server-pod-nic'];
 
 let checked = 0;
 for (const phase of phases)
