@@ -127,6 +127,29 @@ static __always_inline void bind_ssl(__u64 ssl, __u32 tgid, __u32 fd, const stru
 }
 
 
+static __always_inline void drop_oldest_record(struct tls_records* q) {
+  /* Constant indices only (unrolled): verifiers before 6.18 lose the bounds of a variable index here. */
+#pragma unroll
+  for (int k = 0; k < TLS_MAX_QUEUED_RECORDS - 1; k++) {
+    q->seq[k] = q->seq[k + 1];
+    q->len[k] = q->len[k + 1];
+  }
+  if (q->count) q->count--;
+}
+
+static __always_inline void push_record(struct tls_records* q, __u32 seq, __u16 len) {
+  /* Full (records never returned as plaintext: alerts, tickets): the oldest goes. */
+  if (q->count >= TLS_MAX_QUEUED_RECORDS) drop_oldest_record(q);
+  const __u8 count = q->count;
+#pragma unroll
+  for (int k = 0; k < TLS_MAX_QUEUED_RECORDS; k++)
+    if (k == count) {
+      q->seq[k] = seq;
+      q->len[k] = len;
+    }
+  q->count = count + 1;
+}
+
 /* A TLS socket read of `bytes` at `seq` into the user buffer `buf`: queue the records whose headers it
  * holds. A read that starts inside a record (its body, after a 5-byte header read) only moves on. */
 static __always_inline void queue_read_records(__u64 sock_id, __u32 tgid, __u32 seq, __u64 buf, long bytes) {
@@ -150,18 +173,7 @@ static __always_inline void queue_read_records(__u64 sock_id, __u32 tgid, __u32 
     __u8 header[TLS_RECORD_HEADER_BYTES];
     if (bpf_probe_read_user(header, sizeof(header), (const void*)(buf + offset))) break;
     const __u16 len = ((__u16)header[3] << 8) | header[4];
-    if (q->count >= TLS_MAX_QUEUED_RECORDS) {
-      /* Full (records never returned as plaintext: alerts, tickets): the oldest goes. */
-      for (int j = 0; j < TLS_MAX_QUEUED_RECORDS - 1; j++) {
-        q->seq[j] = q->seq[j + 1];
-        q->len[j] = q->len[j + 1];
-      }
-      q->count = TLS_MAX_QUEUED_RECORDS - 1;
-    }
-    const __u32 slot = q->count & (TLS_MAX_QUEUED_RECORDS - 1);
-    q->seq[slot] = seq + offset;
-    q->len[slot] = len;
-    q->count++;
+    push_record(q, seq + offset, len);
     offset += TLS_RECORD_HEADER_BYTES + len;
   }
   q->next_header = seq + offset;
@@ -175,25 +187,22 @@ static __always_inline bool take_read_record(__u64 sock_id, __u32 tgid, long byt
   struct socket_key key = {.sock_id = sock_id, .tgid = tgid};
   struct tls_records* q = bpf_map_lookup_elem(&tls_socket_records, &key);
   if (!q) return false;
-  int found = -1;
-  for (int i = 0; i < TLS_MAX_QUEUED_RECORDS; i++) {
-    if (i >= q->count) break;
-    const long overhead = (long)q->len[i] - bytes;
-    if (overhead == 16 || overhead == 17 || overhead == 24) {
-      found = i;
-      break;
+  const __u8 count = q->count;
+  int taken = 0;
+  __u32 found_seq = 0;
+#pragma unroll
+  for (int k = 0; k < TLS_MAX_QUEUED_RECORDS; k++) {
+    const long overhead = (long)q->len[k] - bytes;
+    if (!taken && k < count && (overhead == 16 || overhead == 17 || overhead == 24)) {
+      taken = k + 1;
+      found_seq = q->seq[k];
     }
   }
-  if (found < 0) return false;
-  *seq = q->seq[found & (TLS_MAX_QUEUED_RECORDS - 1)];
-  const int taken = found + 1;
-  for (int j = 0; j < TLS_MAX_QUEUED_RECORDS; j++) {
-    if (j + taken >= q->count) break;
-    const int from = (j + taken) & (TLS_MAX_QUEUED_RECORDS - 1);
-    q->seq[j] = q->seq[from];
-    q->len[j] = q->len[from];
-  }
-  q->count = q->count > taken ? q->count - taken : 0;
+  if (!taken) return false;
+  *seq = found_seq;
+#pragma unroll
+  for (int k = 0; k < TLS_MAX_QUEUED_RECORDS; k++)
+    if (k < taken) drop_oldest_record(q);
   return true;
 }
 
