@@ -198,11 +198,16 @@ static __always_inline int handle_packet(struct __sk_buff* skb, __u8 direction, 
   __u32 cap = capture_limit();
   if (n > cap) n = cap;
   if (n > skb->len - l.payload_off) n = skb->len - l.payload_off; /* parse_l4 keeps payload_off <= len */
-  /* The mask (the scratch payload is twice the maximum) is what the verifier follows; the clamps above
-   * already keep n <= OTELBPF_PKT_MAX_PAYLOAD. */
-  barrier_var(n);
-  n &= OTELBPF_PKT_MAX_PAYLOAD * 2 - 1;
-  if (n > 0 && bpf_skb_load_bytes(skb, l.payload_off, ev->payload, n)) n = 0;
+  if (n > 0) {
+    /* The clamps above already keep 1 <= n <= OTELBPF_PKT_MAX_PAYLOAD; this form is what the verifier
+     * follows: [1, twice the maximum], which the scratch payload holds. The plain `n &= mask` after
+     * `n > 0` is refused before Linux 6.2 or so ("invalid access to map value ... size=0": older
+     * verifiers do not learn n >= 1 from the test), and the barrier keeps the compiler from folding
+     * the form back into n. */
+    barrier_var(n);
+    n = ((n - 1) & (OTELBPF_PKT_MAX_PAYLOAD * 2 - 1)) + 1;
+    if (bpf_skb_load_bytes(skb, l.payload_off, ev->payload, n)) n = 0;
+  }
   h->captured_len = n;
 
   count(OTELBPF_PKT_CNT_EMITTED);
