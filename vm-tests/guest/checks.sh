@@ -121,7 +121,7 @@ if wait_url http://127.0.0.1:$AGENT_PORT/readyz 60; then
   done
   # The set depends on the kernel (sock hooks on 6.3+, else the syscall tracepoints of the data calls):
   # every probe the loader chose must attach.
-  if [ $total -ge 20 ] && [ $ok -eq $total ]; then
+  if [ $total -gt 0 ] && [ $ok -eq $total ]; then
     result probes_attached PASS "$ok/$total attached"
   else
     result probes_attached FAIL "$ok/$total attached; refused:${refused:- none}"
@@ -330,7 +330,7 @@ transport="ring buffer"
 grep -q "kernel has no BPF ring buffer" $W/agent.log && transport="perf buffer (no ring buffer)"
 case $hooks in
   sock_send_length*) result data_hooks INFO "sock hooks: $hooks; events via $transport" ;;
-  "") result data_hooks INFO "no loader summary in the agent log; events via $transport" ;;
+  "") result data_hooks INFO "no syscall probes: $(grep -m 1 'probes unavailable' $W/agent.log | sed 's/.*\] //' | cut -c 1-160)" ;;
   *) result data_hooks INFO "syscall tracepoints (kernel has no sock:sock_send_length, Linux 6.3+): $hooks; events via $transport" ;;
 esac
 

@@ -207,10 +207,19 @@ awk -f $HERE/span_fields.awk $W/nodeA.jsonl >$W/spans.tsv 2>/dev/null
 verify() {
   t=$1 n=$(index $1)
   client=$(awk -F'\t' -v p=/vmtest/$t '$6 == "sys" && $5 == 3 && $14 == p' $W/spans.tsv | tail -n 1)
-  [ -n "$client" ] || { echo "FAIL no sys CLIENT span for /vmtest/$t"; return; }
-  seq=$(echo "$client" | cut -f12)
-  trace=$(echo "$client" | cut -f2)
-  parent=$(echo "$client" | cut -f3)
+  if [ -n "$client" ]; then
+    seq=$(echo "$client" | cut -f12)
+    trace=$(echo "$client" | cut -f2)
+    parent=$(echo "$client" | cut -f3)
+  else
+    # No sys spans (the syscall probes did not load here): the net path alone is still checked, from
+    # the client pod NIC's span of the call, so that the matrix says which half works.
+    first=$(awk -F'\t' -v p=/vmtest/$t -v i=caliA$n '$6 == "net" && $8 == i && $14 == p' $W/spans.tsv | tail -n 1)
+    [ -n "$first" ] || { echo "FAIL no sys CLIENT span and no net span at caliA$n for /vmtest/$t"; return; }
+    seq=$(echo "$first" | cut -f12)
+    trace=$(echo "$first" | cut -f2)
+    parent=$(echo "$first" | cut -f4)
+  fi
   chain=""
   up=$(echo $t | tr a-z A-Z)
   for hop in "nodeA caliA$n client-pod-nic none" "nodeA ${t}A client-tunnel $t" "nodeA uplinkA client-node-nic $t" \
@@ -229,6 +238,7 @@ verify() {
     parent=$(echo "$span" | cut -f3)
     chain="$chain -> $2"
   done
+  [ -n "$client" ] || { echo "FAIL no sys CLIENT span of /vmtest/$t (are the syscall probes loaded?); the net path alone is right:$chain in one trace"; return; }
   server=$(awk -F'\t' -v p=/vmtest/$t -v q="$seq" '$6 == "sys" && $5 == 2 && $14 == p && $12 == q' $W/spans.tsv)
   [ "$(echo "$server" | grep -c .)" = 1 ] || { echo "FAIL no sys SERVER span with req_seq $seq"; return; }
   [ "$(echo "$server" | cut -f4)" = "$parent" ] || { echo "FAIL the sys SERVER span is not under the server pod NIC's span"; return; }
