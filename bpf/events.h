@@ -122,7 +122,7 @@ struct otelbpf_data_event {
 
 /* ---- Packet capture (bpf/packets.bpf.c, tc clsact ingress/egress) ---- */
 
-/* Upper bound of payload bytes captured per TCP segment; the runtime amount is the rodata
+/* Upper bound of payload bytes captured per TCP segment or DNS datagram; the runtime amount is the rodata
  * `packet_payload_bytes` (config `netcap.payload_capture_bytes`). Power of two for the verifier. */
 #define OTELBPF_PKT_MAX_PAYLOAD 1024
 
@@ -157,15 +157,17 @@ enum otelbpf_tunnel_type {
 enum otelbpf_packet_counter {
   OTELBPF_PKT_CNT_SEEN = 0,      /* packets the programs ran on */
   OTELBPF_PKT_CNT_EMITTED,       /* events handed to the ring buffer (successfully or not) */
-  OTELBPF_PKT_CNT_NO_PAYLOAD,    /* TCP segments without payload and nothing else of interest (pure ACKs) */
+  OTELBPF_PKT_CNT_NO_PAYLOAD,    /* TCP segments without payload and nothing else of interest (pure ACKs),
+                                  * empty DNS datagrams */
   OTELBPF_PKT_CNT_RATE_LIMITED,  /* events the per-CPU token bucket refused */
-  OTELBPF_PKT_CNT_OTHER,         /* not TCP over IP after decapsulation: ARP, UDP, ICMP, IP fragments */
+  OTELBPF_PKT_CNT_OTHER,         /* neither TCP nor DNS over UDP after decapsulation: ARP, other UDP, ICMP,
+                                  * IP fragments */
   OTELBPF_PKT_CNT_UNPARSABLE,    /* headers cut short or malformed */
   OTELBPF_PKT_CNT_RINGBUF_DROPS, /* bpf_ringbuf_output failed: ring buffer full, event lost */
   OTELBPF_PKT_CNT_MAX,
 };
 
-/* One TCP segment seen at one tc hook. Addresses are in network byte order (IPv4 uses the first 4
+/* One TCP segment or DNS datagram (UDP, port 53 at either end) seen at one tc hook. Addresses are in network byte order (IPv4 uses the first 4
  * bytes); ports, sequence numbers and the window are in host byte order. `captured_len` payload bytes
  * follow the header (struct otelbpf_packet_data_event). */
 struct otelbpf_packet_event {
@@ -182,9 +184,10 @@ struct otelbpf_packet_event {
   otb_u32 ack;
   otb_u16 window;          /* as on the wire (not scaled) */
   otb_u8 tcp_flags;        /* OTELBPF_TCP_* */
-  otb_u8 protocol;         /* inner L4 protocol: IPPROTO_TCP */
+  otb_u8 protocol;         /* inner L4 protocol: IPPROTO_TCP, or IPPROTO_UDP (seq/ack/window/flags 0) */
   otb_u32 tunnel_id;       /* VNI (VXLAN, Geneve) or GRE key, when OTELBPF_PKT_F_TUNNEL_ID */
-  otb_u32 payload_len;     /* TCP payload bytes of the segment (from the IP length) */
+  otb_u32 payload_len;     /* TCP payload bytes (from the IP length), or UDP payload bytes (from the UDP
+                            * length, clamped to the IP length) */
   otb_u16 captured_len;    /* payload bytes copied after this header (<= payload_len) */
   otb_u8 direction;        /* enum otelbpf_tc_direction */
   otb_u8 tunnel_type;      /* enum otelbpf_tunnel_type */

@@ -1,6 +1,7 @@
 /* Header parsing for the tc packet programs: Ethernet (+ up to two VLAN tags), IPv4/IPv6 (with a few
  * IPv6 extension headers), one level of tunnel (IPIP/6in4, GRE with or without key, VXLAN on 4789 and
- * 8472, Geneve on 6081) and the inner TCP header. Include after vmlinux.h, bpf_helpers.h and events.h.
+ * 8472, Geneve on 6081) and the inner TCP header, or the inner UDP header of a DNS datagram (port 53 at
+ * either end). Include after vmlinux.h, bpf_helpers.h and events.h.
  *
  * Every read goes through bpf_skb_load_bytes rather than direct packet access: tunnel headers of
  * GRO'd or forwarded packets may sit in the non-linear part of the skb, and the helper handles that
@@ -27,13 +28,14 @@
 #define OTB_VXLAN_PORT 4789
 #define OTB_VXLAN_LINUX_PORT 8472
 #define OTB_GENEVE_PORT 6081
+#define OTB_DNS_PORT 53
 
 #define OTB_MAX_VLAN_TAGS 2
 #define OTB_MAX_IPV6_EXT 4
 
 enum parse_result {
   PARSE_OK = 0,
-  PARSE_OTHER,      /* well-formed, but not TCP over IP (after decapsulation) */
+  PARSE_OTHER,      /* well-formed, but neither TCP nor DNS over UDP (after decapsulation) */
   PARSE_UNPARSABLE, /* cut short or malformed */
 };
 
@@ -47,6 +49,7 @@ struct ip_view {
   __u8 daddr[16];
 };
 
+/* Everything up to the innermost IP header. */
 struct packet_view {
   struct ip_view ip;    /* innermost */
   struct ip_view outer; /* valid when tunnel_type != NONE */
@@ -57,14 +60,17 @@ struct packet_view {
   __u8 _pad;
   __u16 vlan_id;
   __u16 outer_dport;
-  /* TCP */
+};
+
+/* The innermost L4 header: TCP, or UDP (then seq, ack, window and tcp_flags stay 0). */
+struct l4_view {
   __u16 sport;
   __u16 dport;
   __u32 seq;
   __u32 ack;
   __u16 window;
   __u8 tcp_flags;
-  __u8 _pad2;
+  __u8 _pad;
   __u32 payload_off;
   __u32 payload_len;
 };
@@ -225,16 +231,17 @@ static __always_inline int parse_tunnel(struct __sk_buff* skb, struct packet_vie
         *inner_proto = p;
         return PARSE_OK;
       }
-      return PARSE_OTHER; /* plain UDP */
+      return PARSE_OK; /* plain UDP: the caller decides whether it is DNS */
     }
     default:
       return PARSE_OK; /* no tunnel: TCP or something the caller rejects */
   }
 }
 
-/* Fills v from the packet; `l3`: the device has no link-layer header (IPIP/GRE/WireGuard devices), the
- * packet starts at the IP header and skb->protocol names it. */
-static __always_inline int parse_packet(struct __sk_buff* skb, bool l3, struct packet_view* v) {
+/* Fills v from the packet's headers down to the innermost IP header; `l3`: the device has no link-layer
+ * header (IPIP/GRE/WireGuard devices), the packet starts at the IP header and skb->protocol names it.
+ * The L4 header is parse_l4's. */
+static __always_inline int parse_packet_headers(struct __sk_buff* skb, bool l3, struct packet_view* v) {
   __u32 off = 0;
   __u16 proto;
   int rc;
@@ -269,21 +276,44 @@ static __always_inline int parse_packet(struct __sk_buff* skb, bool l3, struct p
     rc = parse_ip(skb, inner_off, inner_proto, &v->ip);
     if (rc) return rc;
   }
-  if (v->ip.l4proto != OTB_IPPROTO_TCP) return PARSE_OTHER;
+  if (v->ip.l4proto != OTB_IPPROTO_TCP && v->ip.l4proto != OTB_IPPROTO_UDP) return PARSE_OTHER;
+  return PARSE_OK;
+}
 
+/* The L4 header at l4_off of a datagram that ends at `end` (both from parse_packet_headers): TCP, or a
+ * DNS message over UDP (port 53 at either end; other UDP is PARSE_OTHER). */
+static __always_inline int parse_l4(struct __sk_buff* skb, __u8 l4proto, __u32 l4_off, __u32 end,
+                                    struct l4_view* l) {
+  if (l4proto == OTB_IPPROTO_UDP) {
+    /* DNS only: a datagram is one whole message, so the userspace stitcher needs no reassembly. */
+    __u8 u[8];
+    if (bpf_skb_load_bytes(skb, l4_off, u, sizeof(u))) return PARSE_UNPARSABLE;
+    l->sport = be16_at(&u[0]);
+    l->dport = be16_at(&u[2]);
+    if (l->sport != OTB_DNS_PORT && l->dport != OTB_DNS_PORT) return PARSE_OTHER;
+    __u32 udp_len = be16_at(&u[4]);
+    if (udp_len < 8) return PARSE_UNPARSABLE;
+    l->payload_off = l4_off + 8;
+    if (l->payload_off > end) return PARSE_UNPARSABLE;
+    __u32 udp_end = l4_off + udp_len;
+    if (udp_end > end) udp_end = end; /* cut short (or GSO'd): what the IP length holds */
+    l->payload_len = udp_end - l->payload_off;
+    return PARSE_OK;
+  }
+  if (l4proto != OTB_IPPROTO_TCP) return PARSE_OTHER;
   __u8 t[20];
-  if (bpf_skb_load_bytes(skb, v->ip.l4_off, t, sizeof(t))) return PARSE_UNPARSABLE;
+  if (bpf_skb_load_bytes(skb, l4_off, t, sizeof(t))) return PARSE_UNPARSABLE;
   __u32 doff = (__u32)(t[12] >> 4) * 4;
   if (doff < 20) return PARSE_UNPARSABLE;
-  v->sport = be16_at(&t[0]);
-  v->dport = be16_at(&t[2]);
-  v->seq = be32_at(&t[4]);
-  v->ack = be32_at(&t[8]);
-  v->tcp_flags = t[13];
-  v->window = be16_at(&t[14]);
-  v->payload_off = v->ip.l4_off + doff;
-  if (v->payload_off > v->ip.end) return PARSE_UNPARSABLE;
-  v->payload_len = v->ip.end - v->payload_off;
+  l->sport = be16_at(&t[0]);
+  l->dport = be16_at(&t[2]);
+  l->seq = be32_at(&t[4]);
+  l->ack = be32_at(&t[8]);
+  l->tcp_flags = t[13];
+  l->window = be16_at(&t[14]);
+  l->payload_off = l4_off + doff;
+  if (l->payload_off > end) return PARSE_UNPARSABLE;
+  l->payload_len = end - l->payload_off;
   return PARSE_OK;
 }
 

@@ -373,6 +373,14 @@ const SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server, con
 
 // link_tcp: the client end of the same TCP exchange is the parent of the server end, whatever the
 // addresses say (NAT, Service load balancing, tunnels); the net spans seen on the way sit in between.
+// A DNS query over UDP is one exchange the same way, named by its id, client port and question; its
+// links carry the dns_ names.
+namespace {
+const char* exchange_rule(const SpanFacts& f, const char* tcp_rule, const char* dns_rule) {
+  return f.dns_exchange ? dns_rule : tcp_rule;
+}
+}  // namespace
+
 void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
   if (f.tcp_key.empty()) return;
   const auto net = net_path(f.tcp_key);
@@ -381,9 +389,10 @@ void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, Reso
   if (!net.empty()) {
     if (has_client) follow(c->second, r, path);
     r.parent_span_id = net.back()->span_id;
-    r.rule = "tcp_sys_server_under_net_span";
+    r.rule = exchange_rule(f, "tcp_sys_server_under_net_span", "dns_sys_server_under_net_span");
   } else if (has_client) {
-    link_under(c->second, "tcp_sys_server_under_sys_client", r, path);
+    link_under(c->second, exchange_rule(f, "tcp_sys_server_under_sys_client", "dns_sys_server_under_sys_client"),
+               r, path);
   }
 }
 
@@ -395,16 +404,16 @@ void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, Resolv
   const auto self = std::find(net.begin(), net.end(), &f);
   if (self != net.end() && self != net.begin()) {
     r.parent_span_id = (*std::prev(self))->span_id;
-    r.rule = "tcp_net_span_under_net_span";
+    r.rule = exchange_rule(f, "tcp_net_span_under_net_span", "dns_net_span_under_net_span");
   } else if (has_client) {
     r.parent_span_id = client->second;
-    r.rule = "tcp_net_span_under_sys_client";
+    r.rule = exchange_rule(f, "tcp_net_span_under_sys_client", "dns_net_span_under_sys_client");
   }
   if (has_client) {
     follow(client->second, r, path);
   } else if (!net.empty()) {
     r.trace_id = net.front()->trace_id;  // no client end seen: the path's first capture names the trace
-    if (!r.rule && r.trace_id != f.trace_id) r.rule = "tcp_net_path";
+    if (!r.rule && r.trace_id != f.trace_id) r.rule = exchange_rule(f, "tcp_net_path", "dns_net_path");
   }
 }
 

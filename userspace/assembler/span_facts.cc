@@ -116,15 +116,31 @@ std::string call_key_of(const Attributes& a, SpanSource source, const std::strin
   return {};
 }
 
-// Path order of capture points (docs/linking.md, "Capture points"): client pod NIC, client node NIC,
-// tunnel, server node NIC, server pod NIC.
+// DNS over UDP has no sequence numbers: the query's id, the client's port and the question name one
+// exchange at the client, at the resolver and at every capture point between them (a Service's DNAT
+// changes the server's address, not these). Empty for anything else.
+std::string dns_exchange_key(const Attributes& a) {
+  if (first_string(a, {"network.transport"}) != "udp") return {};
+  const auto* id = find(a, "otelbpf.dns.id");
+  const auto client_port = first_port(a, {"client.port"});
+  const auto question = first_string(a, {"dns.question.name"});
+  if (!id || client_port == 0 || question.empty()) return {};
+  return "dns/" + std::to_string(int_of(id)) + "/" + std::to_string(client_port) + "/" + question + "/" +
+         first_string(a, {"otelbpf.dns.question.type"});
+}
+
+// Path order of capture points (docs/linking.md, "Capture points"), as the request crosses them: the
+// client pod NIC, the client node's tunnel device (the packet is encapsulated there, before it leaves by
+// the node NIC), the client node NIC, the server node NIC, the server node's tunnel device (decapsulated
+// after the node NIC), the server pod NIC. "tunnel" (agents before the split into client-/server-tunnel)
+// and loopback sit in the middle.
 int path_rank(const std::string& tap_side) {
-  static const std::pair<const char*, int> kOrder[] = {{"client-pod-nic", 0},  {"client-node-nic", 1},
-                                                       {"tunnel", 2},          {"loopback", 2},
-                                                       {"server-node-nic", 3}, {"server-pod-nic", 4}};
+  static const std::pair<const char*, int> kOrder[] = {
+      {"client-pod-nic", 0}, {"client-tunnel", 1}, {"client-node-nic", 2}, {"tunnel", 3},
+      {"loopback", 3},       {"server-node-nic", 4}, {"server-tunnel", 5},  {"server-pod-nic", 6}};
   for (const auto& [side, rank] : kOrder)
     if (tap_side == side) return rank;
-  return 2;
+  return 3;
 }
 
 }  // namespace
@@ -227,6 +243,10 @@ SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, 
     const auto req_seq = int_of(find(a, "otelbpf.tcp.req_seq"));
     const auto resp_seq = int_of(find(a, "otelbpf.tcp.resp_seq"));
     if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
+    if (f.tcp_key.empty()) {
+      f.tcp_key = dns_exchange_key(a);
+      f.dns_exchange = !f.tcp_key.empty();
+    }
     if (source == SpanSource::kNet) f.path_rank = path_rank(first_string(a, {"otelbpf.tap.side"}));
     f.has_context = find(a, "otelbpf.trace_context.source") != nullptr;
     f.syscall_trace_id = string_of(find(a, "otelbpf.syscall_trace_id"));

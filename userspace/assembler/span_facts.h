@@ -37,7 +37,8 @@ struct SpanFacts {
   std::string scope_address;
   bool has_context = false;  // sys span whose ids came from the request's trace context
   std::string syscall_trace_id;
-  std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span
+  std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span, or a DNS-over-UDP exchange's key
+  bool dns_exchange = false;  // tcp_key names a DNS query over UDP (id, client port, question)
   int path_rank = 0;      // net spans: position of the capture point on the path (client pod NIC first)
   std::string operation;  // first word of the name, upper-cased ("SELECT", "GET", "INCR")
 

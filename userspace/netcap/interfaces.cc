@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
+#include <linux/if_tunnel.h>
 #include <linux/rtnetlink.h>
 
 #include <algorithm>
@@ -33,10 +34,23 @@ std::string address_text(int family, const std::uint8_t* data, std::size_t len) 
   return text;
 }
 
-void parse_tunnel_data(LinkInfo& link, const std::uint8_t* data, std::size_t len) {
+// The endpoint attributes of ipip/sit/ip6tnl and the gre family: 4 bytes for IPv4, 16 for IPv6. A
+// wildcard endpoint (Calico's tunl0, the fallback devices ipip and ip_gre create) is all zeros: the
+// device has no fixed outer address, so none is reported.
+std::string tunnel_endpoint(const std::uint8_t* v, std::size_t n) {
+  if (n != 4 && n != 16) return {};
+  if (std::all_of(v, v + n, [](std::uint8_t b) { return b == 0; })) return {};
+  return address_text(n == 16 ? AF_INET6 : AF_INET, v, n);
+}
+
+}  // namespace
+
+void read_tunnel_attributes(LinkInfo& link, const std::uint8_t* data, std::size_t len) {
   const bool vxlan = link.kind == "vxlan";
   const bool geneve = link.kind == "geneve";
-  if (!vxlan && !geneve) return;
+  const bool iptun = link.kind == "ipip" || link.kind == "sit" || link.kind == "ip6tnl";
+  const bool gre = link.kind.find("gre") != std::string::npos;
+  if (!vxlan && !geneve && !iptun && !gre) return;
   for_each_attribute(data, len, [&](std::uint16_t type, const std::uint8_t* v, std::size_t n) {
     std::uint32_t u32 = 0;
     if (n >= 4) std::memcpy(&u32, v, 4);
@@ -46,15 +60,21 @@ void parse_tunnel_data(LinkInfo& link, const std::uint8_t* data, std::size_t len
       if (type == IFLA_VXLAN_GROUP6) link.tunnel_remote = address_text(AF_INET6, v, n);
       if (type == IFLA_VXLAN_LOCAL) link.tunnel_local = address_text(AF_INET, v, n);
       if (type == IFLA_VXLAN_LOCAL6) link.tunnel_local = address_text(AF_INET6, v, n);
-    } else {
+    } else if (geneve) {
       if (type == IFLA_GENEVE_ID && n >= 4) link.tunnel_id = u32;
       if (type == IFLA_GENEVE_REMOTE) link.tunnel_remote = address_text(AF_INET, v, n);
       if (type == IFLA_GENEVE_REMOTE6) link.tunnel_remote = address_text(AF_INET6, v, n);
+    } else if (iptun) {
+      if (type == IFLA_IPTUN_LOCAL) link.tunnel_local = tunnel_endpoint(v, n);
+      if (type == IFLA_IPTUN_REMOTE) link.tunnel_remote = tunnel_endpoint(v, n);
+    } else {
+      if (type == IFLA_GRE_LOCAL) link.tunnel_local = tunnel_endpoint(v, n);
+      if (type == IFLA_GRE_REMOTE) link.tunnel_remote = tunnel_endpoint(v, n);
+      // The key the device puts on what it sends (network byte order), which is what a request carries.
+      if (type == IFLA_GRE_OKEY && n >= 4 && u32) link.tunnel_id = ntohl(u32);
     }
   });
 }
-
-}  // namespace
 
 const char* to_string(TapClass c) {
   switch (c) {
@@ -119,7 +139,7 @@ std::vector<LinkInfo> list_links(NetlinkSocket& nl) {
             });
           }
         });
-    if (info_data) parse_tunnel_data(link, info_data, info_data_len);
+    if (info_data) read_tunnel_attributes(link, info_data, info_data_len);
     links[link.ifindex] = std::move(link);
   });
   if (rc < 0) throw std::runtime_error(std::string("netlink link dump: ") + std::strerror(-rc));

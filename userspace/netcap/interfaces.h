@@ -30,7 +30,8 @@ struct LinkInfo {
   std::uint32_t master = 0;
   bool up = false;
   std::vector<std::string> global_addresses;
-  // Tunnel devices (vxlan, geneve): their VNI and endpoints, from IFLA_INFO_DATA.
+  // Tunnel devices (vxlan, geneve, ipip/sit/ip6tnl, the gre family): their VNI or GRE key and their
+  // fixed endpoints, from IFLA_INFO_DATA.
   std::optional<std::uint32_t> tunnel_id;
   std::string tunnel_local;
   std::string tunnel_remote;
@@ -39,6 +40,10 @@ struct LinkInfo {
   bool l3() const;
   TapClass tap_class() const;
 };
+
+// Fills link.tunnel_id / tunnel_local / tunnel_remote from a tunnel device's IFLA_INFO_DATA (nested
+// netlink attributes of the device's kind); other kinds and unknown attributes are ignored.
+void read_tunnel_attributes(LinkInfo& link, const std::uint8_t* data, std::size_t len);
 
 // Every link and its global addresses, by RTM_GETLINK and RTM_GETADDR dumps. Throws std::runtime_error.
 std::vector<LinkInfo> list_links(NetlinkSocket& nl);

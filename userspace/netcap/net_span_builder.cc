@@ -1,5 +1,6 @@
 #include "netcap/net_span_builder.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <variant>
@@ -13,7 +14,9 @@ const char* tap_side(TapClass tap_class, std::uint8_t request_tc_direction) {
     case TapClass::kLoopback:
       return "loopback";
     case TapClass::kTunnel:
-      return "tunnel";
+      // The request enters the tunnel device on the client's node (tc egress, before the encapsulated
+      // packet leaves by the node NIC) and leaves it on the server's node (tc ingress, after the node NIC).
+      return request_in ? "server-tunnel" : "client-tunnel";
     case TapClass::kPod:
       return request_in ? "client-pod-nic" : "server-pod-nic";
     case TapClass::kNode:
@@ -45,7 +48,7 @@ otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origi
   } else if (tap_class == TapClass::kTunnel && tap) {
     const std::string type = tunnel_type_of_kind(tap->kind);
     add_str(span, attr::kTunnelType, type);
-    if (tap->tunnel_id) add_int(span, attr::kTunnelVni, *tap->tunnel_id);
+    if (tap->tunnel_id) add_int(span, type == "gre" ? attr::kTunnelKey : attr::kTunnelVni, *tap->tunnel_id);
     // The device's configured endpoints, in the request's direction.
     const bool leaving = origin.request_tc_direction == OTELBPF_TC_EGRESS;
     const std::string& src = leaving ? tap->tunnel_local : tap->tunnel_remote;
@@ -59,7 +62,7 @@ otlp::Span build_net_span(const l7::L7Record& record, const NetSpanOrigin& origi
 
   const std::string client = format_address(origin.client.addr, origin.family);
   const std::string server = format_address(origin.server.addr, origin.family);
-  add_str(span, "network.transport", "tcp");
+  add_str(span, "network.transport", origin.protocol == IPPROTO_UDP ? "udp" : "tcp");
   add_str(span, "network.type", origin.family == AF_INET6 ? "ipv6" : "ipv4");
   add_str(span, "network.peer.address", server);
   add_int(span, "network.peer.port", origin.server.port);

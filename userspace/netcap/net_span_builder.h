@@ -8,8 +8,11 @@
 //     (client-pod-nic), leaves on tc egress when the pod receives it (server-pod-nic);
 //   node NIC: the request leaves on tc egress from the client's node (client-node-nic), arrives on tc
 //     ingress at the server's node (server-node-nic);
-//   tunnel devices: "tunnel"; lo: "loopback". Which side of the exchange is the client comes from the
-//   L7 parser (who sent the request), not from ports or SYNs.
+//   tunnel devices: the request leaves through the client node's tunnel device on tc egress
+//     (client-tunnel: before the encapsulated packet leaves by the node NIC) and comes out of the server
+//     node's on tc ingress (server-tunnel: after the node NIC);
+//   lo: "loopback". Which side of the exchange is the client comes from the L7 parser (who sent the
+//   request), not from ports or SYNs.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,7 +45,8 @@ struct Endpoint {
 // Everything about the exchange that is not in the record.
 struct NetSpanOrigin {
   const TapInterface* tap = nullptr;
-  std::uint8_t family = 0;  // AF_INET / AF_INET6
+  std::uint8_t family = 0;    // AF_INET / AF_INET6
+  std::uint8_t protocol = 6;  // IPPROTO_TCP, or IPPROTO_UDP (DNS)
   Endpoint client;
   Endpoint server;
   std::uint8_t request_tc_direction = 0;  // enum otelbpf_tc_direction of the client's packets here

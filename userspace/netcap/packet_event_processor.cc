@@ -20,7 +20,8 @@ bool endpoint_less(const Endpoint& a, const Endpoint& b) {
 }  // namespace
 
 std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
-  std::uint64_t h = 1469598103934665603ull ^ k.ifindex ^ (std::uint64_t(k.family) << 32);
+  std::uint64_t h =
+      1469598103934665603ull ^ k.ifindex ^ (std::uint64_t(k.family) << 32) ^ (std::uint64_t(k.protocol) << 40);
   auto mix = [&h](const void* p, std::size_t n) {
     const auto* b = static_cast<const std::uint8_t*>(p);
     for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
@@ -32,8 +33,9 @@ std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
   return static_cast<std::size_t>(h);
 }
 
-// One TCP flow at one capture point. Orientation 0 is the side that opened it (SYN sender), or, for a
-// flow already running when the capture started, the side whose payload came first; its bytes are fed
+// One TCP or DNS flow at one capture point. Orientation 0 is the side that opened it (SYN sender), or,
+// for a flow already running when the capture started and for a DNS flow, the side whose payload came
+// first; its bytes are fed
 // to the stitcher as kEgress. The stitcher then says (record.role) whether that side was the client.
 struct PacketEventProcessor::Flow {
   FlowKey key;
@@ -79,7 +81,9 @@ PacketEventProcessor::PacketEventProcessor(PacketEventProcessorOptions options, 
       evicted_(
           metrics.counter("otelbpf_netcap_flows_evicted_total", "Flows forgotten for idleness or the bound")),
       unrecognised_(metrics.counter("otelbpf_netcap_unrecognised_flows_total",
-                                    "Flows whose bytes matched no supported protocol")) {
+                                    "Flows whose bytes matched no supported protocol")),
+      unknown_protocol_(metrics.counter("otelbpf_netcap_unknown_protocol_events_total",
+                                        "Packet events of an L4 protocol other than TCP or UDP (dropped)")) {
   if (options_.host_name.empty()) options_.host_name = host_name();
 }
 
@@ -132,10 +136,15 @@ PacketEventProcessor::Flow* PacketEventProcessor::find_or_create(const otelbpf_p
 void PacketEventProcessor::on_event(const otelbpf_packet_event& event,
                                     std::span<const std::uint8_t> payload) {
   events_.inc();
-  if (event.protocol != IPPROTO_TCP) return;
+  const bool udp = event.protocol == IPPROTO_UDP;
+  if (event.protocol != IPPROTO_TCP && !udp) {
+    unknown_protocol_.inc();
+    return;
+  }
   FlowKey key;
   key.ifindex = event.ifindex;
   key.family = event.family;
+  key.protocol = event.protocol;
   Endpoint src, dst;
   std::memcpy(src.addr, event.saddr, 16);
   src.port = event.sport;
@@ -160,6 +169,19 @@ void PacketEventProcessor::on_event(const otelbpf_packet_event& event,
   std::memcpy(path.outer_dst, event.outer_daddr, 16);
   path.vlan_id = event.vlan_depth ? event.vlan_id : 0;
 
+  if (udp) {
+    // A datagram is one whole DNS message: no ordering, retransmission or end of flow to work out (the
+    // stitcher matches responses to queries by id and question, and the flow ends when it is idle).
+    TcpReassembler::Segment datagram;
+    datagram.len = event.payload_len;
+    datagram.ts_ns = event.ts_ns;
+    datagram.captured = std::string_view(reinterpret_cast<const char*>(payload.data()),
+                                         std::min<std::size_t>(payload.size(), event.captured_len));
+    feed(*flow, o, datagram);
+    finish_records(*flow);
+    if (pending_spans_ >= options_.max_batch_spans) flush();
+    return;
+  }
   const bool syn = event.tcp_flags & OTELBPF_TCP_SYN;
   const bool rst = event.tcp_flags & OTELBPF_TCP_RST;
   if (syn) flow->streams[o].on_syn(event.seq);
@@ -194,6 +216,7 @@ void PacketEventProcessor::feed(Flow& flow, int orientation, const TcpReassemble
   l7::InferenceInput inference;
   inference.first_bytes = s.captured;
   inference.direction = direction;
+  inference.udp = flow.key.protocol == IPPROTO_UDP;
   inference.local_port = flow.side[orientation].port;
   inference.remote_port = flow.side[1 - orientation].port;
   l7::DataChunk chunk;
@@ -231,6 +254,7 @@ void PacketEventProcessor::finish_records(Flow& flow) {
     NetSpanOrigin origin;
     origin.tap = tap == interfaces_.end() ? &unknown : &tap->second;
     origin.family = flow.key.family;
+    origin.protocol = flow.key.protocol;
     origin.client = flow.side[client];
     origin.server = flow.side[1 - client];
     origin.request_tc_direction = flow.tc_direction[client];

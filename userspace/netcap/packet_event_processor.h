@@ -1,8 +1,8 @@
 #pragma once
 // Userspace half of the packet path: packet events in, net spans out. Per capture point (ifindex) and
-// TCP flow (inner 5-tuple, canonical), payload segments are put back in order and fed to the protocol
-// registry's stitchers as DataChunks, exactly as the syscall path feeds them; each record becomes one
-// net span. Knows nothing about how events arrive, so tests drive it with parsed fixtures.
+// flow (inner 5-tuple, canonical), TCP payload segments are put back in order, and DNS datagrams (each a
+// whole message) go as they come; both are fed to the protocol registry's stitchers as DataChunks,
+// exactly as the syscall path feeds them; each record becomes one net span. Knows nothing about how events arrive, so tests drive it with parsed fixtures.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,7 +23,7 @@
 namespace otelbpf::netcap {
 
 struct PacketEventProcessorOptions {
-  std::size_t max_flows = 65536;
+  std::size_t max_flows = 65536;  // TCP flows and DNS (UDP) flows together
   std::chrono::seconds flow_idle{120};
   std::size_t max_batch_spans = 512;
   std::uint32_t max_failed_inferences = 16;
@@ -38,6 +38,7 @@ struct PacketEventProcessorOptions {
 struct FlowKey {
   std::uint32_t ifindex = 0;
   std::uint8_t family = 0;
+  std::uint8_t protocol = 0;  // IPPROTO_TCP or IPPROTO_UDP
   Endpoint lo;  // the smaller endpoint (address, then port)
   Endpoint hi;
   bool operator==(const FlowKey&) const = default;
@@ -95,6 +96,7 @@ class PacketEventProcessor {
   Counter& gaps_;
   Counter& evicted_;
   Counter& unrecognised_;
+  Counter& unknown_protocol_;
   MemoryCharge table_charge_;
 };
 

@@ -10,6 +10,7 @@ constexpr std::uint16_t kEthIp = 0x0800, kEthIpv6 = 0x86DD, kEth8021Q = 0x8100, 
                         kEthTeb = 0x6558;
 constexpr std::uint8_t kIpip = 4, kTcp = 6, kUdp = 17, kIpv6InIp = 41, kGre = 47;
 constexpr int kMaxVlanTags = 2, kMaxIpv6Ext = 4;
+constexpr std::uint16_t kDnsPort = 53;
 
 enum Result { kOk, kOther, kBad };
 
@@ -179,7 +180,7 @@ Result parse_tunnel(const Frame& f, const IpView& ip, otelbpf_packet_event& ev, 
         t.inner_proto = p;
         return kOk;
       }
-      return kOther;
+      return kOk;  // plain UDP: parse_frame decides whether it is DNS
     }
     default:
       return kOk;
@@ -227,13 +228,38 @@ ParseOutcome parse_frame(std::span<const std::uint8_t> bytes, const FrameContext
     }
     if ((r = parse_ip(f, t.inner_off, t.inner_proto, ip)) != kOk) return verdict(r);
   }
-  if (ip.l4proto != kTcp) return ParseOutcome::kOther;
-  const auto* tcp = f.at(ip.l4_off, 20);
-  if (!tcp) return ParseOutcome::kUnparsable;
-  const std::uint32_t doff = (tcp[12] >> 4) * 4u;
-  if (doff < 20) return ParseOutcome::kUnparsable;
-  const std::uint32_t payload_off = ip.l4_off + doff;
-  if (payload_off > ip.end) return ParseOutcome::kUnparsable;
+  std::uint32_t payload_off = 0;
+  if (ip.l4proto == kUdp) {
+    // DNS only (port 53 at either end): one datagram is one whole message.
+    const auto* udp = f.at(ip.l4_off, 8);
+    if (!udp) return ParseOutcome::kUnparsable;
+    ev.sport = be16(udp);
+    ev.dport = be16(udp + 2);
+    if (ev.sport != kDnsPort && ev.dport != kDnsPort) return ParseOutcome::kOther;
+    const std::uint32_t udp_len = be16(udp + 4);
+    if (udp_len < 8) return ParseOutcome::kUnparsable;
+    payload_off = ip.l4_off + 8;
+    if (payload_off > ip.end) return ParseOutcome::kUnparsable;
+    ev.protocol = kUdp;
+    ev.payload_len = std::min(ip.l4_off + udp_len, ip.end) - payload_off;
+  } else if (ip.l4proto == kTcp) {
+    const auto* tcp = f.at(ip.l4_off, 20);
+    if (!tcp) return ParseOutcome::kUnparsable;
+    const std::uint32_t doff = (tcp[12] >> 4) * 4u;
+    if (doff < 20) return ParseOutcome::kUnparsable;
+    payload_off = ip.l4_off + doff;
+    if (payload_off > ip.end) return ParseOutcome::kUnparsable;
+    ev.sport = be16(tcp);
+    ev.dport = be16(tcp + 2);
+    ev.seq = be32(tcp + 4);
+    ev.ack = be32(tcp + 8);
+    ev.tcp_flags = tcp[13];
+    ev.window = be16(tcp + 14);
+    ev.protocol = kTcp;
+    ev.payload_len = ip.end - payload_off;
+  } else {
+    return ParseOutcome::kOther;
+  }
 
   ev.ts_ns = ctx.ts_ns;
   ev.ifindex = ctx.ifindex;
@@ -245,19 +271,11 @@ ParseOutcome parse_frame(std::span<const std::uint8_t> bytes, const FrameContext
     std::memcpy(ev.outer_daddr, outer.daddr, 16);
     ev.outer_family = outer.family;
   }
-  ev.sport = be16(tcp);
-  ev.dport = be16(tcp + 2);
-  ev.seq = be32(tcp + 4);
-  ev.ack = be32(tcp + 8);
-  ev.tcp_flags = tcp[13];
-  ev.window = be16(tcp + 14);
-  ev.protocol = kTcp;
-  ev.payload_len = ip.end - payload_off;
   ev.direction = ctx.direction;
   ev.family = ip.family;
 
-  const bool control =
-      (ev.tcp_flags & (OTELBPF_TCP_SYN | OTELBPF_TCP_FIN | OTELBPF_TCP_RST)) || ev.window == 0;
+  const bool control = ev.protocol == kTcp &&
+                       ((ev.tcp_flags & (OTELBPF_TCP_SYN | OTELBPF_TCP_FIN | OTELBPF_TCP_RST)) || ev.window == 0);
   if (ev.payload_len == 0 && !control) return ParseOutcome::kNoPayload;
   const std::uint32_t cap = std::min<std::uint32_t>(ctx.payload_capture_bytes, OTELBPF_PKT_MAX_PAYLOAD);
   const std::uint32_t n = std::min({ev.payload_len, cap, f.len() - payload_off});

@@ -11,9 +11,9 @@ namespace otelbpf::netcap {
 
 // Mirrors the kernel's verdicts and its counters (enum otelbpf_packet_counter).
 enum class ParseOutcome : std::uint8_t {
-  kEmit,        // an event (payload, or a SYN/FIN/RST/zero-window control segment)
-  kNoPayload,   // a TCP segment of no interest (pure ACK)
-  kOther,       // not TCP over IP after decapsulation
+  kEmit,        // an event (payload, a SYN/FIN/RST/zero-window control segment, a DNS datagram)
+  kNoPayload,   // a TCP segment of no interest (pure ACK), an empty DNS datagram
+  kOther,       // neither TCP nor DNS over UDP after decapsulation
   kUnparsable,  // cut short or malformed
 };
 const char* to_string(ParseOutcome o);

@@ -60,10 +60,11 @@ function checkCall(what, serverAddress, path, chain) {
   }
   // Node B's agent exports to node A's (a gateway), so node A's assembler holds the whole path (the TCP rule, docs/design.md, Linking): one
   // trace, the sys CLIENT span, then every capture point in path order, then the sys SERVER span.
-  const rank = { 'client-pod-nic': 0, 'client-node-nic': 1, tunnel: 2, loopback: 2, 'server-node-nic': 3, 'server-pod-nic': 4 };
-  const ordered = [...mine].sort((a, b) => rank[a.attrs['otelbpf.tap.side']] - rank[b.attrs['otelbpf.tap.side']] || (a.start < b.start ? -1 : 1));
+  // The chain is listed in the order the request crosses the capture points (the client's tunnel device
+  // before its node NIC, the server's after its node NIC): the spans must nest in exactly that order.
   let parent = client;
-  for (const s of ordered) {
+  for (const want of chain) {
+    const s = mine.find((n) => n.attrs['otelbpf.tap.interface'] === want.iface && n.resource['host.name'] === want.node);
     assert.strictEqual(s.traceId, client.traceId, `${what} ${s.resource['host.name']}/${s.attrs['otelbpf.tap.interface']}: trace of the sys CLIENT span${table}`);
     assert.strictEqual(s.parentSpanId, parent.spanId, `${what} ${s.resource['host.name']}/${s.attrs['otelbpf.tap.interface']}: under ${parent.attrs['otelbpf.tap.interface'] || 'the sys CLIENT span'}${table}`);
     parent = s;
@@ -78,10 +79,10 @@ const A = 'nodeA', B = 'nodeB';
 const vx = ['192.168.100.1', '192.168.100.2'];
 checkCall('pod A1 -> pod B1 (across the VXLAN)', '10.244.2.21', '/cross.txt', [
   { node: A, iface: 'vethA1', side: 'client-pod-nic', tunnel: 'none' },
-  { node: A, iface: 'vxlan0', side: 'tunnel', tunnel: 'vxlan', outer: vx },
+  { node: A, iface: 'vxlan0', side: 'client-tunnel', tunnel: 'vxlan', outer: vx },
   { node: A, iface: 'eth0', side: 'client-node-nic', tunnel: 'vxlan', outer: vx },
   { node: B, iface: 'eth0', side: 'server-node-nic', tunnel: 'vxlan', outer: vx },
-  { node: B, iface: 'vxlan0', side: 'tunnel', tunnel: 'vxlan', outer: vx },
+  { node: B, iface: 'vxlan0', side: 'server-tunnel', tunnel: 'vxlan', outer: vx },
   { node: B, iface: 'vethB1', side: 'server-pod-nic', tunnel: 'none' },
 ]);
 checkCall('pod A1 -> pod A2 (same node)', '10.244.1.12', '/same.txt', [

@@ -238,6 +238,85 @@ TEST_F(AssemblerTest, NetSpansNestBetweenClientAndServerInPathOrder) {
   EXPECT_EQ(links("tcp_sys_server_under_net_span"), 1);
 }
 
+// A DNS query over UDP has no TCP sequence numbers: its id, the client's port and the question tie the
+// client's sys span, the capture points and the resolver's sys span into one trace, in path order. A
+// query with another id (or another client port) stays out.
+otlp::Span dns_span(otlp::Span s, std::int64_t id, std::int64_t client_port, const char* question) {
+  add_attr(s, "network.transport", "udp");
+  add_int_attr(s, "otelbpf.dns.id", id);
+  add_int_attr(s, "client.port", client_port);
+  add_attr(s, "dns.question.name", question);
+  add_attr(s, "otelbpf.dns.question.type", "A");
+  return s;
+}
+
+TEST_F(AssemblerTest, DnsOverUdpJoinsClientNetSpansAndResolverByQueryIdAndQuestion) {
+  const auto trace_client = id('\x0a', 16);
+  const char* q = "backend.shop.svc.cluster.local";
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {dns_span(net_span(id('\x51', 16), id('\x53', 8), "server-pod-nic", 140, 860, 0, 0),
+                                    0x1234, 40053, q),
+                           dns_span(net_span(id('\x52', 16), id('\x51', 8), "client-pod-nic", 110, 890, 0, 0),
+                                    0x1234, 40053, q),
+                           dns_span(net_span(id('\x53', 16), id('\x52', 8), "client-node-nic", 120, 880, 0, 0),
+                                    0x1234, 40053, q),
+                           // Another query of the same name from another socket.
+                           dns_span(net_span(id('\x54', 16), id('\x54', 8), "client-pod-nic", 115, 885, 0, 0),
+                                    0x1234, 40054, q)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {dns_span(sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, ""),
+                                    0x1234, 40053, q)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {dns_span(sys_span(trace_client, id('\x11', 8), "", kClient, 100, 900, 10, false, ""),
+                                    0x1234, 40053, q)}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x51', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x52', 8)].parent_span_id(), id('\x51', 8));
+  EXPECT_EQ(out_[id('\x53', 8)].parent_span_id(), id('\x52', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x53', 8));
+  for (const char sid : {'\x11', '\x12', '\x51', '\x52', '\x53'}) EXPECT_EQ(out_[id(sid, 8)].trace_id(), trace_client);
+  EXPECT_NE(out_[id('\x54', 8)].trace_id(), trace_client) << "another client port is another query";
+  EXPECT_EQ(links("dns_net_span_under_sys_client"), 1);
+  EXPECT_EQ(links("dns_net_span_under_net_span"), 2);
+  EXPECT_EQ(links("dns_sys_server_under_net_span"), 1);
+  EXPECT_EQ(links("tcp_net_span_under_net_span"), 0);
+}
+
+// Across a tunnel the request is encapsulated on the client's tunnel device before it leaves by the
+// client node's NIC, and decapsulated on the server's tunnel device after the server node's NIC: that is
+// the order the net spans nest in, whatever order they arrive in.
+TEST_F(AssemblerTest, TunnelDevicesSitInsideTheNodeNicsOnThePath) {
+  const auto trace_client = id('\x0a', 16);
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x41', 16), id('\x46', 8), "server-pod-nic", 150, 850, 300, 400),
+                           net_span(id('\x42', 16), id('\x43', 8), "client-node-nic", 130, 870, 300, 400),
+                           net_span(id('\x43', 16), id('\x45', 8), "server-tunnel", 145, 855, 300, 400),
+                           net_span(id('\x44', 16), id('\x41', 8), "client-pod-nic", 110, 890, 300, 400),
+                           net_span(id('\x45', 16), id('\x44', 8), "server-node-nic", 140, 860, 300, 400),
+                           net_span(id('\x46', 16), id('\x42', 8), "client-tunnel", 120, 880, 300, 400)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800,
+                                                      20, false, "", 300, 400)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(trace_client, id('\x11', 8), "", kClient, 100, 900, 10,
+                                                      false, "", 300, 400)}),
+                 t0_);
+  assembler_.flush();
+  // client sys -> client pod NIC -> client tunnel -> client node NIC -> server node NIC -> server tunnel
+  // -> server pod NIC -> server sys
+  EXPECT_EQ(out_[id('\x41', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x42', 8)].parent_span_id(), id('\x41', 8));
+  EXPECT_EQ(out_[id('\x43', 8)].parent_span_id(), id('\x42', 8));
+  EXPECT_EQ(out_[id('\x44', 8)].parent_span_id(), id('\x43', 8));
+  EXPECT_EQ(out_[id('\x45', 8)].parent_span_id(), id('\x44', 8));
+  EXPECT_EQ(out_[id('\x46', 8)].parent_span_id(), id('\x45', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x46', 8));
+  for (auto& [sid, s] : out_) EXPECT_EQ(s.trace_id(), trace_client) << "every span joins the client's trace";
+}
+
 TEST_F(AssemblerTest, SpansFromAnotherAgentKeepTheirSourceAndLink) {
   // Node B's agent exports its net spans and sys SERVER span over OTLP to this agent (a gateway); they
   // arrive as an app batch but name their source, and chain with this node's sys CLIENT span.

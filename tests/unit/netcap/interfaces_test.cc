@@ -1,7 +1,13 @@
 #include "netcap/interfaces.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <linux/if_arp.h>
+#include <linux/if_link.h>
+#include <linux/if_tunnel.h>
+#include <linux/netlink.h>
+
+#include <cstring>
 
 #include "bpf/events.h"
 
@@ -57,6 +63,69 @@ TEST(Interfaces, NamesAndGlobs) {
   EXPECT_TRUE(s.selected(link("vxlan.1", "vxlan")));
   EXPECT_FALSE(s.selected(link("veth9", "veth")));
   EXPECT_TRUE(InterfaceSelection({"lo"}, false).selected(link("lo", "", ARPHRD_LOOPBACK)));
+}
+
+// IFLA_INFO_DATA as the kernel sends it: nested attributes, each padded to 4 bytes.
+struct Attributes {
+  std::vector<std::uint8_t> bytes;
+  Attributes& add(std::uint16_t type, const void* value, std::size_t len) {
+    nlattr h{static_cast<std::uint16_t>(NLA_HDRLEN + len), type};
+    const auto* p = reinterpret_cast<const std::uint8_t*>(&h);
+    bytes.insert(bytes.end(), p, p + NLA_HDRLEN);
+    const auto* v = static_cast<const std::uint8_t*>(value);
+    bytes.insert(bytes.end(), v, v + len);
+    bytes.resize(NLA_ALIGN(bytes.size()), 0);
+    return *this;
+  }
+  Attributes& ipv4(std::uint16_t type, const char* text) {
+    in_addr a{};
+    inet_pton(AF_INET, text, &a);
+    return add(type, &a, 4);
+  }
+};
+
+TEST(Interfaces, TunnelDeviceEndpointsFromLinkInfo) {
+  LinkInfo ipip = link("ipipA", "ipip", ARPHRD_TUNNEL);
+  auto data = Attributes().ipv4(IFLA_IPTUN_LOCAL, "192.168.100.1").ipv4(IFLA_IPTUN_REMOTE, "192.168.100.2");
+  read_tunnel_attributes(ipip, data.bytes.data(), data.bytes.size());
+  EXPECT_EQ(ipip.tunnel_local, "192.168.100.1");
+  EXPECT_EQ(ipip.tunnel_remote, "192.168.100.2");
+  EXPECT_FALSE(ipip.tunnel_id);
+
+  // Calico's tunl0: wildcard endpoints, so no outer address comes from the device.
+  LinkInfo tunl0 = link("tunl0", "ipip", ARPHRD_TUNNEL);
+  data = Attributes().ipv4(IFLA_IPTUN_LOCAL, "0.0.0.0").ipv4(IFLA_IPTUN_REMOTE, "0.0.0.0");
+  read_tunnel_attributes(tunl0, data.bytes.data(), data.bytes.size());
+  EXPECT_EQ(tunl0.tunnel_local, "");
+  EXPECT_EQ(tunl0.tunnel_remote, "");
+
+  LinkInfo gre = link("greA", "gre", ARPHRD_IPGRE);
+  const std::uint32_t key = htonl(5);
+  data = Attributes().ipv4(IFLA_GRE_LOCAL, "10.0.0.1").ipv4(IFLA_GRE_REMOTE, "10.0.0.2").add(IFLA_GRE_OKEY, &key, 4);
+  read_tunnel_attributes(gre, data.bytes.data(), data.bytes.size());
+  EXPECT_EQ(gre.tunnel_local, "10.0.0.1");
+  EXPECT_EQ(gre.tunnel_remote, "10.0.0.2");
+  EXPECT_EQ(gre.tunnel_id, 5u);
+
+  LinkInfo ip6tnl = link("ip6tnl1", "ip6tnl", ARPHRD_TUNNEL6);
+  in6_addr remote{};
+  inet_pton(AF_INET6, "fd00::2", &remote);
+  data = Attributes().add(IFLA_IPTUN_REMOTE, &remote, 16);
+  read_tunnel_attributes(ip6tnl, data.bytes.data(), data.bytes.size());
+  EXPECT_EQ(ip6tnl.tunnel_remote, "fd00::2");
+}
+
+TEST(Interfaces, MalformedTunnelAttributesAreIgnored) {
+  LinkInfo ipip = link("ipipA", "ipip", ARPHRD_TUNNEL);
+  // A 3-byte address, and an attribute whose length runs past the buffer.
+  auto data = Attributes().add(IFLA_IPTUN_LOCAL, "\x0a\x00\x00", 3);
+  nlattr runaway{200, IFLA_IPTUN_REMOTE};
+  const auto* p = reinterpret_cast<const std::uint8_t*>(&runaway);
+  data.bytes.insert(data.bytes.end(), p, p + NLA_HDRLEN);
+  data.bytes.insert(data.bytes.end(), {10, 0, 0, 2});
+  read_tunnel_attributes(ipip, data.bytes.data(), data.bytes.size());
+  EXPECT_EQ(ipip.tunnel_local, "");
+  EXPECT_EQ(ipip.tunnel_remote, "");
 }
 
 TEST(Interfaces, TunnelTypeNames) {

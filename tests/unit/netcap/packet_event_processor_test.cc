@@ -24,11 +24,11 @@ struct Conversation {
   FixtureLine expect;
 };
 
-std::map<std::string, Conversation> load_conversations() {
-  const auto frames = read_pcap(fixture_path("flows.pcap"));
+std::map<std::string, Conversation> load_conversations(const std::string& name = "flows") {
+  const auto frames = read_pcap(fixture_path(name + ".pcap"));
   std::map<std::string, Conversation> out;
   std::size_t i = 0;
-  for (const auto& line : read_lines(fixture_path("flows.txt"))) {
+  for (const auto& line : read_lines(fixture_path(name + ".txt"))) {
     if (line.name == "expect") {
       FixtureLine e = line;
       out[line.word].expect = e;
@@ -139,7 +139,8 @@ TEST(PacketEventProcessor, TapSidesFollowTheInterfaceClassAndTheRequestDirection
   } cases[] = {
       {TapClass::kNode, false, "client-node-nic"}, {TapClass::kNode, true, "server-node-nic"},
       {TapClass::kPod, false, "server-pod-nic"},   {TapClass::kPod, true, "client-pod-nic"},
-      {TapClass::kTunnel, false, "tunnel"},        {TapClass::kLoopback, false, "loopback"},
+      {TapClass::kTunnel, false, "client-tunnel"}, {TapClass::kTunnel, true, "server-tunnel"},
+      {TapClass::kLoopback, false, "loopback"},
   };
   for (const auto& tc : cases) {
     Harness h;
@@ -153,9 +154,24 @@ TEST(PacketEventProcessor, TapSidesFollowTheInterfaceClassAndTheRequestDirection
       // Inner packets on a tunnel device: the tunnel comes from the device.
       EXPECT_EQ(str(spans[0], "otelbpf.tunnel.type"), "vxlan");
       EXPECT_EQ(num(spans[0], "otelbpf.tunnel.vni"), 42);
-      EXPECT_EQ(str(spans[0], "otelbpf.tunnel.outer.src_address"), "192.168.100.1");
+      // The device's endpoints in the request's direction: out of the local end on the client's node.
+      EXPECT_EQ(str(spans[0], "otelbpf.tunnel.outer.src_address"), tc.flip ? "192.168.100.2" : "192.168.100.1");
+      EXPECT_EQ(str(spans[0], "otelbpf.tunnel.outer.dst_address"), tc.flip ? "192.168.100.1" : "192.168.100.2");
     }
   }
+}
+
+TEST(PacketEventProcessor, GreTunnelDeviceSpansCarryTheDevicesKey) {
+  const auto conversations = load_conversations();
+  Harness h;
+  h.processor.set_interface(TapInterface{9, "greA", "gre", TapClass::kTunnel, 5, "192.168.100.1", "192.168.100.2"});
+  h.feed(conversations.at("http_plain"), 9, false);
+  const auto spans = h.spans();
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(str(spans[0], "otelbpf.tap.side"), "client-tunnel");
+  EXPECT_EQ(str(spans[0], "otelbpf.tunnel.type"), "gre");
+  EXPECT_EQ(num(spans[0], "otelbpf.tunnel.gre_key"), 5);
+  EXPECT_EQ(str(spans[0], "otelbpf.tunnel.outer.dst_address"), "192.168.100.2");
 }
 
 TEST(PacketEventProcessor, AFlowAlreadyRunningIsPickedUpAtTheNextRequest) {
@@ -205,6 +221,63 @@ TEST(PacketEventProcessor, TheFlowTableIsBounded) {
   }
   p.close_all();
   EXPECT_EQ(spans, 100u) << "evicted flows still report their pending request (response missing)";
+}
+
+// DNS over UDP: the query and its answer at one capture point make one net span with the DNS parser's
+// attributes, the client's port and the query id (what the assembler matches the client's and the
+// resolver's sys spans by), in each tunnel.
+TEST(PacketEventProcessor, DnsOverUdpBecomesOneNetSpanPerQuery) {
+  const auto conversations = load_conversations("dns_flows");
+  ASSERT_EQ(conversations.size(), 3u);
+  for (const auto& [name, c] : conversations) {
+    SCOPED_TRACE(name);
+    Harness h;
+    h.processor.set_interface(TapInterface{3, "eth0", "", TapClass::kNode, {}, "", ""});
+    h.feed(c, 3);
+    const auto spans = h.spans();
+    ASSERT_EQ(spans.size(), 1u);
+    const auto& s = spans[0];
+    const auto& e = c.expect;
+    EXPECT_EQ(s.name(), "A " + e.at("question"));
+    EXPECT_EQ(str(s, "network.transport"), "udp");
+    EXPECT_EQ(str(s, "otelbpf.l7.protocol"), "dns");
+    EXPECT_EQ(str(s, "dns.question.name"), e.at("question"));
+    EXPECT_EQ(num(s, "otelbpf.dns.id"), static_cast<std::int64_t>(e.num("id")));
+    EXPECT_EQ(str(s, "otelbpf.dns.rcode"), e.at("rcode"));
+    EXPECT_EQ(num(s, "otelbpf.dns.answer_count"), static_cast<std::int64_t>(e.num("answers")));
+    EXPECT_EQ(str(s, "client.address") + ":" + std::to_string(num(s, "client.port")), e.at("client"));
+    EXPECT_EQ(str(s, "network.peer.address") + ":" + std::to_string(num(s, "network.peer.port")), e.at("server"));
+    EXPECT_EQ(str(s, "otelbpf.tap.side"), "client-node-nic");
+    EXPECT_EQ(str(s, "otelbpf.tunnel.type"), e.at("tunnel"));
+    // NXDOMAIN is an answer, not a failure (the DNS parser's rule, same as on the sys spans).
+    EXPECT_NE(s.status().code(), otlp::Status::STATUS_CODE_ERROR);
+  }
+}
+
+// A datagram that is not DNS on a DNS port (garbage, or cut to a few bytes) makes no span and no crash;
+// the flow is given up on like any unrecognised TCP flow.
+TEST(PacketEventProcessor, GarbageOnTheDnsPortIsCountedNotParsed) {
+  Harness h;
+  otelbpf_packet_event ev{};
+  ev.ifindex = 3;
+  ev.family = 2;
+  ev.protocol = 17;
+  ev.saddr[0] = 10, ev.saddr[3] = 1;
+  ev.daddr[0] = 10, ev.daddr[3] = 2;
+  ev.sport = 40000;
+  ev.dport = 53;
+  const std::uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{5}, sizeof junk}) {
+    ev.payload_len = static_cast<std::uint32_t>(n == 0 ? 700 : n);  // 0: claims more than was captured
+    ev.captured_len = static_cast<std::uint16_t>(n);
+    ev.ts_ns += 1000;
+    for (int i = 0; i < 20; ++i) h.processor.on_event(ev, std::span<const std::uint8_t>(junk, n));
+  }
+  ev.protocol = 132;  // SCTP: not ours
+  h.processor.on_event(ev, {});
+  h.processor.close_all();
+  EXPECT_TRUE(h.spans().empty());
+  EXPECT_EQ(h.metrics.counter("otelbpf_netcap_unknown_protocol_events_total", "").value(), 1u);
 }
 
 }  // namespace
