@@ -128,6 +128,13 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
     bpf_map__set_value_size(skel->maps.events, sizeof(std::uint32_t));
     bpf_map__set_max_entries(skel->maps.events, 1);
   }
+  // Task storage (Linux 5.11+) serves only the sock hooks (6.3+): where the kernel lacks it, a one-entry
+  // array stands in so that the rest of the object still loads (5.10), as for the ring buffer above.
+  if (!config.sock_hooks && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) <= 0) {
+    bpf_map__set_type(skel->maps.udp_recv_pending, BPF_MAP_TYPE_ARRAY);
+    bpf_map__set_map_flags(skel->maps.udp_recv_pending, 0);
+    bpf_map__set_max_entries(skel->maps.udp_recv_pending, 1);
+  }
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     const std::string name = probe_name(prog);
