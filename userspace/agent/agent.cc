@@ -75,12 +75,8 @@ void drop_gateway_references(SpanBatch& batch) {
                          attributes.end());
       }
     }
-    scopes.erase(std::remove_if(scopes.begin(), scopes.end(), [](const auto& ss) { return ss.spans_size() == 0; }),
-                 scopes.end());
   }
-  resources.erase(std::remove_if(resources.begin(), resources.end(),
-                                 [](const auto& rs) { return rs.scope_spans_size() == 0; }),
-                  resources.end());
+  drop_empty_groups(batch.request);
 }
 
 // Where the assembler's batches go: the gateway tier (what waits for another node), pod attribution, then

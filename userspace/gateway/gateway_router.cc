@@ -40,13 +40,6 @@ const std::string* routing_key(const otlp::Span& span) {
   return string_attribute(span, attr::kGatewayReference);
 }
 
-std::size_t span_count(const otlp::ExportRequest& request) {
-  std::size_t n = 0;
-  for (const auto& rs : request.resource_spans())
-    for (const auto& ss : rs.scope_spans()) n += static_cast<std::size_t>(ss.spans_size());
-  return n;
-}
-
 // Requests being built, one per destination, with each span under a copy of its resource and scope.
 class RequestsByDestination {
  public:
@@ -214,7 +207,7 @@ void GatewayRouter::stop() {
   for (auto& [endpoint, link] : links) {
     link->stop_and_join();
     std::size_t left = 0;
-    for (const auto& request : link->queue) left += span_count(request);
+    for (const auto& request : link->queue) left += count_spans(request);
     if (left) dropped_queue_full_.inc(left);
   }
 }
@@ -259,7 +252,7 @@ void GatewayRouter::rebuild_ring_locked(const char* why) {
           request = std::move(raw->queue.front());
           raw->queue.pop_front();
         }
-        const std::size_t spans = span_count(request);
+        const std::size_t spans = count_spans(request);
         const ExportOutcome outcome = raw->exporter.send(request);
         if (outcome.kind == ExportOutcome::Kind::kOk) {
           std::lock_guard lock(raw->mutex);
@@ -289,14 +282,14 @@ void GatewayRouter::on_send_failed(const std::string& endpoint, otlp::ExportRequ
   }
   queued.push_front(std::move(request));
   for (auto& r : queued) {
-    rerouted_spans_.inc(span_count(r));
+    rerouted_spans_.inc(count_spans(r));
     dispatch_locked(std::move(r));
   }
 }
 
 void GatewayRouter::dispatch_locked(otlp::ExportRequest request) {
   if (ring_.empty()) {
-    dropped_queue_full_.inc(span_count(request));
+    dropped_queue_full_.inc(count_spans(request));
     return;
   }
   RequestsByDestination parts;
@@ -314,7 +307,7 @@ void GatewayRouter::dispatch_locked(otlp::ExportRequest request) {
   for (auto& [endpoint, part] : parts.requests()) {
     auto link = links_.find(endpoint);
     if (link == links_.end()) continue;
-    const std::size_t spans = span_count(part);
+    const std::size_t spans = count_spans(part);
     {
       std::lock_guard lock(link->second->mutex);
       if (link->second->queue.size() >= options_.max_queued_requests) {
@@ -371,14 +364,7 @@ void GatewayRouter::route(SpanBatch& batch) {
     }
   }
   // Resources and scopes whose every span went to the gateways leave the node's export empty-handed.
-  for (auto& rs : resources) {
-    auto& scopes = *rs.mutable_scope_spans();
-    scopes.erase(std::remove_if(scopes.begin(), scopes.end(), [](const auto& ss) { return ss.spans_size() == 0; }),
-                 scopes.end());
-  }
-  resources.erase(std::remove_if(resources.begin(), resources.end(),
-                                 [](const auto& rs) { return rs.scope_spans_size() == 0; }),
-                  resources.end());
+  drop_empty_groups(batch.request);
   if (anchored + references == 0) return;
   anchored_spans_.inc(anchored);
   reference_spans_.inc(references);

@@ -1,5 +1,7 @@
 #include "model/span_batch.h"
 
+#include <algorithm>
+
 namespace otelbpf {
 
 const char* to_string(SpanSource source) {
@@ -19,6 +21,18 @@ std::size_t count_spans(const otlp::ExportRequest& request) {
   for (const auto& rs : request.resource_spans())
     for (const auto& ss : rs.scope_spans()) n += static_cast<std::size_t>(ss.spans_size());
   return n;
+}
+
+void drop_empty_groups(otlp::ExportRequest& request) {
+  auto& resources = *request.mutable_resource_spans();
+  for (auto& rs : resources) {
+    auto& scopes = *rs.mutable_scope_spans();
+    scopes.erase(std::remove_if(scopes.begin(), scopes.end(), [](const auto& ss) { return ss.spans_size() == 0; }),
+                 scopes.end());
+  }
+  resources.erase(std::remove_if(resources.begin(), resources.end(),
+                                 [](const auto& rs) { return rs.scope_spans_size() == 0; }),
+                  resources.end());
 }
 
 std::size_t SpanBatch::span_count() const { return count_spans(request); }

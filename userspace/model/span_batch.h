@@ -42,6 +42,9 @@ struct SpanBatch {
 };
 
 std::size_t count_spans(const otlp::ExportRequest& request);
+// Removes the scopes left without spans, then the resources left without scopes (after spans were taken
+// out of a request).
+void drop_empty_groups(otlp::ExportRequest& request);
 
 // Resident bytes of decoded spans, estimated by a walk over their fields (object sizes, attribute
 // key/value storage, events, links) without protobuf's reflection; within ~20% of SpaceUsedLong for the
