@@ -241,12 +241,35 @@ static __always_inline int parse_tunnel(struct __sk_buff* skb, struct packet_vie
 /* Fills v from the packet's headers down to the innermost IP header; `l3`: the device has no link-layer
  * header (IPIP/GRE/WireGuard devices), the packet starts at the IP header and skb->protocol names it.
  * The L4 header is parse_l4's. */
+/* Where the IP header starts in a packet of a device without a link-layer header (ipip, gre, wireguard):
+ * normally at 0. On 5.10 an ipip device's tc ingress sees skb->data pushed back by a stale mac_len (the
+ * mac header still marks the outer Ethernet header after decapsulation, so cls_bpf pushes outer Ethernet +
+ * outer IP back in front of the inner packet). The kernel's network header is right either way, so the
+ * first bytes are compared with it, and when they differ the IP header's offset is found from the IP
+ * length: it is what lies between skb->data and a datagram that ends at the end of the skb. */
+static __always_inline __u32 l3_header_offset(struct __sk_buff* skb, __u16 proto) {
+  __u64 at_data = 0;
+  __u64 at_net = 0;
+  if (bpf_skb_load_bytes(skb, 0, &at_data, sizeof(at_data))) return 0;
+  if (bpf_skb_load_bytes_relative(skb, 0, &at_net, sizeof(at_net), BPF_HDR_START_NET)) return 0;
+  if (at_data == at_net) return 0;
+  const __u8* net = (const __u8*)&at_net;
+  __u32 datagram = proto == OTB_ETH_P_IPV6 ? 40 + be16_at(&net[4]) : be16_at(&net[2]);
+  if (datagram == 0 || datagram >= skb->len) return 0;
+  __u32 off = skb->len - datagram;
+  if (off > 128) return 0; /* no link-layer header stack is that long: not the case above */
+  __u64 at_off = 0;
+  if (bpf_skb_load_bytes(skb, off, &at_off, sizeof(at_off))) return 0;
+  return at_off == at_net ? off : 0;
+}
+
 static __always_inline int parse_packet_headers(struct __sk_buff* skb, bool l3, struct packet_view* v) {
   __u32 off = 0;
   __u16 proto;
   int rc;
   if (l3) {
     proto = bpf_ntohs(skb->protocol);
+    off = l3_header_offset(skb, proto);
   } else {
     rc = parse_ethernet(skb, &off, &proto, &v->vlan_depth, &v->vlan_id);
     if (rc) return rc;

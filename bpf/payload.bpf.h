@@ -26,11 +26,23 @@ static __always_inline __u64 copy_user_chunk(__u8* payload, __u64 off, const voi
   return n;
 }
 
+/* The event under construction, one per CPU: a program runs to completion on its CPU. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct event_scratch);
+} scratch SEC(".maps");
+
 /* Gathers up to `want` bytes (<= OTELBPF_MAX_PAYLOAD) from the first iovecs of a user iovec array
- * (`uiov`, a user address) into ev->payload; returns the bytes gathered.
+ * (`uiov`, a user address) into this CPU's scratch event payload; returns the bytes gathered.
  * A global function: the verifier checks it once on its own instead of once per caller and per loop
- * iteration of sendmmsg/recvmmsg, which took seconds at load. */
-__noinline int gather_user_iovecs(struct event_scratch* ev, __u64 uiov, __u64 iovcnt, __u64 want) {
+ * iteration of sendmmsg/recvmmsg, which took seconds at load. Its arguments are scalars only, and it
+ * finds the scratch event itself: verifiers before 5.13 or so refuse pointer arguments to global
+ * functions ("Arg#0 type PTR in gather_user_iovecs() is not supported yet", Debian 5.10). */
+__noinline int gather_user_iovecs(__u64 uiov, __u64 iovcnt, __u64 want) {
+  __u32 zero = 0;
+  struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
   if (!ev) return 0;
   const struct iovec* iovs = (const struct iovec*)uiov;
   __u64 off = 0;

@@ -154,12 +154,7 @@ struct {
   __type(value, struct inflight_syscall);
 } inflight SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct event_scratch);
-} scratch SEC(".maps");
+/* `scratch`, the event under construction, is in payload.bpf.h. */
 
 static __always_inline void count(__u32 idx) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);
@@ -369,7 +364,7 @@ static __always_inline void emit_data(void* ctx, const struct inflight_syscall* 
   if (shape == SHAPE_FLAT)
     captured = copy_user_chunk(ev->payload, 0, (const void*)in->buf, want);
   else
-    captured = gather_user_iovecs(ev, (__u64)iov, iovcnt, want);
+    captured = gather_user_iovecs((__u64)iov, iovcnt, want);
   submit_event(ctx, ev, captured);
 }
 
@@ -413,7 +408,7 @@ static __always_inline int exit_mmsg(void* ctx, __u8 syscall, long ret) {
     seq += m.msg_len;
     if (!pass_port_filters(&ev->hdr.sock)) continue;
     __u64 want = m.msg_len < cap ? m.msg_len : cap;
-    __u64 captured = gather_user_iovecs(ev, (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, want);
+    __u64 captured = gather_user_iovecs((__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, want);
     submit_event(ctx, ev, captured);
   }
 out:
