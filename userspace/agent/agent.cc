@@ -143,7 +143,8 @@ struct Agent::Components {
       config.ui.enabled ? std::make_unique<ui::TraceView>(trace_view_options(config.ui), &memory, metrics)
                         : nullptr;
   TraceAssembler assembler{
-      assembler_options(config.assembler, config.netcap.enabled, gateway_router != nullptr, &memory),
+      assembler_options(config.assembler, config.netcap.enabled, gateway_router != nullptr,
+                        !config.peer_agents.empty() || config.mode == AgentConfig::Mode::kGateway, &memory),
       AttributeAndExport(attribution, gateway_router.get(), config.mode == AgentConfig::Mode::kGateway, workers,
                          trace_view.get(), stop_deadline)};
   SpanPipeline pipeline{pipeline_options(config.pipeline, &memory)};

@@ -69,7 +69,7 @@ SpanPipelineOptions pipeline_options(const AgentConfig::Pipeline& pipeline, Memo
 }
 
 AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool expect_net_spans,
-                                   bool gateway_routing, MemoryBudget* memory) {
+                                   bool gateway_routing, bool peer_spans, MemoryBudget* memory) {
   return AssemblerOptions{.link_window = milliseconds(assembler.link_window_ms),
                           .max_buffered_spans = assembler.max_buffered_spans,
                           .reparent_app_server_spans = assembler.reparent_app_server_spans,
@@ -77,6 +77,7 @@ AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool
                           .assumed_app_lag = milliseconds(assembler.assumed_app_lag_ms),
                           .expect_net_spans = expect_net_spans,
                           .gateway_routing = gateway_routing,
+                          .peer_spans = peer_spans,
                           .memory = memory};
 }
 

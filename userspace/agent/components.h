@@ -33,7 +33,7 @@ IngestLimits ingest_limits(const AgentConfig::HttpReceiver& http, const AgentCon
 ui::TraceViewOptions trace_view_options(const AgentConfig::Ui& ui);
 SpanPipelineOptions pipeline_options(const AgentConfig::Pipeline& pipeline, MemoryBudget* memory);
 AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool expect_net_spans,
-                                   bool gateway_routing, MemoryBudget* memory);
+                                   bool gateway_routing, bool peer_spans, MemoryBudget* memory);
 gateway::GatewayRouterOptions gateway_router_options(const AgentConfig::Gateway& gateway);
 ExportWorkerOptions export_worker_options(const AgentConfig::Exporters& exporters);
 OtlpExporterConfig otlp_exporter_config(const OtlpEndpointConfig& endpoint);

@@ -392,21 +392,79 @@ void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
   count_link(r.rule);
 }
 
+bool TraceAssembler::fact_wanted_by_late_app_spans(const SpanFacts& f) const {
+  // App spans are what later SDK spans name as parents; net spans join sys spans only.
+  if (f.source == SpanSource::kApp) return true;
+  if (f.source == SpanSource::kNet) return false;
+  // A sys span of a process that runs an SDK, or may still turn out to (app_may_claim: a server process
+  // not yet seen long enough without an SDK span joining it).
+  if (service_by_pid_.contains(f.pid)) return true;
+  auto it = server_pids_first_seen_.find(f.pid);
+  return it != server_pids_first_seen_.end() && now_ - it->second < wait_budget(f, now_);
+}
+
+bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
+  if (f.source != SpanSource::kSys) return false;
+  const auto second = std::chrono::duration_cast<std::chrono::seconds>(f.seen.time_since_epoch()).count();
+  auto& s = sampled_facts_by_pid_[f.pid];
+  if (s.second != second) s = {second, 0};
+  return s.kept++ < kSampledFactsPerSecond;
+}
+
 void TraceAssembler::forget_old_facts(Clock::time_point now) {
-  // Facts outlive their spans, so a late partner still finds an emitted span's ids; the horizon covers the
-  // longest wait. They are bounded in number too (four times the buffered spans): at high span rates the
-  // horizon's worth of facts would otherwise outgrow the buffer they serve.
-  const auto horizon = now - std::max<Clock::duration>(3 * options_.link_window,
-                                                       options_.max_link_wait + options_.link_window);
+  // Facts outlive their spans, so a late partner still finds an emitted span's ids. Two horizons:
+  // - the partners' one: the other end of a call, its net spans and (with peer agents) the spans other
+  //   nodes send a window late all come within it;
+  // - the SDKs' one, for the facts a late SDK span may still claim: it covers the longest wait.
+  // The facts of processes without an SDK (nginx, a database, a load generator) leave after the first,
+  // which at tens of thousands of spans per second is most of them: at 35 s they were ~1 GiB.
+  // Facts are bounded in number too (four times the buffered spans).
+  const auto partners_horizon = now - (options_.peer_spans ? 3 * options_.link_window : options_.link_window);
+  const auto sdk_horizon = now - std::max<Clock::duration>(3 * options_.link_window,
+                                                           options_.max_link_wait + options_.link_window);
   const std::size_t max_facts = 4 * options_.max_buffered_spans;
+  // Stage 1: the partners' horizon. Facts that leave it move on to stage 2 (an SDK may still claim
+  // them) or to the samples, or are forgotten.
   while (!fact_order_.empty()) {
     auto it = facts_.find(fact_order_.front());
     if (it != facts_.end()) {
-      const bool old = it->second.seen < horizon || facts_.size() > max_facts;
-      if (!old || !it->second.emitted) break;  // oldest first: a fact still waiting keeps the rest
-      facts_.erase(it);
+      SpanFacts& f = it->second;
+      const bool over = facts_.size() > max_facts;
+      if (!(f.seen < partners_horizon || over) || !f.emitted) break;  // oldest first: a waiting fact keeps the rest
+      if (over || f.seen < sdk_horizon)
+        facts_.erase(it);
+      else if (fact_wanted_by_late_app_spans(f))
+        late_fact_order_.push_back(fact_order_.front());
+      else if (keep_as_sample(f))
+        sampled_fact_order_.push_back(fact_order_.front());
+      else
+        facts_.erase(it);
     }
     fact_order_.pop_front();
+  }
+  // Stage 2: until the SDK horizon, or until no SDK may claim the fact any more (its process served long
+  // enough without one); then it may still stay as a sample.
+  while (!late_fact_order_.empty()) {
+    auto it = facts_.find(late_fact_order_.front());
+    if (it != facts_.end()) {
+      SpanFacts& f = it->second;
+      const bool expired = f.seen < sdk_horizon || facts_.size() > max_facts;
+      if (!expired && fact_wanted_by_late_app_spans(f)) break;
+      if (!expired && keep_as_sample(f))
+        sampled_fact_order_.push_back(late_fact_order_.front());
+      else
+        facts_.erase(it);
+    }
+    late_fact_order_.pop_front();
+  }
+  // The samples: until the SDK horizon.
+  while (!sampled_fact_order_.empty()) {
+    auto it = facts_.find(sampled_fact_order_.front());
+    if (it != facts_.end()) {
+      if (it->second.seen >= sdk_horizon && facts_.size() <= max_facts) break;
+      facts_.erase(it);
+    }
+    sampled_fact_order_.pop_front();
   }
   // The indexes only point at facts (a dangling id resolves to nothing), so sweeping them once a window
   // is enough to bound their memory.
@@ -450,6 +508,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     if (f.source == SpanSource::kSys) live_pids.insert(f.pid);
   std::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  std::erase_if(sampled_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(thread_latest_request_,
                 [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
   std::erase_if(multiplexing_threads_,
@@ -470,6 +529,8 @@ void TraceAssembler::poll(Clock::time_point now) {
   facts_charge_.adjust(options_.memory, facts_.size() * kBytesPerFact);
   metrics_.gauge("otelbpf_assembler_buffered_spans", "Spans waiting in the link window")
       .set(static_cast<std::int64_t>(buffered_spans_));
+  metrics_.gauge("otelbpf_assembler_facts", "Spans whose ids and link keys are remembered for late partners")
+      .set(static_cast<std::int64_t>(facts_.size()));
 }
 
 void TraceAssembler::flush() {

@@ -56,6 +56,9 @@ struct AssemblerOptions {
   // marked otelbpf.gateway.key as they leave, and client ends whose server end is not here are marked
   // otelbpf.gateway.reference (gateway/gateway_router.h sends both on).
   bool gateway_routing = false;
+  // Spans of calls traced here may arrive from other agents (receiver.peer_agents, or this is a gateway):
+  // their batches come a link window or more late, so the facts they link to are kept longer.
+  bool peer_spans = false;
   // The agent's memory budget: the batches it emits hold their spans' bytes, and the facts it keeps are
   // charged too (nullptr: no accounting).
   MemoryBudget* memory = nullptr;
@@ -75,6 +78,8 @@ class TraceAssembler {
   void flush();
 
   std::size_t buffered_spans() const { return buffered_spans_; }
+  // Spans (waiting or emitted) whose ids and link keys are still remembered for partners to find.
+  std::size_t remembered_facts() const { return facts_.size(); }
 
   // Whether sys spans may come (the syscall probes run, or peer agents may send theirs). While none is
   // expected and none came for two link windows, nothing can link an app span: app batches pass straight
@@ -182,6 +187,9 @@ class TraceAssembler {
   // Whether the SDK trace above `span_id` is complete here (its local root or a sys span reached).
   bool trace_settled(const std::string& span_id) const;
   bool app_may_claim(const SpanFacts& sys_client) const;
+  // Whether a span of an SDK, arriving late, may still link to this emitted span's fact.
+  bool fact_wanted_by_late_app_spans(const SpanFacts& f) const;
+  bool keep_as_sample(const SpanFacts& f);
   std::chrono::nanoseconds wait_budget(const SpanFacts& f, Clock::time_point now) const;
 
   AssemblerOptions options_;
@@ -197,7 +205,20 @@ class TraceAssembler {
   std::int64_t wall_minus_steady_ns_ = 0;
 
   std::unordered_map<std::string, SpanFacts> facts_;              // by span id
-  std::deque<std::string> fact_order_;                            // span ids in arrival order, for forgetting
+  // Span ids in arrival order, for forgetting: every fact first waits out the partners' horizon in
+  // fact_order_; those an SDK's late spans may still claim then wait out the SDK horizon in late_fact_order_.
+  std::deque<std::string> fact_order_;
+  std::deque<std::string> late_fact_order_;
+  std::deque<std::string> sampled_fact_order_;
+  // Facts of processes without an SDK kept past the partners' horizon, per host pid and second: if an SDK
+  // does run there and its first spans come later than its wait, they still find partners, so the join
+  // learns the process (and its later spans wait) and counts the late ones.
+  struct SampledSecond {
+    std::int64_t second = 0;
+    std::uint32_t kept = 0;
+  };
+  static constexpr std::uint32_t kSampledFactsPerSecond = 8;
+  std::unordered_map<std::int64_t, SampledSecond> sampled_facts_by_pid_;
   std::unordered_map<std::string, Resolution> frozen_;            // resolutions of emitted spans
   std::unordered_map<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 

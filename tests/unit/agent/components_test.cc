@@ -65,7 +65,7 @@ TEST(ComponentsTest, ExportAndAssemblerSettings) {
   EXPECT_EQ(worker.max_batch_delay, std::chrono::milliseconds(77));
   EXPECT_EQ(worker.spool_dir, "/var/spool/x");
   EXPECT_EQ(otlp_exporter_config(config.exporters.otlp_http).tls.ca_file, "/ca.pem");
-  const auto assembler = assembler_options(config.assembler, true, false, nullptr);
+  const auto assembler = assembler_options(config.assembler, true, false, false, nullptr);
   EXPECT_EQ(assembler.link_window, std::chrono::milliseconds(2500));
   EXPECT_TRUE(assembler.expect_net_spans);
 }

@@ -682,6 +682,45 @@ TEST_F(AssemblerTest, SdkSpansLaterThanTheBoundAreCountedAsLate) {
   EXPECT_EQ(late(), 1) << "the sys CLIENT span already left under the SDK's trace id";
 }
 
+TEST_F(AssemblerTest, FactsOfAProcessWithoutAnSdkLeaveAfterThePartnersWindowButForSamples) {
+  // A server without an SDK (nginx) answers 40 requests in its first second; no SDK span ever joins it.
+  std::vector<otlp::Span> spans;
+  for (int i = 0; i < 40; ++i)
+    spans.push_back(http_sys_server(std::string(7, '\x30') + char('\x40' + i), 1'000'000 + i * 1000,
+                                    2'000'000 + i * 1000, 20, "10.0.0.7", 41000 + i, "/a", ""));
+  assembler_.add(batch_of(SpanSource::kSys, spans), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(1500));
+  EXPECT_EQ(assembler_.remembered_facts(), 40u) << "an SDK's first batch (2.25 s wait) may still claim them";
+  assembler_.poll(t0_ + std::chrono::milliseconds(2500));
+  ASSERT_EQ(out_.size(), 40u);
+  EXPECT_EQ(assembler_.remembered_facts(), 8u)
+      << "served past its wait without an SDK: only a few per second stay, for an SDK later than that";
+  assembler_.poll(t0_ + std::chrono::milliseconds(4500));
+  EXPECT_EQ(assembler_.remembered_facts(), 0u) << "past the SDK horizon (max wait + window)";
+}
+
+TEST_F(AssemblerTest, FactsOfAnSdkProcessStayUntilTheSdkHorizon) {
+  // The SDK's SERVER span joins the first request, so pid 20 runs an SDK: the facts of its later requests
+  // stay for the SDK's late spans after the partners' window.
+  const auto sdk_trace = id('\xc2', 16);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {http_sys_server(id('\x81', 8), 1'000'000, 9'000'000, 20, "10.0.0.7", 40001, "/a", "")}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kApp, {old_semconv_app_server(sdk_trace, id('\xd1', 8), 1'100'000, 8'900'000,
+                                                                     "10.0.0.7", 40001, "/a")},
+                          "frontend"),
+                 t0_ + std::chrono::milliseconds(200));
+  std::vector<otlp::Span> spans;
+  for (int i = 0; i < 20; ++i)
+    spans.push_back(http_sys_server(std::string(7, '\x31') + char('\x40' + i), 10'000'000 + i * 1000,
+                                    11'000'000 + i * 1000, 20, "10.0.0.8", 42000 + i, "/b", ""));
+  assembler_.add(batch_of(SpanSource::kSys, spans), t0_ + std::chrono::milliseconds(300));
+  assembler_.poll(t0_ + std::chrono::milliseconds(3500));
+  EXPECT_EQ(assembler_.remembered_facts(), 22u);
+  assembler_.poll(t0_ + std::chrono::milliseconds(4500));
+  EXPECT_EQ(assembler_.remembered_facts(), 0u);
+}
+
 TEST_F(AssemblerTest, DatabaseCallsJoinTheSdksClientSpansOfTheirProcess) {
   // An event loop (Node) serves two requests at once on one thread, each with a query that differs only
   // in an identifier; the thread link would name whichever request came last.
