@@ -126,7 +126,7 @@ bool TraceAssembler::app_may_claim(const SpanFacts& sys_client) const {
 
 const SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) const {
   if (client.syscall_trace_id.empty()) return nullptr;
-  auto s = sys_server_by_thread_link_.find(std::to_string(client.pid) + "/" + client.syscall_trace_id);
+  auto s = sys_server_by_thread_link_.find(thread_link_key(client.pid, client.syscall_trace_id));
   return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
 }
 
@@ -168,7 +168,7 @@ bool scope_agrees(const SpanFacts& app, const SpanFacts& sys) {
 // Fitting equally: after the hard checks, the span whose time encloses the app span's start without the
 // clock slack beats those that need it.
 const SpanFacts* TraceAssembler::sys_server_by_header(const SpanFacts& app) const {
-  auto it = sys_servers_by_header_.find(app.trace_id + app.parent_span_id);
+  auto it = sys_servers_by_header_.find(header_key(app.trace_id, app.parent_span_id));
   if (it == sys_servers_by_header_.end()) return nullptr;
   // Several may have read the same header (a proxy forwards it): the same process decides, else the one
   // the request agrees with, else the innermost one enclosing the span.
@@ -225,11 +225,11 @@ TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& 
   };
   const auto latest_start = t.start + t.slack;
   if (!app.peer_address.empty() && app.peer_port)
-    sys_servers_by_connection_.started_before(app.peer_address + "|" + std::to_string(app.peer_port),
+    sys_servers_by_connection_.started_before(connection_key(app.peer_address, app.peer_port),
                                               latest_start, consider);
   else if (!app.method.empty() && !app.target.empty())
     // Without the connection, method and target are the request's only identity; uniqueness decides.
-    sys_servers_by_request_.started_before(app.method + " " + app.target, latest_start, consider);
+    sys_servers_by_request_.started_before(request_key(app.method, app.target), latest_start, consider);
   // The connection (or the request) is the identity here and time only a check: when the learned offset
   // shuts every candidate out, the offset is what is wrong (a clock step, a bad early estimate), so look
   // again as if it were unknown. The join that look finds corrects the estimate.

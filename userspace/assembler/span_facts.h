@@ -59,6 +59,21 @@ struct SpanFacts {
   bool emitted = false;
 };
 
+// The keys of the assembler's indexes, built alike where spans are indexed and where they are looked up.
+inline std::string thread_link_key(std::int64_t pid, const std::string& syscall_trace_id) {
+  return std::to_string(pid) + "/" + syscall_trace_id;
+}
+inline std::string connection_key(const std::string& peer_address, std::uint32_t peer_port) {
+  return peer_address + "|" + std::to_string(peer_port);
+}
+inline std::string request_key(const std::string& method, const std::string& target) {
+  return method + " " + target;
+}
+// A sys span read from a request's trace context names the SDK span that sent it.
+inline std::string header_key(const std::string& trace_id, const std::string& parent_span_id) {
+  return trace_id + parent_span_id;
+}
+
 // Reads the facts of one span. `resource` is the span's resource, `source` what its batch says.
 SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, SpanSource source);
 

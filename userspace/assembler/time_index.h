@@ -4,6 +4,7 @@
 // target) within the link window, and scanning them all for every SDK span is quadratic (issue 13,
 // item 8). A lookup visits only the spans that started in the window before t, newest first.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -39,13 +40,23 @@ class TimeIndex {
     }
   }
 
-  // Drops the ids for which gone(id) says so.
-  template <typename Gone>
-  void sweep(Gone gone) {
-    for (auto it = index_.begin(); it != index_.end();) {
-      std::erase_if(it->second, [&](const auto& kv) { return gone(kv.second); });
-      it = it->second.empty() ? index_.erase(it) : std::next(it);
-    }
+  // Drops the one entry insert(key, start_ns, id) made.
+  void erase(const Key& key, std::uint64_t start_ns, const std::string& id) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return;
+    auto [first, last] = it->second.equal_range(start_ns);
+    for (auto s = first; s != last; ++s)
+      if (s->second == id) {
+        it->second.erase(s);
+        break;
+      }
+    if (it->second.empty()) index_.erase(it);
+  }
+
+  std::size_t size() const {
+    std::size_t n = 0;
+    for (const auto& [key, spans] : index_) n += spans.size();
+    return n;
   }
 
  private:

@@ -185,6 +185,8 @@ void TraceAssembler::mark_pair_complete(SpanFacts& f) {
 void TraceAssembler::index_span(SpanFacts fact) {
   const std::string id = fact.span_id;
   fact_order_.push_back(id);
+  // A span id seen again (a sender that reuses ids): the earlier fact's index entries go with it.
+  if (auto old = facts_.find(id); old != facts_.end()) unindex_span(old->second);
   SpanFacts& f = facts_[id] = std::move(fact);
   if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
     // Both ends of a TCP exchange traced on this node: the pair has what the TCP rule needs.
@@ -206,11 +208,11 @@ void TraceAssembler::index_span(SpanFacts fact) {
       sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, id);
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
       if (!f.syscall_trace_id.empty())
-        sys_server_by_thread_link_[std::to_string(f.pid) + "/" + f.syscall_trace_id] = id;
-      if (f.has_context) sys_servers_by_header_[f.trace_id + f.parent_span_id].push_back(id);
+        sys_server_by_thread_link_[thread_link_key(f.pid, f.syscall_trace_id)] = id;
+      if (f.has_context) sys_servers_by_header_[header_key(f.trace_id, f.parent_span_id)].push_back(id);
       if (!f.peer_address.empty() && f.peer_port)
-        sys_servers_by_connection_.insert(f.peer_address + "|" + std::to_string(f.peer_port), f.start_ns, id);
-      if (!f.method.empty()) sys_servers_by_request_.insert(f.method + " " + f.target, f.start_ns, id);
+        sys_servers_by_connection_.insert(connection_key(f.peer_address, f.peer_port), f.start_ns, id);
+      if (!f.method.empty()) sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, id);
       // A thread that reads a request on one connection before it answered one on another serves several
       // at once (an event loop), and its thread links cannot be trusted. Requests of one connection on one
       // thread are sequential whatever the clocks say (a response's last write and the next request's read
@@ -235,6 +237,62 @@ void TraceAssembler::index_span(SpanFacts fact) {
   }
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     sys_clients_by_call_[f.call_key].push_back(id);
+}
+
+void TraceAssembler::unindex_span(const SpanFacts& f) {
+  const std::string& id = f.span_id;
+  auto erase_if_names = [&](auto& index, const std::string& key) {
+    if (auto it = index.find(key); it != index.end() && it->second == id) index.erase(it);
+  };
+  auto erase_from_list = [&](auto& index, const std::string& key) {
+    auto it = index.find(key);
+    if (it == index.end()) return;
+    if (auto pos = std::find(it->second.begin(), it->second.end(), id); pos != it->second.end())
+      it->second.erase(pos);
+    if (it->second.empty()) index.erase(it);
+  };
+  if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_names(sys_server_by_tcp_, f.tcp_key);
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT) erase_if_names(sys_client_by_tcp_, f.tcp_key);
+  }
+  if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
+    erase_from_list(net_by_tcp_, f.tcp_key);
+  } else if (f.source == SpanSource::kSys) {
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
+      sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, id);
+      if (!f.syscall_trace_id.empty()) erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
+      if (f.has_context) erase_from_list(sys_servers_by_header_, header_key(f.trace_id, f.parent_span_id));
+      if (!f.peer_address.empty() && f.peer_port) sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, id);
+      if (!f.method.empty()) sys_servers_by_request_.erase(request_key(f.method, f.target), f.start_ns, id);
+    }
+  } else if (f.source == SpanSource::kApp) {
+    erase_from_list(app_spans_by_trace_, f.trace_id);
+    if (f.parent_span_id.empty() && f.kind == otlp::Span::SPAN_KIND_SERVER)
+      erase_if_names(app_roots_by_trace_, f.trace_id);
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty()) erase_from_list(app_clients_by_call_, f.call_key);
+  }
+  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
+    erase_from_list(sys_clients_by_call_, f.call_key);
+  if (auto fr = frozen_.find(id); fr != frozen_.end()) {
+    if (auto t = frozen_by_trace_.find(fr->second.trace_id); t != frozen_by_trace_.end() && --t->second == 0)
+      frozen_by_trace_.erase(t);
+    frozen_.erase(fr);
+  }
+}
+
+void TraceAssembler::forget_fact(std::unordered_map<std::string, SpanFacts>::iterator it) {
+  unindex_span(it->second);
+  facts_.erase(it);
+}
+
+std::size_t TraceAssembler::index_entries() const {
+  std::size_t n = sys_client_by_tcp_.size() + sys_server_by_tcp_.size() + sys_server_by_thread_link_.size() +
+                  app_roots_by_trace_.size() + frozen_.size() + sys_servers_by_ns_pid_.size() +
+                  sys_servers_by_connection_.size() + sys_servers_by_request_.size();
+  for (const auto* index : {&net_by_tcp_, &sys_servers_by_header_, &app_spans_by_trace_, &app_clients_by_call_,
+                            &sys_clients_by_call_})
+    for (const auto& [key, ids] : *index) n += ids.size();
+  return n;
 }
 
 void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point now) {
@@ -432,13 +490,13 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       const bool over = facts_.size() > max_facts;
       if (!(f.seen < partners_horizon || over) || !f.emitted) break;  // oldest first: a waiting fact keeps the rest
       if (over || f.seen < sdk_horizon)
-        facts_.erase(it);
+        forget_fact(it);
       else if (fact_wanted_by_late_app_spans(f))
         late_fact_order_.push_back(fact_order_.front());
       else if (keep_as_sample(f))
         sampled_fact_order_.push_back(fact_order_.front());
       else
-        facts_.erase(it);
+        forget_fact(it);
     }
     fact_order_.pop_front();
   }
@@ -453,7 +511,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       if (!expired && keep_as_sample(f))
         sampled_fact_order_.push_back(late_fact_order_.front());
       else
-        facts_.erase(it);
+        forget_fact(it);
     }
     late_fact_order_.pop_front();
   }
@@ -462,44 +520,15 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     auto it = facts_.find(sampled_fact_order_.front());
     if (it != facts_.end()) {
       if (it->second.seen >= sdk_horizon && facts_.size() <= max_facts) break;
-      facts_.erase(it);
+      forget_fact(it);
     }
     sampled_fact_order_.pop_front();
   }
-  // The indexes only point at facts (a dangling id resolves to nothing), so sweeping them once a window
-  // is enough to bound their memory.
+  // Forgetting a fact takes its index entries and frozen resolution with it (unindex_span); what is left
+  // to sweep once a window is the knowledge kept per trace, process and thread.
   if (now - last_forget_ < options_.link_window) return;
   last_forget_ = now;
   app_lag_.forget_quiet(now);
-  auto gone = [&](const std::string& id) { return !facts_.contains(id); };
-  for (auto it = frozen_.begin(); it != frozen_.end();) {
-    if (!gone(it->first)) {
-      ++it;
-      continue;
-    }
-    const auto trace = it->second.trace_id;
-    if (auto t = frozen_by_trace_.find(trace); t != frozen_by_trace_.end() && --t->second == 0)
-      frozen_by_trace_.erase(t);
-    it = frozen_.erase(it);
-  }
-  std::erase_if(sys_client_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
-  std::erase_if(sys_server_by_tcp_, [&](const auto& kv) { return gone(kv.second); });
-  std::erase_if(sys_server_by_thread_link_, [&](const auto& kv) { return gone(kv.second); });
-  std::erase_if(app_roots_by_trace_, [&](const auto& kv) { return gone(kv.second); });
-  auto sweep = [&](auto& index) {
-    for (auto it = index.begin(); it != index.end();) {
-      std::erase_if(it->second, gone);
-      it = it->second.empty() ? index.erase(it) : std::next(it);
-    }
-  };
-  sweep(net_by_tcp_);
-  sys_servers_by_ns_pid_.sweep(gone);
-  sweep(sys_servers_by_header_);
-  sys_servers_by_connection_.sweep(gone);
-  sys_servers_by_request_.sweep(gone);
-  sweep(app_spans_by_trace_);
-  sweep(app_clients_by_call_);
-  sweep(sys_clients_by_call_);
   std::erase_if(traces_with_app_root_,
                 [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.

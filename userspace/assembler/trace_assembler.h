@@ -80,6 +80,8 @@ class TraceAssembler {
   std::size_t buffered_spans() const { return buffered_spans_; }
   // Spans (waiting or emitted) whose ids and link keys are still remembered for partners to find.
   std::size_t remembered_facts() const { return facts_.size(); }
+  // Entries of the link indexes and frozen resolutions (each names a remembered fact).
+  std::size_t index_entries() const;
 
   // Whether sys spans may come (the syscall probes run, or peer agents may send theirs). While none is
   // expected and none came for two link windows, nothing can link an app span: app batches pass straight
@@ -124,6 +126,10 @@ class TraceAssembler {
 
   void index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq);
   void index_span(SpanFacts f);
+  // Removes what index_span put in the indexes for this fact, and its frozen resolution: called as the
+  // fact is forgotten, so the indexes never hold more than the facts.
+  void unindex_span(const SpanFacts& f);
+  void forget_fact(std::unordered_map<std::string, SpanFacts>::iterator it);
   void learn_from_app_span(const SpanFacts& app, Clock::time_point now);
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
   // kAll: everything (shutdown, memory bound).
@@ -222,18 +228,20 @@ class TraceAssembler {
   std::unordered_map<std::string, Resolution> frozen_;            // resolutions of emitted spans
   std::unordered_map<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 
-  // Indexes (values are span ids; a dangling id resolves to nothing and is swept once a window).
+  // Indexes (values are span ids; a dangling id resolves to nothing). A fact's entries leave with it
+  // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first.
+  using SpanIdList = std::deque<std::string>;
   std::unordered_map<std::string, std::string> sys_client_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_tcp_;
-  std::unordered_map<std::string, std::vector<std::string>> net_by_tcp_;
+  std::unordered_map<std::string, SpanIdList> net_by_tcp_;
   std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
-  std::unordered_map<std::string, std::vector<std::string>> sys_servers_by_header_;
+  std::unordered_map<std::string, SpanIdList> sys_servers_by_header_;
   TimeIndex<std::string> sys_servers_by_connection_;  // "peer|port"
   TimeIndex<std::string> sys_servers_by_request_;     // "METHOD target"
   TimeIndex<std::int64_t> sys_servers_by_ns_pid_;
-  std::unordered_map<std::string, std::vector<std::string>> app_spans_by_trace_;
-  std::unordered_map<std::string, std::vector<std::string>> app_clients_by_call_;
-  std::unordered_map<std::string, std::vector<std::string>>
+  std::unordered_map<std::string, SpanIdList> app_spans_by_trace_;
+  std::unordered_map<std::string, SpanIdList> app_clients_by_call_;
+  std::unordered_map<std::string, SpanIdList>
       sys_clients_by_call_;                                          // sys CLIENT calls by call_key
   std::unordered_map<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
   std::unordered_set<std::string> traces_with_app_root_;             // any parentless app span seen

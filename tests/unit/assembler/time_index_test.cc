@@ -29,10 +29,17 @@ TEST(TimeIndex, VisitsOnlyWhatStartedInTheWindowBeforeTNewestFirst) {
   sparse.insert(1, 100 * kSecond, "recent");
   sparse.started_before(1, 100 * kSecond, [&](const std::string& id) { visited.push_back(id); });
   EXPECT_EQ(visited, std::vector<std::string>{"recent"});
-  sparse.sweep([](const std::string& id) { return id == "recent"; });
+  // erase takes out exactly the entry insert made: not another id at the same start, not a wrong start.
+  sparse.insert(1, 100 * kSecond, "twin");
+  sparse.erase(1, 99 * kSecond, "recent");
+  sparse.erase(1, 100 * kSecond, "recent");
   visited.clear();
   sparse.started_before(1, 100 * kSecond, [&](const std::string& id) { visited.push_back(id); });
-  EXPECT_TRUE(visited.empty());
+  EXPECT_EQ(visited, std::vector<std::string>{"twin"});
+  EXPECT_EQ(sparse.size(), 2u);
+  sparse.erase(1, 100 * kSecond, "twin");
+  sparse.erase(1, 0, "old");
+  EXPECT_EQ(sparse.size(), 0u);
 }
 
 }  // namespace

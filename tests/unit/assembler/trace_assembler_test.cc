@@ -131,6 +131,10 @@ TEST_F(AssemblerTest, TcpLinksSysServerUnderSysClientAndHeaderReparentsAppServer
   EXPECT_EQ(links("tcp_sys_server_under_sys_client"), 1);
   EXPECT_EQ(links("app_server_under_sys_server"), 1);
   for (auto& [sid, s] : out_) EXPECT_NE(find_attribute(s.attributes(), "otelbpf.span.source"), nullptr);
+  EXPECT_GT(assembler_.index_entries(), 0u);
+  assembler_.poll(t0_ + std::chrono::seconds(60));
+  EXPECT_EQ(assembler_.remembered_facts(), 0u);
+  EXPECT_EQ(assembler_.index_entries(), 0u) << "sys, app and frozen entries go with their facts";
 }
 
 // OTel-only mode (no probes, no peer agents): nothing can link an app span, so it does not wait; a sys
@@ -697,6 +701,7 @@ TEST_F(AssemblerTest, FactsOfAProcessWithoutAnSdkLeaveAfterThePartnersWindowButF
       << "served past its wait without an SDK: only a few per second stay, for an SDK later than that";
   assembler_.poll(t0_ + std::chrono::milliseconds(4500));
   EXPECT_EQ(assembler_.remembered_facts(), 0u) << "past the SDK horizon (max wait + window)";
+  EXPECT_EQ(assembler_.index_entries(), 0u) << "the indexes go with the facts";
 }
 
 TEST_F(AssemblerTest, FactsOfAnSdkProcessStayUntilTheSdkHorizon) {
@@ -719,6 +724,7 @@ TEST_F(AssemblerTest, FactsOfAnSdkProcessStayUntilTheSdkHorizon) {
   EXPECT_EQ(assembler_.remembered_facts(), 22u);
   assembler_.poll(t0_ + std::chrono::milliseconds(4500));
   EXPECT_EQ(assembler_.remembered_facts(), 0u);
+  EXPECT_EQ(assembler_.index_entries(), 0u);
 }
 
 TEST_F(AssemblerTest, DatabaseCallsJoinTheSdksClientSpansOfTheirProcess) {
