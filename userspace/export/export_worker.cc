@@ -132,8 +132,27 @@ void ExportWorker::leave_degraded() {
                spool_ ? spool_->batches() : 0);
 }
 
+const otlp::ExportRequest& ExportWorker::merged_request(Pending& pending) {
+  if (!pending.merged) {
+    pending.request.Clear();
+    for (const auto& part : pending.parts) pending.request.MergeFrom(part->request);
+    pending.merged = true;
+  }
+  return pending.request;
+}
+
+ExportOutcome ExportWorker::send(Pending& pending) {
+  if (pending.merged || pending.parts.empty()) return exporter_->send(pending.request);
+  std::vector<const otlp::ExportRequest*> parts;
+  parts.reserve(pending.parts.size());
+  for (const auto& part : pending.parts) parts.push_back(&part->request);
+  return exporter_->send_parts(parts);
+}
+
 bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
+  out.parts.clear();
   out.request.Clear();
+  out.merged = false;
   out.spans = 0;
   BatchPtr first = std::move(carry_);
   carry_.reset();
@@ -143,10 +162,10 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
     first = std::move(*popped);
   }
   const auto flush_at = Clock::now() + options_.max_batch_delay;
-  // Resources are copied, not deduplicated: merging is for fewer requests, not smaller ones.
-  out.request.MergeFrom(first->request);
+  // Resources are not deduplicated: merging is for fewer requests, not smaller ones.
   out.spans = first->span_count();
   out.bytes = first->request.ByteSizeLong();
+  out.parts.push_back(std::move(first));
   while (out.spans < options_.max_batch_spans && out.bytes < options_.max_request_bytes) {
     auto wait = stopping_.load() ? Clock::duration::zero() : flush_at - Clock::now();
     if (wait < Clock::duration::zero()) break;
@@ -158,7 +177,7 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
       carry_ = std::move(*next);
       break;
     }
-    out.request.MergeFrom((*next)->request);
+    out.parts.push_back(std::move(*next));
     out.spans += spans;
     out.bytes += bytes;
   }
@@ -175,7 +194,9 @@ void ExportWorker::deliver_in_halves(const otlp::ExportRequest& request) {
   }
   auto [first, second] = split_request(request);
   for (auto* part : {&first, &second}) {
-    Pending half{std::move(*part), 0, 0};
+    Pending half;
+    half.request = std::move(*part);
+    half.merged = true;
     half.spans = count_spans(half.request);
     half.bytes = half.request.ByteSizeLong();
     deliver(half);
@@ -184,23 +205,23 @@ void ExportWorker::deliver_in_halves(const otlp::ExportRequest& request) {
 
 void ExportWorker::deliver(Pending& pending) {
   if (pending.bytes > options_.max_request_bytes && pending.spans > 1) {
-    deliver_in_halves(pending.request);
+    deliver_in_halves(merged_request(pending));
     return;
   }
   if (past_stop_deadline()) {
-    park(pending.request, pending.spans, "shutdown");
+    park(merged_request(pending), pending.spans, "shutdown");
     return;
   }
   // While the endpoint is down, retrying every new request for max_retry_elapsed would only pile up; the
   // spool's oldest batch probes instead, and these wait behind it in order.
   if (degraded_ && spool_ && !spool_->empty()) {
-    park(pending.request, pending.spans, "shutdown");
+    park(merged_request(pending), pending.spans, "shutdown");
     return;
   }
   const auto give_up_at = Clock::now() + options_.max_retry_elapsed;
   auto backoff = options_.initial_backoff;
   for (int attempt = 1;; ++attempt) {
-    ExportOutcome outcome = exporter_->send(pending.request);
+    ExportOutcome outcome = send(pending);
     switch (outcome.kind) {
       case ExportOutcome::Kind::kOk:
         sent_spans_.inc(pending.spans);
@@ -216,7 +237,7 @@ void ExportWorker::deliver(Pending& pending) {
         spdlog::info("exporter {}: {} spans refused as too large ({}); sending them in halves", name_,
                      pending.spans, outcome.reason);
         leave_degraded();
-        deliver_in_halves(pending.request);
+        deliver_in_halves(merged_request(pending));
         return;
       case ExportOutcome::Kind::kRetryable:
         break;
@@ -231,7 +252,7 @@ void ExportWorker::deliver(Pending& pending) {
       const bool stopping = stopping_.load();
       spdlog::warn("exporter {}: {} spans not sent after {} attempts ({}); {}", name_, pending.spans, attempt,
                    outcome.reason, spool_ ? "spooling them" : "dropping them");
-      park(pending.request, pending.spans, stopping ? "shutdown" : "retry_exhausted");
+      park(merged_request(pending), pending.spans, stopping ? "shutdown" : "retry_exhausted");
       if (spool_) enter_degraded(outcome.retry_after);
       return;
     }
@@ -304,6 +325,7 @@ void ExportWorker::run() {
     }
     if (collect(pending, first_wait)) {
       deliver(pending);
+      pending.parts.clear();  // the batches' memory goes back now, not at the next collect
     } else if (stopping) {
       break;  // queue closed and drained
     }

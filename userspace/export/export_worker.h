@@ -25,6 +25,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include "common/bounded_queue.h"
@@ -80,10 +81,17 @@ class ExportWorker {
   using Clock = std::chrono::steady_clock;
   using BatchPtr = std::shared_ptr<const SpanBatch>;
   struct Pending {
+    // The batches collect() took, sent as they are (SpanExporter::send_parts: no copy of their spans).
+    std::vector<BatchPtr> parts;
+    // The one request they make, merged only where a request must be had (halves, spool); or a request
+    // of its own (a half).
     otlp::ExportRequest request;
+    bool merged = false;
     std::size_t spans = 0;
     std::size_t bytes = 0;  // serialized size
   };
+  static const otlp::ExportRequest& merged_request(Pending& pending);
+  ExportOutcome send(Pending& pending);
 
   void run();
   bool collect(Pending& out, Clock::duration first_wait);

@@ -5,6 +5,13 @@
 
 namespace otelbpf {
 
+ExportOutcome SpanExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
+  if (parts.size() == 1) return send(*parts.front());
+  otlp::ExportRequest merged;
+  for (const auto* part : parts) merged.MergeFrom(*part);
+  return send(merged);
+}
+
 const char* to_string(ExportOutcome::Kind kind) {
   switch (kind) {
     case ExportOutcome::Kind::kOk:

@@ -68,7 +68,12 @@ bool FileExporter::rotate(std::string& error) {
 }
 
 ExportOutcome FileExporter::send(const otlp::ExportRequest& request) {
-  std::string line = encode_otlp_json(request);
+  const otlp::ExportRequest* one[] = {&request};
+  return send_parts(one);
+}
+
+ExportOutcome FileExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
+  std::string line = encode_otlp_json(parts);
   line += '\n';
   std::string error;
   if (!open_file(error)) return ExportOutcome::retryable(error);

@@ -27,6 +27,7 @@ class FileExporter final : public SpanExporter {
   // A whole line or nothing: a failed write is cut back, so a retry never leaves half a line behind.
   // Every failure (directory not creatable, disk full, ...) is retryable: disks get fixed.
   ExportOutcome send(const otlp::ExportRequest& request) override;
+  ExportOutcome send_parts(std::span<const otlp::ExportRequest* const> parts) override;
 
  private:
   bool open_file(std::string& error);

@@ -196,6 +196,16 @@ OtlpHttpExporter::OtlpHttpExporter(OtlpHttpExporterOptions options, std::string 
 OtlpHttpExporter::~OtlpHttpExporter() { connection_->close(); }
 
 ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
+  return send_body(request.SerializeAsString());
+}
+
+ExportOutcome OtlpHttpExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
+  std::string body;
+  for (const auto* part : parts) part->AppendToString(&body);
+  return send_body(std::move(body));
+}
+
+ExportOutcome OtlpHttpExporter::send_body(std::string request_body) {
   auto& conn = *connection_;
   const auto deadline = Clock::now() + options_.timeout;
 
@@ -204,7 +214,7 @@ ExportOutcome OtlpHttpExporter::send(const otlp::ExportRequest& request) {
   req.set(http::field::user_agent, "otelbpf/0.1");
   req.set(http::field::content_type, "application/x-protobuf");
   for (const auto& [key, value] : options_.headers) req.set(key, value);
-  req.body() = request.SerializeAsString();
+  req.body() = std::move(request_body);
   if (options_.gzip) {
     req.body() = gzip_compress(req.body());
     req.set(http::field::content_encoding, "gzip");

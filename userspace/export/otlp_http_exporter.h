@@ -35,6 +35,9 @@ class OtlpHttpExporter final : public SpanExporter {
   // 429/502/503/504: retryable with Retry-After (seconds); other statuses: permanent; network errors and
   // timeouts: retryable.
   ExportOutcome send(const otlp::ExportRequest& request) override;
+  // Protobuf's wire format merges concatenated messages: the parts' bytes one after the other are the
+  // merged request.
+  ExportOutcome send_parts(std::span<const otlp::ExportRequest* const> parts) override;
 
   struct Connection;  // the Beast client state (defined in the .cc)
 
@@ -43,6 +46,8 @@ class OtlpHttpExporter final : public SpanExporter {
   std::string name_;
   PartialSuccessHandler partial_success_;
   std::unique_ptr<Connection> connection_;
+
+  ExportOutcome send_body(std::string request_body);
 };
 
 }  // namespace otelbpf

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -633,10 +634,27 @@ class Encoder {
   explicit Encoder(std::string& out) : out_(out) {}
 
   void request(const otlp::ExportRequest& request) {
+    const otlp::ExportRequest* one[] = {&request};
+    requests(one);
+  }
+
+  // Several requests as the one request that merging them would make (their resource spans in order).
+  void requests(std::span<const otlp::ExportRequest* const> parts) {
     begin();
-    if (request.resource_spans_size() > 0) {
+    bool any = false;
+    for (const auto* part : parts) any = any || part->resource_spans_size() > 0;
+    if (any) {
       key("\"resourceSpans\":");
-      list(request.resource_spans(), [this](const otlp::ResourceSpans& rs) { resource_spans(rs); });
+      out_ += '[';
+      bool first = true;
+      for (const auto* part : parts)
+        for (const auto& rs : part->resource_spans()) {
+          if (!first) out_ += ',';
+          first = false;
+          resource_spans(rs);
+        }
+      out_ += ']';
+      first_ = false;
     }
     end();
   }
@@ -1084,6 +1102,13 @@ std::string encode_otlp_json(const otlp::ExportRequest& request) {
   std::string out;
   out.reserve(256);
   Encoder(out).request(request);
+  return out;
+}
+
+std::string encode_otlp_json(std::span<const otlp::ExportRequest* const> parts) {
+  std::string out;
+  out.reserve(256);
+  Encoder(out).requests(parts);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // but trace and span ids are hex strings, enums are integers, keys lowerCamelCase. Decoders must also
 // accept the quirks senders produce: 64-bit integers as strings or numbers, enums as names or numbers,
 // snake_case keys.
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,8 @@ bool decode_otlp_json(std::string_view json, otlp::ExportRequest& out, JsonDecod
 
 // Encodes an ExportTraceServiceRequest as one line of OTLP/JSON (no trailing newline).
 std::string encode_otlp_json(const otlp::ExportRequest& request);
+// Encodes several requests as the one request merging them would make, without the merge's copy.
+std::string encode_otlp_json(std::span<const otlp::ExportRequest* const> parts);
 
 // Encodes an ExportTraceServiceResponse (for answers to JSON requests).
 std::string encode_otlp_json(const otlp::ExportResponse& response);

@@ -259,6 +259,27 @@ TEST(OtlpJsonEncode, DefaultsOmittedButPresentMessagesKept) {
   EXPECT_TRUE(MessageDifferencer::Equals(decoded, request));
 }
 
+TEST(OtlpJsonEncode, SeveralRequestsAreEncodedAsTheirMerge) {
+  auto request_of = [](const std::string& service, int spans) {
+    otlp::ExportRequest r;
+    auto* rs = r.add_resource_spans();
+    add_attr(rs->mutable_resource()->mutable_attributes(), "service.name", str_value(service));
+    auto* ss = rs->add_scope_spans();
+    for (int i = 0; i < spans; ++i) ss->add_spans()->set_name(service + std::to_string(i));
+    return r;
+  };
+  const auto a = request_of("a", 2), b = request_of("b", 1);
+  const otlp::ExportRequest empty;
+  otlp::ExportRequest merged = a;
+  merged.MergeFrom(empty);
+  merged.MergeFrom(b);
+  const otlp::ExportRequest* parts[] = {&a, &empty, &b};
+  EXPECT_EQ(encode_otlp_json(parts), encode_otlp_json(merged));
+  const otlp::ExportRequest* nothing[] = {&empty, &empty};
+  EXPECT_EQ(encode_otlp_json(nothing), "{}");
+  EXPECT_EQ(encode_otlp_json(std::span<const otlp::ExportRequest* const>{}), "{}");
+}
+
 TEST(OtlpJsonEncode, EscapesStrings) {
   otlp::ExportRequest request;
   auto* span = request.add_resource_spans()->add_scope_spans()->add_spans();
