@@ -469,6 +469,20 @@ bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
   return s.kept++ < kSampledFactsPerSecond;
 }
 
+bool TraceAssembler::admit_late_fact(const SpanFacts& f) {
+  if (f.source != SpanSource::kSys) return true;
+  auto& held = late_facts_by_pid_[f.pid];
+  if (held >= kMaxLateFactsOfUnknownProcess && !service_by_pid_.contains(f.pid)) return false;
+  ++held;
+  return true;
+}
+
+void TraceAssembler::release_late_fact(const SpanFacts& f) {
+  if (f.source != SpanSource::kSys) return;
+  auto it = late_facts_by_pid_.find(f.pid);
+  if (it != late_facts_by_pid_.end() && (it->second <= 1 || --it->second == 0)) late_facts_by_pid_.erase(it);
+}
+
 void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // Facts outlive their spans, so a late partner still finds an emitted span's ids. Two horizons:
   // - the partners' one: the other end of a call, its net spans and (with peer agents) the spans other
@@ -491,7 +505,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       if (!(f.seen < partners_horizon || over) || !f.emitted) break;  // oldest first: a waiting fact keeps the rest
       if (over || f.seen < sdk_horizon)
         forget_fact(it);
-      else if (fact_wanted_by_late_app_spans(f))
+      else if (fact_wanted_by_late_app_spans(f) && admit_late_fact(f))
         late_fact_order_.push_back(fact_order_.front());
       else if (keep_as_sample(f))
         sampled_fact_order_.push_back(fact_order_.front());
@@ -508,6 +522,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       SpanFacts& f = it->second;
       const bool expired = f.seen < sdk_horizon || facts_.size() > max_facts;
       if (!expired && fact_wanted_by_late_app_spans(f)) break;
+      release_late_fact(f);
       if (!expired && keep_as_sample(f))
         sampled_fact_order_.push_back(late_fact_order_.front());
       else
@@ -538,6 +553,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   std::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(sampled_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  std::erase_if(late_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   std::erase_if(thread_latest_request_,
                 [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
   std::erase_if(multiplexing_threads_,

@@ -196,6 +196,9 @@ class TraceAssembler {
   // Whether a span of an SDK, arriving late, may still link to this emitted span's fact.
   bool fact_wanted_by_late_app_spans(const SpanFacts& f) const;
   bool keep_as_sample(const SpanFacts& f);
+  // Whether a fact an SDK may claim can stay for it (kMaxLateFactsOfUnknownProcess), counted if so.
+  bool admit_late_fact(const SpanFacts& f);
+  void release_late_fact(const SpanFacts& f);
   std::chrono::nanoseconds wait_budget(const SpanFacts& f, Clock::time_point now) const;
 
   AssemblerOptions options_;
@@ -224,6 +227,11 @@ class TraceAssembler {
     std::uint32_t kept = 0;
   };
   static constexpr std::uint32_t kSampledFactsPerSecond = 8;
+  // Facts a server process not yet known either way keeps for late SDK spans (beyond them, the samples):
+  // a busy server without an SDK (nginx at 15k requests/s) would otherwise hold its first 13 s of
+  // requests, ~260 MB, until its wait ends. A process known to run an SDK has no such bound.
+  static constexpr std::size_t kMaxLateFactsOfUnknownProcess = 16384;
+  std::unordered_map<std::int64_t, std::size_t> late_facts_by_pid_;  // sys facts in late_fact_order_
   std::unordered_map<std::int64_t, SampledSecond> sampled_facts_by_pid_;
   std::unordered_map<std::string, Resolution> frozen_;            // resolutions of emitted spans
   std::unordered_map<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id

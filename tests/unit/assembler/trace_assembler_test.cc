@@ -704,6 +704,29 @@ TEST_F(AssemblerTest, FactsOfAProcessWithoutAnSdkLeaveAfterThePartnersWindowButF
   EXPECT_EQ(assembler_.index_entries(), 0u) << "the indexes go with the facts";
 }
 
+TEST(AssemblerFacts, ABusyServerNotYetKnownKeepsABoundedNumberOfFactsForLateSdkSpans) {
+  // nginx at full speed in its first second: until its wait ends it may still turn out to run an SDK,
+  // but only so many of its facts stay for that (the rest: the samples).
+  MetricsRegistry metrics;
+  AssemblerOptions options{std::chrono::milliseconds(1000), 10000, true, std::chrono::milliseconds(3000),
+                           std::chrono::milliseconds(1000)};
+  TraceAssembler assembler(options, [](std::shared_ptr<const SpanBatch>) {}, metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  const std::size_t requests = 16384 + 200;
+  for (std::size_t first = 0; first < requests; first += 1000) {
+    std::vector<otlp::Span> spans;
+    for (std::size_t i = first; i < std::min(requests, first + 1000); ++i) {
+      std::string span_id(8, '\0');
+      for (int b = 0; b < 4; ++b) span_id[b] = static_cast<char>((i >> (8 * b)) & 0xff);
+      spans.push_back(http_sys_server(span_id, 1'000'000 + i, 2'000'000 + i, 30, "10.0.0.7",
+                                      static_cast<std::int64_t>(1024 + i % 60000), "/", ""));
+    }
+    assembler.add(batch_of(SpanSource::kSys, std::move(spans)), t0);
+  }
+  assembler.poll(t0 + std::chrono::milliseconds(1500));
+  EXPECT_EQ(assembler.remembered_facts(), 16384u + 8u);
+}
+
 TEST_F(AssemblerTest, FactsOfAnSdkProcessStayUntilTheSdkHorizon) {
   // The SDK's SERVER span joins the first request, so pid 20 runs an SDK: the facts of its later requests
   // stay for the SDK's late spans after the partners' window.
