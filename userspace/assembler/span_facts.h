@@ -57,6 +57,7 @@ struct SpanFacts {
   bool pair_complete = false;  // sys span whose TCP partner (the other end, on this node) has arrived
   // Once a span has left, its links are frozen so that later children agree with what was exported.
   bool emitted = false;
+  bool counted_as_late = false;  // one of its process's kMaxLateFactsOfUnknownProcess (TraceAssembler)
 };
 
 // The keys of the assembler's indexes, built alike where spans are indexed and where they are looked up.

@@ -469,16 +469,34 @@ bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
   return s.kept++ < kSampledFactsPerSecond;
 }
 
-bool TraceAssembler::admit_late_fact(const SpanFacts& f) {
+bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
+  if (f.tcp_key.empty() || f.dns_exchange) return false;
+  auto waiting = [&](const std::string& id) {
+    if (id == f.span_id) return false;
+    auto it = facts_.find(id);
+    return it != facts_.end() && !it->second.emitted;
+  };
+  if (auto s = sys_server_by_tcp_.find(f.tcp_key); s != sys_server_by_tcp_.end() && waiting(s->second))
+    return true;
+  if (auto c = sys_client_by_tcp_.find(f.tcp_key); c != sys_client_by_tcp_.end() && waiting(c->second))
+    return true;
+  if (auto n = net_by_tcp_.find(f.tcp_key); n != net_by_tcp_.end())
+    return std::any_of(n->second.begin(), n->second.end(), waiting);
+  return false;
+}
+
+bool TraceAssembler::admit_late_fact(SpanFacts& f) {
   if (f.source != SpanSource::kSys) return true;
   auto& held = late_facts_by_pid_[f.pid];
   if (held >= kMaxLateFactsOfUnknownProcess && !service_by_pid_.contains(f.pid)) return false;
   ++held;
+  f.counted_as_late = true;
   return true;
 }
 
-void TraceAssembler::release_late_fact(const SpanFacts& f) {
-  if (f.source != SpanSource::kSys) return;
+void TraceAssembler::release_late_fact(SpanFacts& f) {
+  if (!f.counted_as_late) return;
+  f.counted_as_late = false;
   auto it = late_facts_by_pid_.find(f.pid);
   if (it != late_facts_by_pid_.end() && (it->second <= 1 || --it->second == 0)) late_facts_by_pid_.erase(it);
 }
@@ -505,7 +523,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       if (!(f.seen < partners_horizon || over) || !f.emitted) break;  // oldest first: a waiting fact keeps the rest
       if (over || f.seen < sdk_horizon)
         forget_fact(it);
-      else if (fact_wanted_by_late_app_spans(f) && admit_late_fact(f))
+      else if (partner_still_waiting(f) || (fact_wanted_by_late_app_spans(f) && admit_late_fact(f)))
         late_fact_order_.push_back(fact_order_.front());
       else if (keep_as_sample(f))
         sampled_fact_order_.push_back(fact_order_.front());
@@ -521,7 +539,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     if (it != facts_.end()) {
       SpanFacts& f = it->second;
       const bool expired = f.seen < sdk_horizon || facts_.size() > max_facts;
-      if (!expired && fact_wanted_by_late_app_spans(f)) break;
+      if (!expired && (partner_still_waiting(f) || fact_wanted_by_late_app_spans(f))) break;
       release_late_fact(f);
       if (!expired && keep_as_sample(f))
         sampled_fact_order_.push_back(late_fact_order_.front());

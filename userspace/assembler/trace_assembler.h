@@ -195,10 +195,13 @@ class TraceAssembler {
   bool app_may_claim(const SpanFacts& sys_client) const;
   // Whether a span of an SDK, arriving late, may still link to this emitted span's fact.
   bool fact_wanted_by_late_app_spans(const SpanFacts& f) const;
+  // Whether a span of the same TCP exchange (the other end, a net span) still waits to be linked: it may
+  // link to this fact however long it waits (an SDK's trace can hold it up to max_link_wait).
+  bool partner_still_waiting(const SpanFacts& f) const;
   bool keep_as_sample(const SpanFacts& f);
   // Whether a fact an SDK may claim can stay for it (kMaxLateFactsOfUnknownProcess), counted if so.
-  bool admit_late_fact(const SpanFacts& f);
-  void release_late_fact(const SpanFacts& f);
+  bool admit_late_fact(SpanFacts& f);
+  void release_late_fact(SpanFacts& f);
   std::chrono::nanoseconds wait_budget(const SpanFacts& f, Clock::time_point now) const;
 
   AssemblerOptions options_;

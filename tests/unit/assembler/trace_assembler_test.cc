@@ -242,6 +242,27 @@ TEST_F(AssemblerTest, NetSpansNestBetweenClientAndServerInPathOrder) {
   EXPECT_EQ(links("tcp_sys_server_under_net_span"), 1);
 }
 
+TEST_F(AssemblerTest, NetSpansStayLinkableWhileTheirServerEndWaitsForAnSdk) {
+  // The client's call carried an SDK's context whose spans have not come: both sys ends wait for them
+  // (up to 2.25 s here), longer than the 1 s window after which the net spans' facts could go.
+  const auto sdk_trace = id('\x0c', 16), sdk_client = id('\x0d', 8);
+  assembler_.add(batch_of(SpanSource::kNet,
+                          {net_span(id('\x31', 16), id('\x35', 8), "server-pod-nic", 140, 860, 100, 200),
+                           net_span(id('\x33', 16), id('\x31', 8), "client-pod-nic", 110, 890, 100, 200)}),
+                 t0_);
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(sdk_trace, id('\x12', 8), sdk_client, kServer, 200, 800,
+                                                      20, true, "", 100, 200)}),
+                 t0_ + std::chrono::milliseconds(300));
+  assembler_.add(batch_of(SpanSource::kSys, {sys_span(sdk_trace, id('\x11', 8), sdk_client, kClient, 100, 900,
+                                                      10, true, "", 100, 200)}),
+                 t0_ + std::chrono::milliseconds(300));
+  for (int ms = 100; ms <= 6000; ms += 100) assembler_.poll(t0_ + std::chrono::milliseconds(ms));
+  ASSERT_EQ(out_.size(), 4u);
+  EXPECT_EQ(out_[id('\x31', 8)].parent_span_id(), id('\x11', 8));
+  EXPECT_EQ(out_[id('\x35', 8)].parent_span_id(), id('\x31', 8));
+  EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x35', 8)) << "the server end under the last capture point";
+}
+
 // A DNS query over UDP has no TCP sequence numbers: its id, the client's port and the question tie the
 // client's sys span, the capture points and the resolver's sys span into one trace, in path order. A
 // query with another id (or another client port) stays out.
