@@ -470,7 +470,7 @@ bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
 }
 
 bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
-  if (f.tcp_key.empty() || f.dns_exchange) return false;
+  if (f.tcp_key.empty()) return false;  // a DNS exchange's key (id, port, question) counts the same
   auto waiting = [&](const std::string& id) {
     if (id == f.span_id) return false;
     auto it = facts_.find(id);
