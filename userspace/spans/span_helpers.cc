@@ -89,6 +89,8 @@ void add_resource_attribute(otlp::Resource& resource, std::string_view key, std:
 otlp::Span begin_record_span(const l7::L7Record& record, otlp::Span::SpanKind kind,
                              std::int64_t monotonic_to_wall_ns, SpanIdGenerator& ids) {
   otlp::Span span;
+  // A sys span has ~25 attributes: one allocation of the slots instead of six as the list grows.
+  span.mutable_attributes()->Reserve(32);
   span.set_span_id(ids.span_id());
   span.set_name(exportable_text(record.span_name.empty() ? record.protocol : record.span_name));
   span.set_kind(kind);

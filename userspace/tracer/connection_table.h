@@ -44,6 +44,9 @@ struct Connection {
   // kCiphertext: TLS records seen on the socket and no plaintext (yet).
   enum class Tls : std::uint8_t { kNone, kCiphertext, kPlaintext } tls = Tls::kNone;
   std::uint64_t last_seen_ns = 0;
+  // The socket's addresses as text, made once for all the connection's spans (sock never changes: a
+  // socket address reused with other ends is a new Connection).
+  std::string local_address_text, peer_address_text;
 
   l7::Role role() const;
 };

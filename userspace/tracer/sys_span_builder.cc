@@ -21,8 +21,10 @@ otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origi
     const auto& s = *origin.sock;
     add_str(span, "network.transport", s.protocol == IPPROTO_UDP ? "udp" : "tcp");
     add_str(span, "network.type", s.family == AF_INET6 ? "ipv6" : "ipv4");
-    const std::string local = format_address(s.saddr, s.family);
-    const std::string remote = format_address(s.daddr, s.family);
+    const std::string local =
+        origin.local_address.empty() ? format_address(s.saddr, s.family) : std::string(origin.local_address);
+    const std::string remote =
+        origin.peer_address.empty() ? format_address(s.daddr, s.family) : std::string(origin.peer_address);
     add_str(span, "network.peer.address", remote);
     add_int(span, "network.peer.port", s.dport);
     add_str(span, "network.local.address", local);

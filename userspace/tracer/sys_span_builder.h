@@ -16,6 +16,8 @@ namespace otelbpf {
 struct SysSpanOrigin {
   std::uint32_t pid = 0;
   const otelbpf_socket_info* sock = nullptr;
+  // sock's addresses as text when the caller has them already (empty: formatted here).
+  std::string_view local_address, peer_address;
   std::string_view executable;
   std::uint64_t syscall_trace_id = 0;  // 0 = none
   std::int64_t monotonic_to_wall_ns = 0;

@@ -195,7 +195,7 @@ bool SyscallEventProcessor::admit_tls(Connection& conn, const otelbpf_event_head
   return false;
 }
 
-void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l7::L7Record>& records) {
+void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7Record>& records) {
   if (records.empty()) return;
   auto [it, inserted] = pending_.try_emplace(conn.key.pid);
   auto& resource_spans = it->second;
@@ -220,15 +220,21 @@ void SyscallEventProcessor::finish_records(const Connection& conn, std::vector<l
     scope->set_version(kAgentVersion);
   }
   auto* scope_spans = resource_spans.mutable_scope_spans(0);
+  if (conn.local_address_text.empty()) {
+    conn.local_address_text = format_address(conn.sock.saddr, conn.sock.family);
+    conn.peer_address_text = format_address(conn.sock.daddr, conn.sock.family);
+  }
   for (const auto& record : records) {
     SysSpanOrigin origin;
     origin.pid = conn.key.pid;
     origin.sock = &conn.sock;
+    origin.local_address = conn.local_address_text;
+    origin.peer_address = conn.peer_address_text;
     origin.executable = executable;
     origin.monotonic_to_wall_ns = monotonic_to_wall_ns_;
     origin.syscall_trace_id = thread_links_.id_at(conn.key.pid, record.req_tid, record.start_ns);
     origin.tls = conn.tls == Connection::Tls::kPlaintext;
-    *scope_spans->add_spans() = build_sys_span(record, origin, ids_);
+    *scope_spans->add_spans() = build_sys_span(record, origin, ids_);  // moved in (a swap), not copied
     ++pending_spans_;
     spans_.inc();
   }

@@ -68,7 +68,7 @@ class SyscallEventProcessor {
   // connection's socket events are then ciphertext and are dropped unparsed, as they are once a TLS
   // record shows up on a connection without plaintext (a library the probes do not cover). False: drop.
   bool admit_tls(Connection& conn, const otelbpf_event_header& event, std::string_view captured);
-  void finish_records(const Connection& conn, std::vector<l7::L7Record>& records);
+  void finish_records(Connection& conn, std::vector<l7::L7Record>& records);
   void close_connection(Connection& conn, std::uint64_t ts_ns);
   const std::string& executable_of(std::uint32_t pid, const std::string& comm);
   // Reads what /proc says of a process the first time it shows up (its executable, the new-process hook).
