@@ -112,14 +112,14 @@ bool TraceAssembler::trace_settled(const std::string& span_id) const {
   return true;
 }
 
-bool TraceAssembler::app_may_claim(const SpanFacts& sys_client) const {
+bool TraceAssembler::app_may_claim(const SpanFacts& sys_span) const {
   // A process known to run an SDK may still send the span of this call. A server process not yet known
   // either way may too, until it has served long enough without any SDK span joining it. Processes that
   // only ever made calls (curl, a load generator) are not waited for: an SDK process without a server
   // span shows itself by its process.pid, or not at all.
-  if (service_by_pid_.contains(sys_client.pid)) return true;
-  auto it = server_pids_first_seen_.find(sys_client.pid);
-  return it != server_pids_first_seen_.end() && now_ - it->second < wait_budget(sys_client, now_);
+  if (service_by_pid_.contains(sys_span.pid)) return true;
+  auto it = server_pids_first_seen_.find(sys_span.pid);
+  return it != server_pids_first_seen_.end() && now_ - it->second < wait_budget(sys_span, now_);
 }
 
 // ---- partner lookups -------------------------------------------------------------------------------

@@ -185,9 +185,13 @@ void TraceAssembler::mark_pair_complete(SpanFacts& f) {
 void TraceAssembler::index_span(SpanFacts fact) {
   const std::string id = fact.span_id;
   fact_order_.push_back(id);
-  // A span id seen again (a sender that reuses ids): the earlier fact's index entries go with it.
-  if (auto old = facts_.find(id); old != facts_.end()) unindex_span(old->second);
-  SpanFacts& f = facts_[id] = std::move(fact);
+  auto [slot, fresh] = facts_.try_emplace(id);
+  if (!fresh) {
+    // A span id seen again (a sender that reuses ids): the earlier fact's index entries go with it.
+    unindex_span(slot->second);
+    release_late_fact(slot->second);
+  }
+  SpanFacts& f = slot->second = std::move(fact);
   if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
     // Both ends of a TCP exchange traced on this node: the pair has what the TCP rule needs.
     auto& mine = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_server_by_tcp_ : sys_client_by_tcp_;
@@ -260,16 +264,19 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, id);
-      if (!f.syscall_trace_id.empty()) erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
+      if (!f.syscall_trace_id.empty())
+        erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
       if (f.has_context) erase_from_list(sys_servers_by_header_, header_key(f.trace_id, f.parent_span_id));
-      if (!f.peer_address.empty() && f.peer_port) sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, id);
+      if (!f.peer_address.empty() && f.peer_port)
+        sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, id);
       if (!f.method.empty()) sys_servers_by_request_.erase(request_key(f.method, f.target), f.start_ns, id);
     }
   } else if (f.source == SpanSource::kApp) {
     erase_from_list(app_spans_by_trace_, f.trace_id);
     if (f.parent_span_id.empty() && f.kind == otlp::Span::SPAN_KIND_SERVER)
       erase_if_names(app_roots_by_trace_, f.trace_id);
-    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty()) erase_from_list(app_clients_by_call_, f.call_key);
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
+      erase_from_list(app_clients_by_call_, f.call_key);
   }
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     erase_from_list(sys_clients_by_call_, f.call_key);
@@ -289,8 +296,8 @@ std::size_t TraceAssembler::index_entries() const {
   std::size_t n = sys_client_by_tcp_.size() + sys_server_by_tcp_.size() + sys_server_by_thread_link_.size() +
                   app_roots_by_trace_.size() + frozen_.size() + sys_servers_by_ns_pid_.size() +
                   sys_servers_by_connection_.size() + sys_servers_by_request_.size();
-  for (const auto* index : {&net_by_tcp_, &sys_servers_by_header_, &app_spans_by_trace_, &app_clients_by_call_,
-                            &sys_clients_by_call_})
+  for (const auto* index : {&net_by_tcp_, &sys_servers_by_header_, &app_spans_by_trace_,
+                            &app_clients_by_call_, &sys_clients_by_call_})
     for (const auto& [key, ids] : *index) n += ids.size();
   return n;
 }
@@ -452,13 +459,8 @@ void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
 
 bool TraceAssembler::fact_wanted_by_late_app_spans(const SpanFacts& f) const {
   // App spans are what later SDK spans name as parents; net spans join sys spans only.
-  if (f.source == SpanSource::kApp) return true;
-  if (f.source == SpanSource::kNet) return false;
-  // A sys span of a process that runs an SDK, or may still turn out to (app_may_claim: a server process
-  // not yet seen long enough without an SDK span joining it).
-  if (service_by_pid_.contains(f.pid)) return true;
-  auto it = server_pids_first_seen_.find(f.pid);
-  return it != server_pids_first_seen_.end() && now_ - it->second < wait_budget(f, now_);
+  // A sys span of a process that runs an SDK or may still turn out to: the test that holds sys spans.
+  return f.source == SpanSource::kApp || (f.source == SpanSource::kSys && app_may_claim(f));
 }
 
 bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
@@ -520,7 +522,8 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     if (it != facts_.end()) {
       SpanFacts& f = it->second;
       const bool over = facts_.size() > max_facts;
-      if (!(f.seen < partners_horizon || over) || !f.emitted) break;  // oldest first: a waiting fact keeps the rest
+      // Oldest first: a fact still waiting keeps the rest.
+      if (!(f.seen < partners_horizon || over) || !f.emitted) break;
       if (over || f.seen < sdk_horizon)
         forget_fact(it);
       else if (partner_still_waiting(f) || (fact_wanted_by_late_app_spans(f) && admit_late_fact(f)))

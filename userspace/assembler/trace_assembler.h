@@ -192,7 +192,7 @@ class TraceAssembler {
   bool thread_multiplexes(const SpanFacts& server) const;
   // Whether the SDK trace above `span_id` is complete here (its local root or a sys span reached).
   bool trace_settled(const std::string& span_id) const;
-  bool app_may_claim(const SpanFacts& sys_client) const;
+  bool app_may_claim(const SpanFacts& sys_span) const;
   // Whether a span of an SDK, arriving late, may still link to this emitted span's fact.
   bool fact_wanted_by_late_app_spans(const SpanFacts& f) const;
   // Whether a span of the same TCP exchange (the other end, a net span) still waits to be linked: it may
