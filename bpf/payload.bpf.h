@@ -44,16 +44,20 @@ __noinline int gather_user_iovecs(__u64 uiov, __u64 iovcnt, __u64 want) {
   __u32 zero = 0;
   struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
   if (!ev) return 0;
-  const struct iovec* iovs = (const struct iovec*)uiov;
+  if (iovcnt > OTELBPF_MAX_IOVECS) iovcnt = OTELBPF_MAX_IOVECS;
+  barrier_var(iovcnt);
+  if (iovcnt == 0 || iovcnt > OTELBPF_MAX_IOVECS) return 0;
+  /* The iovec array in one read (the call itself read all of it, so it is readable): one user copy
+   * less per iovec than reading them one by one. */
+  struct iovec iovs[OTELBPF_MAX_IOVECS] = {};
+  if (bpf_probe_read_user(iovs, iovcnt * sizeof(struct iovec), (const void*)uiov)) return 0;
   __u64 off = 0;
   for (int i = 0; i < OTELBPF_MAX_IOVECS; i++) {
     if (i >= iovcnt || off >= want) break;
-    struct iovec iov;
-    if (bpf_probe_read_user(&iov, sizeof(iov), &iovs[i])) break;
     __u64 n = want - off;
-    if (iov.iov_len < n) n = iov.iov_len;
+    if (iovs[i].iov_len < n) n = iovs[i].iov_len;
     if (n == 0) continue;
-    __u64 copied = copy_user_chunk(ev->payload, off, iov.iov_base, n);
+    __u64 copied = copy_user_chunk(ev->payload, off, iovs[i].iov_base, n);
     if (copied != n) break;
     off += copied;
   }

@@ -45,6 +45,11 @@ __u32 filter_pids_enabled;
 __u32 filter_only_ports_enabled;
 __u32 filter_ignore_ports_enabled;
 __u64 filter_cgroup_id;
+/* Sock hooks: unconnected-UDP receives waiting in udp_recv_pending for their syscall's exit, node-wide.
+ * While none waits, the exits of every other recvfrom/recvmsg (one per TCP read of that kind) return at
+ * once instead of looking into task storage. A thread killed while one waited leaves it counted: the
+ * exits then look as before, which costs time, never an event. */
+__u64 udp_recvs_pending;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -241,33 +246,56 @@ static __always_inline int enter_accept(__u8 syscall, __u64 listen_fd) {
 
 /* ---- exit ---- */
 
-/* `cached` (sock hooks): the socket's verdict, whose cgroup and comm the event repeats. */
+/* Fills an event header from what the call's entry (or the sock hook) recorded. `cached` (sock hooks): the
+ * socket's verdict, whose cgroup and comm the event repeats. */
+static __always_inline void fill_header(struct otelbpf_event_header* hdr, const struct inflight_syscall* in,
+                                        __u32 type, __u64 pid_tgid, long ret, __u64 ts_exit,
+                                        const struct sock_verdict* cached) {
+  __builtin_memset(hdr, 0, sizeof(*hdr));
+  hdr->type = type;
+  hdr->pid = pid_tgid >> 32;
+  hdr->tid = (__u32)pid_tgid;
+  hdr->fd = in->fd;
+  hdr->ts_enter_ns = in->ts_enter_ns;
+  hdr->ts_exit_ns = ts_exit;
+  if (!cached) {
+    hdr->cgroup_id = bpf_get_current_cgroup_id();
+    bpf_get_current_comm(&hdr->comm, sizeof(hdr->comm));
+  } else {
+    hdr->cgroup_id = cached->cgroup_id;
+    __builtin_memcpy(hdr->comm, cached->comm, sizeof(hdr->comm));
+  }
+  hdr->sock = in->sock;
+  hdr->ret = ret;
+  hdr->tcp_seq = in->tcp_seq;
+  hdr->direction = in->direction;
+  hdr->syscall = in->syscall;
+}
+
+/* The event under construction in this CPU's scratch, header filled. */
 static __always_inline struct event_scratch* start_event(const struct inflight_syscall* in, __u32 type,
                                                          __u64 pid_tgid, long ret, __u64 ts_exit,
                                                          const struct sock_verdict* cached) {
   __u32 zero = 0;
   struct event_scratch* ev = bpf_map_lookup_elem(&scratch, &zero);
   if (!ev) return NULL;
-  __builtin_memset(&ev->hdr, 0, sizeof(ev->hdr));
-  ev->hdr.type = type;
-  ev->hdr.pid = pid_tgid >> 32;
-  ev->hdr.tid = (__u32)pid_tgid;
-  ev->hdr.fd = in->fd;
-  ev->hdr.ts_enter_ns = in->ts_enter_ns;
-  ev->hdr.ts_exit_ns = ts_exit;
-  if (!cached) {
-    ev->hdr.cgroup_id = bpf_get_current_cgroup_id();
-    bpf_get_current_comm(&ev->hdr.comm, sizeof(ev->hdr.comm));
-  } else {
-    ev->hdr.cgroup_id = cached->cgroup_id;
-    __builtin_memcpy(ev->hdr.comm, cached->comm, sizeof(ev->hdr.comm));
-  }
-  ev->hdr.sock = in->sock;
-  ev->hdr.ret = ret;
-  ev->hdr.tcp_seq = in->tcp_seq;
-  ev->hdr.direction = in->direction;
-  ev->hdr.syscall = in->syscall;
+  fill_header(&ev->hdr, in, type, pid_tgid, ret, ts_exit, cached);
   return ev;
+}
+
+/* Batched wake-ups: the traced thread does not pay a consumer wake-up (an IPI, costly in VMs) per event.
+ * Each CPU wakes the consumer once per wakeup_bytes it wrote; otherwise the consumer finds the events at
+ * its next poll timeout. Counted per CPU: asking the ring how full it is (BPF_RB_AVAIL_DATA) reads the
+ * consumer's position, a cache line the consumer's CPU keeps writing. */
+static __always_inline __u64 ring_wakeup_flags(__u64 size) {
+  if (!wakeup_bytes) return 0;
+  __u32 zero = 0;
+  __u64* written = bpf_map_lookup_elem(&wakeup_acc, &zero);
+  if (written && (*written += size) >= wakeup_bytes) {
+    *written = 0;
+    return BPF_RB_FORCE_WAKEUP;
+  }
+  return BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void submit_event(void* ctx, struct event_scratch* ev, __u64 payload_len) {
@@ -280,21 +308,8 @@ static __always_inline void submit_event(void* ctx, struct event_scratch* ev, __
   if (use_perf_buffer) {
     err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(ev->hdr) + payload_len);
   } else {
-    /* Batched wake-ups: the traced thread does not pay a consumer wake-up (an IPI, costly in VMs) per
-     * event. Each CPU wakes the consumer once per wakeup_bytes it wrote; otherwise the consumer finds the
-     * events at its next poll timeout. Counted per CPU: asking the ring how full it is (BPF_RB_AVAIL_DATA)
-     * reads the consumer's position, a cache line the consumer's CPU keeps writing. */
-    __u64 flags = 0;
     const __u64 size = sizeof(ev->hdr) + payload_len;
-    if (wakeup_bytes) {
-      __u32 zero = 0;
-      __u64* written = bpf_map_lookup_elem(&wakeup_acc, &zero);
-      flags = BPF_RB_NO_WAKEUP;
-      if (written && (*written += size) >= wakeup_bytes) {
-        *written = 0;
-        flags = BPF_RB_FORCE_WAKEUP;
-      }
-    }
+    const __u64 flags = ring_wakeup_flags(size);
     err = bpf_ringbuf_output(&events, ev, size, flags);
   }
   if (err)
@@ -366,6 +381,46 @@ static __always_inline void emit_data(void* ctx, const struct inflight_syscall* 
   else
     captured = gather_user_iovecs((__u64)iov, iovcnt, want);
   submit_event(ctx, ev, captured);
+}
+
+/* Sock hooks, plain buffers (read, write, sendto, recvfrom): the event is built in the ring buffer itself
+ * instead of in the per-CPU scratch and then copied there. bpf_ringbuf_reserve takes constant sizes only,
+ * so records come in size classes: small messages (most of a request's calls: an HTTP GET, its short
+ * answer) take a small record, the rest one that holds the capture limit; the consumer reads payload_len,
+ * not the record's size. A class never exceeds the capture limit, so the ring holds as many records as
+ * with exact sizes when the limit is small. */
+#define OTB_RECORD_CLASS_TINY 64
+#define OTB_RECORD_CLASS_SMALL 256
+
+static __always_inline void emit_flat_sized(const struct inflight_syscall* in, __u64 id, long ret, __u64 ts_exit,
+                                            const struct sock_verdict* cached, __u64 want, const __u64 room) {
+  struct event_scratch* ev = bpf_ringbuf_reserve(&events, sizeof(ev->hdr) + room, 0);
+  if (!ev) {
+    count(OTELBPF_CNT_RINGBUF_DROPS);
+    return;
+  }
+  fill_header(&ev->hdr, in, OTELBPF_EV_DATA, id, ret, ts_exit, cached);
+  if (want > room) want = room;
+  barrier_var(want);
+  __u32 captured = 0;
+  if (want && want <= room && !bpf_probe_read_user(ev->payload, want, (const void*)in->buf)) captured = want;
+  ev->hdr.payload_len = captured;
+  bpf_ringbuf_submit(ev, ring_wakeup_flags(sizeof(ev->hdr) + room));
+  count(OTELBPF_CNT_EVENTS);
+}
+
+static __always_inline void emit_flat_in_ring(struct inflight_syscall* in, __u64 id, long ret, __u64 ts_exit,
+                                              const struct sock_verdict* cached) {
+  if (in->sock.dport == 0) peer_from_user_sockaddr((const void*)in->addr, &in->sock);
+  if (!pass_port_filters(&in->sock)) return;
+  const __u32 cap = capture_limit();
+  __u64 want = (__u64)ret < cap ? (__u64)ret : cap;
+  if (want <= OTB_RECORD_CLASS_TINY && cap > OTB_RECORD_CLASS_TINY)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_TINY);
+  else if (want <= OTB_RECORD_CLASS_SMALL && cap > OTB_RECORD_CLASS_SMALL)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_SMALL);
+  else
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, capture_limit());
 }
 
 static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
@@ -754,23 +809,30 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
      * every other recvfrom/recvmsg, e.g. on TCP, find nothing at the cost of a pointer lookup). */
     struct inflight_syscall* pending =
         bpf_task_storage_get(&udp_recv_pending, task, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
-    if (pending)
+    if (pending) {
+      if (!pending->syscall) __sync_fetch_and_add(&udp_recvs_pending, 1);
       *pending = in;
-    else
+    } else
       count(OTELBPF_CNT_INFLIGHT_LOST);
     return 0;
   }
-  emit_data(ctx, &in, id, shape, ret, now, v);
+  /* The sock hooks exist from 6.3, so the ring buffer does too; use_perf_buffer is only a test's choice. */
+  if (shape == SHAPE_FLAT && !use_perf_buffer)
+    emit_flat_in_ring(&in, id, ret, now, v);
+  else
+    emit_data(ctx, &in, id, shape, ret, now, v);
   return 0;
 }
 
 /* Finishes an unconnected-UDP receive the sock hook left for this syscall's exit. */
 static __always_inline int exit_udp_recv(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
+  if (!udp_recvs_pending) return 0;
   struct task_struct* task = bpf_get_current_task_btf();
   struct inflight_syscall* in = bpf_task_storage_get(&udp_recv_pending, task, NULL, 0);
   if (!in || in->syscall != syscall) return 0;
   if (ret > 0) emit_data(ctx, in, bpf_get_current_pid_tgid(), shape, ret, bpf_ktime_get_ns(), NULL);
   in->syscall = 0;
+  __sync_fetch_and_sub(&udp_recvs_pending, 1);
   return 0;
 }
 
