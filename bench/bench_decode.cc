@@ -81,6 +81,19 @@ void BM_EncodeOtlpJson(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeOtlpJson)->Arg(512)->Unit(benchmark::kMicrosecond);
 
+// As the file exporter does it: into one buffer kept from line to line.
+void BM_EncodeOtlpJsonIntoKeptBuffer(benchmark::State& state) {
+  const auto& f = fixture(static_cast<int>(state.range(0)));
+  const ExportRequest* parts[] = {&f.request};
+  std::string line;
+  for (auto _ : state) {
+    encode_otlp_json_into(parts, line);
+    benchmark::DoNotOptimize(line);
+  }
+  set_rates(state, f, line.size());
+}
+BENCHMARK(BM_EncodeOtlpJsonIntoKeptBuffer)->Arg(512)->Unit(benchmark::kMicrosecond);
+
 // OTLP/HTTP JSON senders: the receiver's other decode path.
 void BM_DecodeOtlpJson(benchmark::State& state) {
   const auto& f = fixture(static_cast<int>(state.range(0)));

@@ -164,7 +164,8 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
   const auto flush_at = Clock::now() + options_.max_batch_delay;
   // Resources are not deduplicated: merging is for fewer requests, not smaller ones.
   out.spans = first->span_count();
-  out.bytes = first->request.ByteSizeLong();
+  const bool sized = exporter_->limits_request_bytes();
+  out.bytes = sized ? first->request.ByteSizeLong() : 0;
   out.parts.push_back(std::move(first));
   while (out.spans < options_.max_batch_spans && out.bytes < options_.max_request_bytes) {
     auto wait = stopping_.load() ? Clock::duration::zero() : flush_at - Clock::now();
@@ -172,7 +173,7 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
     auto next = queue_.pop_for(wait);
     if (!next) break;
     const std::size_t spans = (*next)->span_count();
-    const std::size_t bytes = (*next)->request.ByteSizeLong();
+    const std::size_t bytes = sized ? (*next)->request.ByteSizeLong() : 0;
     if (out.spans + spans > options_.max_batch_spans || out.bytes + bytes > options_.max_request_bytes) {
       carry_ = std::move(*next);
       break;

@@ -73,7 +73,11 @@ ExportOutcome FileExporter::send(const otlp::ExportRequest& request) {
 }
 
 ExportOutcome FileExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
-  std::string line = encode_otlp_json(parts);
+  // The line buffer is kept from send to send, but not at the size of an exceptionally large request.
+  constexpr std::size_t kKeepLineCapacity = 16u << 20;
+  if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);
+  encode_otlp_json_into(parts, line_);
+  std::string& line = line_;
   line += '\n';
   std::string error;
   if (!open_file(error)) return ExportOutcome::retryable(error);

@@ -28,6 +28,8 @@ class FileExporter final : public SpanExporter {
   // Every failure (directory not creatable, disk full, ...) is retryable: disks get fixed.
   ExportOutcome send(const otlp::ExportRequest& request) override;
   ExportOutcome send_parts(std::span<const otlp::ExportRequest* const> parts) override;
+  // A line of the file may be as long as it needs.
+  bool limits_request_bytes() const override { return false; }
 
  private:
   bool open_file(std::string& error);
@@ -38,6 +40,7 @@ class FileExporter final : public SpanExporter {
   std::string name_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  std::string line_;  // the OTLP/JSON line being written, reused from send to send
 };
 
 }  // namespace otelbpf

@@ -289,6 +289,25 @@ TEST(OtlpJsonEncode, EscapesStrings) {
             "\x7f\\u0000é✓🚀\"}]}]}]}");
 }
 
+// The encoder skips plain ASCII a word (8 bytes) at a time: a character that needs escaping, or a multi-byte
+// UTF-8 sequence, at any position of a word, or straddling two, is still encoded.
+TEST(OtlpJsonEncode, EscapesAtEveryPositionOfAWord) {
+  std::vector<std::string> specials = {"\"", "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "é", "✓", "🚀"};
+  for (char c = 1; c < 0x20; ++c) specials.emplace_back(1, c);
+  for (const auto& special : specials) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string text = std::string(at, 'a') + special + std::string(20 - at, 'z');
+      otlp::ExportRequest request;
+      auto* span = request.add_resource_spans()->add_scope_spans()->add_spans();
+      span->set_name(text);
+      const std::string json = encode_otlp_json(request);
+      ASSERT_TRUE(is_valid_json(json)) << json;
+      auto decoded = decode_ok(json);
+      EXPECT_EQ(decoded.resource_spans(0).scope_spans(0).spans(0).name(), text) << json;
+    }
+  }
+}
+
 TEST(OtlpJsonEncode, ReplacesInvalidUtf8) {
   const std::string bad[] = {
       "\xff",
