@@ -8,7 +8,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <unordered_map>
+
+#include "common/hash_map.h"
 
 namespace otelbpf {
 
@@ -60,7 +61,7 @@ class TimeIndex {
   }
 
  private:
-  std::unordered_map<Key, std::multimap<std::uint64_t, std::string>> index_;
+  HashMap<Key, std::multimap<std::uint64_t, std::string>> index_;
 };
 
 }  // namespace otelbpf

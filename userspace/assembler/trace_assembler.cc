@@ -287,7 +287,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   }
 }
 
-void TraceAssembler::forget_fact(std::unordered_map<std::string, SpanFacts>::iterator it) {
+void TraceAssembler::forget_fact(HashMap<std::string, SpanFacts>::iterator it) {
   unindex_span(it->second);
   facts_.erase(it);
 }
@@ -565,25 +565,24 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   if (now - last_forget_ < options_.link_window) return;
   last_forget_ = now;
   app_lag_.forget_quiet(now);
-  std::erase_if(traces_with_app_root_,
+  absl::erase_if(traces_with_app_root_,
                 [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.
-  std::unordered_set<std::int64_t> live_pids;
+  HashSet<std::int64_t> live_pids;
   for (const auto& [id, f] : facts_)
     if (f.source == SpanSource::kSys) live_pids.insert(f.pid);
-  std::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
-  std::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
-  std::erase_if(sampled_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
-  std::erase_if(late_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
-  std::erase_if(thread_latest_request_,
+  absl::erase_if(server_pids_first_seen_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  absl::erase_if(service_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  absl::erase_if(sampled_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  absl::erase_if(late_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
+  absl::erase_if(thread_latest_request_,
                 [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
-  std::erase_if(multiplexing_threads_,
+  absl::erase_if(multiplexing_threads_,
                 [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
-  for (auto it = pids_by_resource_.begin(); it != pids_by_resource_.end();) {
-    std::erase_if(it->second, [&](auto pid) { return !live_pids.contains(pid); });
-    it = it->second.empty() ? pids_by_resource_.erase(it) : std::next(it);
-  }
-  std::erase_if(clock_offsets_, [&](const auto& kv) { return !pids_by_resource_.contains(kv.first); });
+  for (auto& [resource, pids] : pids_by_resource_)
+    absl::erase_if(pids, [&](auto pid) { return !live_pids.contains(pid); });
+  absl::erase_if(pids_by_resource_, [](const auto& kv) { return kv.second.empty(); });
+  absl::erase_if(clock_offsets_, [&](const auto& kv) { return !pids_by_resource_.contains(kv.first); });
 }
 
 void TraceAssembler::poll(Clock::time_point now) {

@@ -15,13 +15,12 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "assembler/app_lag.h"
 #include "assembler/span_facts.h"
 #include "assembler/time_index.h"
+#include "common/hash_map.h"
 #include "common/metrics.h"
 #include "model/span_batch.h"
 #include "pipeline/span_pipeline.h"
@@ -129,7 +128,7 @@ class TraceAssembler {
   // Removes what index_span put in the indexes for this fact, and its frozen resolution: called as the
   // fact is forgotten, so the indexes never hold more than the facts.
   void unindex_span(const SpanFacts& f);
-  void forget_fact(std::unordered_map<std::string, SpanFacts>::iterator it);
+  void forget_fact(HashMap<std::string, SpanFacts>::iterator it);
   void learn_from_app_span(const SpanFacts& app, Clock::time_point now);
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
   // kAll: everything (shutdown, memory bound).
@@ -216,7 +215,7 @@ class TraceAssembler {
   // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
   std::int64_t wall_minus_steady_ns_ = 0;
 
-  std::unordered_map<std::string, SpanFacts> facts_;              // by span id
+  HashMap<std::string, SpanFacts> facts_;              // by span id
   // Span ids in arrival order, for forgetting: every fact first waits out the partners' horizon in
   // fact_order_; those an SDK's late spans may still claim then wait out the SDK horizon in late_fact_order_.
   std::deque<std::string> fact_order_;
@@ -234,28 +233,28 @@ class TraceAssembler {
   // a busy server without an SDK (nginx at 15k requests/s) would otherwise hold its first 13 s of
   // requests, ~260 MB, until its wait ends. A process known to run an SDK has no such bound.
   static constexpr std::size_t kMaxLateFactsOfUnknownProcess = 16384;
-  std::unordered_map<std::int64_t, std::size_t> late_facts_by_pid_;  // sys facts in late_fact_order_
-  std::unordered_map<std::int64_t, SampledSecond> sampled_facts_by_pid_;
-  std::unordered_map<std::string, Resolution> frozen_;            // resolutions of emitted spans
-  std::unordered_map<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
+  HashMap<std::int64_t, std::size_t> late_facts_by_pid_;  // sys facts in late_fact_order_
+  HashMap<std::int64_t, SampledSecond> sampled_facts_by_pid_;
+  HashMap<std::string, Resolution> frozen_;            // resolutions of emitted spans
+  HashMap<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 
   // Indexes (values are span ids; a dangling id resolves to nothing). A fact's entries leave with it
   // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first.
   using SpanIdList = std::deque<std::string>;
-  std::unordered_map<std::string, std::string> sys_client_by_tcp_;
-  std::unordered_map<std::string, std::string> sys_server_by_tcp_;
-  std::unordered_map<std::string, SpanIdList> net_by_tcp_;
-  std::unordered_map<std::string, std::string> sys_server_by_thread_link_;
-  std::unordered_map<std::string, SpanIdList> sys_servers_by_header_;
+  HashMap<std::string, std::string> sys_client_by_tcp_;
+  HashMap<std::string, std::string> sys_server_by_tcp_;
+  HashMap<std::string, SpanIdList> net_by_tcp_;
+  HashMap<std::string, std::string> sys_server_by_thread_link_;
+  HashMap<std::string, SpanIdList> sys_servers_by_header_;
   TimeIndex<std::string> sys_servers_by_connection_;  // "peer|port"
   TimeIndex<std::string> sys_servers_by_request_;     // "METHOD target"
   TimeIndex<std::int64_t> sys_servers_by_ns_pid_;
-  std::unordered_map<std::string, SpanIdList> app_spans_by_trace_;
-  std::unordered_map<std::string, SpanIdList> app_clients_by_call_;
-  std::unordered_map<std::string, SpanIdList>
+  HashMap<std::string, SpanIdList> app_spans_by_trace_;
+  HashMap<std::string, SpanIdList> app_clients_by_call_;
+  HashMap<std::string, SpanIdList>
       sys_clients_by_call_;                                          // sys CLIENT calls by call_key
-  std::unordered_map<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
-  std::unordered_set<std::string> traces_with_app_root_;             // any parentless app span seen
+  HashMap<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
+  HashSet<std::string> traces_with_app_root_;             // any parentless app span seen
   // Threads that read a request before answering the previous one (event loops): their thread links
   // name whichever request came last, so they are not trusted. pid << 32 | tid -> the request seen to
   // end last on that thread, and its connection.
@@ -263,13 +262,13 @@ class TraceAssembler {
     std::uint64_t end_ns = 0;
     std::string connection;
   };
-  std::unordered_map<std::uint64_t, LatestRequest> thread_latest_request_;
-  std::unordered_set<std::uint64_t> multiplexing_threads_;
+  HashMap<std::uint64_t, LatestRequest> thread_latest_request_;
+  HashSet<std::uint64_t> multiplexing_threads_;
   // What the join taught about SDK processes: resource -> host pids, and the host pids that run an SDK.
-  std::unordered_map<std::string, std::unordered_set<std::int64_t>> pids_by_resource_;
-  std::unordered_map<std::int64_t, std::string> service_by_pid_;
+  HashMap<std::string, HashSet<std::int64_t>> pids_by_resource_;
+  HashMap<std::int64_t, std::string> service_by_pid_;
   // Host pids with sys SERVER spans, and when the first one was seen (to tell SDK-less servers).
-  std::unordered_map<std::int64_t, Clock::time_point> server_pids_first_seen_;
+  HashMap<std::int64_t, Clock::time_point> server_pids_first_seen_;
   AppLag app_lag_;
   // How far each SDK process's clock is off the kernel's (app minus sys, at the end of joined SERVER
   // spans: the SDK ends its span right after the response's last write), by resource: the median of the
@@ -295,7 +294,7 @@ class TraceAssembler {
     std::array<std::int64_t, 16> samples_{};
     std::size_t next_ = 0, count_ = 0;
   };
-  std::unordered_map<std::string, ClockOffset> clock_offsets_;
+  HashMap<std::string, ClockOffset> clock_offsets_;
   std::uint64_t app_generation_ = 0;  // counts batches of SDK spans (what held spans wait for)
   Clock::time_point now_{};  // of the latest add() or poll(), for the rules' time-dependent questions
   Clock::time_point last_forget_{};
