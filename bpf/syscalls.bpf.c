@@ -420,7 +420,7 @@ static __always_inline void emit_flat_in_ring(struct inflight_syscall* in, __u64
   else if (want <= OTB_RECORD_CLASS_SMALL && cap > OTB_RECORD_CLASS_SMALL)
     emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_SMALL);
   else
-    emit_flat_sized(in, id, ret, ts_exit, cached, want, capture_limit());
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, cap);
 }
 
 static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {

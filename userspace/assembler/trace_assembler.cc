@@ -566,7 +566,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   last_forget_ = now;
   app_lag_.forget_quiet(now);
   absl::erase_if(traces_with_app_root_,
-                [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
+                 [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.
   HashSet<std::int64_t> live_pids;
   for (const auto& [id, f] : facts_)
@@ -576,9 +576,9 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   absl::erase_if(sampled_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   absl::erase_if(late_facts_by_pid_, [&](const auto& kv) { return !live_pids.contains(kv.first); });
   absl::erase_if(thread_latest_request_,
-                [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
+                 [&](const auto& kv) { return !live_pids.contains(std::int64_t(kv.first >> 32)); });
   absl::erase_if(multiplexing_threads_,
-                [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
+                 [&](auto key) { return !live_pids.contains(std::int64_t(key >> 32)); });
   for (auto& [resource, pids] : pids_by_resource_)
     absl::erase_if(pids, [&](auto pid) { return !live_pids.contains(pid); });
   absl::erase_if(pids_by_resource_, [](const auto& kv) { return kv.second.empty(); });

@@ -215,7 +215,7 @@ class TraceAssembler {
   // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
   std::int64_t wall_minus_steady_ns_ = 0;
 
-  HashMap<std::string, SpanFacts> facts_;              // by span id
+  HashMap<std::string, SpanFacts> facts_;  // by span id
   // Span ids in arrival order, for forgetting: every fact first waits out the partners' horizon in
   // fact_order_; those an SDK's late spans may still claim then wait out the SDK horizon in late_fact_order_.
   std::deque<std::string> fact_order_;
@@ -251,8 +251,7 @@ class TraceAssembler {
   TimeIndex<std::int64_t> sys_servers_by_ns_pid_;
   HashMap<std::string, SpanIdList> app_spans_by_trace_;
   HashMap<std::string, SpanIdList> app_clients_by_call_;
-  HashMap<std::string, SpanIdList>
-      sys_clients_by_call_;                                          // sys CLIENT calls by call_key
+  HashMap<std::string, SpanIdList> sys_clients_by_call_;  // sys CLIENT calls by call_key
   HashMap<std::string, std::string> app_roots_by_trace_;  // root app SERVER spans
   HashSet<std::string> traces_with_app_root_;             // any parentless app span seen
   // Threads that read a request before answering the previous one (event loops): their thread links

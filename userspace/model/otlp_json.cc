@@ -1123,7 +1123,7 @@ std::string encode_otlp_json(const otlp::ExportRequest& request) {
 std::string encode_otlp_json(std::span<const otlp::ExportRequest* const> parts) {
   std::string out;
   out.reserve(256);
-  Encoder(out).requests(parts);
+  encode_otlp_json_into(parts, out);
   return out;
 }
 
