@@ -58,6 +58,7 @@ struct SpanFacts {
   // Once a span has left, its links are frozen so that later children agree with what was exported.
   bool emitted = false;
   bool counted_as_late = false;  // one of its process's kMaxLateFactsOfUnknownProcess (TraceAssembler)
+  bool sampled = false;          // settled as it left and kept as a sample (in sampled_fact_order_ already)
 };
 
 // The keys of the assembler's indexes, built alike where spans are indexed and where they are looked up.

@@ -16,6 +16,11 @@ std::uint64_t thread_key(std::int64_t pid, std::int64_t tid) {
   return (static_cast<std::uint64_t>(pid) << 32) ^ static_cast<std::uint32_t>(tid);
 }
 
+bool thread_linked_call(const SpanFacts& f) {
+  return f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT &&
+         !f.syscall_trace_id.empty();
+}
+
 }  // namespace
 
 const otlp::AnyValue* find_attribute(const google::protobuf::RepeatedPtrField<otlp::KeyValue>& attributes,
@@ -165,7 +170,11 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
         f.seen = now;
         f.batch = batch_seq;
         if (f.source == SpanSource::kNet) last_net_span_ = now;
-        if (f.source == SpanSource::kSys) last_sys_span_ = now;
+        if (f.source == SpanSource::kSys) {
+          last_sys_span_ = now;
+          if (!f.local_address.empty() && local_addresses_.size() < kMaxLocalAddresses)
+            local_addresses_.insert(f.local_address);
+        }
         const std::string id = f.span_id;
         index_span(std::move(f));
         if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
@@ -241,6 +250,15 @@ void TraceAssembler::index_span(SpanFacts fact) {
   }
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     sys_clients_by_call_[f.call_key].push_back(id);
+  if (thread_linked_call(f)) ++waiting_thread_clients_[thread_link_key(f.pid, f.syscall_trace_id)];
+}
+
+void TraceAssembler::mark_emitted(SpanFacts& f) {
+  if (f.emitted) return;
+  f.emitted = true;
+  if (!thread_linked_call(f)) return;
+  auto it = waiting_thread_clients_.find(thread_link_key(f.pid, f.syscall_trace_id));
+  if (it != waiting_thread_clients_.end() && --it->second == 0) waiting_thread_clients_.erase(it);
 }
 
 void TraceAssembler::unindex_span(const SpanFacts& f) {
@@ -251,9 +269,16 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   auto erase_from_list = [&](auto& index, const std::string& key) {
     auto it = index.find(key);
     if (it == index.end()) return;
-    if (auto pos = std::find(it->second.begin(), it->second.end(), id); pos != it->second.end())
-      it->second.erase(pos);
-    if (it->second.empty()) index.erase(it);
+    // Facts mostly leave in arrival order, so the id is nearly always the first. One that leaves out of
+    // order (settled as its span left) stays as a dangling entry, which lookups skip, until those before
+    // it go: searching for it would cost the list's length, and a busy key's list is long (every call
+    // wrk makes is "http|GET /"). So the first entry is always a remembered fact.
+    auto& ids = it->second;
+    if (!ids.empty() && ids.front() == id) {
+      ids.pop_front();
+      while (!ids.empty() && !facts_.contains(ids.front())) ids.pop_front();
+    }
+    if (ids.empty()) index.erase(it);
   };
   if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_names(sys_server_by_tcp_, f.tcp_key);
@@ -280,6 +305,10 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   }
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     erase_from_list(sys_clients_by_call_, f.call_key);
+  if (!f.emitted && thread_linked_call(f))
+    if (auto it = waiting_thread_clients_.find(thread_link_key(f.pid, f.syscall_trace_id));
+        it != waiting_thread_clients_.end() && --it->second == 0)
+      waiting_thread_clients_.erase(it);
   if (auto fr = frozen_.find(id); fr != frozen_.end()) {
     if (auto t = frozen_by_trace_.find(fr->second.trace_id); t != frozen_by_trace_.end() && --t->second == 0)
       frozen_by_trace_.erase(t);
@@ -341,8 +370,18 @@ std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::
 // A span whose both TCP ends are in, that no SDK span may still change, and whose other partners are in
 // too (the request its thread served; net spans when packet capture runs) leaves at once instead of after
 // the window: at tens of thousands of requests per second the window is most of the agent's memory.
-bool TraceAssembler::leaves_early(const SpanFacts& f) const {
-  if (!f.pair_complete || f.source != SpanSource::kSys) return false;
+bool TraceAssembler::partner_comes_from_here(const SpanFacts& f) const {
+  // Another agent's spans (or a gateway's) may be the other end: those come a window late.
+  if (f.tcp_key.empty() || options_.peer_spans || options_.gateway_routing) return false;
+  const auto& peer = f.peer_address;
+  return peer.starts_with("127.") || peer == "::1" || local_addresses_.contains(peer) ||
+         earlier_local_addresses_.contains(peer);
+}
+
+bool TraceAssembler::leaves_early(const SpanFacts& f, Clock::duration waited) const {
+  if (f.source != SpanSource::kSys) return false;
+  // Both ends in; or the other end, which only this node's probes can deliver, is later than they are.
+  if (!f.pair_complete && !(waited >= kLocalPartnerWait && partner_comes_from_here(f))) return false;
   // The net spans of an exchange may come after both ends (another capture point, a peer agent's batch):
   // with packet capture on, or net spans seen lately, the server end waits its window for them.
   if (f.kind == otlp::Span::SPAN_KIND_SERVER &&
@@ -357,8 +396,11 @@ void TraceAssembler::emit_ready(Clock::time_point now) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     Pending& p = it->second;
     if (now - p.arrived < options_.link_window) {
-      // Inside the window only complete spans may leave.
-      if (p.complete > 0) emit_from(p, now, EmitMode::kEarly);
+      // Inside the window only spans with nothing left to wait for may leave: looked at when a span's
+      // exchange completes, and once when the wait for partners from this node is over.
+      const bool local_wait_over = !p.local_wait_over && now - p.arrived >= kLocalPartnerWait;
+      if (p.complete > 0 || local_wait_over) emit_from(p, now, EmitMode::kEarly);
+      if (local_wait_over) p.local_wait_over = true;
     } else if (p.checked_at_generation != app_generation_ || now >= p.recheck_at) {
       emit_from(p, now, EmitMode::kReady);
     }
@@ -375,6 +417,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
   std::size_t moved_bytes = 0, copied_bytes = 0;
+  std::vector<std::string> emitted;
   if (mode != EmitMode::kEarly) {
     p.checked_at_generation = app_generation_;
     p.recheck_at = Clock::time_point::max();
@@ -385,7 +428,8 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     auto& in_ss = *in_rs.mutable_scope_spans(slot.scope);
     auto& span = *in_ss.mutable_spans(slot.span);
     auto fit = facts_.find(span.span_id());
-    if (mode == EmitMode::kEarly && (fit == facts_.end() || !leaves_early(fit->second))) continue;
+    if (mode == EmitMode::kEarly && (fit == facts_.end() || !leaves_early(fit->second, now - p.arrived)))
+      continue;
     if (fit != facts_.end()) {
       SpanFacts& f = fit->second;
       ResolvePath path;
@@ -404,6 +448,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       if (f.pair_complete) --p.complete;
       link(span, f, r);
       if (options_.gateway_routing) mark_for_gateway(span, f);
+      emitted.push_back(f.span_id);
     }
     slot.left = true;
     --p.waiting;
@@ -424,6 +469,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     moved_bytes += options_.memory ? approx_resident_bytes(span) : 0;
     out_ss->add_spans()->Swap(&span);
   }
+  settle(emitted);
   if (resources.empty()) return;
   if (options_.memory) {
     // The spans' bytes move with them; the copies of their resources and scopes are new. Each is
@@ -438,7 +484,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
 }
 
 void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
-  f.emitted = true;
+  mark_emitted(f);
   frozen_[f.span_id] = r;
   ++frozen_by_trace_[r.trace_id];
   if (r.ambiguous) count_ambiguous(r.ambiguous);
@@ -487,6 +533,57 @@ bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
   return false;
 }
 
+bool TraceAssembler::nothing_left_to_link(const SpanFacts& f) const {
+  if (!f.emitted || f.source != SpanSource::kSys || f.sampled) return false;
+  // Both ends in, or the other end was for this node's probes to deliver and is later than they are.
+  if (!f.pair_complete && !(partner_comes_from_here(f) && now_ - f.seen >= kLocalPartnerWait)) return false;
+  // Net spans and other agents' spans come late by design; the gateway marks spans by their facts.
+  if (options_.expect_net_spans || options_.peer_spans || options_.gateway_routing ||
+      now_ - last_net_span_ < 2 * options_.link_window)
+    return false;
+  if (fact_wanted_by_late_app_spans(f) || partner_still_waiting(f)) return false;
+  // A request whose thread's calls still wait (one to another node waits out its window) stays their
+  // parent; a call that an SDK's client span of the same statement may claim stays for app_client_for's
+  // test of which call that span fits.
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER && !f.syscall_trace_id.empty() &&
+      waiting_thread_clients_.contains(thread_link_key(f.pid, f.syscall_trace_id)))
+    return false;
+  if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty() &&
+      app_clients_by_call_.contains(f.call_key))
+    return false;
+  return true;
+}
+
+void TraceAssembler::settle(const std::vector<std::string>& emitted) {
+  auto settle_one = [&](const std::string& id) {
+    auto it = facts_.find(id);
+    if (it == facts_.end() || !nothing_left_to_link(it->second)) return;
+    metrics_
+        .counter("otelbpf_assembler_settled_facts_total",
+                 "Facts forgotten as their span left: both ends in, nothing else could still link to them")
+        .inc();
+    if (keep_as_sample(it->second)) {
+      it->second.sampled = true;
+      sampled_fact_order_.push_back(id);
+    } else {
+      forget_fact(it);
+    }
+  };
+  for (const auto& id : emitted) {
+    auto it = facts_.find(id);
+    if (it == facts_.end()) continue;
+    // The other end left earlier, when this one still waited: it may be settled now too.
+    const SpanFacts& f = it->second;
+    std::string other;
+    if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
+      const auto& index = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
+      if (auto o = index.find(f.tcp_key); o != index.end() && o->second != id) other = o->second;
+    }
+    settle_one(id);
+    if (!other.empty()) settle_one(other);
+  }
+}
+
 bool TraceAssembler::admit_late_fact(SpanFacts& f) {
   if (f.source != SpanSource::kSys) return true;
   auto& held = late_facts_by_pid_[f.pid];
@@ -521,6 +618,10 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     auto it = facts_.find(fact_order_.front());
     if (it != facts_.end()) {
       SpanFacts& f = it->second;
+      if (f.sampled) {  // settled as it left: among the samples already
+        fact_order_.pop_front();
+        continue;
+      }
       const bool over = facts_.size() > max_facts;
       // Oldest first: a fact still waiting keeps the rest.
       if (!(f.seen < partners_horizon || over) || !f.emitted) break;
@@ -565,6 +666,9 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   if (now - last_forget_ < options_.link_window) return;
   last_forget_ = now;
   app_lag_.forget_quiet(now);
+  // Addresses not seen for a window go (a pod that left takes its address along).
+  earlier_local_addresses_ = std::move(local_addresses_);
+  local_addresses_.clear();
   absl::erase_if(traces_with_app_root_,
                  [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.

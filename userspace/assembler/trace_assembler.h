@@ -121,6 +121,7 @@ class TraceAssembler {
     // the batch instead of resolving its held spans again.
     std::uint64_t checked_at_generation = ~std::uint64_t{0};
     Clock::time_point recheck_at = Clock::time_point::max();
+    bool local_wait_over = false;  // kLocalPartnerWait has passed and its spans were looked at then
   };
 
   void index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq);
@@ -133,13 +134,18 @@ class TraceAssembler {
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
   // kAll: everything (shutdown, memory bound).
   enum class EmitMode { kEarly, kReady, kAll };
-  bool leaves_early(const SpanFacts& f) const;
+  // `waited`: how long its batch has been here.
+  bool leaves_early(const SpanFacts& f, Clock::duration waited) const;
+  // Whether the other end of the span's exchange can only come from this node's own probes (the peer is
+  // an address of this node), which deliver both ends within a tick of each other or not at all.
+  bool partner_comes_from_here(const SpanFacts& f) const;
   void pass_through(SpanBatch batch, const std::string& source);
   void mark_pair_complete(SpanFacts& f);
   void emit_ready(Clock::time_point now);
   // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
   void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
   void link(otlp::Span& span, SpanFacts& f, const Resolution& r);
+  void mark_emitted(SpanFacts& f);
   void mark_for_gateway(otlp::Span& span, const SpanFacts& f) const;
   // The highest span of this node above `f` once linked (f itself for a root); nullptr when the chain
   // leads to a parent that is not here (the trace is joined by context already).
@@ -198,6 +204,13 @@ class TraceAssembler {
   // link to this fact however long it waits (an SDK's trace can hold it up to max_link_wait).
   bool partner_still_waiting(const SpanFacts& f) const;
   bool keep_as_sample(const SpanFacts& f);
+  // Whether an emitted sys span's fact can serve no partner any more: both ends of its exchange are in and
+  // gone (or the other end was this node's to deliver and did not come), and no net span, other agent's
+  // span, SDK span or call of its thread can still come for it.
+  bool nothing_left_to_link(const SpanFacts& f) const;
+  // Forgets (or keeps as a sample) the facts of `emitted` spans, and of their exchanges' other ends, that
+  // nothing is left to link to.
+  void settle(const std::vector<std::string>& emitted);
   // Whether a fact an SDK may claim can stay for it (kMaxLateFactsOfUnknownProcess), counted if so.
   bool admit_late_fact(SpanFacts& f);
   void release_late_fact(SpanFacts& f);
@@ -210,6 +223,14 @@ class TraceAssembler {
   std::uint64_t next_batch_seq_ = 1;
   Clock::time_point last_net_span_{};  // packet capture on: a server end waits for the net spans between
   Clock::time_point last_sys_span_{};
+  // This node's socket addresses, learned from the sys spans' local ends (pod IPs included) within the
+  // last one or two link windows, and how long a span whose partner comes from here waits for it: the probes'
+  // consumer flushes every 100 ms, so a partner not in after a second was dropped (ring buffer full) or never
+  // traced.
+  // Two generations: the current one, and the one before the last sweep.
+  HashSet<std::string> local_addresses_, earlier_local_addresses_;
+  static constexpr std::chrono::milliseconds kLocalPartnerWait{1000};
+  static constexpr std::size_t kMaxLocalAddresses = 65536;
   std::atomic<bool> expect_sys_spans_{true};
   std::size_t buffered_spans_ = 0;
   // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
@@ -235,11 +256,15 @@ class TraceAssembler {
   static constexpr std::size_t kMaxLateFactsOfUnknownProcess = 16384;
   HashMap<std::int64_t, std::size_t> late_facts_by_pid_;  // sys facts in late_fact_order_
   HashMap<std::int64_t, SampledSecond> sampled_facts_by_pid_;
+  // sys CLIENT spans not yet emitted, by thread link key (pid/syscall trace id): the request their thread
+  // served must stay findable for them.
+  HashMap<std::string, std::uint32_t> waiting_thread_clients_;
   HashMap<std::string, Resolution> frozen_;            // resolutions of emitted spans
   HashMap<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 
   // Indexes (values are span ids; a dangling id resolves to nothing). A fact's entries leave with it
-  // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first.
+  // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first;
+  // one that leaves out of order dangles until the entries before it leave.
   using SpanIdList = std::deque<std::string>;
   HashMap<std::string, std::string> sys_client_by_tcp_;
   HashMap<std::string, std::string> sys_server_by_tcp_;

@@ -906,6 +906,127 @@ TEST_F(AssemblerTest, BothEndsInLeaveAtOnceInsteadOfAfterTheWindow) {
   EXPECT_TRUE(out_[id('\x13', 8)].parent_span_id().empty()) << "its request never came";
 }
 
+// nginx (pid 20) has served past its wait (2.25 s here) without an SDK span joining it: no SDK can claim
+// its spans any more. An exchange of wrk (pid 10, never serves) with it whose both ends are in has nothing
+// left to link to: its facts go as its spans leave, not a partners' window later (at 80k requests/s
+// that window held ~300k facts).
+void serve_past_the_sdk_wait(TraceAssembler& assembler, TraceAssembler::Clock::time_point t0) {
+  assembler.add(batch_of(SpanSource::kSys, {sys_span(id('\x0f', 16), id('\x0f', 8), "", kServer, 10, 20, 20,
+                                                     false, "1", 3, 4)}),
+                t0);
+  assembler.poll(t0 + std::chrono::milliseconds(3000));
+}
+
+TEST_F(AssemblerTest, FactsOfAnExchangeWithNothingLeftToLinkGoAsItsSpansLeave) {
+  serve_past_the_sdk_wait(assembler_, t0_);
+  ASSERT_EQ(assembler_.remembered_facts(), 1u) << "the first request's fact, kept as a sample";
+  const auto later = t0_ + std::chrono::milliseconds(3000);
+  std::vector<otlp::Span> spans;
+  for (int i = 0; i < 20; ++i) {
+    const auto seq = 100 + 2 * i;
+    spans.push_back(sys_span(id('\x0a', 16), id(static_cast<char>(0x20 + i), 8), "", kClient, 100, 900, 10,
+                             false, "", seq, seq + 1));
+    spans.push_back(sys_span(id('\x0b', 16), id(static_cast<char>(0x60 + i), 8), "", kServer, 200, 800, 20,
+                             false, std::to_string(10 + i), seq, seq + 1));
+  }
+  assembler_.add(batch_of(SpanSource::kSys, std::move(spans)), later);
+  assembler_.poll(later + std::chrono::milliseconds(100));
+  ASSERT_EQ(out_.size(), 41u);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(out_[id(static_cast<char>(0x60 + i), 8)].parent_span_id(), id(static_cast<char>(0x20 + i), 8));
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_settled_facts_total"), 40);
+  EXPECT_EQ(assembler_.remembered_facts(), 1u + 8u + 8u) << "all but the samples, 8 per process and second";
+  assembler_.poll(later + std::chrono::seconds(60));
+  EXPECT_EQ(assembler_.remembered_facts(), 0u);
+  EXPECT_EQ(assembler_.index_entries(), 0u);
+}
+
+TEST_F(AssemblerTest, ARequestWhoseThreadsCallStillWaitsStaysItsParent) {
+  serve_past_the_sdk_wait(assembler_, t0_);
+  const auto later = t0_ + std::chrono::milliseconds(3000);
+  // wrk -> nginx, and nginx's call upstream on that request's thread to a server on another node (whose end
+  // is not traced here): the call waits its window, the request leaves at once and must stay findable.
+  assembler_.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                sys_span(id('\x0c', 16), id('\x13', 8), "", kClient, 300, 400, 20, false, "5", 9, 10),
+                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "5", 7, 8)}),
+      later);
+  assembler_.poll(later + std::chrono::milliseconds(100));
+  EXPECT_EQ(out_.size(), 3u) << "the first request, wrk's call and nginx's request";
+  EXPECT_EQ(metrics_.value("otelbpf_assembler_settled_facts_total"), 1) << "wrk's call only";
+  assembler_.poll(later + std::chrono::milliseconds(1100));
+  ASSERT_EQ(out_.size(), 4u);
+  EXPECT_EQ(out_[id('\x13', 8)].parent_span_id(), id('\x12', 8));
+  EXPECT_EQ(out_[id('\x13', 8)].trace_id(), id('\x0a', 16));
+}
+
+TEST(AssemblerLocalPartners, AnEndWhosePartnerOnlyThisNodeCouldSendLeavesAfterASecond) {
+  // Link window 5 s. The ring buffer dropped wrk's half of two exchanges with nginx: only nginx's ends
+  // came. One client is on loopback, the other a pod of this node (10.0.0.5 is the local end of another
+  // traced socket): this node's probes deliver both ends of an exchange within a tick, so after a second
+  // the missing end is not coming. A client on another node (10.9.9.9) may be sent by its node's agent a
+  // window late: that one waits the window.
+  MetricsRegistry metrics;
+  std::map<std::string, otlp::Span> out;
+  AssemblerOptions options{std::chrono::milliseconds(5000), 1000, true, std::chrono::milliseconds(30000),
+                           std::chrono::milliseconds(10000)};
+  TraceAssembler assembler(
+      options,
+      [&](std::shared_ptr<const SpanBatch> b) {
+        for (const auto& rs : b->request.resource_spans())
+          for (const auto& ss : rs.scope_spans())
+            for (const auto& sp : ss.spans()) out[sp.span_id()] = sp;
+      },
+      metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  auto with_tcp = [](otlp::Span s, std::int64_t seq) {
+    add_int_attr(s, "otelbpf.tcp.req_seq", seq);
+    add_int_attr(s, "otelbpf.tcp.resp_seq", seq + 1);
+    return s;
+  };
+  auto pod_client = sys_span(id('\x0e', 16), id('\x40', 8), "", kClient, 100, 900, 11, false, "", 50, 51);
+  add_attr(pod_client, "network.local.address", "10.0.0.5");
+  add_attr(pod_client, "network.peer.address", "10.0.0.2");
+  assembler.add(
+      batch_of(SpanSource::kSys,
+               {with_tcp(http_sys_server(id('\x41', 8), 1000, 2000, 20, "127.0.0.1", 40001, "/", ""), 7),
+                with_tcp(http_sys_server(id('\x42', 8), 1000, 2000, 20, "10.0.0.5", 40002, "/", ""), 9),
+                with_tcp(http_sys_server(id('\x43', 8), 1000, 2000, 20, "10.9.9.9", 40003, "/", ""), 11),
+                pod_client}),
+      t0);
+  assembler.poll(t0 + std::chrono::milliseconds(900));
+  EXPECT_TRUE(out.empty());
+  assembler.poll(t0 + std::chrono::milliseconds(1000));
+  EXPECT_TRUE(out.contains(id('\x41', 8))) << "loopback";
+  EXPECT_TRUE(out.contains(id('\x42', 8))) << "a pod of this node";
+  EXPECT_TRUE(out.contains(id('\x40', 8))) << "a client calling a pod of this node";
+  EXPECT_FALSE(out.contains(id('\x43', 8))) << "another node's client: its agent may still send it";
+  EXPECT_EQ(metrics.value("otelbpf_assembler_settled_facts_total"), 1)
+      << "the pod client's fact goes as it leaves; nginx's stay while it may turn out to run an SDK";
+  assembler.poll(t0 + std::chrono::milliseconds(5000));
+  EXPECT_TRUE(out.contains(id('\x43', 8)));
+}
+
+TEST(AssemblerLocalPartners, WithPeerAgentsEveryEndWaitsTheWindow) {
+  MetricsRegistry metrics;
+  std::size_t emitted = 0;
+  AssemblerOptions options{std::chrono::milliseconds(5000), 1000, true, std::chrono::milliseconds(30000),
+                           std::chrono::milliseconds(10000)};
+  options.peer_spans = true;
+  TraceAssembler assembler(
+      options, [&](std::shared_ptr<const SpanBatch> b) { emitted += b->span_count(); }, metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  auto server = http_sys_server(id('\x41', 8), 1000, 2000, 20, "127.0.0.1", 40001, "/", "");
+  add_int_attr(server, "otelbpf.tcp.req_seq", 7);
+  add_int_attr(server, "otelbpf.tcp.resp_seq", 8);
+  assembler.add(batch_of(SpanSource::kSys, {server}), t0);
+  assembler.poll(t0 + std::chrono::milliseconds(1500));
+  EXPECT_EQ(emitted, 0u);
+  assembler.poll(t0 + std::chrono::milliseconds(5000));
+  EXPECT_EQ(emitted, 1u);
+}
+
 TEST_F(AssemblerTest, WithPacketCaptureTheServerEndWaitsForTheNetSpans) {
   assembler_.add(
       batch_of(SpanSource::kNet, {net_span(id('\x31', 16), id('\x31', 8), "client-node-nic", 1, 2, 1, 2)}),
