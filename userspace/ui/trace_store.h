@@ -103,7 +103,7 @@ class TraceStore {
   };
 
   void add_span(const otlp::Resource& resource, const otlp::Span& span);
-  bool take_new_trace(const std::string& trace_id);
+  bool take_new_trace(std::uint64_t passed_over_key);
   void evict_to_bounds();
   TraceSummary summarize(const StoredTrace& trace) const;
 
@@ -116,8 +116,10 @@ class TraceStore {
   // The new-trace token bucket, and the traces it passed over lately (their later spans are passed over too).
   double tokens_ = 0;
   std::chrono::steady_clock::time_point refilled_{};
-  std::unordered_set<std::string> passed_over_;
-  std::deque<std::string> passed_over_order_;
+  // By a 64-bit digest of the raw trace id (passed_over_key): under load nearly every span belongs to a
+  // trace passed over, and this answers for it without formatting the id or hashing a string.
+  std::unordered_set<std::uint64_t> passed_over_;
+  std::deque<std::uint64_t> passed_over_order_;
   MemoryCharge charge_;
   Counter& evicted_;
   Counter& spans_dropped_;
