@@ -751,6 +751,12 @@ class Encoder {
     } else {
       char buffer[32];
       auto result = std::to_chars(buffer, buffer + sizeof buffer, value);  // shortest round-trip form
+      // In a tie the shortest form is the fixed one: 2.2222222222222222e21 comes out as the 22-digit
+      // integer 2222222222222222163968, which a JSON parser that reads integers into 64 bits (simdjson,
+      // so our own decoder) refuses. Such a value is written with its exponent.
+      const std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));
+      if (text.size() > 19 && text.find_first_of(".eE") == std::string_view::npos)
+        result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
       out_.append(buffer, result.ptr);
     }
   }

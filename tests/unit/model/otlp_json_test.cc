@@ -484,6 +484,20 @@ TEST(OtlpJsonRoundTrip, NaN) {
   EXPECT_TRUE(std::isnan(decoded.resource_spans(0).resource().attributes(0).value().double_value()));
 }
 
+TEST(OtlpJsonRoundTrip, LargeIntegralDoublesKeepTheirExponent) {
+  // Their shortest form ties with a 20+ digit integer (the fuzzer's find: 2222222222222222163968), which
+  // no 64-bit integer holds and simdjson refuses.
+  for (double d : {2.2222222222222222e21, -2.2222222222222222e21, 1e19, 1.8446744073709552e19, 1e300, 4e15}) {
+    otlp::ExportRequest request;
+    otlp::AnyValue v;
+    v.set_double_value(d);
+    add_attr(request.add_resource_spans()->mutable_resource()->mutable_attributes(), "d", v);
+    const auto json = encode_otlp_json(request);
+    auto decoded = decode_ok(json);
+    EXPECT_EQ(decoded.resource_spans(0).resource().attributes(0).value().double_value(), d) << json;
+  }
+}
+
 TEST(OtlpJsonRoundTrip, RandomBytesGiveValidJson) {
   std::mt19937 rng(12345);
   std::uniform_int_distribution<int> byte(0, 255);
