@@ -21,6 +21,20 @@ TEST(Redact, InvalidUtf8BecomesReplacementCharacters) {
   EXPECT_TRUE(is_valid_utf8(to_valid_utf8("\xe2\x82 half a euro")));
 }
 
+TEST(Redact, AnInvalidByteIsFoundAtEveryPositionOfALongText) {
+  // The check skips plain ASCII eight bytes at a time: a bad byte (or a sequence cut short) anywhere in
+  // and around those words must still be seen, and a valid sequence across a word boundary accepted.
+  for (std::size_t at = 0; at < 24; ++at) {
+    std::string text(24, 'a');
+    text[at] = '\xff';
+    EXPECT_FALSE(is_valid_utf8(text)) << at;
+    std::string euro(24, 'b');
+    euro.replace(at, 3, "\xe2\x82\xac");
+    euro.resize(24);
+    EXPECT_EQ(is_valid_utf8(euro), at + 3 <= 24) << at;
+  }
+}
+
 TEST(Redact, UrlQueryKeepsNamesNotValuesExceptAllowed) {
   EXPECT_EQ(redact_url_query("token=abc123&page=2&flag&empty="), "token=REDACTED&page=REDACTED&flag&empty=");
   EXPECT_EQ(redact_url_query(redact_url_query("sig=x")), "sig=REDACTED") << "idempotent";
