@@ -256,6 +256,10 @@ void TraceAssembler::index_span(SpanFacts fact) {
 void TraceAssembler::mark_emitted(SpanFacts& f) {
   if (f.emitted) return;
   f.emitted = true;
+  release_waiting_thread_client(f);
+}
+
+void TraceAssembler::release_waiting_thread_client(const SpanFacts& f) {
   if (!thread_linked_call(f)) return;
   auto it = waiting_thread_clients_.find(thread_link_key(f.pid, f.syscall_trace_id));
   if (it != waiting_thread_clients_.end() && --it->second == 0) waiting_thread_clients_.erase(it);
@@ -305,10 +309,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   }
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     erase_from_list(sys_clients_by_call_, f.call_key);
-  if (!f.emitted && thread_linked_call(f))
-    if (auto it = waiting_thread_clients_.find(thread_link_key(f.pid, f.syscall_trace_id));
-        it != waiting_thread_clients_.end() && --it->second == 0)
-      waiting_thread_clients_.erase(it);
+  if (!f.emitted) release_waiting_thread_client(f);
   if (auto fr = frozen_.find(id); fr != frozen_.end()) {
     if (auto t = frozen_by_trace_.find(fr->second.trace_id); t != frozen_by_trace_.end() && --t->second == 0)
       frozen_by_trace_.erase(t);
@@ -367,9 +368,6 @@ std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::
   return std::clamp<std::chrono::nanoseconds>(budget, options_.link_window, options_.max_link_wait);
 }
 
-// A span whose both TCP ends are in, that no SDK span may still change, and whose other partners are in
-// too (the request its thread served; net spans when packet capture runs) leaves at once instead of after
-// the window: at tens of thousands of requests per second the window is most of the agent's memory.
 bool TraceAssembler::partner_comes_from_here(const SpanFacts& f) const {
   // Another agent's spans (or a gateway's) may be the other end: those come a window late.
   if (f.tcp_key.empty() || options_.peer_spans || options_.gateway_routing) return false;
@@ -378,15 +376,24 @@ bool TraceAssembler::partner_comes_from_here(const SpanFacts& f) const {
          earlier_local_addresses_.contains(peer);
 }
 
-bool TraceAssembler::leaves_early(const SpanFacts& f, Clock::duration waited) const {
-  if (f.source != SpanSource::kSys) return false;
-  // Both ends in; or the other end, which only this node's probes can deliver, is later than they are.
-  if (!f.pair_complete && !(waited >= kLocalPartnerWait && partner_comes_from_here(f))) return false;
+bool TraceAssembler::other_end_settled(const SpanFacts& f) const {
+  // Both ends in; or the other end, which only this node's probes can deliver, is later than they are
+  // (a fact is seen as its batch arrives).
+  return f.pair_complete || (now_ - f.seen >= kLocalPartnerWait && partner_comes_from_here(f));
+}
+
+bool TraceAssembler::net_spans_may_come() const {
+  return options_.expect_net_spans || now_ - last_net_span_ < 2 * options_.link_window;
+}
+
+// A span whose both TCP ends are in, that no SDK span may still change, and whose other partners are in
+// too (the request its thread served; net spans when packet capture runs) leaves at once instead of after
+// the window: at tens of thousands of requests per second the window is most of the agent's memory.
+bool TraceAssembler::leaves_early(const SpanFacts& f) const {
+  if (f.source != SpanSource::kSys || !other_end_settled(f)) return false;
   // The net spans of an exchange may come after both ends (another capture point, a peer agent's batch):
   // with packet capture on, or net spans seen lately, the server end waits its window for them.
-  if (f.kind == otlp::Span::SPAN_KIND_SERVER &&
-      (options_.expect_net_spans || now_ - last_net_span_ < 2 * options_.link_window))
-    return false;
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER && net_spans_may_come()) return false;
   ResolvePath path;
   const auto r = resolve(f, path);
   return !r.provisional && !r.incomplete;
@@ -429,8 +436,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     auto& in_ss = *in_rs.mutable_scope_spans(slot.scope);
     auto& span = *in_ss.mutable_spans(slot.span);
     auto fit = facts_.find(span.span_id());
-    if (mode == EmitMode::kEarly && (fit == facts_.end() || !leaves_early(fit->second, now - p.arrived)))
-      continue;
+    if (mode == EmitMode::kEarly && (fit == facts_.end() || !leaves_early(fit->second))) continue;
     if (fit != facts_.end()) {
       SpanFacts& f = fit->second;
       ResolvePath path;
@@ -539,13 +545,9 @@ bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
 }
 
 bool TraceAssembler::nothing_left_to_link(const SpanFacts& f) const {
-  if (!f.emitted || f.source != SpanSource::kSys || f.sampled) return false;
-  // Both ends in, or the other end was for this node's probes to deliver and is later than they are.
-  if (!f.pair_complete && !(partner_comes_from_here(f) && now_ - f.seen >= kLocalPartnerWait)) return false;
+  if (!f.emitted || f.source != SpanSource::kSys || f.sampled || !other_end_settled(f)) return false;
   // Net spans and other agents' spans come late by design; the gateway marks spans by their facts.
-  if (options_.expect_net_spans || options_.peer_spans || options_.gateway_routing ||
-      now_ - last_net_span_ < 2 * options_.link_window)
-    return false;
+  if (options_.peer_spans || options_.gateway_routing || net_spans_may_come()) return false;
   if (fact_wanted_by_late_app_spans(f) || partner_still_waiting(f)) return false;
   // A request whose thread's calls still wait (one to another node waits out its window) stays their
   // parent; a call that an SDK's client span of the same statement may claim stays for app_client_for's

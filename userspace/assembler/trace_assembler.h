@@ -134,11 +134,14 @@ class TraceAssembler {
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
   // kAll: everything (shutdown, memory bound).
   enum class EmitMode { kEarly, kReady, kAll };
-  // `waited`: how long its batch has been here.
-  bool leaves_early(const SpanFacts& f, Clock::duration waited) const;
+  bool leaves_early(const SpanFacts& f) const;
   // Whether the other end of the span's exchange can only come from this node's own probes (the peer is
   // an address of this node), which deliver both ends within a tick of each other or not at all.
   bool partner_comes_from_here(const SpanFacts& f) const;
+  // Whether the other end of a sys span's exchange is in, or will not come any more.
+  bool other_end_settled(const SpanFacts& f) const;
+  // Packet capture runs here, or net spans came lately: a server end may still get them.
+  bool net_spans_may_come() const;
   void pass_through(SpanBatch batch, const std::string& source);
   void mark_pair_complete(SpanFacts& f);
   void emit_ready(Clock::time_point now);
@@ -146,6 +149,8 @@ class TraceAssembler {
   void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
   void link(otlp::Span& span, SpanFacts& f, const Resolution& r);
   void mark_emitted(SpanFacts& f);
+  // A sys CLIENT span of a thread link that leaves or is forgotten no longer waits for its request.
+  void release_waiting_thread_client(const SpanFacts& f);
   void mark_for_gateway(otlp::Span& span, const SpanFacts& f) const;
   // The highest span of this node above `f` once linked (f itself for a root); nullptr when the chain
   // leads to a parent that is not here (the trace is joined by context already).

@@ -1,7 +1,6 @@
 #include "ui/trace_store.h"
 
 #include <algorithm>
-#include <cstring>
 #include <set>
 
 #include "common/hex.h"
@@ -118,28 +117,14 @@ void TraceStore::add(const otlp::ExportRequest& batch, std::chrono::steady_clock
   bytes_gauge_.set(static_cast<std::int64_t>(bytes_));
 }
 
-namespace {
-// Trace ids are random: their first and last eight bytes folded are as good a key as the whole id among
-// the 20,000 remembered (a collision only passes over one more trace).
-std::uint64_t passed_over_key(const std::string& raw_trace_id) {
-  std::uint64_t head = 0, tail = 0;
-  const std::size_t n = raw_trace_id.size();
-  std::memcpy(&head, raw_trace_id.data(), std::min<std::size_t>(n, 8));
-  if (n > 8)
-    std::memcpy(&tail, raw_trace_id.data() + std::max<std::size_t>(8, n - 8),
-                std::min<std::size_t>(n - 8, 8));
-  return head ^ (tail * 0x9e3779b97f4a7c15ull) ^ n;
-}
-}  // namespace
-
-bool TraceStore::take_new_trace(std::uint64_t key) {
+bool TraceStore::take_new_trace(std::size_t trace_hash) {
   if (tokens_ >= 1) {
     tokens_ -= 1;
     return true;
   }
   constexpr std::size_t kRememberPassedOver = 20000;
-  if (passed_over_.insert(key).second) {
-    passed_over_order_.push_back(key);
+  if (passed_over_.insert(trace_hash).second) {
+    passed_over_order_.push_back(trace_hash);
     if (passed_over_order_.size() > kRememberPassedOver) {
       passed_over_.erase(passed_over_order_.front());
       passed_over_order_.pop_front();
@@ -149,7 +134,8 @@ bool TraceStore::take_new_trace(std::uint64_t key) {
 }
 
 void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
-  const auto key = passed_over_key(span.trace_id());
+  // The raw id's hash (a collision among the 20,000 remembered only passes over one more trace).
+  const auto key = std::hash<std::string>{}(span.trace_id());
   if (passed_over_.contains(key)) {
     sampled_out_.inc();
     return;

@@ -103,7 +103,7 @@ class TraceStore {
   };
 
   void add_span(const otlp::Resource& resource, const otlp::Span& span);
-  bool take_new_trace(std::uint64_t passed_over_key);
+  bool take_new_trace(std::size_t trace_hash);
   void evict_to_bounds();
   TraceSummary summarize(const StoredTrace& trace) const;
 
@@ -116,10 +116,10 @@ class TraceStore {
   // The new-trace token bucket, and the traces it passed over lately (their later spans are passed over too).
   double tokens_ = 0;
   std::chrono::steady_clock::time_point refilled_{};
-  // By a 64-bit digest of the raw trace id (passed_over_key): under load nearly every span belongs to a
-  // trace passed over, and this answers for it without formatting the id or hashing a string.
-  std::unordered_set<std::uint64_t> passed_over_;
-  std::deque<std::uint64_t> passed_over_order_;
+  // By the hash of the raw trace id: under load nearly every span belongs to a trace passed over, and
+  // this answers for it without formatting the id as hex.
+  std::unordered_set<std::size_t> passed_over_;
+  std::deque<std::size_t> passed_over_order_;
   MemoryCharge charge_;
   Counter& evicted_;
   Counter& spans_dropped_;
