@@ -6,10 +6,14 @@
 
 #include "protocols/common/obfuscate.h"
 #include "protocols/common/redact.h"
+#include "spans/sys_span_export.h"
 
 namespace otelbpf {
 namespace {
 
+// The link rules read attributes from two kinds of span: OTLP spans (SDK spans, and spans of other agents)
+// and the tracer's compact sys spans. Each has a find() and a value type with string_of / int_of; the
+// helpers below are written once for both.
 using Attributes = google::protobuf::RepeatedPtrField<otlp::KeyValue>;
 
 const otlp::AnyValue* find(const Attributes& attributes, std::string_view key) {
@@ -33,19 +37,47 @@ std::int64_t int_of(const otlp::AnyValue* v) {
   return 0;
 }
 
+// A compact sys span's attributes, as exported (spans/sys_span_export.h).
+struct SysAttributes {
+  const SysSpanGroup& group;
+  const SysSpan& span;
+};
+using SysValue = std::optional<l7::AttributeValue>;
+
+SysValue find(const SysAttributes& a, std::string_view key) {
+  return find_sys_attribute(a.group, a.span, key);
+}
+
+std::string string_of(const SysValue& v) {
+  if (!v) return {};
+  if (const auto* s = std::get_if<std::string>(&*v)) return *s;
+  if (const auto* i = std::get_if<std::int64_t>(&*v)) return std::to_string(*i);
+  return {};
+}
+
+std::int64_t int_of(const SysValue& v) {
+  if (!v) return 0;
+  if (const auto* i = std::get_if<std::int64_t>(&*v)) return *i;
+  if (const auto* s = std::get_if<std::string>(&*v)) return std::strtoll(s->c_str(), nullptr, 10);
+  if (const auto* d = std::get_if<double>(&*v)) return static_cast<std::int64_t>(*d);
+  return 0;
+}
+
 // The first of several attribute names that is present (span attributes first, then the resource's).
-std::string first_string(const Attributes& attributes, std::initializer_list<std::string_view> keys) {
+template <class A>
+std::string first_string(const A& attributes, std::initializer_list<std::string_view> keys) {
   for (auto key : keys)
-    if (const auto* v = find(attributes, key)) {
+    if (const auto v = find(attributes, key)) {
       auto s = string_of(v);
       if (!s.empty()) return s;
     }
   return {};
 }
 
-std::uint32_t first_port(const Attributes& attributes, std::initializer_list<std::string_view> keys) {
+template <class A>
+std::uint32_t first_port(const A& attributes, std::initializer_list<std::string_view> keys) {
   for (auto key : keys)
-    if (const auto* v = find(attributes, key)) {
+    if (const auto v = find(attributes, key)) {
       const auto port = int_of(v);
       if (port > 0 && port < 65536) return static_cast<std::uint32_t>(port);
     }
@@ -66,7 +98,8 @@ std::string with_query(std::string path, std::string_view query) {
   return path + "?" + l7::redact_url_query(query);
 }
 
-std::string request_target(const Attributes& a) {
+template <class A>
+std::string request_target(const A& a) {
   if (auto target = first_string(a, {"http.target"}); !target.empty()) {
     const auto q = target.find('?');
     return q == std::string::npos ? target
@@ -98,8 +131,8 @@ std::string resource_key_of(const Attributes& r) {
   return key;
 }
 
-std::string call_key_of(const Attributes& a, SpanSource source, const std::string& method,
-                        const std::string& target) {
+template <class A>
+std::string call_key_of(const A& a, SpanSource source, const std::string& method, const std::string& target) {
   std::string system = first_string(a, {"db.system.name", "db.system", "otelbpf.l7.protocol"});
   std::transform(system.begin(), system.end(), system.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -119,9 +152,10 @@ std::string call_key_of(const Attributes& a, SpanSource source, const std::strin
 // DNS over UDP has no sequence numbers: the query's id, the client's port and the question name one
 // exchange at the client, at the resolver and at every capture point between them (a Service's DNAT
 // changes the server's address, not these). Empty for anything else.
-std::string dns_exchange_key(const Attributes& a) {
+template <class A>
+std::string dns_exchange_key(const A& a) {
   if (first_string(a, {"network.transport"}) != "udp") return {};
-  const auto* id = find(a, "otelbpf.dns.id");
+  const auto id = find(a, "otelbpf.dns.id");
   const auto client_port = first_port(a, {"client.port"});
   const auto question = first_string(a, {"dns.question.name"});
   if (!id || client_port == 0 || question.empty()) return {};
@@ -200,6 +234,46 @@ std::string redis_call_key(std::string_view statement) {
   return upper(command) + (key.empty() ? "" : " " + key);
 }
 
+namespace {
+
+// What every span's facts say of its name and kind, process and HTTP request (`f` has ids, kind, times).
+template <class A>
+void read_common_facts(SpanFacts& f, const A& a, const Attributes& r, std::string_view name) {
+  const auto pid = find(a, "process.pid");
+  f.pid = pid ? int_of(pid) : int_of(find(r, "process.pid"));
+  f.service = string_of(find(r, "service.name"));
+  f.operation = upper(std::string(name.substr(0, name.find(' '))));
+  f.method = upper(first_string(a, {"http.request.method", "http.method"}));
+  f.target = request_target(a);
+}
+
+// The facts of a span the probes made (sys or net): its exchange, thread link and socket.
+template <class A>
+void read_probe_facts(SpanFacts& f, const A& a, const Attributes& r, SpanSource source) {
+  const auto req_seq = int_of(find(a, "otelbpf.tcp.req_seq"));
+  const auto resp_seq = int_of(find(a, "otelbpf.tcp.resp_seq"));
+  if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
+  if (f.tcp_key.empty()) {
+    f.tcp_key = dns_exchange_key(a);
+    f.dns_exchange = !f.tcp_key.empty();
+  }
+  if (source == SpanSource::kNet) f.path_rank = path_rank(first_string(a, {"otelbpf.tap.side"}));
+  f.has_context = static_cast<bool>(find(a, "otelbpf.trace_context.source"));
+  f.syscall_trace_id = string_of(find(a, "otelbpf.syscall_trace_id"));
+  f.ns_pid = int_of(find(r, "otelbpf.process.ns_pid"));
+  if (f.ns_pid == 0) f.ns_pid = f.pid;
+  f.pid_namespace = static_cast<std::uint64_t>(int_of(find(r, "otelbpf.process.pid_namespace")));
+  f.thread_id = int_of(find(a, "thread.id"));
+  f.peer_address = normalise_address(first_string(a, {"network.peer.address"}));
+  f.peer_port = first_port(a, {"network.peer.port"});
+  f.local_port = first_port(a, {"network.local.port"});
+  f.local_address = normalise_address(first_string(a, {"network.local.address"}));
+  f.server_port = first_port(a, {"server.port"});
+  if (f.kind == otlp::Span::SPAN_KIND_CLIENT) f.call_key = call_key_of(a, source, f.method, f.target);
+}
+
+}  // namespace
+
 SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, SpanSource source) {
   const auto& a = span.attributes();
   const auto& r = resource.attributes();
@@ -211,56 +285,47 @@ SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, 
   f.kind = span.kind();
   f.start_ns = span.start_time_unix_nano();
   f.end_ns = span.end_time_unix_nano();
-  const auto* pid = find(a, "process.pid");
-  f.pid = int_of(pid ? pid : find(r, "process.pid"));
-  f.service = string_of(find(r, "service.name"));
-  f.operation = upper(span.name().substr(0, span.name().find(' ')));
-  f.method = upper(first_string(a, {"http.request.method", "http.method"}));
-  f.target = request_target(a);
-
-  if (source == SpanSource::kApp) {
-    f.ns_pid = f.pid;
-    f.resource_key = resource_key_of(r);
-    f.scope_address = normalise_address(first_string(r, {"k8s.pod.ip", "app.host.ip"}));
-    // The connection as the SDK saw it. network.peer.* is the socket; client.address may come from
-    // X-Forwarded-For, so it is used only when the socket's view is missing.
-    f.peer_address =
-        normalise_address(first_string(a, {"network.peer.address", "net.peer.ip", "net.sock.peer.addr"}));
-    f.peer_port = first_port(a, {"network.peer.port", "net.peer.port", "net.sock.peer.port"});
-    if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      if (f.peer_address.empty()) f.peer_address = normalise_address(first_string(a, {"client.address"}));
-      if (f.peer_port == 0) f.peer_port = first_port(a, {"client.port"});
-      f.local_port = first_port(a, {"network.local.port", "net.host.port", "net.sock.host.port"});
-      f.local_address =
-          normalise_address(first_string(a, {"network.local.address", "net.host.ip", "net.sock.host.addr"}));
-    } else {
-      // A client's peer is its server.
-      f.server_port = first_port(a, {"server.port", "net.peer.port", "network.peer.port"});
-      f.peer_address.clear();
-      f.peer_port = 0;
-    }
+  read_common_facts(f, a, r, span.name());
+  if (source != SpanSource::kApp) {
+    read_probe_facts(f, a, r, source);
+    return f;
+  }
+  f.ns_pid = f.pid;
+  f.resource_key = resource_key_of(r);
+  f.scope_address = normalise_address(first_string(r, {"k8s.pod.ip", "app.host.ip"}));
+  // The connection as the SDK saw it. network.peer.* is the socket; client.address may come from
+  // X-Forwarded-For, so it is used only when the socket's view is missing.
+  f.peer_address =
+      normalise_address(first_string(a, {"network.peer.address", "net.peer.ip", "net.sock.peer.addr"}));
+  f.peer_port = first_port(a, {"network.peer.port", "net.peer.port", "net.sock.peer.port"});
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
+    if (f.peer_address.empty()) f.peer_address = normalise_address(first_string(a, {"client.address"}));
+    if (f.peer_port == 0) f.peer_port = first_port(a, {"client.port"});
+    f.local_port = first_port(a, {"network.local.port", "net.host.port", "net.sock.host.port"});
+    f.local_address =
+        normalise_address(first_string(a, {"network.local.address", "net.host.ip", "net.sock.host.addr"}));
   } else {
-    const auto req_seq = int_of(find(a, "otelbpf.tcp.req_seq"));
-    const auto resp_seq = int_of(find(a, "otelbpf.tcp.resp_seq"));
-    if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
-    if (f.tcp_key.empty()) {
-      f.tcp_key = dns_exchange_key(a);
-      f.dns_exchange = !f.tcp_key.empty();
-    }
-    if (source == SpanSource::kNet) f.path_rank = path_rank(first_string(a, {"otelbpf.tap.side"}));
-    f.has_context = find(a, "otelbpf.trace_context.source") != nullptr;
-    f.syscall_trace_id = string_of(find(a, "otelbpf.syscall_trace_id"));
-    f.ns_pid = int_of(find(r, "otelbpf.process.ns_pid"));
-    if (f.ns_pid == 0) f.ns_pid = f.pid;
-    f.pid_namespace = static_cast<std::uint64_t>(int_of(find(r, "otelbpf.process.pid_namespace")));
-    f.thread_id = int_of(find(a, "thread.id"));
-    f.peer_address = normalise_address(first_string(a, {"network.peer.address"}));
-    f.peer_port = first_port(a, {"network.peer.port"});
-    f.local_port = first_port(a, {"network.local.port"});
-    f.local_address = normalise_address(first_string(a, {"network.local.address"}));
-    f.server_port = first_port(a, {"server.port"});
+    // A client's peer is its server.
+    f.server_port = first_port(a, {"server.port", "net.peer.port", "network.peer.port"});
+    f.peer_address.clear();
+    f.peer_port = 0;
   }
   if (f.kind == otlp::Span::SPAN_KIND_CLIENT) f.call_key = call_key_of(a, source, f.method, f.target);
+  return f;
+}
+
+SpanFacts facts_of_sys_span(const SysSpanGroup& group, const SysSpan& span) {
+  const SysAttributes a{group, span};
+  SpanFacts f;
+  f.trace_id = sys_span_trace_id(span);
+  f.span_id = sys_span_id(span);
+  f.parent_span_id = sys_span_parent_id(span);
+  f.source = SpanSource::kSys;
+  f.kind = sys_span_kind(span);
+  f.start_ns = sys_span_start_unix_ns(span);
+  f.end_ns = sys_span_end_unix_ns(span);
+  read_common_facts(f, a, group.resource.attributes(), sys_span_name(span));
+  read_probe_facts(f, a, group.resource.attributes(), SpanSource::kSys);
   return f;
 }
 

@@ -79,6 +79,9 @@ inline std::string header_key(const std::string& trace_id, const std::string& pa
 // Reads the facts of one span. `resource` is the span's resource, `source` what its batch says.
 SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, SpanSource source);
 
+// The facts of a compact sys span: those of the OTLP span it is exported as (spans/sys_span_export.h).
+SpanFacts facts_of_sys_span(const SysSpanGroup& group, const SysSpan& span);
+
 // The source a span names itself (otelbpf.span.source), if any.
 std::optional<SpanSource> claimed_source(const otlp::Span& span);
 

@@ -2,6 +2,8 @@
 // emitting them with their links. The rules themselves are in link_rules.cc.
 #include "assembler/trace_assembler.h"
 
+#include "spans/sys_span_export.h"
+
 #include "common/hex.h"
 
 #include <fmt/format.h>
@@ -91,6 +93,9 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   }
   auto pending = std::make_shared<SpanBatch>(std::move(batch));
   Pending entry{pending, now, {}, 0};
+  for (int g = 0; g < static_cast<int>(pending->sys_groups.size()); ++g)
+    for (int i = 0; i < static_cast<int>(pending->sys_groups[g].spans.size()); ++i)
+      entry.slots.push_back({g, Pending::kCompact, i});
   auto& resource_spans = *pending->request.mutable_resource_spans();
   for (int r = 0; r < resource_spans.size(); ++r) {
     auto& scope_spans = *resource_spans[r].mutable_scope_spans();
@@ -162,23 +167,27 @@ void TraceAssembler::pass_through(SpanBatch batch, const std::string& source) {
 void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq) {
   const bool trust_claims = batch.source != SpanSource::kApp || batch.from_peer_agent;
   std::vector<const SpanFacts*> app_spans;
+  auto take = [&](SpanFacts f) {
+    f.seen = now;
+    f.batch = batch_seq;
+    if (f.source == SpanSource::kNet) last_net_span_ = now;
+    if (f.source == SpanSource::kSys) {
+      last_sys_span_ = now;
+      if (!f.local_address.empty() && local_addresses_.size() < kMaxLocalAddresses)
+        local_addresses_.insert(f.local_address);
+    }
+    const std::string id = f.span_id;
+    index_span(std::move(f));
+    if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
+      app_spans.push_back(indexed);
+  };
+  for (const auto& group : batch.sys_groups)
+    for (const auto& span : group.spans) take(facts_of_sys_span(group, span));
   for (const auto& rs : batch.request.resource_spans())
     for (const auto& ss : rs.scope_spans())
       for (const auto& span : ss.spans()) {
         const auto claimed = trust_claims ? claimed_source(span) : std::nullopt;
-        SpanFacts f = facts_of_span(span, rs.resource(), claimed.value_or(batch.source));
-        f.seen = now;
-        f.batch = batch_seq;
-        if (f.source == SpanSource::kNet) last_net_span_ = now;
-        if (f.source == SpanSource::kSys) {
-          last_sys_span_ = now;
-          if (!f.local_address.empty() && local_addresses_.size() < kMaxLocalAddresses)
-            local_addresses_.insert(f.local_address);
-        }
-        const std::string id = f.span_id;
-        index_span(std::move(f));
-        if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
-          app_spans.push_back(indexed);
+        take(facts_of_span(span, rs.resource(), claimed.value_or(batch.source)));
       }
   // After the whole batch is indexed, so that partners within it are found.
   for (const auto* app : app_spans) learn_from_app_span(*app, now);
@@ -423,7 +432,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
-  std::size_t moved_spans = 0, copied_bytes = 0;
+  std::size_t moved_spans = 0, exported_compact = 0, copied_bytes = 0;
   const std::size_t waiting_before = p.waiting;
   std::vector<std::string> emitted;
   if (mode != EmitMode::kEarly) {
@@ -432,16 +441,21 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   }
   for (auto& slot : p.slots) {
     if (slot.left) continue;
-    auto& in_rs = *p.batch->request.mutable_resource_spans(slot.resource);
-    auto& in_ss = *in_rs.mutable_scope_spans(slot.scope);
-    auto& span = *in_ss.mutable_spans(slot.span);
-    auto fit = facts_.find(span.span_id());
+    const bool compact = slot.scope == Pending::kCompact;
+    auto* in_rs = compact ? nullptr : p.batch->request.mutable_resource_spans(slot.resource);
+    auto* in_ss = compact ? nullptr : in_rs->mutable_scope_spans(slot.scope);
+    auto* in_span = compact ? nullptr : in_ss->mutable_spans(slot.span);
+    auto* in_sys = compact ? &p.batch->sys_groups[static_cast<std::size_t>(slot.resource)]
+                                  .spans[static_cast<std::size_t>(slot.span)]
+                           : nullptr;
+    auto fit = facts_.find(compact ? sys_span_id(*in_sys) : in_span->span_id());
     if (mode == EmitMode::kEarly && (fit == facts_.end() || !leaves_early(fit->second))) continue;
+    std::optional<Resolution> resolution;
     if (fit != facts_.end()) {
       SpanFacts& f = fit->second;
       ResolvePath path;
-      const Resolution r = resolve(f, path);
-      if (r.provisional && mode == EmitMode::kReady) {
+      resolution = resolve(f, path);
+      if (resolution->provisional && mode == EmitMode::kReady) {
         const auto deadline = p.arrived + std::chrono::duration_cast<Clock::duration>(wait_budget(f, now));
         if (now < deadline) {  // an SDK's span may still claim it
           p.recheck_at = std::min(p.recheck_at, deadline);
@@ -452,29 +466,52 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
                      {{"reason", "link_wait_bound"}})
             .inc();
       }
-      if (f.pair_complete) --p.complete;
-      link(span, f, r);
-      if (options_.gateway_routing) mark_for_gateway(span, f);
-      emitted.push_back(f.span_id);
     }
     slot.left = true;
     --p.waiting;
     --buffered_spans_;
-    auto& out_rs = resources[slot.resource];
+    // Keys of the output's groups: a compact group's index is kept apart from the request's resources.
+    const int resource_key = compact ? -1 - slot.resource : slot.resource;
+    auto& out_rs = resources[resource_key];
     if (!out_rs) {
       out_rs = out->request.add_resource_spans();
-      *out_rs->mutable_resource() = in_rs.resource();
-      out_rs->set_schema_url(in_rs.schema_url());
+      if (compact) {
+        *out_rs->mutable_resource() = p.batch->sys_groups[static_cast<std::size_t>(slot.resource)].resource;
+      } else {
+        *out_rs->mutable_resource() = in_rs->resource();
+        out_rs->set_schema_url(in_rs->schema_url());
+      }
       copied_bytes += options_.memory ? approx_resident_bytes(*out_rs) : 0;  // the resource alone, so far
     }
-    auto& out_ss = scopes[{slot.resource, slot.scope}];
+    auto& out_ss = scopes[{resource_key, slot.scope}];
     if (!out_ss) {
       out_ss = out_rs->add_scope_spans();
-      *out_ss->mutable_scope() = in_ss.scope();
-      out_ss->set_schema_url(in_ss.schema_url());
+      if (compact) {
+        set_sys_scope(*out_ss->mutable_scope());
+      } else {
+        *out_ss->mutable_scope() = in_ss->scope();
+        out_ss->set_schema_url(in_ss->schema_url());
+      }
     }
-    ++moved_spans;
-    out_ss->add_spans()->Swap(&span);
+    auto& span = *out_ss->add_spans();
+    if (compact) {
+      // The compact span becomes OTLP here, and its own buffers go at once.
+      export_sys_span(p.batch->sys_groups[static_cast<std::size_t>(slot.resource)], *in_sys, span);
+      add_span_attribute_view(span, kSpanSourceAttribute, std::string_view("sys"));
+      *in_sys = SysSpan{};
+      ++exported_compact;
+      if (options_.memory) copied_bytes += approx_resident_bytes(span);
+    } else {
+      span.Swap(in_span);
+      ++moved_spans;
+    }
+    if (resolution) {
+      SpanFacts& f = fit->second;
+      if (f.pair_complete) --p.complete;
+      link(span, f, *resolution);
+      if (options_.gateway_routing) mark_for_gateway(span, f);
+      emitted.push_back(f.span_id);
+    }
   }
   settle(emitted);
   if (resources.empty()) return;
@@ -484,10 +521,15 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     // charge is what its waiting spans hold: those leaving take their share, the last ones the rest
     // (walking each span again for an estimate of its own was 5 % of the agent under tracing load).
     for (const auto& [key, ss] : scopes) copied_bytes += approx_scope_header_bytes(*ss);
+    // A compact span's bytes are freed as it is exported (its OTLP form is new, estimated above).
     const std::size_t held = p.batch->charge.bytes();
+    const std::size_t left_bytes =
+        p.waiting == 0 ? held
+                       : held * (moved_spans + exported_compact) / std::max<std::size_t>(waiting_before, 1);
     const std::size_t moved_bytes =
-        p.waiting == 0 ? held : held * moved_spans / std::max<std::size_t>(waiting_before, 1);
+        left_bytes * moved_spans / std::max<std::size_t>(moved_spans + exported_compact, 1);
     p.batch->charge.transfer(out->charge, moved_bytes);
+    if (left_bytes > moved_bytes) p.batch->charge.adjust(options_.memory, held - left_bytes);
     const std::size_t total = 64 + moved_bytes + copied_bytes;
     if (total > out->charge.bytes()) out->charge.adjust(options_.memory, total);
   }

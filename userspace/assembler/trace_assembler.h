@@ -110,6 +110,8 @@ class TraceAssembler {
   struct Pending {
     std::shared_ptr<SpanBatch> batch;
     Clock::time_point arrived;
+    // resource / scope / span of the OTLP request, or (scope kCompact) group / span of sys_groups.
+    static constexpr int kCompact = -1;
     struct Slot {
       int resource, scope, span;
       bool left = false;

@@ -1,6 +1,7 @@
 #include "model/span_batch.h"
 
 #include <algorithm>
+#include <variant>
 
 namespace otelbpf {
 
@@ -35,7 +36,11 @@ void drop_empty_groups(otlp::ExportRequest& request) {
                   resources.end());
 }
 
-std::size_t SpanBatch::span_count() const { return count_spans(request); }
+std::size_t SpanBatch::span_count() const {
+  std::size_t n = count_spans(request);
+  for (const auto& group : sys_groups) n += group.spans.size();
+  return n;
+}
 
 namespace {
 
@@ -106,6 +111,31 @@ std::size_t approx_resident_bytes(const otlp::ResourceSpans& rs) {
 std::size_t approx_resident_bytes(const otlp::ExportRequest& request) {
   std::size_t bytes = 64;
   for (const auto& rs : request.resource_spans()) bytes += approx_resident_bytes(rs);
+  return bytes;
+}
+
+std::size_t approx_resident_bytes(const SysSpan& span) {
+  std::size_t bytes = sizeof(SysSpan) + heap_of(span.record.protocol) + heap_of(span.record.span_name) +
+                      heap_of(span.record.status_message) + heap_of(span.local_address) +
+                      heap_of(span.peer_address) +
+                      span.record.attributes.capacity() * sizeof(l7::Attributes::value_type);
+  for (const auto& [key, value] : span.record.attributes)
+    if (const auto* text = std::get_if<std::string>(&value)) bytes += heap_of(*text);
+  if (const auto& ctx = span.record.context) bytes += heap_of(ctx->tracestate) + heap_of(ctx->request_id);
+  return bytes;
+}
+
+std::size_t approx_resident_bytes(const SysSpanGroup& group) {
+  std::size_t bytes = sizeof(SysSpanGroup) + attributes_bytes(group.resource.attributes(), 0) +
+                      heap_of(group.executable) +
+                      (group.spans.capacity() - group.spans.size()) * sizeof(SysSpan);
+  for (const auto& span : group.spans) bytes += approx_resident_bytes(span);
+  return bytes;
+}
+
+std::size_t approx_resident_bytes(const SpanBatch& batch) {
+  std::size_t bytes = approx_resident_bytes(batch.request);
+  for (const auto& group : batch.sys_groups) bytes += approx_resident_bytes(group);
   return bytes;
 }
 

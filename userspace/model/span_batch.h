@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/memory_budget.h"
+#include "model/sys_span.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace otelbpf {
@@ -26,8 +27,12 @@ using Resource = opentelemetry::proto::resource::v1::Resource;
 enum class SpanSource { kApp, kSys, kNet };
 const char* to_string(SpanSource source);
 
+// A batch is OTLP (`request`: what receivers decode, what the assembler emits) or, from the syscall
+// tracer, compact sys spans (`sys_groups`, model/sys_span.h) that become OTLP as they leave the assembler
+// (spans/sys_span_export.h). Never both.
 struct SpanBatch {
   otlp::ExportRequest request;
+  std::vector<SysSpanGroup> sys_groups;
   SpanSource source = SpanSource::kApp;
   // The OTLP sender's address, for pod attribution of app spans (docs/design.md, Pod attribution).
   std::string peer_address;
@@ -55,5 +60,7 @@ std::size_t approx_resident_bytes(const otlp::ScopeSpans& scope_spans);
 // A ScopeSpans without its spans: the scope and the slots of its span list.
 std::size_t approx_scope_header_bytes(const otlp::ScopeSpans& scope_spans);
 std::size_t approx_resident_bytes(const otlp::Span& span);
+// Both forms of a batch.
+std::size_t approx_resident_bytes(const SpanBatch& batch);
 
 }  // namespace otelbpf

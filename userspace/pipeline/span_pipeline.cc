@@ -19,7 +19,7 @@ SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
     if (current != 0 && current + spans > options_.max_spans) return Admission::kFull;
   } while (!queued_spans_.compare_exchange_weak(current, current + spans));
   if (options_.memory && !batch.charge.bytes()) {
-    const std::size_t bytes = approx_resident_bytes(batch.request);
+    const std::size_t bytes = approx_resident_bytes(batch);
     if (!options_.memory->try_charge(bytes)) {
       queued_spans_.fetch_sub(spans);
       return Admission::kFull;

@@ -22,48 +22,78 @@ std::string exportable_status_message(const l7::L7Record& record) {
   return exportable_text(record.status_message);
 }
 
-// Every string that sys and net spans carry passes here: captured bytes become valid UTF-8 (protobuf
-// strings must be), and a URL's query keeps its names but not its values (tokens, signatures).
-void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value) {
-  auto* kv = span.add_attributes();
-  kv->set_key(key.data(), key.size());
-  auto* v = kv->mutable_value();
-  std::visit(
-      [v, &key](const auto& x) {
+AttributeView view_of(const l7::AttributeValue& value) {
+  return std::visit(
+      [](const auto& x) -> AttributeView {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>) {
-          // Valid text (nearly all of it) is set as it is: no copy on the hot path.
-          if (key == "url.query")
-            v->set_string_value(exportable_text(l7::redact_url_query(x)));
-          else if (l7::is_valid_utf8(x))
-            v->set_string_value(x);
-          else
-            v->set_string_value(l7::to_valid_utf8(x));
-        } else if constexpr (std::is_same_v<T, bool>)
-          v->set_bool_value(x);
-        else if constexpr (std::is_same_v<T, double>)
-          v->set_double_value(x);
+        if constexpr (std::is_same_v<T, std::string>)
+          return std::string_view(x);
         else
-          v->set_int_value(x);
+          return x;
       },
       value);
 }
 
+// Every string that sys and net spans carry passes here: captured bytes become valid UTF-8 (protobuf
+// strings must be), and a URL's query keeps its names but not its values (tokens, signatures).
+std::string exportable_attribute_text(std::string_view key, std::string_view text) {
+  if (key == "url.query") return exportable_text(l7::redact_url_query(text));
+  return exportable_text(text);
+}
+
+void set_exportable_value(otlp::AnyValue& out, std::string_view key, const AttributeView& value) {
+  std::visit(
+      [&out, &key](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string_view>) {
+          // Valid text (nearly all of it) is set as it is: one copy, into the span.
+          if (key != "url.query" && l7::is_valid_utf8(x))
+            out.set_string_value(x.data(), x.size());
+          else
+            out.set_string_value(exportable_attribute_text(key, x));
+        } else if constexpr (std::is_same_v<T, bool>)
+          out.set_bool_value(x);
+        else if constexpr (std::is_same_v<T, double>)
+          out.set_double_value(x);
+        else
+          out.set_int_value(x);
+      },
+      value);
+}
+
+void add_span_attribute_view(otlp::Span& span, std::string_view key, const AttributeView& value) {
+  auto* kv = span.add_attributes();
+  kv->set_key(key.data(), key.size());
+  set_exportable_value(*kv->mutable_value(), key, value);
+}
+
+void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value) {
+  add_span_attribute_view(span, key, view_of(value));
+}
+
 SpanIdGenerator::SpanIdGenerator() : rng_(std::random_device{}()) {}
 
-std::string SpanIdGenerator::trace_id() {
-  std::string id(16, '\0');
-  std::uint64_t hi = rng_() | 1, lo = rng_();  // never all zero
+void SpanIdGenerator::fill_trace_id(std::array<std::uint8_t, 16>& id) {
+  const std::uint64_t hi = rng_() | 1, lo = rng_();  // never all zero
   std::memcpy(id.data(), &hi, 8);
   std::memcpy(id.data() + 8, &lo, 8);
-  return id;
+}
+
+void SpanIdGenerator::fill_span_id(std::array<std::uint8_t, 8>& id) {
+  const std::uint64_t v = rng_() | 1;
+  std::memcpy(id.data(), &v, 8);
+}
+
+std::string SpanIdGenerator::trace_id() {
+  std::array<std::uint8_t, 16> id;
+  fill_trace_id(id);
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
 std::string SpanIdGenerator::span_id() {
-  std::string id(8, '\0');
-  std::uint64_t v = rng_() | 1;
-  std::memcpy(id.data(), &v, 8);
-  return id;
+  std::array<std::uint8_t, 8> id;
+  fill_span_id(id);
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
 std::string format_address(const std::uint8_t* addr, std::uint16_t family) {

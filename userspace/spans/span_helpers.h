@@ -2,10 +2,12 @@
 // What the sys and the net span builders share: how an L7 record's values become OTLP attributes (every
 // captured string made valid UTF-8 once, URL query values redacted), span ids, addresses as text, and the
 // resource attributes of the spans the agent makes itself.
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "model/attributes.h"
 #include "model/span_batch.h"
@@ -21,14 +23,25 @@ class SpanIdGenerator {
   SpanIdGenerator();
   std::string trace_id();
   std::string span_id();
+  void fill_trace_id(std::array<std::uint8_t, 16>& id);  // never all zero
+  void fill_span_id(std::array<std::uint8_t, 8>& id);
 
  private:
   std::mt19937_64 rng_;
 };
 
+// An attribute value that points into whatever holds it (a record, a compact sys span).
+using AttributeView = std::variant<std::string_view, std::int64_t, double, bool>;
+AttributeView view_of(const l7::AttributeValue& value);
+// Text as it may leave the node under this attribute name: valid UTF-8, and a URL query's values
+// redacted.
+std::string exportable_attribute_text(std::string_view key, std::string_view text);
+// Sets `out` to the value as it may leave the node (strings as exportable_attribute_text makes them).
+void set_exportable_value(otlp::AnyValue& out, std::string_view key, const AttributeView& value);
 // Appends an attribute of any L7 value type; strings leave as valid UTF-8, url.query with its values
 // redacted.
 void add_span_attribute(otlp::Span& span, std::string_view key, const l7::AttributeValue& value);
+void add_span_attribute_view(otlp::Span& span, std::string_view key, const AttributeView& value);
 inline void add_int(otlp::Span& span, std::string_view key, std::int64_t value) {
   add_span_attribute(span, key, value);
 }

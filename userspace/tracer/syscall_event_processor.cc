@@ -198,43 +198,39 @@ bool SyscallEventProcessor::admit_tls(Connection& conn, const otelbpf_event_head
 void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7Record>& records) {
   if (records.empty()) return;
   auto [it, inserted] = pending_.try_emplace(conn.key.pid);
-  auto& resource_spans = it->second;
-  const auto& executable = executable_of(conn.key.pid, conn.comm);
+  auto& group = it->second;
   if (inserted) {
-    auto* resource = resource_spans.mutable_resource();
-    add_resource_attribute(*resource, "service.name", executable);
-    add_resource_attribute(*resource, "process.executable.name", executable);
-    add_resource_attribute(*resource, "process.pid", std::to_string(conn.key.pid));
-    add_resource_attribute(*resource, "host.name", options_.host_name);
+    group.pid = conn.key.pid;
+    group.executable = executable_of(conn.key.pid, conn.comm);
+    auto& resource = group.resource;
+    add_resource_attribute(resource, "service.name", group.executable);
+    add_resource_attribute(resource, "process.executable.name", group.executable);
+    add_resource_attribute(resource, "process.pid", std::to_string(conn.key.pid));
+    add_resource_attribute(resource, "host.name", options_.host_name);
     if (auto ns = pid_namespaces_.find(conn.key.pid); ns != pid_namespaces_.end()) {
       if (ns->second.ns_pid != conn.key.pid)
-        add_resource_attribute(*resource, attr::kNsPid, std::to_string(ns->second.ns_pid));
+        add_resource_attribute(resource, attr::kNsPid, std::to_string(ns->second.ns_pid));
       if (ns->second.namespace_inode)
-        add_resource_attribute(*resource, attr::kPidNamespace, std::to_string(ns->second.namespace_inode));
+        add_resource_attribute(resource, attr::kPidNamespace, std::to_string(ns->second.namespace_inode));
     }
     // Pod attribution reads the process's cgroup by this id: a short-lived client is gone from /proc by
     // the time its spans reach it.
-    if (conn.cgroup_id) add_resource_attribute(*resource, attr::kCgroupId, std::to_string(conn.cgroup_id));
-    auto* scope = resource_spans.add_scope_spans()->mutable_scope();
-    scope->set_name("otelbpf.syscall");
-    scope->set_version(kAgentVersion);
+    if (conn.cgroup_id) add_resource_attribute(resource, attr::kCgroupId, std::to_string(conn.cgroup_id));
   }
-  auto* scope_spans = resource_spans.mutable_scope_spans(0);
   if (conn.local_address_text.empty()) {
     conn.local_address_text = format_address(conn.sock.saddr, conn.sock.family);
     conn.peer_address_text = format_address(conn.sock.daddr, conn.sock.family);
   }
-  for (const auto& record : records) {
+  for (auto& record : records) {
     SysSpanOrigin origin;
-    origin.pid = conn.key.pid;
     origin.sock = &conn.sock;
     origin.local_address = conn.local_address_text;
     origin.peer_address = conn.peer_address_text;
-    origin.executable = executable;
     origin.monotonic_to_wall_ns = monotonic_to_wall_ns_;
     origin.syscall_trace_id = thread_links_.id_at(conn.key.pid, record.req_tid, record.start_ns);
     origin.tls = conn.tls == Connection::Tls::kPlaintext;
-    *scope_spans->add_spans() = build_sys_span(record, origin, ids_);  // moved in (a swap), not copied
+    // The record moves into the span: its attributes are not copied (the caller clears the list).
+    group.spans.push_back(make_sys_span(std::move(record), origin, ids_));
     ++pending_spans_;
     spans_.inc();
   }
@@ -251,8 +247,8 @@ void SyscallEventProcessor::flush() {
   if (pending_.empty()) return;
   SpanBatch batch;
   batch.source = SpanSource::kSys;
-  for (auto& [pid, resource_spans] : pending_)
-    *batch.request.add_resource_spans() = std::move(resource_spans);
+  batch.sys_groups.reserve(pending_.size());
+  for (auto& [pid, group] : pending_) batch.sys_groups.push_back(std::move(group));
   pending_.clear();
   pending_spans_ = 0;
   sink_(std::move(batch));

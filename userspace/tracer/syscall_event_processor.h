@@ -13,8 +13,8 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "model/span_batch.h"
+#include "spans/sys_span_builder.h"
 #include "tracer/connection_table.h"
-#include "tracer/sys_span_builder.h"
 #include "tracer/thread_links.h"
 
 namespace otelbpf {
@@ -85,7 +85,7 @@ class SyscallEventProcessor {
   std::unordered_map<std::uint32_t, std::string> executables_;
   std::unordered_map<std::uint32_t, PidNamespace> pid_namespaces_;
   // Spans made since the last flush, grouped by process (one OTLP resource per process).
-  std::unordered_map<std::uint32_t, otlp::ResourceSpans> pending_;
+  std::unordered_map<std::uint32_t, SysSpanGroup> pending_;  // by host pid
   std::size_t pending_spans_ = 0;
   std::vector<l7::L7Record> records_;  // scratch, reused
   l7::StitcherStats closed_stats_;

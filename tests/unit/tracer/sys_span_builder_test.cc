@@ -1,6 +1,6 @@
 // The sys span builder is where captured bytes become exported text: every string valid UTF-8, URL query
 // values and database error literals redacted, for every protocol (issue 13 items 5 and 6).
-#include "tracer/sys_span_builder.h"
+#include "spans/sys_span_builder.h"
 
 #include <gtest/gtest.h>
 

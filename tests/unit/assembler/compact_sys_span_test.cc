@@ -1,0 +1,287 @@
+// The tracer's compact sys spans (model/sys_span.h) in the assembler: the link rules read the same facts
+// from a compact span as from the OTLP span it is exported as, every attribute read is the exported one,
+// and both ends of an exchange link and leave as OTLP with their bytes accounted for.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include "assembler/span_facts.h"
+#include "assembler/trace_assembler.h"
+#include "protocols/common/redact.h"
+#include "spans/sys_span_builder.h"
+#include "spans/sys_span_export.h"
+
+namespace otelbpf {
+namespace {
+
+otelbpf_socket_info socket_of(const char* local, std::uint16_t lport, const char* peer, std::uint16_t pport,
+                              bool udp = false) {
+  otelbpf_socket_info s{};
+  s.family = AF_INET;
+  s.protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
+  inet_pton(AF_INET, local, s.saddr);
+  inet_pton(AF_INET, peer, s.daddr);
+  s.sport = lport;
+  s.dport = pport;
+  return s;
+}
+
+SysSpanGroup group_of(std::uint32_t pid, const std::string& executable, std::uint32_t ns_pid = 0) {
+  SysSpanGroup g;
+  g.pid = pid;
+  g.executable = executable;
+  add_resource_attribute(g.resource, "service.name", executable);
+  add_resource_attribute(g.resource, "process.pid", std::to_string(pid));
+  if (ns_pid) {
+    add_resource_attribute(g.resource, "otelbpf.process.ns_pid", std::to_string(ns_pid));
+    add_resource_attribute(g.resource, "otelbpf.process.pid_namespace", "4026532000");
+  }
+  return g;
+}
+
+l7::L7Record record_of(const char* protocol, l7::Role role, std::string name, std::uint32_t req_seq,
+                       std::uint32_t resp_seq) {
+  l7::L7Record r;
+  r.protocol = protocol;
+  r.role = role;
+  r.span_name = std::move(name);
+  r.start_ns = 1'000'000;
+  r.end_ns = 1'250'000;
+  r.req_seq = req_seq;
+  r.resp_seq = resp_seq;
+  r.req_bytes = 120;
+  r.resp_bytes = 480;
+  r.req_tid = 77;
+  r.resp_tid = 77;
+  return r;
+}
+
+// Records of every shape the parsers make: HTTP with a trace context, a secret in the query and bytes that
+// are not UTF-8; an HTTP client naming its server; SQL and Redis calls; DNS over UDP; gRPC; a request whose
+// answer never came; a TLS connection.
+struct Case {
+  l7::L7Record record;
+  otelbpf_socket_info sock;
+  bool has_socket = true;
+  std::uint64_t syscall_trace_id = 0;
+  bool tls = false;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  {
+    auto r = record_of("http1", l7::Role::kServer, "GET /api/orders", 1000, 2000);
+    r.attributes.emplace_back("http.request.method", std::string("GET"));
+    r.attributes.emplace_back("url.path", std::string("/api/orders"));
+    r.attributes.emplace_back("url.query", std::string("token=s3cr3t&page=2"));
+    r.attributes.emplace_back("server.address", std::string("shop.svc"));
+    r.attributes.emplace_back("user_agent.original", std::string("bot\xff"));
+    r.attributes.emplace_back("http.response.status_code", std::int64_t{200});
+    auto ctx = l7::parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    ctx->tracestate = "vendor=1";
+    ctx->request_id = "req-1";
+    r.context = ctx;
+    out.push_back({std::move(r), socket_of("10.0.0.2", 80, "10.0.0.1", 40000), true, 31, false});
+  }
+  {
+    auto r = record_of("http1", l7::Role::kClient, "POST /checkout", 3000, 4000);
+    r.attributes.emplace_back("http.request.method", std::string("post"));
+    r.attributes.emplace_back("url.full", std::string("http://pay:8080/checkout?card=4111#x"));
+    r.attributes.emplace_back("server.port", std::int64_t{8080});
+    out.push_back({std::move(r), socket_of("10.0.0.1", 40001, "10.0.0.9", 8080), true, 32, true});
+  }
+  {
+    auto r = record_of("mysql", l7::Role::kClient, "SELECT users", 5000, 6000);
+    r.attributes.emplace_back("db.system", std::string("mysql"));
+    r.attributes.emplace_back("db.statement", std::string("SELECT *  FROM users WHERE id = 42;"));
+    r.error = true;
+    r.status_message = "Duplicate entry 'ann@example.org' for key 'email'";
+    out.push_back({std::move(r), socket_of("10.0.0.1", 40002, "10.0.0.3", 3306)});
+  }
+  {
+    auto r = record_of("redis", l7::Role::kClient, "GET", 7000, 8000);
+    r.attributes.emplace_back("db.system", std::string("redis"));
+    r.attributes.emplace_back("db.statement", std::string("get user:1"));
+    out.push_back({std::move(r), socket_of("10.0.0.1", 40003, "10.0.0.4", 6379)});
+  }
+  {
+    auto r = record_of("dns", l7::Role::kClient, "A shop.svc", 0, 0);
+    r.attributes.emplace_back("otelbpf.dns.id", std::int64_t{4242});
+    r.attributes.emplace_back("dns.question.name", std::string("shop.svc"));
+    r.attributes.emplace_back("otelbpf.dns.question.type", std::string("A"));
+    out.push_back({std::move(r), socket_of("10.0.0.1", 53000, "10.0.0.10", 53, true)});
+  }
+  {
+    auto r = record_of("http2", l7::Role::kClient, "shop.Cart/Add", 9000, 9500);
+    r.attributes.emplace_back("rpc.service", std::string("shop.Cart"));
+    r.attributes.emplace_back("rpc.method", std::string("Add"));
+    out.push_back({std::move(r), socket_of("10.0.0.1", 40004, "10.0.0.5", 50051)});
+  }
+  {
+    auto r = record_of("http1", l7::Role::kServer, "", 11000, 0);
+    r.response_missing = true;
+    r.end_ns = r.start_ns - 10;  // an end before the start is the start
+    out.push_back({std::move(r), {}, false});
+  }
+  return out;
+}
+
+void expect_same_facts(const SpanFacts& a, const SpanFacts& b) {
+  EXPECT_EQ(a.trace_id, b.trace_id);
+  EXPECT_EQ(a.span_id, b.span_id);
+  EXPECT_EQ(a.parent_span_id, b.parent_span_id);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.start_ns, b.start_ns);
+  EXPECT_EQ(a.end_ns, b.end_ns);
+  EXPECT_EQ(a.pid, b.pid);
+  EXPECT_EQ(a.ns_pid, b.ns_pid);
+  EXPECT_EQ(a.pid_namespace, b.pid_namespace);
+  EXPECT_EQ(a.thread_id, b.thread_id);
+  EXPECT_EQ(a.service, b.service);
+  EXPECT_EQ(a.has_context, b.has_context);
+  EXPECT_EQ(a.syscall_trace_id, b.syscall_trace_id);
+  EXPECT_EQ(a.tcp_key, b.tcp_key);
+  EXPECT_EQ(a.dns_exchange, b.dns_exchange);
+  EXPECT_EQ(a.operation, b.operation);
+  EXPECT_EQ(a.peer_address, b.peer_address);
+  EXPECT_EQ(a.peer_port, b.peer_port);
+  EXPECT_EQ(a.local_port, b.local_port);
+  EXPECT_EQ(a.local_address, b.local_address);
+  EXPECT_EQ(a.server_port, b.server_port);
+  EXPECT_EQ(a.method, b.method);
+  EXPECT_EQ(a.target, b.target);
+  EXPECT_EQ(a.call_key, b.call_key);
+}
+
+TEST(CompactSysSpan, TheLinkRulesReadWhatIsExported) {
+  SpanIdGenerator ids;
+  const auto group = group_of(4242, "srv", 7);
+  for (auto& c : cases()) {
+    SCOPED_TRACE(c.record.protocol + " " + c.record.span_name);
+    SysSpanOrigin origin;
+    origin.sock = c.has_socket ? &c.sock : nullptr;
+    origin.syscall_trace_id = c.syscall_trace_id;
+    origin.monotonic_to_wall_ns = 1'700'000'000'000'000'000;
+    origin.tls = c.tls;
+    const SysSpan span = make_sys_span(std::move(c.record), origin, ids);
+    otlp::Span exported;
+    export_sys_span(group, span, exported);
+
+    const SpanFacts compact = facts_of_sys_span(group, span);
+    expect_same_facts(compact, facts_of_span(exported, group.resource, SpanSource::kSys));
+    EXPECT_FALSE(compact.trace_id.empty());
+    EXPECT_EQ(compact.pid, 4242);
+    EXPECT_EQ(compact.ns_pid, 7);
+
+    ASSERT_GE(exported.attributes_size(), 9);
+    for (const auto& kv : exported.attributes()) {
+      SCOPED_TRACE(kv.key());
+      const auto found = find_sys_attribute(group, span, kv.key());
+      ASSERT_TRUE(found.has_value());
+      switch (kv.value().value_case()) {
+        case otlp::AnyValue::kStringValue:
+          EXPECT_EQ(std::get<std::string>(*found), kv.value().string_value());
+          EXPECT_TRUE(l7::is_valid_utf8(kv.value().string_value()));
+          break;
+        case otlp::AnyValue::kIntValue:
+          EXPECT_EQ(std::get<std::int64_t>(*found), kv.value().int_value());
+          break;
+        case otlp::AnyValue::kBoolValue:
+          EXPECT_EQ(std::get<bool>(*found), kv.value().bool_value());
+          break;
+        default:
+          ADD_FAILURE() << "unexpected value type";
+      }
+    }
+    EXPECT_FALSE(find_sys_attribute(group, span, "no.such.attribute").has_value());
+    // What an OTLP receiver gets (string fields are checked for UTF-8 as they are parsed).
+    otlp::Span parsed;
+    EXPECT_TRUE(parsed.ParseFromString(exported.SerializeAsString()));
+  }
+  // The secrets and the bytes that are not text, as exported.
+  SpanIdGenerator more;
+  auto first = cases().front();
+  SysSpanOrigin origin;
+  origin.sock = &first.sock;
+  const auto span = make_sys_span(std::move(first.record), origin, more);
+  EXPECT_EQ(std::get<std::string>(*find_sys_attribute(group, span, "url.query")),
+            "token=REDACTED&page=REDACTED");
+  EXPECT_EQ(std::get<std::string>(*find_sys_attribute(group, span, "user_agent.original")),
+            "bot\xef\xbf\xbd");
+  EXPECT_EQ(std::get<std::string>(*find_sys_attribute(group, span, "server.address")), "shop.svc");
+}
+
+TEST(CompactSysSpan, BothEndsOfAnExchangeLinkAndLeaveAsOtlpWithTheirBytes) {
+  MetricsRegistry metrics;
+  MemoryBudget budget(64 << 20, metrics);
+  AssemblerOptions options;
+  options.memory = &budget;
+  std::map<std::string, otlp::Span> out;
+  std::map<std::string, otlp::ResourceSpans> resource_of;
+  std::size_t emitted_bytes = 0;
+  TraceAssembler assembler(
+      options,
+      [&](std::shared_ptr<SpanBatch> b) {
+        emitted_bytes += b->charge.bytes();
+        EXPECT_TRUE(b->sys_groups.empty());
+        for (const auto& rs : b->request.resource_spans())
+          for (const auto& ss : rs.scope_spans()) {
+            EXPECT_EQ(ss.scope().name(), "otelbpf.syscall");
+            for (const auto& s : ss.spans()) {
+              out[s.span_id()] = s;
+              resource_of[s.span_id()] = rs;
+            }
+          }
+      },
+      metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  SpanIdGenerator ids;
+  // The client (pid 200) calls the server (pid 100) on this node; the tracer flushes each in a batch.
+  auto batch_with = [&](std::uint32_t pid, const char* exe, l7::Role role, otelbpf_socket_info sock) {
+    auto group = group_of(pid, exe);
+    SysSpanOrigin origin;
+    origin.sock = &sock;
+    auto r = record_of("http1", role, "GET /", 1000, 2000);
+    r.attributes.emplace_back("http.request.method", std::string("GET"));
+    r.attributes.emplace_back("url.path", std::string("/"));
+    group.spans.push_back(make_sys_span(std::move(r), origin, ids));
+    SpanBatch b;
+    b.source = SpanSource::kSys;
+    b.sys_groups.push_back(std::move(group));
+    const auto bytes = approx_resident_bytes(b);
+    EXPECT_GT(bytes, sizeof(SysSpan));
+    EXPECT_TRUE(budget.try_charge(bytes));
+    b.charge = MemoryCharge(&budget, bytes);
+    return b;
+  };
+  auto client = batch_with(200, "wrk", l7::Role::kClient, socket_of("127.0.0.1", 40000, "127.0.0.1", 80));
+  auto server = batch_with(100, "nginx", l7::Role::kServer, socket_of("127.0.0.1", 80, "127.0.0.1", 40000));
+  const auto client_id = sys_span_id(client.sys_groups[0].spans[0]);
+  const auto client_trace = sys_span_trace_id(client.sys_groups[0].spans[0]);
+  const auto server_id = sys_span_id(server.sys_groups[0].spans[0]);
+  assembler.add(std::move(client), t0);
+  assembler.add(std::move(server), t0 + std::chrono::milliseconds(1));
+  assembler.poll(t0 + std::chrono::milliseconds(10));
+  ASSERT_EQ(out.size(), 2u) << "both ends in: nothing is left to wait for";
+  EXPECT_EQ(assembler.buffered_spans(), 0u);
+  const auto& s = out.at(server_id);
+  EXPECT_EQ(s.parent_span_id(), client_id);
+  EXPECT_EQ(s.trace_id(), client_trace);
+  EXPECT_EQ(out.at(client_id).trace_id(), client_trace);
+  for (const auto& [id, span] : out) {
+    const auto* source = find_attribute(span.attributes(), "otelbpf.span.source");
+    ASSERT_NE(source, nullptr);
+    EXPECT_EQ(source->string_value(), "sys");
+  }
+  EXPECT_EQ(resource_of.at(server_id).resource().attributes(0).value().string_value(), "nginx");
+  // The emitted batches carried the bytes of the OTLP spans they became; the compact spans' bytes are gone.
+  EXPECT_GT(emitted_bytes, 2 * 1000u);
+  assembler.poll(t0 + std::chrono::minutes(5));
+  EXPECT_LT(budget.held(), 8 * 1024u) << "what is left once everything has gone";
+}
+
+}  // namespace
+}  // namespace otelbpf
