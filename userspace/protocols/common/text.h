@@ -8,7 +8,13 @@ namespace otelbpf::l7 {
 
 constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool iequals(std::string_view a, std::string_view b);
+// Inline: the parsers compare every header name they read with several known ones.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
 bool istarts_with(std::string_view s, std::string_view prefix);
 
 // Strips optional whitespace (SP, HTAB) at both ends.

@@ -267,6 +267,16 @@ std::optional<TraceContext> parse_sw8(std::string_view value) {
   return c;
 }
 
+bool is_trace_context_header(std::string_view name) {
+  static constexpr std::string_view kRead[] = {"traceparent",  "tracestate",  "b3",
+                                               "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+                                               "x-b3-sampled", "x-b3-flags",  "uber-trace-id",
+                                               "sw8",          "x-request-id"};
+  for (auto read : kRead)
+    if (iequals(name, read)) return true;
+  return false;
+}
+
 std::optional<TraceContext> extract_trace_context(const HeaderList& headers) {
   std::optional<TraceContext> c;
   if (const std::string* tp = find_header(headers, "traceparent")) {

@@ -37,6 +37,9 @@ const char* to_string(TraceContext::Source s);
 // invalid header of a stronger kind is ignored (W3C says so for traceparent) and the next kind is tried.
 // Returns nullopt when nothing usable (not even x-request-id) is present.
 std::optional<TraceContext> extract_trace_context(const HeaderList& headers);
+// Whether extract_trace_context reads a header of this name (case-insensitive): parsers that keep only
+// what is read keep these.
+bool is_trace_context_header(std::string_view name);
 
 // The single-header parsers, exposed for tests and for protocols that carry one value out of band.
 std::optional<TraceContext> parse_traceparent(std::string_view value);

@@ -15,12 +15,24 @@ constexpr std::array<std::string_view, 19> kMethods = {
     "PROPPATCH", "MKCOL", "COPY", "MOVE",   "LOCK", "UNLOCK",  "REPORT", "SEARCH",  "PURGE",
 };
 
-bool is_tchar(char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
+// tchar (RFC 9110 §5.6.2) by table: every byte of every field name is tested.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
+bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
+
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!is_tchar(c)) return false;
+  return true;
+}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -63,12 +75,19 @@ bool parse_status_line(std::string_view line, Message* msg) {
   return true;
 }
 
-// One field line. `last_kept` says whether the previous field was stored, for obsolete line folding.
-bool add_field_line(std::string_view line, Message* msg, size_t max_headers, bool* last_kept) {
+// What the field lines before this one left, for obsolete line folding.
+struct FieldLines {
+  bool any = false;        // a field line came before
+  bool last_kept = false;  // ... and it was stored
+};
+
+// One field line.
+bool add_field_line(std::string_view line, Message* msg, size_t max_headers,
+                    bool (*keep_header)(std::string_view), FieldLines* fields) {
   if (line.front() == ' ' || line.front() == '\t') {
     // obs-fold (RFC 9112 §5.2): a continuation of the previous field value.
-    if (msg->headers.empty() && !*last_kept) return false;
-    if (*last_kept) {
+    if (!fields->any) return false;
+    if (fields->last_kept) {
       std::string& v = msg->headers.back().second;
       v.push_back(' ');
       v.append(trim_ows(line));
@@ -99,8 +118,9 @@ bool add_field_line(std::string_view line, Message* msg, size_t max_headers, boo
     const std::string_view last = trim_ows(comma == std::string_view::npos ? value : value.substr(comma + 1));
     msg->chunked = iequals(last, "chunked");
   }
-  *last_kept = msg->headers.size() < max_headers;
-  if (*last_kept) msg->headers.emplace_back(std::string(name), std::string(value));
+  fields->any = true;
+  fields->last_kept = msg->headers.size() < max_headers && (!keep_header || keep_header(name));
+  if (fields->last_kept) msg->headers.emplace_back(std::string(name), std::string(value));
   return true;
 }
 
@@ -178,7 +198,8 @@ size_t find_header_end(std::string_view buf, size_t from) {
   return std::string_view::npos;
 }
 
-ParseState parse_header_block(std::string_view block, MessageKind kind, Message* msg, size_t max_headers) {
+ParseState parse_header_block(std::string_view block, MessageKind kind, Message* msg, size_t max_headers,
+                              bool (*keep_header)(std::string_view)) {
   size_t pos = 0;
   std::string_view line;
   if (!next_line(block, &pos, &line)) return ParseState::kNeedsMoreData;
@@ -187,15 +208,16 @@ ParseState parse_header_block(std::string_view block, MessageKind kind, Message*
                         : kind == MessageKind::kResponse ? parse_status_line(line, msg)
                                                          : false;
   if (!start_ok) return ParseState::kInvalid;
-  bool last_kept = false;
+  FieldLines fields;
   while (next_line(block, &pos, &line)) {
     if (line.empty()) return ParseState::kSuccess;
-    if (!add_field_line(line, msg, max_headers, &last_kept)) return ParseState::kInvalid;
+    if (!add_field_line(line, msg, max_headers, keep_header, &fields)) return ParseState::kInvalid;
   }
   return ParseState::kNeedsMoreData;
 }
 
-void parse_truncated_header(std::string_view partial, MessageKind kind, Message* msg, size_t max_headers) {
+void parse_truncated_header(std::string_view partial, MessageKind kind, Message* msg, size_t max_headers,
+                            bool (*keep_header)(std::string_view)) {
   msg->kind = kind;
   size_t pos = 0;
   std::string_view first;
@@ -220,10 +242,10 @@ void parse_truncated_header(std::string_view partial, MessageKind kind, Message*
   }
   if (!first_complete) return;
   std::string_view line;
-  bool last_kept = false;
+  FieldLines fields;
   while (next_line(partial, &pos, &line) && !line.empty()) {
     // A malformed line in a cut header is skipped: what is there is still worth recording.
-    add_field_line(line, msg, max_headers, &last_kept);
+    add_field_line(line, msg, max_headers, keep_header, &fields);
   }
 }
 
@@ -394,8 +416,8 @@ size_t StreamParser::step_header(std::string_view data, uint64_t pos) {
 bool StreamParser::header_done(size_t header_len) {
   Message& m = *cur_;
   m.kind = kind_;
-  if (parse_header_block(std::string_view(header_buf_).substr(0, header_len), kind_, &m,
-                         limits_.max_headers) != ParseState::kSuccess) {
+  if (parse_header_block(std::string_view(header_buf_).substr(0, header_len), kind_, &m, limits_.max_headers,
+                         limits_.keep_header) != ParseState::kSuccess) {
     return false;
   }
   const std::string_view method =
@@ -430,7 +452,7 @@ void StreamParser::header_cut(bool at_close) {
   ++stats_.truncated_headers;
   if (!at_close) ++stats_.resyncs;
   Message& m = *cur_;
-  parse_truncated_header(header_buf_, kind_, &m, limits_.max_headers);
+  parse_truncated_header(header_buf_, kind_, &m, limits_.max_headers, limits_.keep_header);
   m.header_truncated = true;
   m.framing_lost = true;
   // Only used by the lost-framing heuristics: the real framing depends on fields that were not captured.

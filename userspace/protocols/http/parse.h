@@ -25,12 +25,14 @@ size_t find_header_end(std::string_view buf, size_t from = 0);
 // Parses a complete header block (start line through the empty line) of the given kind into msg: start
 // line, fields (at most max_headers kept), Content-Length and Transfer-Encoding.
 ParseState parse_header_block(std::string_view block, MessageKind kind, Message* msg,
-                              size_t max_headers = Limits{}.max_headers);
+                              size_t max_headers = Limits{}.max_headers,
+                              bool (*keep_header)(std::string_view) = nullptr);
 
 // Best effort on a header block cut short by the capture: the start line (or as much of it as is there)
 // and the complete field lines before the cut.
 void parse_truncated_header(std::string_view partial, MessageKind kind, Message* msg,
-                            size_t max_headers = Limits{}.max_headers);
+                            size_t max_headers = Limits{}.max_headers,
+                            bool (*keep_header)(std::string_view) = nullptr);
 
 // Sets msg->framing from its header; `request_method` is the method of the request a response answers
 // ("" when unknown). kInvalid for a request whose Transfer-Encoding does not end in chunked.

@@ -111,8 +111,36 @@ L7Record make_record(const Message& request, const Message* response, Role role)
   return r;
 }
 
+namespace {
+
+// The fields emit() reads: Host, User-Agent and the trace context's. The first letter tells most other
+// fields apart (Accept*, Connection, Content-*, Cookie, Date...) without a comparison.
+bool stitcher_reads_header(std::string_view name) {
+  if (name.empty()) return false;
+  switch (ascii_lower(name.front())) {
+    case 'h':
+      return iequals(name, "host");
+    case 'u':
+      return iequals(name, "user-agent") || is_trace_context_header(name);
+    case 't':
+    case 'b':
+    case 's':
+    case 'x':
+      return is_trace_context_header(name);
+    default:
+      return false;
+  }
+}
+
+Limits keeping_read_headers(Limits limits) {
+  limits.keep_header = &stitcher_reads_header;
+  return limits;
+}
+
+}  // namespace
+
 Stitcher::Stitcher(const Limits& limits)
-    : limits_(limits),
+    : limits_(keeping_read_headers(limits)),
       egress_(Direction::kEgress, *this, stats_, limits_),
       ingress_(Direction::kIngress, *this, stats_, limits_) {}
 

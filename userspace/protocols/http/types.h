@@ -55,6 +55,9 @@ struct Message {
 struct Limits {
   size_t max_header_bytes = 16 * 1024;  // per message, per direction; more is an error and a resync
   size_t max_headers = 128;             // further fields are not kept (framing still honours them)
+  // Which fields are kept (nullptr: all). The stitcher keeps only those it reads: every other field would
+  // cost two strings per message for nothing (framing still reads every field).
+  bool (*keep_header)(std::string_view name) = nullptr;
   size_t max_chunk_line_bytes = 1024;   // chunk-size line with extensions
   size_t max_pending_requests = 64;     // requests awaiting a response; the oldest is evicted beyond
 };

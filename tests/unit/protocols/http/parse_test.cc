@@ -1,5 +1,7 @@
 #include "protocols/http/parse.h"
 
+#include "protocols/common/text.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -117,6 +119,22 @@ TEST(parse_header_block, FieldsBeyondTheLimitStillFrameTheMessage) {
   ASSERT_EQ(parse_header_block(block, MessageKind::kResponse, &m, 4), ParseState::kSuccess);
   EXPECT_EQ(m.headers.size(), 4u);
   EXPECT_TRUE(m.chunked);
+}
+
+TEST(parse_header_block, OnlyTheFieldsAskedForAreKeptWhileFramingReadsThemAll) {
+  Message m;
+  auto only_host = [](std::string_view name) { return iequals(name, "host"); };
+  ASSERT_EQ(
+      parse_header_block("POST / HTTP/1.1\r\nAccept: */*\r\n  folded\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+                         MessageKind::kRequest, &m, Limits{}.max_headers, only_host),
+      ParseState::kSuccess);
+  ASSERT_EQ(m.headers.size(), 1u);
+  EXPECT_EQ(*m.header("host"), "a");
+  EXPECT_EQ(m.content_length, 3u);
+  Message fold_first;
+  EXPECT_EQ(parse_header_block("GET / HTTP/1.1\r\n folded-first\r\n\r\n", MessageKind::kRequest, &fold_first,
+                               Limits{}.max_headers, only_host),
+            ParseState::kInvalid);
 }
 
 TEST(parse_header_block, IncompleteBlockNeedsMoreData) {

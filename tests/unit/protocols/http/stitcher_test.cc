@@ -591,6 +591,32 @@ TEST(HttpStitcher, TraceContextComesFromTheRequest) {
   EXPECT_EQ(t.request_id, "abc-123");
 }
 
+// The stitcher keeps only the fields it reads (Limits::keep_header): every kind of trace context still
+// gets through, among fields it drops, in any case, next to a folded field it drops.
+TEST(HttpStitcher, EveryTraceContextKindSurvivesTheFieldFilter) {
+  const std::string kTrace = "4bf92f3577b34da6a3ce929d0e0e4736", kSpan = "00f067aa0ba902b7";
+  const std::pair<std::string, TraceContext::Source> kinds[] = {
+      {"B3: " + kTrace + "-" + kSpan + "-1", TraceContext::Source::kB3},
+      {"X-B3-TraceId: " + kTrace + "\r\nAccept: */*\r\nX-B3-SpanId: " + kSpan + "\r\nX-B3-Sampled: 1",
+       TraceContext::Source::kB3Multi},
+      {"Uber-Trace-Id: " + kTrace + ":" + kSpan + ":0:1", TraceContext::Source::kJaeger},
+  };
+  for (const auto& [fields, source] : kinds) {
+    SCOPED_TRACE(fields);
+    Conversation c;
+    c.in("GET /a HTTP/1.1\r\nAccept-Language: en\r\n  folded-into-a-dropped-field\r\nHost: shop\r\n" +
+         fields + "\r\nCookie: s=1\r\nUSER-AGENT: k6/0.5\r\n\r\n");
+    c.out("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    ExpectClean(c.stats());
+    ASSERT_EQ(c.records.size(), 1u);
+    ASSERT_TRUE(c.records[0].context.has_value());
+    EXPECT_EQ(c.records[0].context->source, source);
+    EXPECT_EQ(to_hex(c.records[0].context->trace_id), kTrace);
+    EXPECT_EQ(str_attr(c.records[0], "server.address"), "shop");
+    EXPECT_EQ(str_attr(c.records[0], "user_agent.original"), "k6/0.5");
+  }
+}
+
 TEST(HttpStitcher, UpgradeEndsHttpOnTheConnection) {
   Conversation c;
   c.in("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
