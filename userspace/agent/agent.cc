@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include "spans/sys_span_export.h"
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -94,11 +96,14 @@ class AttributeAndExport {
         stop_deadline_(stop_deadline) {}
 
   void operator()(std::shared_ptr<SpanBatch> batch) const {
+    // The router and the gateway's filter read OTLP spans (the assembler emits compact sys spans only
+    // when neither runs; this is for safety).
+    if ((router_ || gateway_mode_) && !batch->sys_groups.empty()) export_sys_groups(*batch);
     // A node agent's spans that wait for a partner on another node go to the gateway tier instead.
     if (router_) router_->route(*batch);
     // A gateway links with the node agents' copies of client ends; their originals left from their nodes.
     if (gateway_mode_) drop_gateway_references(*batch);
-    if (batch->request.resource_spans_size() == 0) return;
+    if (batch->request.resource_spans_size() == 0 && batch->sys_groups.empty()) return;
     attribution_.attributor->annotate(*batch);
     const std::shared_ptr<const SpanBatch> shared = std::move(batch);
     if (trace_view_) trace_view_->offer(shared);

@@ -78,6 +78,8 @@ AssemblerOptions assembler_options(const AgentConfig::Assembler& assembler, bool
                           .expect_net_spans = expect_net_spans,
                           .gateway_routing = gateway_routing,
                           .peer_spans = peer_spans,
+                          // Gateway routing marks spans with attributes as they leave: those leave as OTLP.
+                          .compact_sys_output = !gateway_routing,
                           .memory = memory};
 }
 

@@ -432,6 +432,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
+  std::map<int, int> compact_groups;  // input sys group -> output sys group
   std::size_t moved_spans = 0, exported_compact = 0, copied_bytes = 0;
   const std::size_t waiting_before = p.waiting;
   std::vector<std::string> emitted;
@@ -470,6 +471,33 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     slot.left = true;
     --p.waiting;
     --buffered_spans_;
+    if (compact && options_.compact_sys_output) {
+      // Stays compact: linked in place, moved to the output's group of its process.
+      auto [group_of, fresh] = compact_groups.try_emplace(slot.resource, -1);
+      int& out_group = group_of->second;
+      if (fresh) {
+        const auto& in_group = p.batch->sys_groups[static_cast<std::size_t>(slot.resource)];
+        out_group = static_cast<int>(out->sys_groups.size());
+        auto& group = out->sys_groups.emplace_back();
+        group.resource = in_group.resource;
+        group.pid = in_group.pid;
+        group.executable = in_group.executable;
+        if (options_.memory) copied_bytes += approx_resident_bytes(group);
+      }
+      auto& sys = out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(std::move(*in_sys));
+      ++moved_spans;
+      if (resolution) {
+        SpanFacts& f = fit->second;
+        if (f.pair_complete) --p.complete;
+        if (record_link(f, *resolution)) {
+          sys.linked = true;
+          sys.linked_trace_id = resolution->trace_id;
+          sys.linked_parent_span_id = resolution->parent_span_id;
+        }
+        emitted.push_back(f.span_id);
+      }
+      continue;
+    }
     // Keys of the output's groups: a compact group's index is kept apart from the request's resources.
     const int resource_key = compact ? -1 - slot.resource : slot.resource;
     auto& out_rs = resources[resource_key];
@@ -497,7 +525,6 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     if (compact) {
       // The compact span becomes OTLP here, and its own buffers go at once.
       export_sys_span(p.batch->sys_groups[static_cast<std::size_t>(slot.resource)], *in_sys, span);
-      add_span_attribute_view(span, kSpanSourceAttribute, std::string_view("sys"));
       *in_sys = SysSpan{};
       ++exported_compact;
       if (options_.memory) copied_bytes += approx_resident_bytes(span);
@@ -514,7 +541,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     }
   }
   settle(emitted);
-  if (resources.empty()) return;
+  if (resources.empty() && out->sys_groups.empty()) return;
   if (options_.memory) {
     // The spans' bytes move with them; the copies of their resources and scopes are new, estimated as
     // they were made (the scopes, their headers and span slots, now that they are filled). The input's
@@ -537,6 +564,14 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
 }
 
 void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
+  if (!record_link(f, r)) return;
+  if (f.source == SpanSource::kApp)
+    set_span_attribute(span, "otelbpf.original_parent_span_id", to_hex(span.parent_span_id()));
+  span.set_trace_id(r.trace_id);
+  span.set_parent_span_id(r.parent_span_id);
+}
+
+bool TraceAssembler::record_link(SpanFacts& f, const Resolution& r) {
   mark_emitted(f);
   frozen_[f.span_id] = r;
   ++frozen_by_trace_[r.trace_id];
@@ -547,13 +582,10 @@ void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
           .counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
                    {{"source", "sys"}})
           .inc();
-    return;
+    return false;
   }
-  if (f.source == SpanSource::kApp)
-    set_span_attribute(span, "otelbpf.original_parent_span_id", to_hex(span.parent_span_id()));
-  span.set_trace_id(r.trace_id);
-  span.set_parent_span_id(r.parent_span_id);
   count_link(r.rule);
+  return true;
 }
 
 bool TraceAssembler::fact_wanted_by_late_app_spans(const SpanFacts& f) const {

@@ -58,6 +58,10 @@ struct AssemblerOptions {
   // Spans of calls traced here may arrive from other agents (receiver.peer_agents, or this is a gateway):
   // their batches come a link window or more late, so the facts they link to are kept longer.
   bool peer_spans = false;
+  // The tracer's compact sys spans leave compact (linked in place) instead of as OTLP: for sinks that
+  // take both forms (the agent's exporters, trace view and pod attribution). Not with gateway routing,
+  // which marks spans with attributes.
+  bool compact_sys_output = false;
   // The agent's memory budget: the batches it emits hold their spans' bytes, and the facts it keeps are
   // charged too (nullptr: no accounting).
   MemoryBudget* memory = nullptr;
@@ -150,6 +154,9 @@ class TraceAssembler {
   // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
   void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
   void link(otlp::Span& span, SpanFacts& f, const Resolution& r);
+  // The bookkeeping of a span leaving with resolution `r` (frozen, counted); true when its trace and
+  // parent change to r's.
+  bool record_link(SpanFacts& f, const Resolution& r);
   void mark_emitted(SpanFacts& f);
   // A sys CLIENT span of a thread link that leaves or is forgotten no longer waits for its request.
   void release_waiting_thread_client(const SpanFacts& f);

@@ -1,5 +1,7 @@
 #include "export/export_worker.h"
 
+#include "spans/sys_span_export.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -46,6 +48,24 @@ ExportWorker::ExportWorker(std::unique_ptr<SpanExporter> exporter, ExportWorkerO
 
 ExportWorker::~ExportWorker() { shutdown(std::chrono::milliseconds(0)); }
 
+// The spool and retries take OTLP: a batch of compact sys spans is exported for them (rare: a failing
+// endpoint or a full queue).
+otlp::ExportRequest ExportWorker::otlp_of(const SpanBatch& batch) {
+  return batch.sys_groups.empty() ? batch.request : otlp_request_of(batch);
+}
+
+ExportWorker::BatchPtr ExportWorker::in_exporter_form(BatchPtr batch) const {
+  if (batch->sys_groups.empty() || exporter_->takes_compact_spans()) return batch;
+  // This exporter's own OTLP copy (the batch may be shared with other exporters and the trace view); its
+  // bytes are not charged to the budget, and it lives while the exporter sends it.
+  auto copy = std::make_shared<SpanBatch>();
+  copy->source = batch->source;
+  copy->peer_address = batch->peer_address;
+  copy->from_peer_agent = batch->from_peer_agent;
+  copy->request = otlp_request_of(*batch);
+  return copy;
+}
+
 bool ExportWorker::enqueue(std::shared_ptr<const SpanBatch> batch) {
   if (!batch) return true;
   const std::size_t spans = batch->span_count();
@@ -54,7 +74,7 @@ bool ExportWorker::enqueue(std::shared_ptr<const SpanBatch> batch) {
     queue_batches_.set(static_cast<std::int64_t>(queue_.size()));
     return true;
   }
-  park(batch->request, spans, queue_.closed() ? "shutdown" : "queue_full");
+  park(otlp_of(*batch), spans, queue_.closed() ? "shutdown" : "queue_full");
   return false;
 }
 
@@ -135,7 +155,11 @@ void ExportWorker::leave_degraded() {
 const otlp::ExportRequest& ExportWorker::merged_request(Pending& pending) {
   if (!pending.merged) {
     pending.request.Clear();
-    for (const auto& part : pending.parts) pending.request.MergeFrom(part->request);
+    for (const auto& part : pending.parts)
+      if (part->sys_groups.empty())
+        pending.request.MergeFrom(part->request);
+      else
+        pending.request.MergeFrom(otlp_request_of(*part));
     pending.merged = true;
   }
   return pending.request;
@@ -143,10 +167,10 @@ const otlp::ExportRequest& ExportWorker::merged_request(Pending& pending) {
 
 ExportOutcome ExportWorker::send(Pending& pending) {
   if (pending.merged || pending.parts.empty()) return exporter_->send(pending.request);
-  std::vector<const otlp::ExportRequest*> parts;
+  std::vector<const SpanBatch*> parts;
   parts.reserve(pending.parts.size());
-  for (const auto& part : pending.parts) parts.push_back(&part->request);
-  return exporter_->send_parts(parts);
+  for (const auto& part : pending.parts) parts.push_back(part.get());
+  return exporter_->send_batches(parts);
 }
 
 bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
@@ -161,6 +185,7 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
     if (!popped) return false;
     first = std::move(*popped);
   }
+  first = in_exporter_form(std::move(first));
   const auto flush_at = Clock::now() + options_.max_batch_delay;
   // Resources are not deduplicated: merging is for fewer requests, not smaller ones.
   out.spans = first->span_count();
@@ -172,6 +197,7 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
     if (wait < Clock::duration::zero()) break;
     auto next = queue_.pop_for(wait);
     if (!next) break;
+    *next = in_exporter_form(std::move(*next));
     const std::size_t spans = (*next)->span_count();
     const std::size_t bytes = sized ? (*next)->request.ByteSizeLong() : 0;
     if (out.spans + spans > options_.max_batch_spans || out.bytes + bytes > options_.max_request_bytes) {
@@ -339,11 +365,11 @@ void ExportWorker::run() {
     }
   }
   if (carry_) {
-    park(carry_->request, carry_->span_count(), "shutdown");
+    park(otlp_of(*carry_), carry_->span_count(), "shutdown");
     carry_.reset();
   }
   while (auto batch = queue_.pop_for(Clock::duration::zero()))
-    park((*batch)->request, (*batch)->span_count(), "shutdown");
+    park(otlp_of(**batch), (*batch)->span_count(), "shutdown");
   queue_batches_.set(0);
 }
 

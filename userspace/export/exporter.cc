@@ -1,9 +1,27 @@
 #include "export/exporter.h"
 
+#include "spans/sys_span_export.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace otelbpf {
+
+ExportOutcome SpanExporter::send_batches(std::span<const SpanBatch* const> batches) {
+  std::vector<otlp::ExportRequest> exported;
+  exported.reserve(batches.size());
+  std::vector<const otlp::ExportRequest*> parts;
+  parts.reserve(batches.size());
+  for (const auto* batch : batches) {
+    if (batch->sys_groups.empty()) {
+      parts.push_back(&batch->request);
+    } else {
+      exported.push_back(otlp_request_of(*batch));
+      parts.push_back(&exported.back());
+    }
+  }
+  return send_parts(parts);
+}
 
 ExportOutcome SpanExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
   if (parts.size() == 1) return send(*parts.front());

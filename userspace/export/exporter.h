@@ -61,6 +61,12 @@ class SpanExporter {
   // it does not (a file), the worker does not size requests: a walk over every span (4% of the agent's
   // time under OTLP ingest).
   virtual bool limits_request_bytes() const { return true; }
+  // Whether send_batches takes the tracer's compact sys spans (model/sys_span.h) as they are (the file
+  // exporter writes their JSON from them). Every other exporter is given their OTLP form by its worker.
+  virtual bool takes_compact_spans() const { return false; }
+  // Several batches sent as the one request merging them would make. The default sends their OTLP
+  // requests (send_parts).
+  virtual ExportOutcome send_batches(std::span<const SpanBatch* const> batches);
 };
 
 }  // namespace otelbpf

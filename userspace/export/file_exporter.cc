@@ -72,11 +72,26 @@ ExportOutcome FileExporter::send(const otlp::ExportRequest& request) {
   return send_parts(one);
 }
 
-ExportOutcome FileExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
-  // The line buffer is kept from send to send, but not at the size of an exceptionally large request.
+// The line buffer is kept from send to send, but not at the size of an exceptionally large request.
+void FileExporter::trim_line_buffer() {
   constexpr std::size_t kKeepLineCapacity = 16u << 20;
   if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);
+}
+
+ExportOutcome FileExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
+  trim_line_buffer();
   encode_otlp_json_into(parts, line_);
+  return write_line();
+}
+
+ExportOutcome FileExporter::send_batches(std::span<const SpanBatch* const> batches) {
+  // Compact sys spans are written from their fields: no OTLP object is made for them.
+  trim_line_buffer();
+  encode_otlp_json_into(batches, line_);
+  return write_line();
+}
+
+ExportOutcome FileExporter::write_line() {
   std::string& line = line_;
   line += '\n';
   std::string error;

@@ -28,10 +28,14 @@ class FileExporter final : public SpanExporter {
   // Every failure (directory not creatable, disk full, ...) is retryable: disks get fixed.
   ExportOutcome send(const otlp::ExportRequest& request) override;
   ExportOutcome send_parts(std::span<const otlp::ExportRequest* const> parts) override;
+  bool takes_compact_spans() const override { return true; }
+  ExportOutcome send_batches(std::span<const SpanBatch* const> batches) override;
   // A line of the file may be as long as it needs.
   bool limits_request_bytes() const override { return false; }
 
  private:
+  void trim_line_buffer();
+  ExportOutcome write_line();  // line_ plus a newline, appended to the file
   bool open_file(std::string& error);
   bool rotate(std::string& error);
   void close_file();

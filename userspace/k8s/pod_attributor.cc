@@ -137,7 +137,7 @@ void PodAttributor::annotate(SpanBatch& batch) {
     const auto spans = spans_of(rs);
     switch (batch.source) {
       case SpanSource::kSys:
-        annotate_sys(rs, spans);
+        annotate_sys(*rs.mutable_resource(), spans);
         break;
       case SpanSource::kApp:
         annotate_app(rs, batch.peer_address, spans);
@@ -147,10 +147,14 @@ void PodAttributor::annotate(SpanBatch& batch) {
     }
     set_attribute(*rs.mutable_resource(), "host.name", options_.host_name, false);
   }
+  // The tracer's compact sys spans: one resource per process, as their OTLP form would have.
+  for (auto& group : batch.sys_groups) {
+    annotate_sys(group.resource, group.spans.size());
+    set_attribute(group.resource, "host.name", options_.host_name, false);
+  }
 }
 
-void PodAttributor::annotate_sys(otlp::ResourceSpans& rs, std::size_t spans) {
-  auto& resource = *rs.mutable_resource();
+void PodAttributor::annotate_sys(otlp::Resource& resource, std::size_t spans) {
   const auto pid_text = string_value(find(resource, "process.pid"));
   std::uint32_t pid = 0;
   const auto parsed = std::from_chars(pid_text.data(), pid_text.data() + pid_text.size(), pid);

@@ -50,7 +50,7 @@ class PodAttributor {
                           bool overwrite) const;
 
  private:
-  void annotate_sys(otlp::ResourceSpans& rs, std::size_t spans);
+  void annotate_sys(otlp::Resource& resource, std::size_t spans);
   void annotate_net(SpanBatch& batch);
   void annotate_app(otlp::ResourceSpans& rs, const std::string& peer_address, std::size_t spans);
   void count(SpanSource source, const char* how, std::size_t spans);

@@ -1,5 +1,7 @@
 #include "model/otlp_json.h"
 
+#include "protocols/common/redact.h"
+
 #include <simdjson.h>
 
 #include <array>
@@ -659,6 +661,36 @@ class Encoder {
     end();
   }
 
+  // Batches as the one request merging them would make: each batch's OTLP resource spans, then its
+  // compact sys spans (model/sys_span.h) written straight from their fields and attribute list, as
+  // resource_spans() would write the OTLP spans they would become (tests/unit/model compares both).
+  void batches(std::span<const SpanBatch* const> parts) {
+    begin();
+    bool any = false;
+    for (const auto* part : parts)
+      any = any || part->request.resource_spans_size() > 0 || !part->sys_groups.empty();
+    if (any) {
+      key("\"resourceSpans\":");
+      out_ += '[';
+      bool first = true;
+      for (const auto* part : parts) {
+        for (const auto& rs : part->request.resource_spans()) {
+          if (!first) out_ += ',';
+          first = false;
+          resource_spans(rs);
+        }
+        for (const auto& group : part->sys_groups) {
+          if (!first) out_ += ',';
+          first = false;
+          sys_group(group);
+        }
+      }
+      out_ += ']';
+      first_ = false;
+    }
+    end();
+  }
+
   void response(const otlp::ExportResponse& response) {
     begin();
     if (response.has_partial_success()) {
@@ -904,6 +936,91 @@ class Encoder {
     end();
   }
 
+  void sys_group(const SysSpanGroup& group) {
+    begin();
+    key("\"resource\":");
+    resource(group.resource);
+    key("\"scopeSpans\":");
+    out_ += '[';
+    begin();
+    key("\"scope\":");
+    begin();
+    string_field("\"name\":", "otelbpf.syscall");
+    string_field("\"version\":", OTELBPF_VERSION);
+    end();
+    if (!group.spans.empty()) {
+      key("\"spans\":");
+      list(group.spans, [&](const SysSpan& s) { sys_span(group, s); });
+    }
+    end();
+    out_ += ']';
+    first_ = false;
+    end();
+  }
+
+  void sys_span(const SysSpanGroup& group, const SysSpan& s) {
+    const auto& ctx = s.record.context;
+    const bool context = ctx && ctx->ids_valid;
+    begin();
+    hex_field("\"traceId\":", sys_span_exported_trace_id(s));
+    hex_field("\"spanId\":", sys_span_id(s));
+    if (context) string_field("\"traceState\":", ctx->tracestate);
+    hex_field("\"parentSpanId\":", sys_span_exported_parent_id(s));
+    if (context) integer_field("\"flags\":", std::uint32_t{ctx->flags});
+    string_field("\"name\":", sys_span_name(s));
+    key("\"kind\":");
+    integer(sys_span_kind(s));
+    quoted_integer_field("\"startTimeUnixNano\":", sys_span_start_unix_ns(s));
+    quoted_integer_field("\"endTimeUnixNano\":", sys_span_end_unix_ns(s));
+    key("\"attributes\":");
+    out_ += '[';
+    bool first = true;
+    for_each_sys_attribute(group, s, [&](std::string_view name, const AttributeView& value) {
+      if (!first) out_ += ',';
+      first = false;
+      begin();
+      string_field("\"key\":", name);
+      key("\"value\":");
+      begin();
+      std::visit(
+          [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::string_view>) {
+              key("\"stringValue\":");
+              // As set_exportable_value makes it: valid UTF-8, a URL query's values redacted.
+              if (name != "url.query" && l7::is_valid_utf8(x))
+                string(x);
+              else
+                string(exportable_attribute_text(name, x));
+            } else if constexpr (std::is_same_v<T, bool>) {
+              key("\"boolValue\":");
+              out_.append(x ? "true" : "false");
+            } else if constexpr (std::is_same_v<T, double>) {
+              key("\"doubleValue\":");
+              real(x);
+            } else {
+              key("\"intValue\":");
+              quoted_integer(x);
+            }
+          },
+          value);
+      end();
+      end();
+      return true;
+    });
+    out_ += ']';
+    first_ = false;
+    if (s.record.error) {
+      key("\"status\":");
+      begin();
+      string_field("\"message\":", exportable_status_message(s.record));
+      key("\"code\":");
+      integer(2);  // STATUS_CODE_ERROR
+      end();
+    }
+    end();
+  }
+
   void resource(const otlp::Resource& r) {
     begin();
     attributes(r.attributes());
@@ -1136,6 +1253,11 @@ std::string encode_otlp_json(std::span<const otlp::ExportRequest* const> parts) 
 void encode_otlp_json_into(std::span<const otlp::ExportRequest* const> parts, std::string& out) {
   out.clear();
   Encoder(out).requests(parts);
+}
+
+void encode_otlp_json_into(std::span<const SpanBatch* const> batches, std::string& out) {
+  out.clear();
+  Encoder(out).batches(batches);
 }
 
 std::string encode_otlp_json(const otlp::ExportResponse& response) {

@@ -32,6 +32,10 @@ std::string encode_otlp_json(std::span<const otlp::ExportRequest* const> parts);
 // encoding time: bench_decode, BM_EncodeOtlpJson vs BM_EncodeOtlpJsonIntoKeptBuffer).
 void encode_otlp_json_into(std::span<const otlp::ExportRequest* const> parts, std::string& out);
 
+// Encodes batches, OTLP and compact sys spans (model/sys_span.h) alike, as the one request merging them
+// would make: a compact span is written as the OTLP span it would become (spans/sys_span_export.h).
+void encode_otlp_json_into(std::span<const SpanBatch* const> batches, std::string& out);
+
 // Encodes an ExportTraceServiceResponse (for answers to JSON requests).
 std::string encode_otlp_json(const otlp::ExportResponse& response);
 

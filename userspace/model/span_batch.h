@@ -27,9 +27,10 @@ using Resource = opentelemetry::proto::resource::v1::Resource;
 enum class SpanSource { kApp, kSys, kNet };
 const char* to_string(SpanSource source);
 
-// A batch is OTLP (`request`: what receivers decode, what the assembler emits) or, from the syscall
-// tracer, compact sys spans (`sys_groups`, model/sys_span.h) that become OTLP as they leave the assembler
-// (spans/sys_span_export.h). Never both.
+// A batch holds OTLP spans (`request`: what receivers decode) and/or the syscall tracer's compact sys
+// spans (`sys_groups`, model/sys_span.h), which stay compact through the assembler and become OTLP (or
+// OTLP/JSON) only where a reader needs it (docs/memory-budget.md, "The compact sys span"). Readers that
+// take only OTLP use spans/sys_span_export.h.
 struct SpanBatch {
   otlp::ExportRequest request;
   std::vector<SysSpanGroup> sys_groups;

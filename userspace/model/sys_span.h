@@ -6,12 +6,17 @@
 // is one object and the record's few buffers. spans/sys_span_export.h reads its attributes (for the link
 // rules) and writes it as OTLP (as it leaves the assembler) from one list, so both always agree.
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
+#include "model/attributes.h"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "protocols/common/record.h"
+#include "protocols/common/trace_context.h"
 
 namespace otelbpf {
 
@@ -28,6 +33,9 @@ struct SysSpan {
   bool udp = false;
   bool ipv6 = false;
   bool tls = false;  // the bytes were TLS plaintext (otelbpf.tls=true)
+  // Where the assembler put it (linked: its trace and parent are these, not the request's or its own).
+  bool linked = false;
+  std::string linked_trace_id, linked_parent_span_id;
 };
 
 // The sys spans of one process from one flush of the tracer, with the process's resource (shared by
@@ -38,6 +46,78 @@ struct SysSpanGroup {
   std::string executable;  // process.executable.name, valid UTF-8
   std::vector<SysSpan> spans;
 };
+
+// An attribute value that points into whatever holds it (a record, a compact sys span).
+using AttributeView = std::variant<std::string_view, std::int64_t, double, bool>;
+AttributeView view_of(const l7::AttributeValue& value);
+// Captured text as it may leave the node: valid UTF-8 (invalid bytes become U+FFFD).
+std::string exportable_text(std::string_view text);
+// Text as it may leave the node under this attribute name: valid UTF-8, and a URL query's values
+// redacted.
+std::string exportable_attribute_text(std::string_view key, std::string_view text);
+// A record's error text for the span status: valid UTF-8, database literals redacted.
+std::string exportable_status_message(const l7::L7Record& record);
+
+// Every attribute of a sys span in the order it is exported: visit(key, AttributeView) returns true to
+// go on, false to stop. The values are as captured; set_exportable_value / exportable_attribute_text make
+// them what leaves the node.
+template <class Visit>
+void for_each_sys_attribute(const SysSpanGroup& group, const SysSpan& span, Visit&& visit) {
+  bool going = true;
+  auto at = [&](std::string_view key, const AttributeView& value) {
+    if (going) going = visit(key, value);
+  };
+  const auto& record = span.record;
+  const auto& ctx = record.context;
+  if (ctx && ctx->ids_valid) at(attr::kTraceContextSource, std::string_view(l7::to_string(ctx->source)));
+  if (ctx && !ctx->request_id.empty())
+    at("http.request.header.x-request-id", std::string_view(ctx->request_id));
+  at(attr::kProcessPid, std::int64_t{group.pid});
+  at("process.executable.name", std::string_view(group.executable));
+  at("thread.id", std::int64_t{record.req_tid});
+  if (span.has_socket) {
+    const bool server = record.role == l7::Role::kServer;
+    at("network.transport", std::string_view(span.udp ? "udp" : "tcp"));
+    at("network.type", std::string_view(span.ipv6 ? "ipv6" : "ipv4"));
+    at("network.peer.address", std::string_view(span.peer_address));
+    at("network.peer.port", std::int64_t{span.peer_port});
+    at("network.local.address", std::string_view(span.local_address));
+    at("network.local.port", std::int64_t{span.local_port});
+    // The protocol may already have named the server (HTTP Host); the socket's view is the address.
+    if (!l7::find_attribute(record, "server.address"))
+      at("server.address", std::string_view(server ? span.local_address : span.peer_address));
+    if (!l7::find_attribute(record, "server.port"))
+      at("server.port", std::int64_t{server ? span.local_port : span.peer_port});
+    at("client.address", std::string_view(server ? span.peer_address : span.local_address));
+    at("client.port", std::int64_t{server ? span.peer_port : span.local_port});
+  }
+  for (const auto& [key, value] : record.attributes) at(key.view(), view_of(value));
+  at(attr::kL7Protocol, std::string_view(record.protocol));
+  if (span.tls) at(attr::kTls, true);
+  at("otelbpf.req.bytes", static_cast<std::int64_t>(record.req_bytes));
+  at("otelbpf.resp.bytes", static_cast<std::int64_t>(record.resp_bytes));
+  at(attr::kReqSeq, std::int64_t{record.req_seq});
+  at(attr::kRespSeq, std::int64_t{record.resp_seq});
+  if (span.syscall_trace_id) {
+    char text[24];
+    const auto end = std::to_chars(text, text + sizeof text, span.syscall_trace_id).ptr;
+    at(attr::kSyscallTraceId, std::string_view(text, static_cast<std::size_t>(end - text)));
+  }
+  if (record.response_missing) at("otelbpf.response_missing", true);
+  at(attr::kSpanSource, std::string_view("sys"));
+}
+
+// The span's fields as exported.
+std::string sys_span_name(const SysSpan& span);
+int sys_span_kind(const SysSpan& span);  // otlp::Span::SpanKind
+std::uint64_t sys_span_start_unix_ns(const SysSpan& span);
+std::uint64_t sys_span_end_unix_ns(const SysSpan& span);  // never before the start
+std::string sys_span_id(const SysSpan& span);
+std::string sys_span_trace_id(const SysSpan& span);
+std::string sys_span_parent_id(const SysSpan& span);  // the context's sender, or empty
+
+std::string sys_span_exported_trace_id(const SysSpan& span);   // the linked one, else sys_span_trace_id
+std::string sys_span_exported_parent_id(const SysSpan& span);  // the linked one, else sys_span_parent_id
 
 // Resident bytes of a compact span and of a group, estimated like approx_resident_bytes (span_batch.h).
 std::size_t approx_resident_bytes(const SysSpan& span);

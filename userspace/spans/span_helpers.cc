@@ -11,36 +11,6 @@
 
 namespace otelbpf {
 
-std::string exportable_text(std::string_view text) {
-  return l7::is_valid_utf8(text) ? std::string(text) : l7::to_valid_utf8(text);
-}
-
-std::string exportable_status_message(const l7::L7Record& record) {
-  // Database servers quote the values they refused in their error text.
-  if (record.protocol == "mysql" || record.protocol == "postgresql")
-    return exportable_text(l7::redact_error_message(record.status_message));
-  return exportable_text(record.status_message);
-}
-
-AttributeView view_of(const l7::AttributeValue& value) {
-  return std::visit(
-      [](const auto& x) -> AttributeView {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::string>)
-          return std::string_view(x);
-        else
-          return x;
-      },
-      value);
-}
-
-// Every string that sys and net spans carry passes here: captured bytes become valid UTF-8 (protobuf
-// strings must be), and a URL's query keeps its names but not its values (tokens, signatures).
-std::string exportable_attribute_text(std::string_view key, std::string_view text) {
-  if (key == "url.query") return exportable_text(l7::redact_url_query(text));
-  return exportable_text(text);
-}
-
 void set_exportable_value(otlp::AnyValue& out, std::string_view key, const AttributeView& value) {
   std::visit(
       [&out, &key](const auto& x) {

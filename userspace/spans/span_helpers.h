@@ -30,12 +30,6 @@ class SpanIdGenerator {
   std::mt19937_64 rng_;
 };
 
-// An attribute value that points into whatever holds it (a record, a compact sys span).
-using AttributeView = std::variant<std::string_view, std::int64_t, double, bool>;
-AttributeView view_of(const l7::AttributeValue& value);
-// Text as it may leave the node under this attribute name: valid UTF-8, and a URL query's values
-// redacted.
-std::string exportable_attribute_text(std::string_view key, std::string_view text);
 // Sets `out` to the value as it may leave the node (strings as exportable_attribute_text makes them).
 void set_exportable_value(otlp::AnyValue& out, std::string_view key, const AttributeView& value);
 // Appends an attribute of any L7 value type; strings leave as valid UTF-8, url.query with its values
@@ -49,10 +43,6 @@ inline void add_str(otlp::Span& span, std::string_view key, std::string value) {
   add_span_attribute(span, key, std::move(value));
 }
 void add_resource_attribute(otlp::Resource& resource, std::string_view key, std::string value);
-// Captured text as it may leave the node: valid UTF-8 (invalid bytes become U+FFFD).
-std::string exportable_text(std::string_view text);
-// A record's error text for the span status: valid UTF-8, database literals redacted.
-std::string exportable_status_message(const l7::L7Record& record);
 // "10.0.0.1" / "::1" for an address of the event structs (IPv4-mapped IPv6 shown as IPv4).
 std::string format_address(const std::uint8_t* addr, std::uint16_t family);
 

@@ -1,5 +1,7 @@
 #include "ui/trace_store.h"
 
+#include "spans/sys_span_export.h"
+
 #include <algorithm>
 #include <set>
 
@@ -105,16 +107,54 @@ TraceStore::TraceStore(TraceStoreOptions options, MemoryBudget* budget, MetricsR
 
 void TraceStore::add(const otlp::ExportRequest& batch, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
+  refill(now);
+  add_request(batch);
+  settle_bytes();
+}
+
+void TraceStore::add(const SpanBatch& batch, std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  refill(now);
+  add_request(batch.request);
+  for (const auto& group : batch.sys_groups)
+    for (const auto& span : group.spans) {
+      // Under load nearly every trace is passed over: the OTLP form is made only for spans that are kept.
+      if (!may_keep(sys_span_exported_trace_id(span))) {
+        sampled_out_.inc();
+        continue;
+      }
+      otlp::Span exported;
+      export_sys_span(group, span, exported);
+      add_span(group.resource, exported);
+    }
+  settle_bytes();
+}
+
+void TraceStore::refill(std::chrono::steady_clock::time_point now) {
   const double rate = static_cast<double>(options_.max_new_traces_per_second);
   if (refilled_ != std::chrono::steady_clock::time_point{})
     tokens_ = std::min(rate, tokens_ + rate * std::chrono::duration<double>(now - refilled_).count());
   refilled_ = now;
+}
+
+void TraceStore::add_request(const otlp::ExportRequest& batch) {
   for (const auto& resource_spans : batch.resource_spans())
     for (const auto& scope_spans : resource_spans.scope_spans())
       for (const auto& span : scope_spans.spans()) add_span(resource_spans.resource(), span);
+}
+
+void TraceStore::settle_bytes() {
   evict_to_bounds();
   charge_.adjust(budget_, bytes_);
   bytes_gauge_.set(static_cast<std::int64_t>(bytes_));
+}
+
+bool TraceStore::may_keep(const std::string& raw_trace_id) {
+  const auto key = std::hash<std::string>{}(raw_trace_id);
+  if (passed_over_.contains(key)) return false;
+  if (tokens_ >= 1 || traces_.contains(to_hex(raw_trace_id))) return true;
+  take_new_trace(key);  // passed over: remembered as add_span would
+  return false;
 }
 
 bool TraceStore::take_new_trace(std::size_t trace_hash) {

@@ -87,6 +87,9 @@ class TraceStore {
 
   void add(const otlp::ExportRequest& batch,
            std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+  // OTLP and compact sys spans alike (a compact span is made OTLP only if its trace is kept).
+  void add(const SpanBatch& batch,
+           std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
   // Newest first (by last update).
   std::vector<TraceSummary> list(const TraceFilter& filter) const;
@@ -102,7 +105,12 @@ class TraceStore {
     std::list<std::string>::iterator position;  // in order_
   };
 
+  void refill(std::chrono::steady_clock::time_point now);
+  void add_request(const otlp::ExportRequest& batch);
+  void settle_bytes();
   void add_span(const otlp::Resource& resource, const otlp::Span& span);
+  // Whether a span of this trace (raw id) would be kept: add_span's test, without making its span.
+  bool may_keep(const std::string& raw_trace_id);
   bool take_new_trace(std::size_t trace_hash);
   void evict_to_bounds();
   TraceSummary summarize(const StoredTrace& trace) const;

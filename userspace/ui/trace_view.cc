@@ -346,7 +346,7 @@ void TraceView::feed_loop() {
     queue_.pop_front();
     ++in_flight_;
     lock.unlock();
-    store_.add(batch->request);
+    store_.add(*batch);
     batch.reset();
     lock.lock();
     --in_flight_;

@@ -9,6 +9,7 @@
 
 #include "assembler/span_facts.h"
 #include "assembler/trace_assembler.h"
+#include "model/otlp_json.h"
 #include "protocols/common/redact.h"
 #include "spans/sys_span_builder.h"
 #include "spans/sys_span_export.h"
@@ -214,11 +215,59 @@ TEST(CompactSysSpan, TheLinkRulesReadWhatIsExported) {
   EXPECT_EQ(std::get<std::string>(*find_sys_attribute(group, span, "server.address")), "shop.svc");
 }
 
-TEST(CompactSysSpan, BothEndsOfAnExchangeLinkAndLeaveAsOtlpWithTheirBytes) {
+TEST(CompactSysSpan, ItsJsonIsThatOfTheOtlpSpanItBecomes) {
+  SpanIdGenerator ids;
+  SpanBatch compact;
+  compact.source = SpanSource::kSys;
+  compact.sys_groups.push_back(group_of(4242, "srv", 7));
+  compact.sys_groups.push_back(group_of(77, "caf\xe9-worker"));  // an executable name that is not UTF-8
+  compact.sys_groups[1].executable = exportable_text(compact.sys_groups[1].executable);
+  int n = 0;
+  for (auto& c : cases()) {
+    SysSpanOrigin origin;
+    origin.sock = c.has_socket ? &c.sock : nullptr;
+    origin.syscall_trace_id = c.syscall_trace_id;
+    origin.monotonic_to_wall_ns = 1'700'000'000'000'000'000;
+    origin.tls = c.tls;
+    auto span = make_sys_span(std::move(c.record), origin, ids);
+    if (n == 1) {  // as the assembler leaves it once linked under another span
+      span.linked = true;
+      span.linked_trace_id = std::string(16, '\x42');
+      span.linked_parent_span_id = std::string(8, '\x43');
+    }
+    compact.sys_groups[static_cast<std::size_t>(n++ % 2)].spans.push_back(std::move(span));
+  }
+  SpanBatch otlp;
+  otlp.sys_groups = compact.sys_groups;
+  export_sys_groups(otlp);
+  ASSERT_EQ(otlp.request.resource_spans_size(), 2);
+  EXPECT_EQ(otlp.request.resource_spans(1).scope_spans(0).spans(0).trace_id(), std::string(16, '\x42'));
+
+  std::string direct, via_otlp;
+  const SpanBatch* batches[] = {&compact};
+  encode_otlp_json_into(batches, direct);
+  const otlp::ExportRequest* requests[] = {&otlp.request};
+  encode_otlp_json_into(requests, via_otlp);
+  EXPECT_EQ(direct, via_otlp);
+  otlp::ExportRequest decoded;
+  JsonDecodeError error;
+  EXPECT_TRUE(decode_otlp_json(direct, decoded, error)) << error.message;
+  EXPECT_EQ(count_spans(decoded), cases().size());
+}
+
+// Both ways a compact span leaves: as OTLP (gateway routing), or compact and linked in place (the agent's
+// default), which readers then export (the OTLP exporters) or encode straight to JSON (the file exporter).
+class CompactSysSpanLeaving : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Output, CompactSysSpanLeaving, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Compact" : "Otlp"; });
+
+TEST_P(CompactSysSpanLeaving, BothEndsOfAnExchangeLinkWithTheirBytes) {
+  const bool compact_output = GetParam();
   MetricsRegistry metrics;
   MemoryBudget budget(64 << 20, metrics);
   AssemblerOptions options;
   options.memory = &budget;
+  options.compact_sys_output = compact_output;
   std::map<std::string, otlp::Span> out;
   std::map<std::string, otlp::ResourceSpans> resource_of;
   std::size_t emitted_bytes = 0;
@@ -226,8 +275,17 @@ TEST(CompactSysSpan, BothEndsOfAnExchangeLinkAndLeaveAsOtlpWithTheirBytes) {
       options,
       [&](std::shared_ptr<SpanBatch> b) {
         emitted_bytes += b->charge.bytes();
-        EXPECT_TRUE(b->sys_groups.empty());
-        for (const auto& rs : b->request.resource_spans())
+        EXPECT_EQ(b->sys_groups.empty(), !compact_output);
+        EXPECT_EQ(b->request.resource_spans_size() == 0, compact_output);
+        const SpanBatch* parts[] = {b.get()};
+        std::string json;
+        encode_otlp_json_into(parts, json);
+        const auto request = otlp_request_of(*b);
+        const otlp::ExportRequest* requests[] = {&request};
+        std::string json_of_otlp;
+        encode_otlp_json_into(requests, json_of_otlp);
+        EXPECT_EQ(json, json_of_otlp);
+        for (const auto& rs : request.resource_spans())
           for (const auto& ss : rs.scope_spans()) {
             EXPECT_EQ(ss.scope().name(), "otelbpf.syscall");
             for (const auto& s : ss.spans()) {
@@ -277,8 +335,8 @@ TEST(CompactSysSpan, BothEndsOfAnExchangeLinkAndLeaveAsOtlpWithTheirBytes) {
     EXPECT_EQ(source->string_value(), "sys");
   }
   EXPECT_EQ(resource_of.at(server_id).resource().attributes(0).value().string_value(), "nginx");
-  // The emitted batches carried the bytes of the OTLP spans they became; the compact spans' bytes are gone.
-  EXPECT_GT(emitted_bytes, 2 * 1000u);
+  // The emitted batches carried the spans' bytes (as OTLP: those of the OTLP spans they became).
+  EXPECT_GT(emitted_bytes, compact_output ? 2 * sizeof(SysSpan) : 2 * 1000u);
   assembler.poll(t0 + std::chrono::minutes(5));
   EXPECT_LT(budget.held(), 8 * 1024u) << "what is left once everything has gone";
 }

@@ -167,6 +167,33 @@ TEST_F(ExportWorkerTest, DeliversEverySpanExactlyOnceThroughAnOutage) {
   EXPECT_EQ(spool_files(dir_.path()), 0u);
 }
 
+// The tracer's compact sys spans reach an exporter that takes only OTLP as OTLP (its worker's copy), also
+// when the first attempt fails and the batch is retried from the merged request.
+TEST_F(ExportWorkerTest, CompactSysSpansReachAnOtlpExporterAsOtlpThroughAFailure) {
+  endpoint_->set_script(
+      [](int call) { return call == 0 ? ExportOutcome::retryable("down") : ExportOutcome::ok(); });
+  auto worker = start(fast_options());
+  auto batch = std::make_shared<SpanBatch>();
+  batch->source = SpanSource::kSys;
+  auto& group = batch->sys_groups.emplace_back();
+  group.pid = 7;
+  group.executable = "srv";
+  for (std::uint64_t n = 100; n < 103; ++n) {
+    auto& span = group.spans.emplace_back();
+    span.record.protocol = "http1";
+    span.record.role = l7::Role::kServer;
+    span.record.span_name = "GET /";
+    const auto id = testing::span_id_for(n);
+    std::copy(id.begin(), id.end(), span.span_id.begin());
+    span.trace_id.fill(0x42);
+  }
+  ASSERT_TRUE(worker->enqueue(batch));
+  ASSERT_TRUE(endpoint_->wait_delivered(3));
+  EXPECT_EQ(endpoint_->sorted_delivered(), (std::vector<std::uint64_t>{100, 101, 102}));
+  EXPECT_GE(endpoint_->calls, 2);
+  EXPECT_EQ(batch->request.resource_spans_size(), 0) << "the shared batch is left as it is";
+}
+
 TEST_F(ExportWorkerTest, SpoolBoundOverflowIsCountedExactlyAndKeepsWhatItHolds) {
   endpoint_->set_script([](int) { return ExportOutcome::retryable("down"); });
   const auto file_bytes = BatchSpool::file_bytes(make_batch(0, 4)->request);
