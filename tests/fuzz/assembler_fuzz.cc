@@ -16,7 +16,7 @@ using namespace otelbpf;
 
 namespace {
 
-void attr(otlp::Span& s, const std::string& key, const std::string& value) { set_span_attribute(s, key, value); }
+void set_attr(otlp::Span& s, const std::string& key, const std::string& value) { set_span_attribute(s, key, value); }
 
 std::string pick_id(FuzzedDataProvider& in, std::size_t length) {
   // Ids from a pool of 8: the same span id twice, parents that exist, parents that are the span itself.
@@ -75,18 +75,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const std::uint64_t start = t0 + in.ConsumeIntegralInRange<std::uint64_t>(0, 10'000'000'000ull);
       s->set_start_time_unix_nano(start);
       s->set_end_time_unix_nano(start + in.ConsumeIntegralInRange<std::uint64_t>(0, 50'000'000));
-      if (in.ConsumeBool()) attr(*s, "otelbpf.tcp.req_seq", std::to_string(in.ConsumeIntegralInRange<int>(1, 3)));
-      if (in.ConsumeBool()) attr(*s, "otelbpf.tcp.resp_seq", std::to_string(in.ConsumeIntegralInRange<int>(1, 3)));
-      if (in.ConsumeBool()) attr(*s, "otelbpf.syscall_trace_id", std::to_string(in.ConsumeIntegralInRange<int>(1, 3)));
-      if (in.ConsumeBool()) attr(*s, "otelbpf.span.source", in.PickValueInArray({"app", "sys", "net", "bogus"}));
-      if (in.ConsumeBool()) attr(*s, "otelbpf.trace_context.source", "w3c");
-      if (in.ConsumeBool()) attr(*s, "http.method", in.PickValueInArray({"GET", "POST"}));
-      if (in.ConsumeBool()) attr(*s, "http.target", in.PickValueInArray({"/a", "/b?q=1", ""}));
-      if (in.ConsumeBool()) attr(*s, "net.peer.ip", in.PickValueInArray({"10.0.0.7", "::ffff:10.0.0.7", "bad"}));
-      if (in.ConsumeBool()) attr(*s, "net.peer.port", std::to_string(in.ConsumeIntegralInRange<int>(40000, 40002)));
-      if (in.ConsumeBool()) attr(*s, "db.statement", in.PickValueInArray({"SELECT 1", "select  1;", "SET x 1"}));
-      if (in.ConsumeBool()) attr(*s, "thread.id", std::to_string(in.ConsumeIntegralInRange<int>(1, 2)));
-      if (in.ConsumeBool()) attr(*s, "otelbpf.tap.side", in.PickValueInArray({"client-pod-nic", "tunnel", "?"}));
+      if (in.ConsumeBool()) set_attr(*s, "otelbpf.tcp.req_seq", std::to_string(in.ConsumeIntegralInRange<int>(1, 3)));
+      if (in.ConsumeBool()) set_attr(*s, "otelbpf.tcp.resp_seq", std::to_string(in.ConsumeIntegralInRange<int>(1, 3)));
+      if (in.ConsumeBool()) set_attr(*s, "otelbpf.syscall_trace_id", std::to_string(in.ConsumeIntegralInRange<int>(1, 3)));
+      if (in.ConsumeBool()) set_attr(*s, "otelbpf.span.source", in.PickValueInArray({"app", "sys", "net", "bogus"}));
+      if (in.ConsumeBool()) set_attr(*s, "otelbpf.trace_context.source", "w3c");
+      if (in.ConsumeBool()) set_attr(*s, "http.method", in.PickValueInArray({"GET", "POST"}));
+      if (in.ConsumeBool()) set_attr(*s, "http.target", in.PickValueInArray({"/a", "/b?q=1", ""}));
+      if (in.ConsumeBool()) set_attr(*s, "net.peer.ip", in.PickValueInArray({"10.0.0.7", "::ffff:10.0.0.7", "bad"}));
+      if (in.ConsumeBool()) set_attr(*s, "net.peer.port", std::to_string(in.ConsumeIntegralInRange<int>(40000, 40002)));
+      if (in.ConsumeBool()) set_attr(*s, "db.statement", in.PickValueInArray({"SELECT 1", "select  1;", "SET x 1"}));
+      if (in.ConsumeBool()) set_attr(*s, "thread.id", std::to_string(in.ConsumeIntegralInRange<int>(1, 2)));
+      if (in.ConsumeBool()) set_attr(*s, "otelbpf.tap.side", in.PickValueInArray({"client-pod-nic", "tunnel", "?"}));
       ++admitted;
     }
     assembler.add(std::move(batch), now);
