@@ -642,53 +642,37 @@ class Encoder {
 
   // Several requests as the one request that merging them would make (their resource spans in order).
   void requests(std::span<const otlp::ExportRequest* const> parts) {
-    begin();
     bool any = false;
     for (const auto* part : parts) any = any || part->resource_spans_size() > 0;
-    if (any) {
-      key("\"resourceSpans\":");
-      out_ += '[';
-      bool first = true;
+    resource_spans_list(any, [&](auto&& next) {
       for (const auto* part : parts)
         for (const auto& rs : part->resource_spans()) {
-          if (!first) out_ += ',';
-          first = false;
+          next();
           resource_spans(rs);
         }
-      out_ += ']';
-      first_ = false;
-    }
-    end();
+    });
   }
 
   // Batches as the one request merging them would make: each batch's OTLP resource spans, then its
   // compact sys spans (model/sys_span.h) written straight from their fields and attribute list, as
-  // resource_spans() would write the OTLP spans they would become (tests/unit/model compares both).
+  // resource_spans() would write the OTLP spans they would become
+  // (tests/unit/assembler/compact_sys_span_test.cc compares both).
   void batches(std::span<const SpanBatch* const> parts) {
-    begin();
     bool any = false;
     for (const auto* part : parts)
       any = any || part->request.resource_spans_size() > 0 || !part->sys_groups.empty();
-    if (any) {
-      key("\"resourceSpans\":");
-      out_ += '[';
-      bool first = true;
+    resource_spans_list(any, [&](auto&& next) {
       for (const auto* part : parts) {
         for (const auto& rs : part->request.resource_spans()) {
-          if (!first) out_ += ',';
-          first = false;
+          next();
           resource_spans(rs);
         }
         for (const auto& group : part->sys_groups) {
-          if (!first) out_ += ',';
-          first = false;
+          next();
           sys_group(group);
         }
       }
-      out_ += ']';
-      first_ = false;
-    }
-    end();
+    });
   }
 
   void response(const otlp::ExportResponse& response) {
@@ -708,6 +692,23 @@ class Encoder {
 
  private:
   // ---- structure ----
+  // {"resourceSpans":[...]}: `write` writes the items, calling next() before each (for the commas).
+  template <class Write>
+  void resource_spans_list(bool any, Write&& write) {
+    begin();
+    if (any) {
+      key("\"resourceSpans\":");
+      out_ += '[';
+      bool first = true;
+      write([&] {
+        if (!first) out_ += ',';
+        first = false;
+      });
+      out_ += ']';
+      first_ = false;
+    }
+    end();
+  }
   void begin() {
     out_ += '{';
     first_ = true;
