@@ -1,7 +1,8 @@
 #pragma once
-// The one span model every pipeline stage speaks: OTLP's own ExportTraceServiceRequest, so that a span
-// keeps everything it came with (resource, scope, attributes, events, links, status, trace state, flags,
-// dropped counts, and even fields newer than our schema, which protobuf keeps as unknown fields).
+// The span model every pipeline stage speaks: OTLP's own ExportTraceServiceRequest for received spans, so
+// that a span keeps everything it came with (resource, scope, attributes, events, links, status, trace
+// state, flags, dropped counts, and even fields newer than our schema, which protobuf keeps as unknown
+// fields); and the syscall tracer's compact sys spans (model/sys_span.h).
 #include <cstddef>
 #include <string>
 
