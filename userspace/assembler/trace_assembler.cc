@@ -471,7 +471,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     slot.left = true;
     --p.waiting;
     --buffered_spans_;
-    if (compact && options_.compact_sys_output) {
+    if (compact && options_.compact_sys_output && !options_.gateway_routing) {
       // Stays compact: linked in place, moved to the output's group of its process.
       auto [group_of, fresh] = compact_groups.try_emplace(slot.resource, -1);
       int& out_group = group_of->second;
