@@ -471,6 +471,11 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     slot.left = true;
     --p.waiting;
     --buffered_spans_;
+    SpanFacts* f = resolution ? &fit->second : nullptr;
+    if (f) {
+      if (f->pair_complete) --p.complete;
+      emitted.push_back(f->span_id);
+    }
     if (compact && options_.compact_sys_output && !options_.gateway_routing) {
       // Stays compact: linked in place, moved to the output's group of its process.
       auto [group_of, fresh] = compact_groups.try_emplace(slot.resource, -1);
@@ -486,15 +491,10 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       }
       auto& sys = out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(std::move(*in_sys));
       ++moved_spans;
-      if (resolution) {
-        SpanFacts& f = fit->second;
-        if (f.pair_complete) --p.complete;
-        if (record_link(f, *resolution)) {
-          sys.linked = true;
-          sys.linked_trace_id = resolution->trace_id;
-          sys.linked_parent_span_id = resolution->parent_span_id;
-        }
-        emitted.push_back(f.span_id);
+      if (f && record_link(*f, *resolution)) {
+        sys.linked = true;
+        sys.linked_trace_id = resolution->trace_id;
+        sys.linked_parent_span_id = resolution->parent_span_id;
       }
       continue;
     }
@@ -532,12 +532,9 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       span.Swap(in_span);
       ++moved_spans;
     }
-    if (resolution) {
-      SpanFacts& f = fit->second;
-      if (f.pair_complete) --p.complete;
-      link(span, f, *resolution);
-      if (options_.gateway_routing) mark_for_gateway(span, f);
-      emitted.push_back(f.span_id);
+    if (f) {
+      link(span, *f, *resolution);
+      if (options_.gateway_routing) mark_for_gateway(span, *f);
     }
   }
   settle(emitted);

@@ -742,7 +742,7 @@ class Encoder {
     key(k);
     string(value);
   }
-  void hex_field(std::string_view k, const std::string& bytes) {
+  void hex_field(std::string_view k, std::string_view bytes) {
     if (bytes.empty()) return;
     key(k);
     hex(bytes);
@@ -794,7 +794,7 @@ class Encoder {
     }
   }
 
-  void hex(const std::string& bytes) {
+  void hex(std::string_view bytes) {
     out_ += '"';
     std::size_t at = out_.size();
     out_.resize(at + 2 * bytes.size());
@@ -946,7 +946,7 @@ class Encoder {
     begin();
     key("\"scope\":");
     begin();
-    string_field("\"name\":", "otelbpf.syscall");
+    string_field("\"name\":", kSysScopeName);
     string_field("\"version\":", OTELBPF_VERSION);
     end();
     if (!group.spans.empty()) {

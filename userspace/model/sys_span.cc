@@ -39,8 +39,12 @@ std::string exportable_attribute_text(std::string_view key, std::string_view tex
 
 namespace {
 template <std::size_t N>
+std::string_view view_of_id(const std::array<std::uint8_t, N>& id) {
+  return std::string_view(reinterpret_cast<const char*>(id.data()), N);
+}
+template <std::size_t N>
 std::string bytes_of(const std::array<std::uint8_t, N>& id) {
-  return std::string(reinterpret_cast<const char*>(id.data()), N);
+  return std::string(view_of_id(id));
 }
 }  // namespace
 
@@ -71,12 +75,14 @@ std::string sys_span_parent_id(const SysSpan& span) {
   return ctx && ctx->ids_valid ? bytes_of(ctx->span_id) : std::string();
 }
 
-std::string sys_span_exported_trace_id(const SysSpan& span) {
-  return span.linked ? span.linked_trace_id : sys_span_trace_id(span);
+std::string_view sys_span_exported_trace_id(const SysSpan& span) {
+  return span.linked ? std::string_view(span.linked_trace_id) : view_of_id(span.trace_id);
 }
 
-std::string sys_span_exported_parent_id(const SysSpan& span) {
-  return span.linked ? span.linked_parent_span_id : sys_span_parent_id(span);
+std::string_view sys_span_exported_parent_id(const SysSpan& span) {
+  if (span.linked) return span.linked_parent_span_id;
+  const auto& ctx = span.record.context;
+  return ctx && ctx->ids_valid ? view_of_id(ctx->span_id) : std::string_view();
 }
 
 }  // namespace otelbpf

@@ -38,6 +38,9 @@ struct SysSpan {
   std::string linked_trace_id, linked_parent_span_id;
 };
 
+// The instrumentation scope of every sys span (at the agent's version).
+inline constexpr const char* kSysScopeName = "otelbpf.syscall";
+
 // The sys spans of one process from one flush of the tracer, with the process's resource (shared by
 // them as the OTLP ResourceSpans they become).
 struct SysSpanGroup {
@@ -116,8 +119,10 @@ std::string sys_span_id(const SysSpan& span);
 std::string sys_span_trace_id(const SysSpan& span);
 std::string sys_span_parent_id(const SysSpan& span);  // the context's sender, or empty
 
-std::string sys_span_exported_trace_id(const SysSpan& span);   // the linked one, else sys_span_trace_id
-std::string sys_span_exported_parent_id(const SysSpan& span);  // the linked one, else sys_span_parent_id
+// The ids it leaves with, as views into the span (no copy: the JSON encoder writes them per span): the
+// linked ones, else its own trace id and the context's parent.
+std::string_view sys_span_exported_trace_id(const SysSpan& span);
+std::string_view sys_span_exported_parent_id(const SysSpan& span);
 
 // Resident bytes of a compact span and of a group, estimated like approx_resident_bytes (span_batch.h).
 std::size_t approx_resident_bytes(const SysSpan& span);

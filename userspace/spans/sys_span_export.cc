@@ -101,18 +101,27 @@ void export_sys_span(const SysSpanGroup& group, const SysSpan& span, otlp::Span&
 }
 
 void set_sys_scope(opentelemetry::proto::common::v1::InstrumentationScope& scope) {
-  scope.set_name("otelbpf.syscall");
+  scope.set_name(kSysScopeName);
   scope.set_version(kAgentVersion);
 }
+
+namespace {
+
+// The scope and spans of a group, as the ResourceSpans `rs` (whose resource the caller sets).
+void add_group_spans(const SysSpanGroup& group, otlp::ResourceSpans& rs) {
+  auto* ss = rs.add_scope_spans();
+  set_sys_scope(*ss->mutable_scope());
+  ss->mutable_spans()->Reserve(static_cast<int>(group.spans.size()));
+  for (const auto& span : group.spans) export_sys_span(group, span, *ss->add_spans());
+}
+
+}  // namespace
 
 void export_sys_groups(SpanBatch& batch) {
   for (auto& group : batch.sys_groups) {
     auto* rs = batch.request.add_resource_spans();
     *rs->mutable_resource() = std::move(group.resource);
-    auto* ss = rs->add_scope_spans();
-    set_sys_scope(*ss->mutable_scope());
-    ss->mutable_spans()->Reserve(static_cast<int>(group.spans.size()));
-    for (const auto& span : group.spans) export_sys_span(group, span, *ss->add_spans());
+    add_group_spans(group, *rs);
   }
   batch.sys_groups.clear();
 }
@@ -122,10 +131,7 @@ otlp::ExportRequest otlp_request_of(const SpanBatch& batch) {
   for (const auto& group : batch.sys_groups) {
     auto* rs = out.add_resource_spans();
     *rs->mutable_resource() = group.resource;
-    auto* ss = rs->add_scope_spans();
-    set_sys_scope(*ss->mutable_scope());
-    ss->mutable_spans()->Reserve(static_cast<int>(group.spans.size()));
-    for (const auto& span : group.spans) export_sys_span(group, span, *ss->add_spans());
+    add_group_spans(group, *rs);
   }
   return out;
 }

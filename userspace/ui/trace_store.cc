@@ -149,8 +149,9 @@ void TraceStore::settle_bytes() {
   bytes_gauge_.set(static_cast<std::int64_t>(bytes_));
 }
 
-bool TraceStore::may_keep(const std::string& raw_trace_id) {
-  const auto key = std::hash<std::string>{}(raw_trace_id);
+bool TraceStore::may_keep(std::string_view raw_trace_id) {
+  // std::hash of a string_view equals that of the std::string with the same bytes (add_span's key).
+  const auto key = std::hash<std::string_view>{}(raw_trace_id);
   if (passed_over_.contains(key)) return false;
   if (tokens_ >= 1 || traces_.contains(to_hex(raw_trace_id))) return true;
   take_new_trace(key);  // passed over: remembered as add_span would

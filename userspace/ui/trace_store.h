@@ -110,7 +110,7 @@ class TraceStore {
   void settle_bytes();
   void add_span(const otlp::Resource& resource, const otlp::Span& span);
   // Whether a span of this trace (raw id) would be kept: add_span's test, without making its span.
-  bool may_keep(const std::string& raw_trace_id);
+  bool may_keep(std::string_view raw_trace_id);
   bool take_new_trace(std::size_t trace_hash);
   void evict_to_bounds();
   TraceSummary summarize(const StoredTrace& trace) const;
