@@ -392,7 +392,9 @@ bool TraceAssembler::other_end_settled(const SpanFacts& f) const {
 }
 
 bool TraceAssembler::net_spans_may_come() const {
-  return options_.expect_net_spans || now_ - last_net_span_ < 2 * options_.link_window;
+  // Peers (node agents, for a gateway) send the net spans their capture makes: a gateway's first
+  // cross-node call waits for them too, not only the calls after a net span happened to arrive.
+  return options_.expect_net_spans || options_.peer_spans || now_ - last_net_span_ < 2 * options_.link_window;
 }
 
 // A span whose both TCP ends are in, that no SDK span may still change, and whose other partners are in

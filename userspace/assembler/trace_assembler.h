@@ -56,7 +56,8 @@ struct AssemblerOptions {
   // otelbpf.gateway.reference (gateway/gateway_router.h sends both on).
   bool gateway_routing = false;
   // Spans of calls traced here may arrive from other agents (receiver.peer_agents, or this is a gateway):
-  // their batches come a link window or more late, so the facts they link to are kept longer.
+  // their batches come a link window or more late, so the facts they link to are kept longer; their net
+  // spans too, so a server end waits its window for them as with expect_net_spans.
   bool peer_spans = false;
   // The tracer's compact sys spans leave compact (linked in place) instead of as OTLP: for sinks that
   // take both forms (the agent's exporters, trace view and pod attribution). Not with gateway routing,

@@ -1046,6 +1046,38 @@ TEST_F(AssemblerTest, WithPacketCaptureTheServerEndWaitsForTheNetSpans) {
   EXPECT_EQ(out_[id('\x12', 8)].parent_span_id(), id('\x32', 8));
 }
 
+TEST(AssemblerGateway, TheFirstCallsServerEndWaitsForThePeersNetSpans) {
+  // A gateway (peer spans, no capture of its own) gets both ends of a cross-node call before any net span
+  // has arrived: the server node's net spans come in that node's next batch, so the server end waits.
+  MetricsRegistry metrics;
+  std::map<std::string, otlp::Span> out;
+  AssemblerOptions options{std::chrono::milliseconds(4000), 1000, true, std::chrono::milliseconds(30000),
+                           std::chrono::milliseconds(10000)};
+  options.peer_spans = true;
+  TraceAssembler assembler(
+      options,
+      [&](std::shared_ptr<const SpanBatch> b) {
+        for (const auto& rs : b->request.resource_spans())
+          for (const auto& ss : rs.scope_spans())
+            for (const auto& s : ss.spans()) out[s.span_id()] = s;
+      },
+      metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  assembler.add(
+      batch_of(SpanSource::kSys,
+               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
+      t0);
+  assembler.poll(t0 + std::chrono::milliseconds(100));
+  EXPECT_FALSE(out.contains(id('\x12', 8))) << "no net span seen yet, but peers may send them";
+  assembler.add(batch_of(SpanSource::kNet,
+                         {net_span(id('\x32', 16), id('\x32', 8), "server-node-nic", 150, 850, 7, 8)}),
+                t0 + std::chrono::milliseconds(1500));
+  assembler.poll(t0 + std::chrono::milliseconds(4000));
+  ASSERT_TRUE(out.contains(id('\x12', 8)));
+  EXPECT_EQ(out[id('\x12', 8)].parent_span_id(), id('\x32', 8));
+}
+
 TEST_F(AssemblerTest, GrpcAndHttpCallsWithoutContextJoinOnlyTheirOwnProcesssSdkSpan) {
   // A client that did not propagate context (metadata stripped by an interceptor); its SDK reports its pid.
   auto call = sys_span(id('\xa1', 16), id('\xa1', 8), "", kClient, 3'000'000, 4'000'000, 40, false, "");
