@@ -61,14 +61,14 @@ std::pair<SpanBatch, SpanBatch> halves(std::uint64_t first, std::size_t calls) {
   for (SpanBatch* b : {&client_node, &server_node}) {
     b->source = SpanSource::kApp;
     b->from_peer_agent = true;
-    auto* rs = b->request.add_resource_spans();
+    auto* rs = b->request().add_resource_spans();
     auto* kv = rs->mutable_resource()->add_attributes();
     kv->set_key("service.name");
     kv->mutable_value()->set_string_value(b == &client_node ? "curl" : "nginx");
     rs->add_scope_spans();
   }
-  auto* client_spans = client_node.request.mutable_resource_spans(0)->mutable_scope_spans(0);
-  auto* server_spans = server_node.request.mutable_resource_spans(0)->mutable_scope_spans(0);
+  auto* client_spans = client_node.request().mutable_resource_spans(0)->mutable_scope_spans(0);
+  auto* server_spans = server_node.request().mutable_resource_spans(0)->mutable_scope_spans(0);
   constexpr int kClient = otlp::Span::SPAN_KIND_CLIENT, kServer = otlp::Span::SPAN_KIND_SERVER;
   for (std::uint64_t c = first; c < first + calls; ++c) {
     const std::string key = std::to_string(c * 2 + 1) + "/" + std::to_string(c * 2 + 2);

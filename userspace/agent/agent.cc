@@ -62,7 +62,7 @@ void drop_gateway_references(SpanBatch& batch) {
     return std::any_of(span.attributes().begin(), span.attributes().end(),
                        [&](const auto& kv) { return kv.key() == key; });
   };
-  auto& resources = *batch.request.mutable_resource_spans();
+  auto& resources = *batch.request().mutable_resource_spans();
   for (auto& rs : resources) {
     auto& scopes = *rs.mutable_scope_spans();
     for (auto& ss : scopes) {
@@ -78,7 +78,7 @@ void drop_gateway_references(SpanBatch& batch) {
       }
     }
   }
-  drop_empty_groups(batch.request);
+  drop_empty_groups(batch.request());
 }
 
 // Where the assembler's batches go: the gateway tier (what waits for another node), pod attribution, then
@@ -103,7 +103,7 @@ class AttributeAndExport {
     if (router_) router_->route(*batch);
     // A gateway links with the node agents' copies of client ends; their originals left from their nodes.
     if (gateway_mode_) drop_gateway_references(*batch);
-    if (batch->request.resource_spans_size() == 0 && batch->sys_groups.empty()) return;
+    if (batch->request().resource_spans_size() == 0 && batch->sys_groups.empty()) return;
     attribution_.attributor->annotate(*batch);
     const std::shared_ptr<const SpanBatch> shared = std::move(batch);
     if (trace_view_) trace_view_->offer(shared);

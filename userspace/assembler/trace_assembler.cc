@@ -96,7 +96,7 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   for (int g = 0; g < static_cast<int>(pending->sys_groups.size()); ++g)
     for (int i = 0; i < static_cast<int>(pending->sys_groups[g].spans.size()); ++i)
       entry.slots.push_back({g, Pending::kCompact, i});
-  auto& resource_spans = *pending->request.mutable_resource_spans();
+  auto& resource_spans = *pending->request().mutable_resource_spans();
   for (int r = 0; r < resource_spans.size(); ++r) {
     auto& scope_spans = *resource_spans[r].mutable_scope_spans();
     for (int s = 0; s < scope_spans.size(); ++s) {
@@ -147,7 +147,7 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
 // lately: out at once, marked with its source.
 void TraceAssembler::pass_through(SpanBatch batch, const std::string& source) {
   std::size_t spans = 0;
-  for (auto& rs : *batch.request.mutable_resource_spans())
+  for (auto& rs : *batch.request().mutable_resource_spans())
     for (auto& ss : *rs.mutable_scope_spans())
       for (auto& span : *ss.mutable_spans()) {
         set_span_attribute(span, kSpanSourceAttribute, source);  // a claimed source is not believed from apps
@@ -183,7 +183,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
   };
   for (const auto& group : batch.sys_groups)
     for (const auto& span : group.spans) take(facts_of_sys_span(group, span));
-  for (const auto& rs : batch.request.resource_spans())
+  for (const auto& rs : batch.request().resource_spans())
     for (const auto& ss : rs.scope_spans())
       for (const auto& span : ss.spans()) {
         const auto claimed = trust_claims ? claimed_source(span) : std::nullopt;
@@ -445,7 +445,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   for (auto& slot : p.slots) {
     if (slot.left) continue;
     const bool compact = slot.scope == Pending::kCompact;
-    auto* in_rs = compact ? nullptr : p.batch->request.mutable_resource_spans(slot.resource);
+    auto* in_rs = compact ? nullptr : p.batch->request().mutable_resource_spans(slot.resource);
     auto* in_ss = compact ? nullptr : in_rs->mutable_scope_spans(slot.scope);
     auto* in_span = compact ? nullptr : in_ss->mutable_spans(slot.span);
     auto* in_sys = compact ? &p.batch->sys_groups[static_cast<std::size_t>(slot.resource)]
@@ -504,7 +504,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     const int resource_key = compact ? -1 - slot.resource : slot.resource;
     auto& out_rs = resources[resource_key];
     if (!out_rs) {
-      out_rs = out->request.add_resource_spans();
+      out_rs = out->request().add_resource_spans();
       if (compact) {
         *out_rs->mutable_resource() = p.batch->sys_groups[static_cast<std::size_t>(slot.resource)].resource;
       } else {

@@ -51,7 +51,7 @@ ExportWorker::~ExportWorker() { shutdown(std::chrono::milliseconds(0)); }
 // The spool and retries take OTLP: a batch of compact sys spans is exported for them (rare: a failing
 // endpoint or a full queue).
 otlp::ExportRequest ExportWorker::otlp_of(const SpanBatch& batch) {
-  return batch.sys_groups.empty() ? batch.request : otlp_request_of(batch);
+  return batch.sys_groups.empty() ? batch.request() : otlp_request_of(batch);
 }
 
 ExportWorker::BatchPtr ExportWorker::in_exporter_form(BatchPtr batch) const {
@@ -62,7 +62,7 @@ ExportWorker::BatchPtr ExportWorker::in_exporter_form(BatchPtr batch) const {
   copy->source = batch->source;
   copy->peer_address = batch->peer_address;
   copy->from_peer_agent = batch->from_peer_agent;
-  copy->request = otlp_request_of(*batch);
+  copy->request() = otlp_request_of(*batch);
   return copy;
 }
 
@@ -157,7 +157,7 @@ const otlp::ExportRequest& ExportWorker::merged_request(Pending& pending) {
     pending.request.Clear();
     for (const auto& part : pending.parts)
       if (part->sys_groups.empty())
-        pending.request.MergeFrom(part->request);
+        pending.request.MergeFrom(part->request());
       else
         pending.request.MergeFrom(otlp_request_of(*part));
     pending.merged = true;
@@ -190,7 +190,7 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
   // Resources are not deduplicated: merging is for fewer requests, not smaller ones.
   out.spans = first->span_count();
   const bool sized = exporter_->limits_request_bytes();
-  out.bytes = sized ? first->request.ByteSizeLong() : 0;
+  out.bytes = sized ? first->request().ByteSizeLong() : 0;
   out.parts.push_back(std::move(first));
   while (out.spans < options_.max_batch_spans && out.bytes < options_.max_request_bytes) {
     auto wait = stopping_.load() ? Clock::duration::zero() : flush_at - Clock::now();
@@ -199,7 +199,7 @@ bool ExportWorker::collect(Pending& out, Clock::duration first_wait) {
     if (!next) break;
     *next = in_exporter_form(std::move(*next));
     const std::size_t spans = (*next)->span_count();
-    const std::size_t bytes = sized ? (*next)->request.ByteSizeLong() : 0;
+    const std::size_t bytes = sized ? (*next)->request().ByteSizeLong() : 0;
     if (out.spans + spans > options_.max_batch_spans || out.bytes + bytes > options_.max_request_bytes) {
       carry_ = std::move(*next);
       break;

@@ -14,7 +14,7 @@ ExportOutcome SpanExporter::send_batches(std::span<const SpanBatch* const> batch
   parts.reserve(batches.size());
   for (const auto* batch : batches) {
     if (batch->sys_groups.empty()) {
-      parts.push_back(&batch->request);
+      parts.push_back(&batch->request());
     } else {
       exported.push_back(otlp_request_of(*batch));
       parts.push_back(&exported.back());

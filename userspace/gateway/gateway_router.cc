@@ -325,7 +325,7 @@ void GatewayRouter::route(SpanBatch& batch) {
   std::size_t anchored = 0, references = 0;
   std::lock_guard lock(mutex_);
   const bool have_gateways = !ring_.empty() && !stopping_;
-  auto& resources = *batch.request.mutable_resource_spans();
+  auto& resources = *batch.request().mutable_resource_spans();
   for (auto& rs : resources) {
     otlp::ResourceSpans* out_rs = nullptr;
     for (auto& ss : *rs.mutable_scope_spans()) {
@@ -364,7 +364,7 @@ void GatewayRouter::route(SpanBatch& batch) {
     }
   }
   // Resources and scopes whose every span went to the gateways leave the node's export empty-handed.
-  drop_empty_groups(batch.request);
+  drop_empty_groups(batch.request());
   if (anchored + references == 0) return;
   anchored_spans_.inc(anchored);
   reference_spans_.inc(references);

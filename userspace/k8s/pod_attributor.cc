@@ -103,7 +103,7 @@ void PodAttributor::annotate_net(SpanBatch& batch) {
   if (!options_.kubernetes) return;
   otlp::ExportRequest regrouped;
   std::map<std::string, otlp::ResourceSpans*> by_pod;
-  for (auto& rs : *batch.request.mutable_resource_spans())
+  for (auto& rs : *batch.request().mutable_resource_spans())
     for (auto& ss : *rs.mutable_scope_spans())
       for (auto& span : *ss.mutable_spans()) {
         const auto side = string_value(find_span_attribute(span, "otelbpf.tap.side"));
@@ -128,12 +128,12 @@ void PodAttributor::annotate_net(SpanBatch& batch) {
         else if (side == "client-pod-nic" || side == "server-pod-nic")
           count_unattributed(SpanSource::kNet, 1);
       }
-  batch.request = std::move(regrouped);
+  batch.request() = std::move(regrouped);
 }
 
 void PodAttributor::annotate(SpanBatch& batch) {
   if (batch.source == SpanSource::kNet) annotate_net(batch);
-  for (auto& rs : *batch.request.mutable_resource_spans()) {
+  for (auto& rs : *batch.request().mutable_resource_spans()) {
     const auto spans = spans_of(rs);
     switch (batch.source) {
       case SpanSource::kSys:

@@ -660,10 +660,10 @@ class Encoder {
   void batches(std::span<const SpanBatch* const> parts) {
     bool any = false;
     for (const auto* part : parts)
-      any = any || part->request.resource_spans_size() > 0 || !part->sys_groups.empty();
+      any = any || part->request().resource_spans_size() > 0 || !part->sys_groups.empty();
     resource_spans_list(any, [&](auto&& next) {
       for (const auto* part : parts) {
-        for (const auto& rs : part->request.resource_spans()) {
+        for (const auto& rs : part->request().resource_spans()) {
           next();
           resource_spans(rs);
         }

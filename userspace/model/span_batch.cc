@@ -1,6 +1,7 @@
 #include "model/span_batch.h"
 
 #include <algorithm>
+#include <utility>
 #include <variant>
 
 namespace otelbpf {
@@ -36,8 +37,51 @@ void drop_empty_groups(otlp::ExportRequest& request) {
                   resources.end());
 }
 
+SpanBatch::SpanBatch()
+    : owned_request_(std::make_unique<otlp::ExportRequest>()), request_(owned_request_.get()) {}
+
+SpanBatch::SpanBatch(std::unique_ptr<google::protobuf::Arena> arena)
+    : arena_(std::move(arena)),
+      request_(google::protobuf::Arena::CreateMessage<otlp::ExportRequest>(arena_.get())) {}
+
+SpanBatch::SpanBatch(SpanBatch&& other) noexcept
+    : sys_groups(std::move(other.sys_groups)),
+      source(other.source),
+      peer_address(std::move(other.peer_address)),
+      from_peer_agent(other.from_peer_agent),
+      charge(std::move(other.charge)),
+      arena_(std::move(other.arena_)),
+      owned_request_(std::move(other.owned_request_)),
+      request_(std::exchange(other.request_, nullptr)) {}
+
+SpanBatch& SpanBatch::operator=(SpanBatch&& other) noexcept {
+  if (this == &other) return *this;
+  sys_groups = std::move(other.sys_groups);
+  source = other.source;
+  peer_address = std::move(other.peer_address);
+  from_peer_agent = other.from_peer_agent;
+  charge = std::move(other.charge);
+  // The old request goes before its arena.
+  owned_request_ = std::move(other.owned_request_);
+  request_ = std::exchange(other.request_, nullptr);
+  arena_ = std::move(other.arena_);
+  return *this;
+}
+
+SpanBatch::~SpanBatch() = default;
+
+otlp::ExportRequest& SpanBatch::request() {
+  if (!request_) {  // moved from: an empty heap request, as a moved-from protobuf message would be
+    owned_request_ = std::make_unique<otlp::ExportRequest>();
+    request_ = owned_request_.get();
+  }
+  return *request_;
+}
+
+std::size_t SpanBatch::arena_bytes() const { return arena_ ? arena_->SpaceAllocated() : 0; }
+
 std::size_t SpanBatch::span_count() const {
-  std::size_t n = count_spans(request);
+  std::size_t n = count_spans(request());
   for (const auto& group : sys_groups) n += group.spans.size();
   return n;
 }
@@ -134,7 +178,10 @@ std::size_t approx_resident_bytes(const SysSpanGroup& group) {
 }
 
 std::size_t approx_resident_bytes(const SpanBatch& batch) {
-  std::size_t bytes = approx_resident_bytes(batch.request);
+  // An arena's blocks are what its request holds, exactly (the field walk would count allocator headers
+  // that an arena does not have, and miss the blocks' unused tails).
+  std::size_t bytes = batch.arena_bytes();
+  if (bytes == 0) bytes = approx_resident_bytes(batch.request());
   for (const auto& group : batch.sys_groups) bytes += approx_resident_bytes(group);
   return bytes;
 }

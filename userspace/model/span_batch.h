@@ -4,7 +4,11 @@
 // state, flags, dropped counts, and even fields newer than our schema, which protobuf keeps as unknown
 // fields); and the syscall tracer's compact sys spans (model/sys_span.h).
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include <google/protobuf/arena.h>
 
 #include "common/memory_budget.h"
 #include "model/sys_span.h"
@@ -28,12 +32,29 @@ using Resource = opentelemetry::proto::resource::v1::Resource;
 enum class SpanSource { kApp, kSys, kNet };
 const char* to_string(SpanSource source);
 
-// A batch holds OTLP spans (`request`: what receivers decode) and/or the syscall tracer's compact sys
+// A batch holds OTLP spans (`request()`: what receivers decode) and/or the syscall tracer's compact sys
 // spans (`sys_groups`, model/sys_span.h), which stay compact through the assembler and become OTLP (or
 // OTLP/JSON) only where a reader needs it (docs/memory-budget.md, "The compact sys span"). Readers that
 // take only OTLP use spans/sys_span_export.h.
+//
+// The OTLP request lives on the heap, or on an arena the batch owns (the receiver decodes into one sized
+// from the body: one allocation per block instead of one per string and message, and the whole request
+// freed at once; docs/memory-budget.md, "Decoding"). Moving a batch moves a pointer. Spans moved from an
+// arena batch into another batch are copied by protobuf, which is correct for any pair of arenas.
 struct SpanBatch {
-  otlp::ExportRequest request;
+  SpanBatch();
+  explicit SpanBatch(std::unique_ptr<google::protobuf::Arena> arena);
+  SpanBatch(SpanBatch&& other) noexcept;
+  SpanBatch& operator=(SpanBatch&& other) noexcept;
+  ~SpanBatch();
+
+  otlp::ExportRequest& request();
+  const otlp::ExportRequest& request() const {
+    return request_ ? *request_ : otlp::ExportRequest::default_instance();
+  }
+  // The arena's bytes (its blocks, used or not), 0 for a heap request.
+  std::size_t arena_bytes() const;
+
   std::vector<SysSpanGroup> sys_groups;
   SpanSource source = SpanSource::kApp;
   // The OTLP sender's address, for pod attribution of app spans (docs/design.md, Pod attribution).
@@ -46,6 +67,12 @@ struct SpanBatch {
   MemoryCharge charge;
 
   std::size_t span_count() const;
+
+ private:
+  // Declared before the request: the request (on the arena, or owned) goes first.
+  std::unique_ptr<google::protobuf::Arena> arena_;
+  std::unique_ptr<otlp::ExportRequest> owned_request_;
+  otlp::ExportRequest* request_ = nullptr;  // on arena_, or owned_request_; null after a move (empty)
 };
 
 std::size_t count_spans(const otlp::ExportRequest& request);

@@ -293,7 +293,7 @@ void PacketEventProcessor::flush() {
   if (pending_spans_ == 0) return;
   SpanBatch batch;
   batch.source = SpanSource::kNet;
-  *batch.request.add_resource_spans() = std::move(pending_);
+  *batch.request().add_resource_spans() = std::move(pending_);
   pending_.Clear();
   pending_spans_ = 0;
   sink_(std::move(batch));

@@ -44,6 +44,10 @@ class SpanPipeline {
   void close();
   bool closed() const { return queue_.closed(); }
 
+  // The memory budget batches are charged to (nullptr: none). A source may charge a batch itself before
+  // it exists (the receiver, before decoding); submit() then keeps that charge.
+  MemoryBudget* memory_budget() const { return options_.memory; }
+
   // Fraction of the span budget in use, for /readyz and back-pressure decisions.
   double fill_ratio() const;
   std::size_t queued_spans() const { return queued_spans_.load(); }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "model/otlp_wire.h"
@@ -31,6 +32,25 @@ std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
+}
+
+// What a body decodes into, for the arena's first block and the budget's reservation before decoding:
+// a 512-span SDK request decodes into ~5x its protobuf bytes (ids, strings and per-message headers); JSON
+// spells the same spans in ~3x the protobuf bytes. An estimate only: the arena grows past it, and the
+// batch is charged what its arena holds once decoded.
+std::size_t decoded_bytes_estimate(BodyEncoding encoding, std::size_t body_bytes) {
+  constexpr std::size_t kMin = 4096;
+  const std::size_t estimate = encoding == BodyEncoding::kProtobuf ? body_bytes * 5 : body_bytes * 2;
+  return std::max(kMin, estimate);
+}
+
+// An arena whose first block holds the estimated decode (one allocation for a typical request), further
+// blocks a quarter of that: a request that outgrows the estimate wastes at most a quarter block.
+std::unique_ptr<google::protobuf::Arena> decode_arena(std::size_t estimate) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = estimate;
+  options.max_block_size = std::max<std::size_t>(estimate / 4, 4096);
+  return std::make_unique<google::protobuf::Arena>(options);
 }
 
 IngestResult failure(IngestResult::Code code, std::string message) {
@@ -133,7 +153,6 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
     return failure(IngestResult::Code::kUnsupportedMediaType, "unsupported Content-Encoding: " + coding);
   }
 
-  otlp::ExportRequest request;
   auto too_many_spans = [&](std::size_t spans) {
     count_rejection(transport, "too_many_spans");
     return failure(IngestResult::Code::kTooLarge,
@@ -144,14 +163,29 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
     if (const auto count = count_spans_on_wire(body);
         count.well_formed && count.spans > limits_.max_spans_per_request)
       return too_many_spans(count.spans);
-    if (!request.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+  }
+  // The decode's bytes are taken from the budget before decoding: a request the budget cannot hold is
+  // refused (429 / UNAVAILABLE, the sender retries) without allocating them.
+  const std::size_t estimate = decoded_bytes_estimate(encoding, body.size());
+  MemoryBudget* budget = pipeline_.memory_budget();
+  MemoryCharge reserved;
+  if (budget) {
+    if (!budget->try_charge(estimate)) {
+      count_rejection(transport, "memory_budget");
+      return failure(IngestResult::Code::kBusy, "memory budget is full, retry later");
+    }
+    reserved = MemoryCharge(budget, estimate);
+  }
+  SpanBatch batch(decode_arena(estimate));
+  if (encoding == BodyEncoding::kProtobuf) {
+    if (!batch.request().ParseFromArray(body.data(), static_cast<int>(body.size()))) {
       count_rejection(transport, "undecodable");
       return failure(IngestResult::Code::kBadRequest,
                      "body is not a valid ExportTraceServiceRequest protobuf");
     }
   } else {
     JsonDecodeError error;
-    if (!decode_otlp_json(body, request, error, limits_.max_spans_per_request)) {
+    if (!decode_otlp_json(body, batch.request(), error, limits_.max_spans_per_request)) {
       if (error.too_many_spans) {
         count_rejection(transport, "too_many_spans");
         return failure(IngestResult::Code::kTooLarge, error.message);
@@ -160,12 +194,22 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
       return failure(IngestResult::Code::kBadRequest, "invalid OTLP/JSON: " + error.message);
     }
   }
-  return ingest_request(std::move(request), peer_address, transport);
+  // From the estimate to what the arena holds.
+  if (budget) reserved.adjust(budget, approx_resident_bytes(batch));
+  batch.charge = std::move(reserved);
+  return admit(std::move(batch), peer_address, transport);
 }
 
 IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::string& peer_address,
                                         std::string_view transport) {
+  SpanBatch batch;
+  batch.request() = std::move(request);
+  return admit(std::move(batch), peer_address, transport);
+}
+
+IngestResult OtlpIngest::admit(SpanBatch batch, const std::string& peer_address, std::string_view transport) {
   IngestResult result;
+  otlp::ExportRequest& request = batch.request();
   std::size_t accepted = 0;
   std::string first_reason;
   for (auto& rs : *request.mutable_resource_spans()) {
@@ -191,8 +235,6 @@ IngestResult OtlpIngest::ingest_request(otlp::ExportRequest request, const std::
     result.partial_message = std::to_string(result.rejected_spans) + " span(s) rejected: " + first_reason;
   }
   if (accepted > 0) {
-    SpanBatch batch;
-    batch.request = std::move(request);
     batch.source = SpanSource::kApp;
     batch.peer_address = peer_address;
     batch.from_peer_agent = trusted_peer(peer_address);

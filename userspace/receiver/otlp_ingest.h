@@ -54,7 +54,7 @@ class OtlpIngest {
   IngestResult ingest_body(BodyEncoding encoding, std::string_view content_encoding, std::string_view body,
                            const std::string& peer_address, std::string_view transport);
 
-  // The gRPC path, and the end of the HTTP path: validate, drop invalid spans (partial success), admit.
+  // The gRPC path: validate, drop invalid spans (partial success), admit.
   IngestResult ingest_request(otlp::ExportRequest request, const std::string& peer_address,
                               std::string_view transport);
 
@@ -62,6 +62,8 @@ class OtlpIngest {
   void count_rejection(std::string_view transport, std::string_view reason);
 
  private:
+  // The end of both paths: validate, drop invalid spans (partial success), admit the batch.
+  IngestResult admit(SpanBatch batch, const std::string& peer_address, std::string_view transport);
   SpanPipeline& pipeline_;
   IngestLimits limits_;
   struct TrustedNetwork {

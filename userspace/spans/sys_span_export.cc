@@ -119,7 +119,7 @@ void add_group_spans(const SysSpanGroup& group, otlp::ResourceSpans& rs) {
 
 void export_sys_groups(SpanBatch& batch) {
   for (auto& group : batch.sys_groups) {
-    auto* rs = batch.request.add_resource_spans();
+    auto* rs = batch.request().add_resource_spans();
     *rs->mutable_resource() = std::move(group.resource);
     add_group_spans(group, *rs);
   }
@@ -127,7 +127,7 @@ void export_sys_groups(SpanBatch& batch) {
 }
 
 otlp::ExportRequest otlp_request_of(const SpanBatch& batch) {
-  otlp::ExportRequest out = batch.request;
+  otlp::ExportRequest out = batch.request();
   for (const auto& group : batch.sys_groups) {
     auto* rs = out.add_resource_spans();
     *rs->mutable_resource() = group.resource;

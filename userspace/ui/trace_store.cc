@@ -115,7 +115,7 @@ void TraceStore::add(const otlp::ExportRequest& batch, std::chrono::steady_clock
 void TraceStore::add(const SpanBatch& batch, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
   refill(now);
-  add_request(batch.request);
+  add_request(batch.request());
   for (const auto& group : batch.sys_groups)
     for (const auto& span : group.spans) {
       // Under load nearly every trace is passed over: the OTLP form is made only for spans that are kept.

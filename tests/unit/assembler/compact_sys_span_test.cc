@@ -240,13 +240,13 @@ TEST(CompactSysSpan, ItsJsonIsThatOfTheOtlpSpanItBecomes) {
   SpanBatch otlp;
   otlp.sys_groups = compact.sys_groups;
   export_sys_groups(otlp);
-  ASSERT_EQ(otlp.request.resource_spans_size(), 2);
-  EXPECT_EQ(otlp.request.resource_spans(1).scope_spans(0).spans(0).trace_id(), std::string(16, '\x42'));
+  ASSERT_EQ(otlp.request().resource_spans_size(), 2);
+  EXPECT_EQ(otlp.request().resource_spans(1).scope_spans(0).spans(0).trace_id(), std::string(16, '\x42'));
 
   std::string direct, via_otlp;
   const SpanBatch* batches[] = {&compact};
   encode_otlp_json_into(batches, direct);
-  const otlp::ExportRequest* requests[] = {&otlp.request};
+  const otlp::ExportRequest* requests[] = {&otlp.request()};
   encode_otlp_json_into(requests, via_otlp);
   EXPECT_EQ(direct, via_otlp);
   otlp::ExportRequest decoded;
@@ -276,7 +276,7 @@ TEST_P(CompactSysSpanLeaving, BothEndsOfAnExchangeLinkWithTheirBytes) {
       [&](std::shared_ptr<SpanBatch> b) {
         emitted_bytes += b->charge.bytes();
         EXPECT_EQ(b->sys_groups.empty(), !compact_output);
-        EXPECT_EQ(b->request.resource_spans_size() == 0, compact_output);
+        EXPECT_EQ(b->request().resource_spans_size() == 0, compact_output);
         const SpanBatch* parts[] = {b.get()};
         std::string json;
         encode_otlp_json_into(parts, json);

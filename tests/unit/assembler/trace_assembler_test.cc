@@ -34,7 +34,7 @@ SpanBatch batch_of(SpanSource source, std::vector<otlp::Span> spans, const std::
                    const std::string& pid = "") {
   SpanBatch b;
   b.source = source;
-  auto* rs = b.request.add_resource_spans();
+  auto* rs = b.request().add_resource_spans();
   auto* kv = rs->mutable_resource()->add_attributes();
   kv->set_key("service.name");
   kv->mutable_value()->set_string_value(service);
@@ -66,7 +66,7 @@ class AssemblerTest : public ::testing::Test {
       : assembler_(
             kOptions,
             [this](std::shared_ptr<const SpanBatch> b) {
-              for (const auto& rs : b->request.resource_spans())
+              for (const auto& rs : b->request().resource_spans())
                 for (const auto& ss : rs.scope_spans())
                   for (const auto& s : ss.spans()) {
                     out_[s.span_id()] = s;
@@ -396,7 +396,7 @@ TEST_F(AssemblerTest, ReparentingCanBeTurnedOff) {
       AssemblerOptions{std::chrono::milliseconds(1000), 1000, false, std::chrono::milliseconds(3000),
                        std::chrono::milliseconds(1000)},
       [this](std::shared_ptr<const SpanBatch> b) {
-        for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+        for (const auto& s : b->request().resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
       },
       metrics_);
   const auto trace = id('\x01', 16), header_span = id('\x02', 8);
@@ -620,7 +620,7 @@ TEST_F(AssemblerTest, NamespacedPidIsMappedThroughNSpid) {
   // The SDK in a pod reports process.pid 1; the probes saw host pid 4242, whose NSpid is 1.
   auto server = sys_span(id('\x0e', 16), id('\x62', 8), "", kServer, 200, 800, 4242, false, "9");
   auto batch = batch_of(SpanSource::kSys, {server}, "node");
-  auto* r = batch.request.mutable_resource_spans(0)->mutable_resource();
+  auto* r = batch.request().mutable_resource_spans(0)->mutable_resource();
   auto* ns = r->add_attributes();
   ns->set_key("otelbpf.process.ns_pid");
   ns->mutable_value()->set_string_value("1");
@@ -640,7 +640,7 @@ TEST_F(AssemblerTest, TheSamePidInTwoNamespacesIsAmbiguous) {
     auto batch =
         batch_of(SpanSource::kSys,
                  {sys_span(id('\x0e', 16), id(span, 8), "", kServer, 200, 800, host_pid, false, "")}, "node");
-    auto* r = batch.request.mutable_resource_spans(0)->mutable_resource();
+    auto* r = batch.request().mutable_resource_spans(0)->mutable_resource();
     for (auto [k, v] :
          {std::pair{"otelbpf.process.ns_pid", "1"}, std::pair{"otelbpf.process.pid_namespace", inode}}) {
       auto* kv = r->add_attributes();
@@ -974,7 +974,7 @@ TEST(AssemblerLocalPartners, AnEndWhosePartnerOnlyThisNodeCouldSendLeavesAfterAS
   TraceAssembler assembler(
       options,
       [&](std::shared_ptr<const SpanBatch> b) {
-        for (const auto& rs : b->request.resource_spans())
+        for (const auto& rs : b->request().resource_spans())
           for (const auto& ss : rs.scope_spans())
             for (const auto& sp : ss.spans()) out[sp.span_id()] = sp;
       },
@@ -1057,7 +1057,7 @@ TEST(AssemblerGateway, TheFirstCallsServerEndWaitsForThePeersNetSpans) {
   TraceAssembler assembler(
       options,
       [&](std::shared_ptr<const SpanBatch> b) {
-        for (const auto& rs : b->request.resource_spans())
+        for (const auto& rs : b->request().resource_spans())
           for (const auto& ss : rs.scope_spans())
             for (const auto& s : ss.spans()) out[s.span_id()] = s;
       },
@@ -1224,7 +1224,7 @@ TEST_F(AssemblerTest, AColdFirstRequestDoesNotTeachAnOffsetThatShutsOutTheRest) 
   servers.push_back(http_sys_server(id('\x9f', 8), at, at + 20 * ms, 20, "10.0.0.7", 40100, "/a", ""));
   // The frontend runs in a pod: host pid 20 is process 1 there, as its SDK reports.
   auto sys_batch = batch_of(SpanSource::kSys, servers, "node");
-  auto* ns_pid = sys_batch.request.mutable_resource_spans(0)->mutable_resource()->add_attributes();
+  auto* ns_pid = sys_batch.request().mutable_resource_spans(0)->mutable_resource()->add_attributes();
   ns_pid->set_key("otelbpf.process.ns_pid");
   ns_pid->mutable_value()->set_string_value("1");
   assembler_.add(std::move(sys_batch), t0_);
@@ -1249,7 +1249,7 @@ TEST_F(AssemblerTest, WithPacketCaptureOnTheServerEndWaitsEvenBeforeTheFirstNetS
   TraceAssembler assembler(
       options,
       [this](std::shared_ptr<const SpanBatch> b) {
-        for (const auto& s : b->request.resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
+        for (const auto& s : b->request().resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
       },
       metrics_);
   assembler.add(
@@ -1293,14 +1293,14 @@ TEST(AssemblerMemoryBudget, HeldSpansLeaveEarlyWhenTheyFillThreeQuartersOfTheBud
   for (int i = 0; i < 40; ++i) {
     SpanBatch b;
     b.source = SpanSource::kApp;
-    auto* ss = b.request.add_resource_spans()->add_scope_spans();
+    auto* ss = b.request().add_resource_spans()->add_scope_spans();
     for (int n = 0; n < 10; ++n) {
       auto* s = ss->add_spans();
       s->set_trace_id(std::string(15, 'a') + static_cast<char>(i));
       s->set_span_id(std::string(7, 'b') + static_cast<char>(i * 10 + n));
       s->set_name(std::string(300, 'n'));
     }
-    const auto bytes = approx_resident_bytes(b.request);
+    const auto bytes = approx_resident_bytes(b.request());
     if (!budget.try_charge(bytes)) break;
     b.charge = MemoryCharge(&budget, bytes);
     ++admitted;
@@ -1331,11 +1331,14 @@ class GatewayRoutingTest : public ::testing::Test {
     return o;
   }
   GatewayRoutingTest()
-      : assembler_(options(), [this](std::shared_ptr<const SpanBatch> b) {
-          for (const auto& rs : b->request.resource_spans())
-            for (const auto& ss : rs.scope_spans())
-              for (const auto& s : ss.spans()) out_[s.span_id()] = s;
-        }, metrics_) {}
+      : assembler_(
+            options(),
+            [this](std::shared_ptr<const SpanBatch> b) {
+              for (const auto& rs : b->request().resource_spans())
+                for (const auto& ss : rs.scope_spans())
+                  for (const auto& s : ss.spans()) out_[s.span_id()] = s;
+            },
+            metrics_) {}
   std::string mark(const std::string& span_id, const char* key) {
     const auto* v = find_attribute(out_[span_id].attributes(), key);
     return v ? v->string_value() : std::string();

@@ -51,7 +51,7 @@ inline otlp::ExportRequest make_request(std::uint64_t first, std::size_t count,
 
 inline std::shared_ptr<const SpanBatch> make_batch(std::uint64_t first, std::size_t count) {
   auto batch = std::make_shared<SpanBatch>();
-  batch->request = make_request(first, count);
+  batch->request() = make_request(first, count);
   return batch;
 }
 

@@ -191,12 +191,12 @@ TEST_F(ExportWorkerTest, CompactSysSpansReachAnOtlpExporterAsOtlpThroughAFailure
   ASSERT_TRUE(endpoint_->wait_delivered(3));
   EXPECT_EQ(endpoint_->sorted_delivered(), (std::vector<std::uint64_t>{100, 101, 102}));
   EXPECT_GE(endpoint_->calls, 2);
-  EXPECT_EQ(batch->request.resource_spans_size(), 0) << "the shared batch is left as it is";
+  EXPECT_EQ(batch->request().resource_spans_size(), 0) << "the shared batch is left as it is";
 }
 
 TEST_F(ExportWorkerTest, SpoolBoundOverflowIsCountedExactlyAndKeepsWhatItHolds) {
   endpoint_->set_script([](int) { return ExportOutcome::retryable("down"); });
-  const auto file_bytes = BatchSpool::file_bytes(make_batch(0, 4)->request);
+  const auto file_bytes = BatchSpool::file_bytes(make_batch(0, 4)->request());
   auto options = fast_options();
   options.max_batch_spans = 4;  // one batch per request, so every spool file has the same size
   options.spool_dir = dir_.path().string();

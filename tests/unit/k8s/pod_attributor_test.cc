@@ -32,7 +32,7 @@ void add_attr(otlp::ResourceSpans& rs, const std::string& key, const std::string
 }
 
 otlp::ResourceSpans& add_resource(SpanBatch& batch, int spans = 2) {
-  auto& rs = *batch.request.add_resource_spans();
+  auto& rs = *batch.request().add_resource_spans();
   auto* ss = rs.add_scope_spans();
   for (int i = 0; i < spans; ++i) ss->add_spans()->set_name("span");
   return rs;

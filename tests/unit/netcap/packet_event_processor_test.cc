@@ -64,7 +64,7 @@ struct Harness {
     std::vector<otlp::Span> out;
     for (const auto& b : batches) {
       EXPECT_EQ(b.source, SpanSource::kNet);
-      for (const auto& rs : b.request.resource_spans())
+      for (const auto& rs : b.request().resource_spans())
         for (const auto& ss : rs.scope_spans())
           for (const auto& s : ss.spans()) out.push_back(s);
     }

@@ -8,7 +8,7 @@ namespace {
 
 SpanBatch batch_of(int spans) {
   SpanBatch b;
-  auto* ss = b.request.add_resource_spans()->add_scope_spans();
+  auto* ss = b.request().add_resource_spans()->add_scope_spans();
   for (int i = 0; i < spans; ++i) ss->add_spans()->set_name("s");
   return b;
 }

@@ -125,7 +125,7 @@ TEST_F(ReceiverTest, AcceptsProtobufOnBothPaths) {
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->span_count(), 3u);
   EXPECT_EQ(batch->peer_address, "127.0.0.1");
-  EXPECT_EQ(batch->request.resource_spans(0).resource().attributes(0).value().string_value(),
+  EXPECT_EQ(batch->request().resource_spans(0).resource().attributes(0).value().string_value(),
             "receiver-test");
   EXPECT_EQ(metrics_.value("otelbpf_receiver_spans_total", {{"transport", "http"}}), 6);
 }
@@ -139,7 +139,7 @@ TEST_F(ReceiverTest, AcceptsJsonAndAnswersInJson) {
   EXPECT_EQ(res[http::field::content_type], "application/json");
   auto batch = pipeline_.next(std::chrono::milliseconds(100));
   ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->request.resource_spans(0).scope_spans(0).spans(0).start_time_unix_nano(),
+  EXPECT_EQ(batch->request().resource_spans(0).scope_spans(0).spans(0).start_time_unix_nano(),
             1544712660000000000u);
 }
 
@@ -414,6 +414,7 @@ TEST_F(ReceiverLimitsTest, HealthzAnswersWhileTheOnlyDecoderIsBusy) {
   // A body that keeps the one decoder busy for a while: 150k spans of OTLP/JSON.
   const std::string body = encode_otlp_json(make_request(150'000));
   std::atomic<int> order{0};
+  std::atomic<bool> body_sent{false};
   int export_done = 0, healthz_done = 0;
   http::status export_status{};
   std::thread exporter([&] {
@@ -426,6 +427,7 @@ TEST_F(ReceiverLimitsTest, HealthzAnswersWhileTheOnlyDecoderIsBusy) {
     req.body() = body;
     req.prepare_payload();
     http::write(stream, req);
+    body_sent = true;
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
     stream.expires_after(std::chrono::seconds(60));
@@ -434,7 +436,7 @@ TEST_F(ReceiverLimitsTest, HealthzAnswersWhileTheOnlyDecoderIsBusy) {
     export_done = ++order;
   });
   // Once the body is in (the decoder then takes over), the liveness probe on the one I/O thread.
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  while (!body_sent) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   beast::tcp_stream probe(io_);
   probe.connect(endpoint());
   EXPECT_EQ(get(probe, "/healthz").result(), http::status::ok);

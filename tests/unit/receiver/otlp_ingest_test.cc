@@ -67,6 +67,50 @@ TEST(OtlpIngest, AGroupInTheBodyDoesNotGetPastTheSpanBound) {
             IngestResult::Code::kTooLarge);
 }
 
+TEST(OtlpIngest, ARequestTheMemoryBudgetCannotHoldIsRefusedBeforeDecoding) {
+  MetricsRegistry metrics;
+  MemoryBudget budget(256 * 1024, metrics);
+  SpanPipeline pipeline(SpanPipelineOptions{64, 100000, &budget}, metrics);
+  OtlpIngest ingest(pipeline, IngestLimits{}, metrics);
+  // 2,000 spans: ~60 KB on the wire, whose decode (~5x) does not fit 256 KiB.
+  const auto body = valid_request(2000).SerializeAsString();
+  const auto refused = ingest.ingest_body(BodyEncoding::kProtobuf, "", body, "10.0.0.1", "http");
+  EXPECT_EQ(refused.code, IngestResult::Code::kBusy);
+  EXPECT_EQ(metrics.value("otelbpf_receiver_rejected_requests_total",
+                          {{"transport", "http"}, {"reason", "memory_budget"}}),
+            1);
+  EXPECT_EQ(budget.held(), 0u) << "nothing stays charged for a refused request";
+  EXPECT_EQ(pipeline.queued_spans(), 0u);
+
+  // A request that fits is decoded into its batch's arena, which is what the batch is charged.
+  const auto small = valid_request(20).SerializeAsString();
+  ASSERT_EQ(ingest.ingest_body(BodyEncoding::kProtobuf, "", small, "10.0.0.1", "http").code,
+            IngestResult::Code::kOk);
+  auto batch = pipeline.next(std::chrono::milliseconds(0));
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->span_count(), 21u);
+  EXPECT_GT(batch->arena_bytes(), small.size());
+  EXPECT_EQ(batch->charge.bytes(), batch->arena_bytes());
+  EXPECT_EQ(budget.held(), batch->arena_bytes());
+  batch.reset();
+  EXPECT_EQ(budget.held(), 0u);
+}
+
+TEST(OtlpIngest, AJsonRequestIsDecodedIntoAnArenaToo) {
+  MetricsRegistry metrics;
+  MemoryBudget budget(64u << 20, metrics);
+  SpanPipeline pipeline(SpanPipelineOptions{64, 100000, &budget}, metrics);
+  OtlpIngest ingest(pipeline, IngestLimits{}, metrics);
+  const auto json = encode_otlp_json(valid_request(3));
+  ASSERT_EQ(ingest.ingest_body(BodyEncoding::kJson, "", json, "10.0.0.1", "http").code,
+            IngestResult::Code::kOk);
+  auto batch = pipeline.next(std::chrono::milliseconds(0));
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->span_count(), 4u);
+  EXPECT_GT(batch->arena_bytes(), 0u);
+  EXPECT_EQ(batch->request().resource_spans(0).scope_spans(0).spans(2).name(), "op");
+}
+
 TEST(OtlpIngest, TooManySpansForThePipelineIs413BeforeDecoding) {
   MetricsRegistry metrics;
   SpanPipeline pipeline(SpanPipelineOptions{64, 1000}, metrics);

@@ -23,9 +23,9 @@ struct Recorder {
   std::vector<otlp::Resource> resources;
   void operator()(SpanBatch batch) {
     EXPECT_EQ(batch.source, SpanSource::kSys);
-    EXPECT_EQ(batch.request.resource_spans_size(), 0);  // compact sys spans, exported by the assembler
+    EXPECT_EQ(batch.request().resource_spans_size(), 0);  // compact sys spans, exported by the assembler
     export_sys_groups(batch);
-    for (const auto& rs : batch.request.resource_spans())
+    for (const auto& rs : batch.request().resource_spans())
       for (const auto& ss : rs.scope_spans())
         for (const auto& s : ss.spans()) {
           spans.push_back(s);

@@ -195,7 +195,7 @@ TEST(TraceView, ServesThePageAndTheJsonApiFromWhatWasOffered) {
   const std::uint16_t port = view.bound_port();
   ASSERT_NE(port, 0);
   auto batch = std::make_shared<SpanBatch>();
-  batch->request =
+  batch->request() =
       request("frontend", "frontend-1", "app", {{'\x01', '\x0a', 0, "GET /checkout", 1000, 9000}});
   view.offer(batch);
   view.drain();
@@ -229,7 +229,7 @@ TEST(TraceView, AFullQueueDropsForTheViewOnlyAndCountsIt) {
   TraceView view({.port = 0, .max_queued_batches = 0}, nullptr, metrics);
   view.start();
   auto batch = std::make_shared<SpanBatch>();
-  batch->request = request("a", "p", "app", {{'\x01', '\x0a', 0, "x", 0, 1}});
+  batch->request() = request("a", "p", "app", {{'\x01', '\x0a', 0, "x", 0, 1}});
   view.offer(batch);
   view.drain();
   EXPECT_EQ(view.store().trace_count(), 0u);
