@@ -4,7 +4,9 @@
 // probes drop. The sink counts spans and frees the batch (that free is on the consumer thread here, in the
 // agent it happens downstream: the figures are a little conservative). The tracer's batches hold compact
 // sys spans that the assembler turns into OTLP as they leave; KeepAlive/<n>/otlp:1 does that export in the
-// sink too, for the cost of the whole path from event to OTLP span on one core.
+// sink too, for the cost of the whole path from event to OTLP span on one core. LoopbackThroughAssembler
+// feeds the batches of a client and a server on one node (wrk -> nginx) to the trace assembler as the agent
+// does: the tracer and the assembler on one core, the assembler's share reported apart.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <sys/socket.h>
@@ -12,9 +14,11 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "assembler/trace_assembler.h"
 #include "spans/sys_span_export.h"
 #include "tracer/syscall_event_processor.h"
 
@@ -129,12 +133,14 @@ struct Harness {
   const std::uint32_t pid = static_cast<std::uint32_t>(getpid());  // a real /proc/<pid>/exe
 
   bool export_spans = false;  // the sink makes the OTLP spans of the batch (the assembler's part)
+  std::function<void(SpanBatch)> sink;  // where batches go after counting (else freed)
   explicit Harness(std::size_t max_connections = 65536)
       : processor(
             options(max_connections),
             [this](SpanBatch batch) {
               if (export_spans) export_sys_groups(batch);
               spans += batch.span_count();
+              if (sink) sink(std::move(batch));
             },
             metrics) {}
   static SyscallEventProcessorOptions options(std::size_t max_connections) {
@@ -250,6 +256,78 @@ void BM_HttpServerWithUpstreamCall(benchmark::State& state) {
   h.report(state);
 }
 BENCHMARK(BM_HttpServerWithUpstreamCall)->Arg(256)->Unit(benchmark::kNanosecond);
+
+// wrk -> nginx on one node: a client process and a server process on range(0) keep-alive loopback
+// connections, both traced (4 events and 2 sys spans per request: the client's write and read, the
+// server's read and write, with matching TCP sequence numbers). The tracer's batches go to a trace
+// assembler as in the agent (compact output, 5 s link window, polled every 50 ms of wall time); the
+// assembler's sink counts and frees. The rates are of the whole path; assembler_share is the fraction of
+// the time spent in the assembler's add and poll.
+void BM_LoopbackThroughAssembler(benchmark::State& state) {
+  MetricsRegistry assembler_metrics;
+  std::uint64_t assembled = 0;
+  AssemblerOptions options;
+  options.compact_sys_output = true;
+  TraceAssembler assembler(
+      options, [&](std::shared_ptr<const SpanBatch> batch) { assembled += batch->span_count(); },
+      assembler_metrics);
+  std::chrono::nanoseconds in_assembler{0};
+  auto timed = [&](auto&& work) {
+    const auto t0 = std::chrono::steady_clock::now();
+    work(t0);
+    in_assembler += std::chrono::steady_clock::now() - t0;
+  };
+  Harness h;
+  auto last_poll = std::chrono::steady_clock::now();
+  h.sink = [&](SpanBatch batch) { timed([&](auto now) { assembler.add(std::move(batch), now); }); };
+  const std::uint32_t client_pid = static_cast<std::uint32_t>(getppid());  // both real /proc entries
+  const std::uint32_t server_pid = h.pid;
+  const std::uint32_t loopback = htonl(INADDR_LOOPBACK);
+  std::vector<SyntheticConnection> clients, servers;
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto port = static_cast<std::uint16_t>(40000 + i);
+    clients.emplace_back(client_pid, 0xffff440000000000ull + i * 0x800, port, loopback, 8080);
+    servers.emplace_back(server_pid, 0xffff330000000000ull + i * 0x800, 8080, loopback, port);
+    auto& c = clients.back();
+    auto& srv = servers.back();
+    inet_pton(AF_INET, "127.0.0.1", c.base.sock.saddr);
+    inet_pton(AF_INET, "127.0.0.1", srv.base.sock.saddr);
+    std::strncpy(c.base.comm, "wrk", sizeof c.base.comm);
+    std::strncpy(srv.base.comm, "nginx", sizeof srv.base.comm);
+    srv.ingress_seq = c.egress_seq = 1000 + static_cast<std::uint32_t>(i) * 7919;
+    srv.egress_seq = c.ingress_seq = 900000 + static_cast<std::uint32_t>(i) * 104729;
+    h.send(c.open(OTELBPF_EV_CONNECT, h.next_ts()));
+    h.send(srv.open(OTELBPF_EV_ACCEPT, h.next_ts()));
+  }
+  const std::string request = "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+  h.setup_events = h.events;
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    auto& c = clients[i % n];
+    auto& srv = servers[i % n];
+    const std::uint32_t client_tid = client_pid + static_cast<std::uint32_t>(i % 2);
+    h.send(c.data(OTELBPF_DIR_EGRESS, client_tid, h.next_ts(2000), request.size()), bytes(request));
+    h.send(srv.data(OTELBPF_DIR_INGRESS, server_pid, h.next_ts(2000), request.size()), bytes(request));
+    h.send(srv.data(OTELBPF_DIR_EGRESS, server_pid, h.next_ts(2000), response.size()), bytes(response));
+    h.send(c.data(OTELBPF_DIR_INGRESS, client_tid, h.next_ts(2000), response.size()), bytes(response));
+    h.maybe_tick();
+    if ((i & 1023) == 0 && std::chrono::steady_clock::now() - last_poll >= std::chrono::milliseconds(50))
+      timed([&](auto now) {
+        assembler.poll(now);
+        last_poll = now;
+      });
+    ++i;
+  }
+  h.report(state);
+  state.counters["assembled_spans"] = static_cast<double>(assembled);
+  state.counters["assembler_ns_per_span"] =
+      h.spans ? static_cast<double>(in_assembler.count()) / static_cast<double>(h.spans) : 0;
+}
+BENCHMARK(BM_LoopbackThroughAssembler)->Arg(32)->Unit(benchmark::kNanosecond)->UseRealTime();
 
 // Traffic no parser recognises (TLS records): the cost of events that never become spans.
 void BM_UnrecognisedTraffic(benchmark::State& state) {

@@ -80,7 +80,15 @@ inline std::string header_key(const std::string& trace_id, const std::string& pa
 SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, SpanSource source);
 
 // The facts of a compact sys span: those of the OTLP span it is exported as (spans/sys_span_export.h).
+// What the group's resource says is read once per group (sys_group_facts) by callers that read many.
+struct SysGroupFacts {
+  std::string service;
+  std::int64_t ns_pid = 0;
+  std::uint64_t pid_namespace = 0;
+};
+SysGroupFacts sys_group_facts(const SysSpanGroup& group);
 SpanFacts facts_of_sys_span(const SysSpanGroup& group, const SysSpan& span);
+SpanFacts facts_of_sys_span(const SysGroupFacts& group_facts, const SysSpanGroup& group, const SysSpan& span);
 
 // The source a span names itself (otelbpf.span.source), if any.
 std::optional<SpanSource> claimed_source(const otlp::Span& span);

@@ -3,10 +3,11 @@
 // at time t": a busy server has tens of thousands of sys SERVER spans per process (or per health-check
 // target) within the link window, and scanning them all for every SDK span is quadratic (issue 13,
 // item 8). A lookup visits only the spans that started in the window before t, newest first.
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <deque>
 #include <string>
 
 #include "common/hash_map.h"
@@ -22,8 +23,18 @@ class TimeIndex {
   // instant cannot be told apart anyway).
   static constexpr int kMaxVisited = 512;
 
+  // Spans arrive nearly in start order, so an insert is an append or lands a few entries from the end.
   void insert(const Key& key, std::uint64_t start_ns, const std::string& id) {
-    index_[key].emplace(start_ns, id);
+    Spans& spans = index_[key];
+    auto& entries = spans.entries;
+    if (entries.empty() || entries.back().start_ns <= start_ns) {
+      entries.push_back({start_ns, id});
+    } else {
+      auto at = std::upper_bound(entries.begin(), entries.end(), start_ns,
+                                 [](std::uint64_t t, const Entry& e) { return t < e.start_ns; });
+      entries.insert(at, {start_ns, id});
+    }
+    ++spans.live;
   }
 
   // Calls visit(id) for the spans of `key` that started at or before `t_ns`, latest start first.
@@ -31,37 +42,61 @@ class TimeIndex {
   void started_before(const Key& key, std::uint64_t t_ns, Visit visit) const {
     auto it = index_.find(key);
     if (it == index_.end()) return;
-    const auto& spans = it->second;
+    const auto& entries = it->second.entries;
     const std::uint64_t earliest = t_ns > kLongestSpanNs ? t_ns - kLongestSpanNs : 0;
-    int visited = 0;
-    for (auto s = spans.upper_bound(t_ns); s != spans.begin() && visited < kMaxVisited; ++visited) {
+    auto s = std::upper_bound(entries.begin(), entries.end(), t_ns,
+                              [](std::uint64_t t, const Entry& e) { return t < e.start_ns; });
+    for (int visited = 0; s != entries.begin() && visited < kMaxVisited; ++visited) {
       --s;
-      if (s->first < earliest) break;
-      visit(s->second);
+      if (s->start_ns < earliest) break;
+      if (!s->id.empty()) visit(s->id);
     }
   }
 
-  // Drops the one entry insert(key, start_ns, id) made.
+  // Drops the one entry insert(key, start_ns, id) made. Entries mostly leave in the order they came, from
+  // the front; one that leaves out of order is blanked, and the blanks are swept when they are the front
+  // or outnumber the live entries (a few facts kept long, e.g. samples, must not pin every blank after them).
   void erase(const Key& key, std::uint64_t start_ns, const std::string& id) {
     auto it = index_.find(key);
     if (it == index_.end()) return;
-    auto [first, last] = it->second.equal_range(start_ns);
-    for (auto s = first; s != last; ++s)
-      if (s->second == id) {
-        it->second.erase(s);
+    Spans& spans = it->second;
+    auto& entries = spans.entries;
+    auto s = std::lower_bound(entries.begin(), entries.end(), start_ns,
+                              [](const Entry& e, std::uint64_t t) { return e.start_ns < t; });
+    for (; s != entries.end() && s->start_ns == start_ns; ++s)
+      if (s->id == id) {
+        s->id.clear();
+        --spans.live;
         break;
       }
-    if (it->second.empty()) index_.erase(it);
+    while (!entries.empty() && entries.front().id.empty()) entries.pop_front();
+    while (!entries.empty() && entries.back().id.empty()) entries.pop_back();
+    if (spans.live == 0) {
+      index_.erase(it);
+      return;
+    }
+    if (entries.size() > 64 && entries.size() > 2 * spans.live)
+      entries.erase(
+          std::remove_if(entries.begin(), entries.end(), [](const Entry& e) { return e.id.empty(); }),
+          entries.end());
   }
 
   std::size_t size() const {
     std::size_t n = 0;
-    for (const auto& [key, spans] : index_) n += spans.size();
+    for (const auto& [key, spans] : index_) n += spans.live;
     return n;
   }
 
  private:
-  HashMap<Key, std::multimap<std::uint64_t, std::string>> index_;
+  struct Entry {
+    std::uint64_t start_ns;
+    std::string id;  // empty: erased, not yet swept
+  };
+  struct Spans {
+    std::deque<Entry> entries;  // by start time; equal starts in insertion order
+    std::size_t live = 0;
+  };
+  HashMap<Key, Spans> index_;
 };
 
 }  // namespace otelbpf

@@ -45,7 +45,14 @@ void set_span_attribute(otlp::Span& span, const std::string& key, const std::str
 }
 
 TraceAssembler::TraceAssembler(AssemblerOptions options, AssembledBatchSink sink, MetricsRegistry& metrics)
-    : options_(options), sink_(std::move(sink)), metrics_(metrics) {
+    : options_(options),
+      sink_(std::move(sink)),
+      metrics_(metrics),
+      unlinked_sys_clients_(metrics.counter("otelbpf_assembler_unlinked_spans_total",
+                                            "sys CLIENT spans that found no parent", {{"source", "sys"}})),
+      settled_facts_(metrics.counter(
+          "otelbpf_assembler_settled_facts_total",
+          "Facts forgotten as their span left: both ends in, nothing else could still link to them")) {
   const auto wall = std::chrono::system_clock::now().time_since_epoch();
   const auto steady = Clock::now().time_since_epoch();
   wall_minus_steady_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(wall - steady).count();
@@ -60,9 +67,12 @@ TraceAssembler::TraceAssembler(AssemblerOptions options, AssembledBatchSink sink
 }
 
 void TraceAssembler::count_link(const char* rule) {
-  metrics_
-      .counter("otelbpf_assembler_links_total", "Links the trace assembler made, by rule", {{"rule", rule}})
-      .inc();
+  // Once per linked span: the registry's lookup (a lock, a label set built and compared) only per rule.
+  auto [it, fresh] = links_by_rule_.try_emplace(rule, nullptr);
+  if (fresh)
+    it->second = &metrics_.counter("otelbpf_assembler_links_total", "Links the trace assembler made, by rule",
+                                   {{"rule", rule}});
+  it->second->inc();
 }
 
 void TraceAssembler::count_ambiguous(const char* rule) {
@@ -181,8 +191,10 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
     if (const auto* indexed = facts_of(id); indexed && indexed->source == SpanSource::kApp)
       app_spans.push_back(indexed);
   };
-  for (const auto& group : batch.sys_groups)
-    for (const auto& span : group.spans) take(facts_of_sys_span(group, span));
+  for (const auto& group : batch.sys_groups) {
+    const auto group_facts = sys_group_facts(group);
+    for (const auto& span : group.spans) take(facts_of_sys_span(group_facts, group, span));
+  }
   for (const auto& rs : batch.request().resource_spans())
     for (const auto& ss : rs.scope_spans())
       for (const auto& span : ss.spans()) {
@@ -326,7 +338,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   }
 }
 
-void TraceAssembler::forget_fact(HashMap<std::string, SpanFacts>::iterator it) {
+void TraceAssembler::forget_fact(SpanIdMap<SpanFacts>::iterator it) {
   unindex_span(it->second);
   facts_.erase(it);
 }
@@ -577,10 +589,7 @@ bool TraceAssembler::record_link(SpanFacts& f, const Resolution& r) {
   if (r.ambiguous) count_ambiguous(r.ambiguous);
   if (!r.rule) {
     if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)
-      metrics_
-          .counter("otelbpf_assembler_unlinked_spans_total", "sys CLIENT spans that found no parent",
-                   {{"source", "sys"}})
-          .inc();
+      unlinked_sys_clients_.inc();
     return false;
   }
   count_link(r.rule);
@@ -638,10 +647,7 @@ void TraceAssembler::settle(const std::vector<std::string>& emitted) {
   auto settle_one = [&](const std::string& id) {
     auto it = facts_.find(id);
     if (it == facts_.end() || !nothing_left_to_link(it->second)) return;
-    metrics_
-        .counter("otelbpf_assembler_settled_facts_total",
-                 "Facts forgotten as their span left: both ends in, nothing else could still link to them")
-        .inc();
+    settled_facts_.inc();
     if (keep_as_sample(it->second)) {
       it->second.sampled = true;
       sampled_fact_order_.push_back(id);

@@ -19,6 +19,7 @@
 
 #include "assembler/app_lag.h"
 #include "assembler/span_facts.h"
+#include "assembler/span_id_map.h"
 #include "assembler/time_index.h"
 #include "common/hash_map.h"
 #include "common/metrics.h"
@@ -136,7 +137,7 @@ class TraceAssembler {
   // Removes what index_span put in the indexes for this fact, and its frozen resolution: called as the
   // fact is forgotten, so the indexes never hold more than the facts.
   void unindex_span(const SpanFacts& f);
-  void forget_fact(HashMap<std::string, SpanFacts>::iterator it);
+  void forget_fact(SpanIdMap<SpanFacts>::iterator it);
   void learn_from_app_span(const SpanFacts& app, Clock::time_point now);
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
   // kAll: everything (shutdown, memory bound).
@@ -234,6 +235,10 @@ class TraceAssembler {
   AssemblerOptions options_;
   AssembledBatchSink sink_;
   MetricsRegistry& metrics_;
+  // Counters of the per-span path, looked up in the registry once.
+  Counter& unlinked_sys_clients_;
+  Counter& settled_facts_;
+  HashMap<const char*, Counter*> links_by_rule_;  // rule names are literals (docs/linking.md)
   std::map<std::uint64_t, Pending> pending_;  // by arrival sequence number
   std::uint64_t next_batch_seq_ = 1;
   Clock::time_point last_net_span_{};  // packet capture on: a server end waits for the net spans between
@@ -251,7 +256,7 @@ class TraceAssembler {
   // Wall clock minus steady clock at start: app span lag is measured against span end times (wall).
   std::int64_t wall_minus_steady_ns_ = 0;
 
-  HashMap<std::string, SpanFacts> facts_;  // by span id
+  SpanIdMap<SpanFacts> facts_;
   // Span ids in arrival order, for forgetting: every fact first waits out the partners' horizon in
   // fact_order_; those an SDK's late spans may still claim then wait out the SDK horizon in late_fact_order_.
   std::deque<std::string> fact_order_;
@@ -274,7 +279,7 @@ class TraceAssembler {
   // sys CLIENT spans not yet emitted, by thread link key (pid/syscall trace id): the request their thread
   // served must stay findable for them.
   HashMap<std::string, std::uint32_t> waiting_thread_clients_;
-  HashMap<std::string, Resolution> frozen_;            // resolutions of emitted spans
+  SpanIdMap<Resolution> frozen_;                       // resolutions of emitted spans
   HashMap<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 
   // Indexes (values are span ids; a dangling id resolves to nothing). A fact's entries leave with it

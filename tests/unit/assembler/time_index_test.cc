@@ -42,5 +42,32 @@ TEST(TimeIndex, VisitsOnlyWhatStartedInTheWindowBeforeTNewestFirst) {
   EXPECT_EQ(sparse.size(), 0u);
 }
 
+TEST(TimeIndex, OutOfOrderStartsAndLeavesKeepTheOrderAndTheSizeBounded) {
+  TimeIndex<int> index;
+  // Starts that arrive a little out of order (two threads' flushes interleaved) are visited in start
+  // order all the same.
+  for (std::uint64_t t : {10, 30, 20, 40, 25, 5}) index.insert(1, t, "s" + std::to_string(t));
+  std::vector<std::string> visited;
+  index.started_before(1, 35, [&](const std::string& id) { visited.push_back(id); });
+  EXPECT_EQ(visited, (std::vector<std::string>{"s30", "s25", "s20", "s10", "s5"}));
+  // One entry that stays (a fact kept as a sample) while 100k later ones come and go, most not in
+  // order: the index holds what is live, not every entry behind the one that stayed.
+  TimeIndex<int> busy;
+  busy.insert(2, 0, "kept");
+  for (std::uint64_t i = 1; i <= 100'000; ++i) {
+    busy.insert(2, i, std::to_string(i));
+    if (i % 2 == 0) {  // the pair leaves newest first
+      busy.erase(2, i, std::to_string(i));
+      busy.erase(2, i - 1, std::to_string(i - 1));
+    }
+  }
+  EXPECT_EQ(busy.size(), 1u);
+  visited.clear();
+  busy.started_before(2, 200'000, [&](const std::string& id) { visited.push_back(id); });
+  EXPECT_EQ(visited, std::vector<std::string>{"kept"});
+  busy.erase(2, 0, "kept");
+  EXPECT_EQ(busy.size(), 0u);
+}
+
 }  // namespace
 }  // namespace otelbpf
