@@ -35,6 +35,9 @@ class SpanIdMap {
   iterator find(std::string_view id) { return map_.find(span_key(id)); }
   const_iterator find(std::string_view id) const { return map_.find(span_key(id)); }
   bool contains(std::string_view id) const { return map_.contains(span_key(id)); }
+  // By span_key(id), for callers that keep keys instead of ids.
+  iterator find_key(std::uint64_t key) { return map_.find(key); }
+  const_iterator find_key(std::uint64_t key) const { return map_.find(key); }
   std::pair<iterator, bool> try_emplace(std::string_view id) { return map_.try_emplace(span_key(id)); }
   Value& operator[](std::string_view id) { return map_[span_key(id)]; }
   void erase(iterator it) { map_.erase(it); }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace otelbpf {
 namespace {
@@ -214,7 +215,7 @@ void TraceAssembler::mark_pair_complete(SpanFacts& f) {
 
 void TraceAssembler::index_span(SpanFacts fact) {
   const std::string id = fact.span_id;
-  fact_order_.push_back(id);
+  fact_order_.push_back(span_key(id));
   auto [slot, fresh] = facts_.try_emplace(id);
   if (!fresh) {
     // A span id seen again (a sender that reuses ids): the earlier fact's index entries go with it.
@@ -449,7 +450,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   std::map<int, int> compact_groups;  // input sys group -> output sys group
   std::size_t moved_spans = 0, exported_compact = 0, copied_bytes = 0;
   const std::size_t waiting_before = p.waiting;
-  std::vector<std::string> emitted;
+  std::vector<std::uint64_t> emitted;
   if (mode != EmitMode::kEarly) {
     p.checked_at_generation = app_generation_;
     p.recheck_at = Clock::time_point::max();
@@ -488,7 +489,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     SpanFacts* f = resolution ? &fit->second : nullptr;
     if (f) {
       if (f->pair_complete) --p.complete;
-      emitted.push_back(f->span_id);
+      emitted.push_back(span_key(f->span_id));
     }
     if (compact && options_.compact_sys_output && !options_.gateway_routing) {
       // Stays compact: linked in place, moved to the output's group of its process.
@@ -501,6 +502,8 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
         group.resource = in_group.resource;
         group.pid = in_group.pid;
         group.executable = in_group.executable;
+        // Most of a group leaves together: one allocation, and no span moved twice by the vector's growth.
+        group.spans.reserve(in_group.spans.size());
         if (options_.memory) copied_bytes += approx_resident_bytes(group);
       }
       auto& sys = out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(std::move(*in_sys));
@@ -643,9 +646,9 @@ bool TraceAssembler::nothing_left_to_link(const SpanFacts& f) const {
   return true;
 }
 
-void TraceAssembler::settle(const std::vector<std::string>& emitted) {
-  auto settle_one = [&](const std::string& id) {
-    auto it = facts_.find(id);
+void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
+  auto settle_one = [&](std::uint64_t id) {
+    auto it = facts_.find_key(id);
     if (it == facts_.end() || !nothing_left_to_link(it->second)) return;
     settled_facts_.inc();
     if (keep_as_sample(it->second)) {
@@ -655,18 +658,19 @@ void TraceAssembler::settle(const std::vector<std::string>& emitted) {
       forget_fact(it);
     }
   };
-  for (const auto& id : emitted) {
-    auto it = facts_.find(id);
+  for (const auto id : emitted) {
+    auto it = facts_.find_key(id);
     if (it == facts_.end()) continue;
     // The other end left earlier, when this one still waited: it may be settled now too.
     const SpanFacts& f = it->second;
-    std::string other;
+    std::optional<std::uint64_t> other;
     if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
       const auto& index = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
-      if (auto o = index.find(f.tcp_key); o != index.end() && o->second != id) other = o->second;
+      if (auto o = index.find(f.tcp_key); o != index.end() && o->second != f.span_id)
+        other = span_key(o->second);
     }
     settle_one(id);
-    if (!other.empty()) settle_one(other);
+    if (other) settle_one(*other);
   }
 }
 
@@ -701,7 +705,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // Stage 1: the partners' horizon. Facts that leave it move on to stage 2 (an SDK may still claim
   // them) or to the samples, or are forgotten.
   while (!fact_order_.empty()) {
-    auto it = facts_.find(fact_order_.front());
+    auto it = facts_.find_key(fact_order_.front());
     if (it != facts_.end()) {
       SpanFacts& f = it->second;
       if (f.sampled) {  // settled as it left: among the samples already
@@ -725,7 +729,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // Stage 2: until the SDK horizon, or until no SDK may claim the fact any more (its process served long
   // enough without one); then it may still stay as a sample.
   while (!late_fact_order_.empty()) {
-    auto it = facts_.find(late_fact_order_.front());
+    auto it = facts_.find_key(late_fact_order_.front());
     if (it != facts_.end()) {
       SpanFacts& f = it->second;
       const bool expired = f.seen < sdk_horizon || facts_.size() > max_facts;
@@ -740,7 +744,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   }
   // The samples: until the SDK horizon.
   while (!sampled_fact_order_.empty()) {
-    auto it = facts_.find(sampled_fact_order_.front());
+    auto it = facts_.find_key(sampled_fact_order_.front());
     if (it != facts_.end()) {
       if (it->second.seen >= sdk_horizon && facts_.size() <= max_facts) break;
       forget_fact(it);

@@ -226,7 +226,7 @@ class TraceAssembler {
   bool nothing_left_to_link(const SpanFacts& f) const;
   // Forgets (or keeps as a sample) the facts of `emitted` spans, and of their exchanges' other ends, that
   // nothing is left to link to.
-  void settle(const std::vector<std::string>& emitted);
+  void settle(const std::vector<std::uint64_t>& emitted);  // span keys (span_id_map.h)
   // Whether a fact an SDK may claim can stay for it (kMaxLateFactsOfUnknownProcess), counted if so.
   bool admit_late_fact(SpanFacts& f);
   void release_late_fact(SpanFacts& f);
@@ -259,9 +259,10 @@ class TraceAssembler {
   SpanIdMap<SpanFacts> facts_;
   // Span ids in arrival order, for forgetting: every fact first waits out the partners' horizon in
   // fact_order_; those an SDK's late spans may still claim then wait out the SDK horizon in late_fact_order_.
-  std::deque<std::string> fact_order_;
-  std::deque<std::string> late_fact_order_;
-  std::deque<std::string> sampled_fact_order_;
+  // (span keys: span_id_map.h)
+  std::deque<std::uint64_t> fact_order_;
+  std::deque<std::uint64_t> late_fact_order_;
+  std::deque<std::uint64_t> sampled_fact_order_;
   // Facts of processes without an SDK kept past the partners' horizon, per host pid and second: if an SDK
   // does run there and its first spans come later than its wait, they still find partners, so the join
   // learns the process (and its later spans wait) and counts the late ones.
