@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::map<std::string, int> emitted;
   std::size_t admitted = 0;
   TraceAssembler assembler(options, [&](std::shared_ptr<SpanBatch> b) {
-    for (const auto& rs : b->request.resource_spans())
+    for (const auto& rs : b->request().resource_spans())
       for (const auto& ss : rs.scope_spans())
         for (const auto& s : ss.spans()) ++emitted[s.span_id()];
   }, metrics);
@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     batch.source = static_cast<SpanSource>(in.ConsumeIntegralInRange<int>(0, 2));
     batch.from_peer_agent = in.ConsumeBool();
     batch.peer_address = "10.0.0." + std::to_string(in.ConsumeIntegralInRange<int>(1, 3));
-    auto* rs = batch.request.add_resource_spans();
+    auto* rs = batch.request().add_resource_spans();
     auto* kv = rs->mutable_resource()->add_attributes();
     kv->set_key("process.pid");
     kv->mutable_value()->set_string_value(std::to_string(in.ConsumeIntegralInRange<int>(1, 4)));
