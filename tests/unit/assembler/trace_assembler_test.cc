@@ -202,6 +202,22 @@ TEST_F(AssemblerTest, TcpLinkCarriesTheClientsTraceAcrossUninstrumentedHops) {
   EXPECT_EQ(out_[id('\x13', 8)].trace_id(), trace_a);
 }
 
+// Both ends of one exchange traced on this node (TCP sequence numbers 7 and 8): CLIENT 0x11, SERVER 0x12.
+SpanBatch both_ends_of_one_exchange() {
+  return batch_of(SpanSource::kSys,
+                  {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
+                   sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)});
+}
+
+// A sink that keeps every span the assembler emits, by span id.
+AssembledBatchSink collect_spans(std::map<std::string, otlp::Span>& out) {
+  return [&out](std::shared_ptr<const SpanBatch> b) {
+    for (const auto& rs : b->request().resource_spans())
+      for (const auto& ss : rs.scope_spans())
+        for (const auto& s : ss.spans()) out[s.span_id()] = s;
+  };
+}
+
 otlp::Span net_span(const std::string& trace, const std::string& span_id, const char* tap_side,
                     std::uint64_t start, std::uint64_t end, std::int64_t req_seq, std::int64_t resp_seq) {
   auto s = make_span(trace, span_id, "", kClient, start, end);
@@ -971,14 +987,7 @@ TEST(AssemblerLocalPartners, AnEndWhosePartnerOnlyThisNodeCouldSendLeavesAfterAS
   std::map<std::string, otlp::Span> out;
   AssemblerOptions options{std::chrono::milliseconds(5000), 1000, true, std::chrono::milliseconds(30000),
                            std::chrono::milliseconds(10000)};
-  TraceAssembler assembler(
-      options,
-      [&](std::shared_ptr<const SpanBatch> b) {
-        for (const auto& rs : b->request().resource_spans())
-          for (const auto& ss : rs.scope_spans())
-            for (const auto& sp : ss.spans()) out[sp.span_id()] = sp;
-      },
-      metrics);
+  TraceAssembler assembler(options, collect_spans(out), metrics);
   const auto t0 = TraceAssembler::Clock::now();
   auto with_tcp = [](otlp::Span s, std::int64_t seq) {
     add_int_attr(s, "otelbpf.tcp.req_seq", seq);
@@ -1031,11 +1040,7 @@ TEST_F(AssemblerTest, WithPacketCaptureTheServerEndWaitsForTheNetSpans) {
   assembler_.add(
       batch_of(SpanSource::kNet, {net_span(id('\x31', 16), id('\x31', 8), "client-node-nic", 1, 2, 1, 2)}),
       t0_);
-  assembler_.add(
-      batch_of(SpanSource::kSys,
-               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
-                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
-      t0_);
+  assembler_.add(both_ends_of_one_exchange(), t0_);
   assembler_.poll(t0_ + std::chrono::milliseconds(100));
   EXPECT_TRUE(out_.contains(id('\x11', 8)));
   EXPECT_FALSE(out_.contains(id('\x12', 8)));
@@ -1054,20 +1059,9 @@ TEST(AssemblerGateway, TheFirstCallsServerEndWaitsForThePeersNetSpans) {
   AssemblerOptions options{std::chrono::milliseconds(4000), 1000, true, std::chrono::milliseconds(30000),
                            std::chrono::milliseconds(10000)};
   options.peer_spans = true;
-  TraceAssembler assembler(
-      options,
-      [&](std::shared_ptr<const SpanBatch> b) {
-        for (const auto& rs : b->request().resource_spans())
-          for (const auto& ss : rs.scope_spans())
-            for (const auto& s : ss.spans()) out[s.span_id()] = s;
-      },
-      metrics);
+  TraceAssembler assembler(options, collect_spans(out), metrics);
   const auto t0 = TraceAssembler::Clock::now();
-  assembler.add(
-      batch_of(SpanSource::kSys,
-               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
-                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
-      t0);
+  assembler.add(both_ends_of_one_exchange(), t0);
   assembler.poll(t0 + std::chrono::milliseconds(100));
   EXPECT_FALSE(out.contains(id('\x12', 8))) << "no net span seen yet, but peers may send them";
   assembler.add(batch_of(SpanSource::kNet,
@@ -1252,11 +1246,7 @@ TEST_F(AssemblerTest, WithPacketCaptureOnTheServerEndWaitsEvenBeforeTheFirstNetS
         for (const auto& s : b->request().resource_spans(0).scope_spans(0).spans()) out_[s.span_id()] = s;
       },
       metrics_);
-  assembler.add(
-      batch_of(SpanSource::kSys,
-               {sys_span(id('\x0a', 16), id('\x11', 8), "", kClient, 100, 900, 10, false, "", 7, 8),
-                sys_span(id('\x0b', 16), id('\x12', 8), "", kServer, 200, 800, 20, false, "", 7, 8)}),
-      t0_);
+  assembler.add(both_ends_of_one_exchange(), t0_);
   assembler.poll(t0_ + std::chrono::milliseconds(100));
   EXPECT_FALSE(out_.contains(id('\x12', 8)));
   assembler.add(
