@@ -237,6 +237,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         server_.ingest.count_rejection(kTransport, "bad_http");
       return close();
     }
+    // The body is in: the read buffer goes back to what it still holds (a pipelined request's bytes), so
+    // that an idle connection does not keep kBodyReadChunk.
+    buffer_.shrink_to_fit();
     handle(parser_->release());
   }
 
@@ -357,7 +360,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   Stream stream_;
   net::steady_timer timer_;
   HttpServer::Impl& server_;
-  // Bytes one receive may bring of a body (the read buffer's capacity; kept per connection).
+  // Bytes one receive may bring of a body (the read buffer's capacity while a body is read).
   static constexpr std::size_t kBodyReadChunk = 64 * 1024;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
