@@ -48,12 +48,6 @@ ExportWorker::ExportWorker(std::unique_ptr<SpanExporter> exporter, ExportWorkerO
 
 ExportWorker::~ExportWorker() { shutdown(std::chrono::milliseconds(0)); }
 
-// The spool and retries take OTLP: a batch of compact sys spans is exported for them (rare: a failing
-// endpoint or a full queue).
-otlp::ExportRequest ExportWorker::otlp_of(const SpanBatch& batch) {
-  return batch.sys_groups.empty() ? batch.request() : otlp_request_of(batch);
-}
-
 ExportWorker::BatchPtr ExportWorker::in_exporter_form(BatchPtr batch) const {
   if (batch->sys_groups.empty() || exporter_->takes_compact_spans()) return batch;
   // This exporter's own OTLP copy (the batch may be shared with other exporters and the trace view); its
@@ -74,7 +68,8 @@ bool ExportWorker::enqueue(std::shared_ptr<const SpanBatch> batch) {
     queue_batches_.set(static_cast<std::int64_t>(queue_.size()));
     return true;
   }
-  park(otlp_of(*batch), spans, queue_.closed() ? "shutdown" : "queue_full");
+  otlp::ExportRequest exported;  // the spool takes OTLP (rare: a full queue, shutting down)
+  park(otlp_form_of(*batch, exported), spans, queue_.closed() ? "shutdown" : "queue_full");
   return false;
 }
 
@@ -155,11 +150,8 @@ void ExportWorker::leave_degraded() {
 const otlp::ExportRequest& ExportWorker::merged_request(Pending& pending) {
   if (!pending.merged) {
     pending.request.Clear();
-    for (const auto& part : pending.parts)
-      if (part->sys_groups.empty())
-        pending.request.MergeFrom(part->request());
-      else
-        pending.request.MergeFrom(otlp_request_of(*part));
+    otlp::ExportRequest exported;
+    for (const auto& part : pending.parts) pending.request.MergeFrom(otlp_form_of(*part, exported));
     pending.merged = true;
   }
   return pending.request;
@@ -364,12 +356,13 @@ void ExportWorker::run() {
       if (!replay_one()) break;
     }
   }
+  otlp::ExportRequest exported;
   if (carry_) {
-    park(otlp_of(*carry_), carry_->span_count(), "shutdown");
+    park(otlp_form_of(*carry_, exported), carry_->span_count(), "shutdown");
     carry_.reset();
   }
   while (auto batch = queue_.pop_for(Clock::duration::zero()))
-    park(otlp_of(**batch), (*batch)->span_count(), "shutdown");
+    park(otlp_form_of(**batch, exported), (*batch)->span_count(), "shutdown");
   queue_batches_.set(0);
 }
 

@@ -102,7 +102,6 @@ class ExportWorker {
   bool replay_one();
   // Puts a request the endpoint could not take into the spool, or counts it as dropped with `reason`.
   void park(const otlp::ExportRequest& request, std::size_t spans, const char* reason_without_spool);
-  static otlp::ExportRequest otlp_of(const SpanBatch& batch);
   // The batch as this worker's exporter takes it: compact sys spans made OTLP unless it takes them.
   BatchPtr in_exporter_form(BatchPtr batch) const;
   void count_drop(const std::string& reason, std::size_t spans);

@@ -8,18 +8,10 @@
 namespace otelbpf {
 
 ExportOutcome SpanExporter::send_batches(std::span<const SpanBatch* const> batches) {
-  std::vector<otlp::ExportRequest> exported;
-  exported.reserve(batches.size());
+  std::vector<otlp::ExportRequest> exported(batches.size());  // stays put: parts point into it
   std::vector<const otlp::ExportRequest*> parts;
   parts.reserve(batches.size());
-  for (const auto* batch : batches) {
-    if (batch->sys_groups.empty()) {
-      parts.push_back(&batch->request());
-    } else {
-      exported.push_back(otlp_request_of(*batch));
-      parts.push_back(&exported.back());
-    }
-  }
+  for (std::size_t i = 0; i < batches.size(); ++i) parts.push_back(&otlp_form_of(*batches[i], exported[i]));
   return send_parts(parts);
 }
 

@@ -152,4 +152,10 @@ otlp::ExportRequest otlp_request_of(const SpanBatch& batch) {
   return out;
 }
 
+const otlp::ExportRequest& otlp_form_of(const SpanBatch& batch, otlp::ExportRequest& storage) {
+  if (batch.sys_groups.empty()) return batch.request();
+  storage = otlp_request_of(batch);
+  return storage;
+}
+
 }  // namespace otelbpf

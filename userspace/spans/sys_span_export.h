@@ -23,11 +23,14 @@ std::optional<l7::AttributeValue> find_sys_attribute(const SysSpanGroup& group, 
 void export_sys_span(const SysSpanGroup& group, const SysSpan& span, otlp::Span& out);
 // The instrumentation scope of every sys span: otelbpf.syscall at the agent's version.
 void set_sys_scope(opentelemetry::proto::common::v1::InstrumentationScope& scope);
-// Moves a batch's compact groups into its OTLP request as ResourceSpans (for readers of the tracer's
-// batches other than the assembler, which exports each span as it leaves).
+// Moves a batch's compact groups into its OTLP request as ResourceSpans, for a reader that changes the
+// OTLP spans in place (the gateway router and a gateway's filter).
 void export_sys_groups(SpanBatch& batch);
 // A batch's spans as one OTLP request (its request, then its compact groups exported), for readers that
 // take only OTLP (the OTLP exporters, the spool); the batch is left as it is.
 otlp::ExportRequest otlp_request_of(const SpanBatch& batch);
+// The same without a copy when there is nothing to export: the batch's own request if it holds no compact
+// sys spans, else otlp_request_of(batch) made in `storage`.
+const otlp::ExportRequest& otlp_form_of(const SpanBatch& batch, otlp::ExportRequest& storage);
 
 }  // namespace otelbpf
