@@ -13,6 +13,7 @@
 // thread stacks, allocator slack) comes on top and is stated in docs/memory-budget.md.
 #include <atomic>
 #include <cstddef>
+#include <optional>
 #include <utility>
 
 #include "common/metrics.h"
@@ -63,6 +64,12 @@ class MemoryCharge {
   MemoryCharge& operator=(const MemoryCharge&) = delete;
   ~MemoryCharge() { reset(); }
 
+  // Admission: the charge of `bytes` if they fit under the limit (always, without a budget); nullopt (and
+  // counted by the budget) if not.
+  static std::optional<MemoryCharge> try_take(MemoryBudget* budget, std::size_t bytes) {
+    if (budget && !budget->try_charge(bytes)) return std::nullopt;
+    return MemoryCharge(budget, bytes);
+  }
   // Charges the budget unconditionally for what this object now holds.
   static MemoryCharge take(MemoryBudget* budget, std::size_t bytes) {
     if (budget) budget->charge(bytes);

@@ -19,12 +19,12 @@ SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
     if (current != 0 && current + spans > options_.max_spans) return Admission::kFull;
   } while (!queued_spans_.compare_exchange_weak(current, current + spans));
   if (options_.memory && !batch.charge.bytes()) {
-    const std::size_t bytes = approx_resident_bytes(batch);
-    if (!options_.memory->try_charge(bytes)) {
+    auto charge = MemoryCharge::try_take(options_.memory, approx_resident_bytes(batch));
+    if (!charge) {
       queued_spans_.fetch_sub(spans);
       return Admission::kFull;
     }
-    batch.charge = MemoryCharge(options_.memory, bytes);
+    batch.charge = std::move(*charge);
   }
   if (!queue_.try_push(std::move(batch))) {
     queued_spans_.fetch_sub(spans);

@@ -168,13 +168,10 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
   // refused (429 / UNAVAILABLE, the sender retries) without allocating them.
   const std::size_t estimate = decoded_bytes_estimate(encoding, body.size());
   MemoryBudget* budget = pipeline_.memory_budget();
-  MemoryCharge reserved;
-  if (budget) {
-    if (!budget->try_charge(estimate)) {
-      count_rejection(transport, "memory_budget");
-      return failure(IngestResult::Code::kBusy, "memory budget is full, retry later");
-    }
-    reserved = MemoryCharge(budget, estimate);
+  auto reserved = MemoryCharge::try_take(budget, estimate);
+  if (!reserved) {
+    count_rejection(transport, "memory_budget");
+    return failure(IngestResult::Code::kBusy, "memory budget is full, retry later");
   }
   SpanBatch batch(decode_arena(estimate));
   if (encoding == BodyEncoding::kProtobuf) {
@@ -195,8 +192,8 @@ IngestResult OtlpIngest::ingest_body(BodyEncoding encoding, std::string_view con
     }
   }
   // From the estimate to what the arena holds.
-  if (budget) reserved.adjust(budget, approx_resident_bytes(batch));
-  batch.charge = std::move(reserved);
+  if (budget) reserved->adjust(budget, approx_resident_bytes(batch));
+  batch.charge = std::move(*reserved);
   return admit(std::move(batch), peer_address, transport);
 }
 
