@@ -236,27 +236,44 @@ std::string redis_call_key(std::string_view statement) {
 
 namespace {
 
+// What a span's name and HTTP request say.
+template <class A>
+void read_request_facts(SpanFacts& f, const A& a, std::string_view name) {
+  f.operation = upper(std::string(name.substr(0, name.find(' '))));
+  f.method = upper(first_string(a, {"http.request.method", "http.method"}));
+  f.target = request_target(a);
+}
+
 // What every span's facts say of its name and kind, process and HTTP request (`f` has ids, kind, times).
 template <class A>
 void read_common_facts(SpanFacts& f, const A& a, const Attributes& r, std::string_view name) {
   const auto pid = find(a, "process.pid");
   f.pid = pid ? int_of(pid) : int_of(find(r, "process.pid"));
   f.service = string_of(find(r, "service.name"));
-  f.operation = upper(std::string(name.substr(0, name.find(' '))));
-  f.method = upper(first_string(a, {"http.request.method", "http.method"}));
-  f.target = request_target(a);
+  read_request_facts(f, a, name);
 }
 
-// The facts of a span the probes made (sys or net): its exchange, thread link and socket.
+// A probe span's exchange: its TCP sequence numbers, else a DNS-over-UDP exchange's key.
 template <class A>
-void read_probe_facts(SpanFacts& f, const A& a, const Attributes& r, SpanSource source) {
-  const auto req_seq = int_of(find(a, "otelbpf.tcp.req_seq"));
-  const auto resp_seq = int_of(find(a, "otelbpf.tcp.resp_seq"));
+void read_exchange_facts(SpanFacts& f, const A& a, std::int64_t req_seq, std::int64_t resp_seq) {
   if (req_seq != 0 && resp_seq != 0) f.tcp_key = std::to_string(req_seq) + "/" + std::to_string(resp_seq);
   if (f.tcp_key.empty()) {
     f.tcp_key = dns_exchange_key(a);
     f.dns_exchange = !f.tcp_key.empty();
   }
+}
+
+// A probe span's server port and, for a client call, its call key (`f` has method and target).
+template <class A>
+void read_call_facts(SpanFacts& f, const A& a, SpanSource source) {
+  f.server_port = first_port(a, {"server.port"});
+  if (f.kind == otlp::Span::SPAN_KIND_CLIENT) f.call_key = call_key_of(a, source, f.method, f.target);
+}
+
+// The facts of a span the probes made (sys or net): its exchange, thread link and socket.
+template <class A>
+void read_probe_facts(SpanFacts& f, const A& a, const Attributes& r, SpanSource source) {
+  read_exchange_facts(f, a, int_of(find(a, "otelbpf.tcp.req_seq")), int_of(find(a, "otelbpf.tcp.resp_seq")));
   if (source == SpanSource::kNet) f.path_rank = path_rank(first_string(a, {"otelbpf.tap.side"}));
   f.has_context = static_cast<bool>(find(a, "otelbpf.trace_context.source"));
   f.syscall_trace_id = string_of(find(a, "otelbpf.syscall_trace_id"));
@@ -268,8 +285,7 @@ void read_probe_facts(SpanFacts& f, const A& a, const Attributes& r, SpanSource 
   f.peer_port = first_port(a, {"network.peer.port"});
   f.local_port = first_port(a, {"network.local.port"});
   f.local_address = normalise_address(first_string(a, {"network.local.address"}));
-  f.server_port = first_port(a, {"server.port"});
-  if (f.kind == otlp::Span::SPAN_KIND_CLIENT) f.call_key = call_key_of(a, source, f.method, f.target);
+  read_call_facts(f, a, source);
 }
 
 }  // namespace
@@ -346,17 +362,9 @@ SpanFacts facts_of_sys_span(const SysGroupFacts& g, const SysSpanGroup& group, c
   // read_common_facts
   f.pid = group.pid;
   f.service = g.service;
-  const std::string name = sys_span_name(span);
-  f.operation = upper(name.substr(0, name.find(' ')));
-  f.method = upper(first_string(a, {"http.request.method", "http.method"}));
-  f.target = request_target(a);
+  read_request_facts(f, a, sys_span_name(span));
   // read_probe_facts
-  if (record.req_seq != 0 && record.resp_seq != 0)
-    f.tcp_key = std::to_string(record.req_seq) + "/" + std::to_string(record.resp_seq);
-  if (f.tcp_key.empty()) {
-    f.tcp_key = dns_exchange_key(a);
-    f.dns_exchange = !f.tcp_key.empty();
-  }
+  read_exchange_facts(f, a, record.req_seq, record.resp_seq);
   f.has_context = record.context && record.context->ids_valid;
   if (span.syscall_trace_id) f.syscall_trace_id = std::to_string(span.syscall_trace_id);
   f.ns_pid = g.ns_pid != 0 ? g.ns_pid : f.pid;
@@ -369,9 +377,7 @@ SpanFacts facts_of_sys_span(const SysGroupFacts& g, const SysSpanGroup& group, c
     f.peer_port = span.peer_port;
     f.local_port = span.local_port;
   }
-  f.server_port = first_port(a, {"server.port"});
-  if (f.kind == otlp::Span::SPAN_KIND_CLIENT)
-    f.call_key = call_key_of(a, SpanSource::kSys, f.method, f.target);
+  read_call_facts(f, a, SpanSource::kSys);
   return f;
 }
 
