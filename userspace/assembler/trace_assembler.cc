@@ -53,7 +53,11 @@ TraceAssembler::TraceAssembler(AssemblerOptions options, AssembledBatchSink sink
                                             "sys CLIENT spans that found no parent", {{"source", "sys"}})),
       settled_facts_(metrics.counter(
           "otelbpf_assembler_settled_facts_total",
-          "Facts forgotten as their span left: both ends in, nothing else could still link to them")) {
+          "Facts forgotten as their span left: both ends in, nothing else could still link to them")),
+      facts_beyond_bound_(metrics.counter(
+          "otelbpf_assembler_unclaimed_facts_not_kept_total",
+          "Facts a server not yet known to run an SDK did not keep for its late spans (beyond 16,384 per "
+          "process): such spans of its that come later than its wait find no partner")) {
   const auto wall = std::chrono::system_clock::now().time_since_epoch();
   const auto steady = Clock::now().time_since_epoch();
   wall_minus_steady_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(wall - steady).count();
@@ -340,6 +344,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
 }
 
 void TraceAssembler::forget_fact(SpanIdMap<SpanFacts>::iterator it) {
+  release_late_fact(it->second);
   unindex_span(it->second);
   facts_.erase(it);
 }
@@ -629,11 +634,11 @@ bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
   return false;
 }
 
-bool TraceAssembler::nothing_left_to_link(const SpanFacts& f) const {
+bool TraceAssembler::nothing_but_an_sdk_left_to_link(const SpanFacts& f) const {
   if (!f.emitted || f.source != SpanSource::kSys || f.sampled || !other_end_settled(f)) return false;
   // Net spans and other agents' spans come late by design; the gateway marks spans by their facts.
   if (options_.peer_spans || options_.gateway_routing || net_spans_may_come()) return false;
-  if (fact_wanted_by_late_app_spans(f) || partner_still_waiting(f)) return false;
+  if (partner_still_waiting(f)) return false;
   // A request whose thread's calls still wait (one to another node waits out its window) stays their
   // parent; a call that an SDK's client span of the same statement may claim stays for app_client_for's
   // test of which call that span fits.
@@ -646,10 +651,20 @@ bool TraceAssembler::nothing_left_to_link(const SpanFacts& f) const {
   return true;
 }
 
+bool TraceAssembler::nothing_left_to_link(const SpanFacts& f) const {
+  return nothing_but_an_sdk_left_to_link(f) && !fact_wanted_by_late_app_spans(f);
+}
+
 void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
   auto settle_one = [&](std::uint64_t id) {
     auto it = facts_.find_key(id);
-    if (it == facts_.end() || !nothing_left_to_link(it->second)) return;
+    if (it == facts_.end() || !nothing_but_an_sdk_left_to_link(it->second)) return;
+    if (fact_wanted_by_late_app_spans(it->second)) {
+      // Only an SDK's late span may still claim it. A process known to run one keeps every such fact; a
+      // server not known either way keeps kMaxLateFactsOfUnknownProcess from now on, not only past the
+      // partners' window: nginx at 70k requests/s held ~230k facts (~370 MB) within that window.
+      if (service_by_pid_.contains(it->second.pid) || admit_late_fact(it->second)) return;
+    }
     settled_facts_.inc();
     if (keep_as_sample(it->second)) {
       it->second.sampled = true;
@@ -675,9 +690,12 @@ void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
 }
 
 bool TraceAssembler::admit_late_fact(SpanFacts& f) {
-  if (f.source != SpanSource::kSys) return true;
+  if (f.source != SpanSource::kSys || f.counted_as_late) return true;
   auto& held = late_facts_by_pid_[f.pid];
-  if (held >= kMaxLateFactsOfUnknownProcess && !service_by_pid_.contains(f.pid)) return false;
+  if (held >= kMaxLateFactsOfUnknownProcess && !service_by_pid_.contains(f.pid)) {
+    facts_beyond_bound_.inc();
+    return false;
+  }
   ++held;
   f.counted_as_late = true;
   return true;
@@ -719,10 +737,12 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
         forget_fact(it);
       else if (partner_still_waiting(f) || (fact_wanted_by_late_app_spans(f) && admit_late_fact(f)))
         late_fact_order_.push_back(fact_order_.front());
-      else if (keep_as_sample(f))
+      else if (keep_as_sample(f)) {
+        release_late_fact(f);  // admitted as it left, not claimable any more
         sampled_fact_order_.push_back(fact_order_.front());
-      else
+      } else {
         forget_fact(it);
+      }
     }
     fact_order_.pop_front();
   }

@@ -224,6 +224,8 @@ class TraceAssembler {
   // gone (or the other end was this node's to deliver and did not come), and no net span, other agent's
   // span, SDK span or call of its thread can still come for it.
   bool nothing_left_to_link(const SpanFacts& f) const;
+  // The same, but for an SDK's late spans, which may still claim it (fact_wanted_by_late_app_spans).
+  bool nothing_but_an_sdk_left_to_link(const SpanFacts& f) const;
   // Forgets (or keeps as a sample) the facts of `emitted` spans, and of their exchanges' other ends, that
   // nothing is left to link to.
   void settle(const std::vector<std::uint64_t>& emitted);  // span keys (span_id_map.h)
@@ -238,6 +240,7 @@ class TraceAssembler {
   // Counters of the per-span path, looked up in the registry once.
   Counter& unlinked_sys_clients_;
   Counter& settled_facts_;
+  Counter& facts_beyond_bound_;  // of servers not known to run an SDK, beyond kMaxLateFactsOfUnknownProcess
   HashMap<const char*, Counter*> links_by_rule_;  // rule names are literals (docs/linking.md)
   std::map<std::uint64_t, Pending> pending_;  // by arrival sequence number
   std::uint64_t next_batch_seq_ = 1;
@@ -271,11 +274,12 @@ class TraceAssembler {
     std::uint32_t kept = 0;
   };
   static constexpr std::uint32_t kSampledFactsPerSecond = 8;
-  // Facts a server process not yet known either way keeps for late SDK spans (beyond them, the samples):
-  // a busy server without an SDK (nginx at 15k requests/s) would otherwise hold its first 13 s of
-  // requests, ~260 MB, until its wait ends. A process known to run an SDK has no such bound.
+  // Facts a server process not yet known either way keeps for late SDK spans (beyond them, the samples),
+  // from the moment its span left: a busy server without an SDK (nginx at 70k requests/s) would otherwise
+  // hold ~230k facts (~370 MB) within the partners' window alone, and its first 13 s of requests until its
+  // wait ends. A process known to run an SDK has no such bound.
   static constexpr std::size_t kMaxLateFactsOfUnknownProcess = 16384;
-  HashMap<std::int64_t, std::size_t> late_facts_by_pid_;  // sys facts in late_fact_order_
+  HashMap<std::int64_t, std::size_t> late_facts_by_pid_;  // sys facts counted_as_late
   HashMap<std::int64_t, SampledSecond> sampled_facts_by_pid_;
   // sys CLIENT spans not yet emitted, by thread link key (pid/syscall trace id): the request their thread
   // served must stay findable for them.

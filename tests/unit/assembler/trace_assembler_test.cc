@@ -764,6 +764,44 @@ TEST(AssemblerFacts, ABusyServerNotYetKnownKeepsABoundedNumberOfFactsForLateSdkS
   EXPECT_EQ(assembler.remembered_facts(), 16384u + 8u);
 }
 
+TEST(AssemblerFacts, ABusyServerNotYetKnownKeepsThatBoundWithinThePartnersWindowToo) {
+  // wrk (pid 10) -> nginx (pid 20) at full speed in nginx's first second, both ends of every exchange in.
+  // nginx may still turn out to run an SDK, so its ends stay for that SDK's late spans; but only so many,
+  // from the moment they left and not only after the partners' window (at 70k requests/s that window
+  // held ~230k facts, ~370 MB).
+  MetricsRegistry metrics;
+  AssemblerOptions options{std::chrono::milliseconds(5000), 100000, true, std::chrono::milliseconds(30000),
+                           std::chrono::milliseconds(10000)};
+  TraceAssembler assembler(
+      options, [](std::shared_ptr<const SpanBatch>) {}, metrics);
+  const auto t0 = TraceAssembler::Clock::now();
+  const std::size_t requests = 16384 + 300;
+  auto span_id_of = [](std::size_t i, char end) {
+    std::string span_id(8, end);
+    for (int b = 0; b < 4; ++b) span_id[b] = static_cast<char>((i >> (8 * b)) & 0xff);
+    return span_id;
+  };
+  for (std::size_t first = 0; first < requests; first += 1000) {
+    std::vector<otlp::Span> spans;
+    for (std::size_t i = first; i < std::min(requests, first + 1000); ++i) {
+      const auto seq = static_cast<std::int64_t>(1000 + 2 * i);
+      spans.push_back(sys_span(id('\x0a', 16), span_id_of(i, '\x01'), "", kClient, 100 + i, 900 + i, 10,
+                               false, "", seq, seq + 1));
+      spans.push_back(sys_span(id('\x0b', 16), span_id_of(i, '\x02'), "", kServer, 200 + i, 800 + i, 20,
+                               false, std::to_string(10 + i), seq, seq + 1));
+    }
+    assembler.add(batch_of(SpanSource::kSys, std::move(spans)), t0);
+  }
+  assembler.poll(t0 + std::chrono::milliseconds(1100));
+  EXPECT_EQ(assembler.buffered_spans(), 0u) << "both ends in: every span left";
+  EXPECT_EQ(assembler.remembered_facts(), 16384u + 8u + 8u)
+      << "nginx's first 16,384 for its SDK, if any; then the samples of wrk and nginx";
+  EXPECT_EQ(metrics.value("otelbpf_assembler_unclaimed_facts_not_kept_total"), 300);
+  assembler.poll(t0 + std::chrono::seconds(60));
+  EXPECT_EQ(assembler.remembered_facts(), 0u);
+  EXPECT_EQ(assembler.index_entries(), 0u);
+}
+
 TEST_F(AssemblerTest, FactsOfAnSdkProcessStayUntilTheSdkHorizon) {
   // The SDK's SERVER span joins the first request, so pid 20 runs an SDK: the facts of its later requests
   // stay for the SDK's late spans after the partners' window.
