@@ -4,6 +4,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -631,6 +632,52 @@ constexpr std::size_t kParserKeepCapacity = 16u << 20;
 // ---------------------------------------------------------------------------------------------------------
 // Encoder: writes straight into the output string.
 
+// The output string used as a buffer: its size is the room made so far, the bytes written end at `used_`
+// and the string is cut there when the encoder is done. Appending to the string itself checked its capacity
+// and wrote its terminator for every character: ~40 % of the encoder's time, which under tracing load
+// is a quarter of the agent's.
+class OutputBuffer {
+ public:
+  explicit OutputBuffer(std::string& out) : out_(out), used_(out.size()) {
+    out_.resize(std::max(out_.capacity(), used_ + kMinRoom));
+  }
+  ~OutputBuffer() { out_.resize(used_); }
+  OutputBuffer(const OutputBuffer&) = delete;
+  OutputBuffer& operator=(const OutputBuffer&) = delete;
+
+  // Inlined at every call: a call per character was 10 % of the encoder.
+  [[gnu::always_inline]] void operator+=(char c) {
+    if (used_ == out_.size()) [[unlikely]]
+      grow(1);
+    out_[used_++] = c;
+  }
+  [[gnu::always_inline]] void append(const char* bytes, std::size_t n) {
+    if (out_.size() - used_ < n) [[unlikely]]
+      grow(n);
+    std::memcpy(out_.data() + used_, bytes, n);
+    used_ += n;
+  }
+  [[gnu::always_inline]] void append(std::string_view text) { append(text.data(), text.size()); }
+  [[gnu::always_inline]] void append(const char* text) { append(std::string_view(text)); }
+  [[gnu::always_inline]] void append(const char* begin, const char* end) {
+    append(begin, static_cast<std::size_t>(end - begin));
+  }
+  std::size_t size() const { return used_; }
+  // Room for `n` more bytes at data() + size(), which then count as written.
+  char* extend(std::size_t n) {
+    if (out_.size() - used_ < n) grow(n);
+    char* at = out_.data() + used_;
+    used_ += n;
+    return at;
+  }
+
+ private:
+  static constexpr std::size_t kMinRoom = 4096;
+  [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(2 * out_.size(), used_ + n + kMinRoom)); }
+  std::string& out_;
+  std::size_t used_;
+};
+
 class Encoder {
  public:
   explicit Encoder(std::string& out) : out_(out) {}
@@ -717,8 +764,8 @@ class Encoder {
     out_ += '}';
     first_ = false;
   }
-  // `k` is the quoted key with its colon.
-  void key(std::string_view k) {
+  // `k` is the quoted key with its colon (a literal: inlined, its copy is of a known length).
+  [[gnu::always_inline]] void key(std::string_view k) {
     if (!first_) out_ += ',';
     first_ = false;
     out_.append(k);
@@ -796,9 +843,7 @@ class Encoder {
 
   void hex(std::string_view bytes) {
     out_ += '"';
-    std::size_t at = out_.size();
-    out_.resize(at + 2 * bytes.size());
-    char* p = out_.data() + at;
+    char* p = out_.extend(2 * bytes.size());
     for (unsigned char c : bytes) {
       *p++ = kHexDigits[c >> 4];
       *p++ = kHexDigits[c & 0xf];
@@ -810,9 +855,7 @@ class Encoder {
     out_ += '"';
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     std::size_t n = bytes.size();
-    std::size_t at = out_.size();
-    out_.resize(at + (n + 2) / 3 * 4);
-    char* o = out_.data() + at;
+    char* o = out_.extend((n + 2) / 3 * 4);
     std::size_t i = 0;
     for (; i + 3 <= n; i += 3) {
       std::uint32_t v = (std::uint32_t{p[i]} << 16) | (std::uint32_t{p[i + 1]} << 8) | p[i + 2];
@@ -1183,7 +1226,7 @@ class Encoder {
     end();
   }
 
-  std::string& out_;
+  OutputBuffer out_;
   bool first_ = true;  // no member written yet in the innermost open object
 };
 
