@@ -14,6 +14,16 @@
 #include "agent/agent.h"
 #include "config/agent_config.h"
 
+// jemalloc's settings (CMakeLists.txt links it), read at its first allocation; MALLOC_CONF in the
+// environment still overrides them. Freed pages go back to the kernel within a second, by a background
+// thread, instead of after jemalloc's default 10 s and only when the freeing thread allocates again: under
+// tracing load the facts, batches and JSON buffers that come and go left peak RSS ~25 MiB higher
+// (wrk -> nginx, 8 s: 291 -> 265 MiB) and an idle agent at 153 MiB instead of 87 MiB for 10 s after it.
+extern "C" {
+// NOLINTNEXTLINE: the name and type jemalloc looks for.
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000";
+}
+
 namespace otelbpf {
 namespace {
 
