@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 #include <absl/container/node_hash_map.h>
 #include <absl/hash/hash.h>
@@ -39,6 +40,11 @@ class SpanIdMap {
   iterator find_key(std::uint64_t key) { return map_.find(key); }
   const_iterator find_key(std::uint64_t key) const { return map_.find(key); }
   std::pair<iterator, bool> try_emplace(std::string_view id) { return map_.try_emplace(span_key(id)); }
+  // Constructs the value from `value` only if the key is new (else `value` is left as it was).
+  template <class V>
+  std::pair<iterator, bool> try_emplace_key(std::uint64_t key, V&& value) {
+    return map_.try_emplace(key, std::forward<V>(value));
+  }
   Value& operator[](std::string_view id) { return map_[span_key(id)]; }
   void erase(iterator it) { map_.erase(it); }
   void erase(const_iterator it) { map_.erase(it); }

@@ -133,7 +133,7 @@ class TraceAssembler {
   };
 
   void index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq);
-  void index_span(SpanFacts f);
+  SpanFacts& index_span(SpanFacts&& f);  // the fact as it is now remembered
   // Removes what index_span put in the indexes for this fact, and its frozen resolution: called as the
   // fact is forgotten, so the indexes never hold more than the facts.
   void unindex_span(const SpanFacts& f);
