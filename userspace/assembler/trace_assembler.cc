@@ -260,8 +260,8 @@ SpanFacts& TraceAssembler::index_span(SpanFacts&& fact) {
       // can overlap by the probes' timestamp jitter), so only other connections count.
       if (f.thread_id) {
         auto& latest = thread_latest_request_[thread_key(f.pid, f.thread_id)];
-        const auto connection =
-            f.peer_address + "|" + std::to_string(f.peer_port) + "|" + std::to_string(f.local_port);
+        const auto connection = absl::Hash<std::tuple<std::string_view, std::uint32_t, std::uint32_t>>{}(
+            {f.peer_address, f.peer_port, f.local_port});
         if (f.start_ns < latest.end_ns && connection != latest.connection)
           multiplexing_threads_.insert(thread_key(f.pid, f.thread_id));
         if (f.end_ns >= latest.end_ns) latest = {f.end_ns, connection};
@@ -296,7 +296,7 @@ void TraceAssembler::release_waiting_thread_client(const SpanFacts& f) {
 
 void TraceAssembler::unindex_span(const SpanFacts& f) {
   const std::string& id = f.span_id;
-  auto erase_if_names = [&](auto& index, const std::string& key) {
+  auto erase_if_names = [&](auto& index, const auto& key) {
     if (auto it = index.find(key); it != index.end() && it->second == id) index.erase(it);
   };
   auto erase_from_list = [&](auto& index, const std::string& key) {

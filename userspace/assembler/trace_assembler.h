@@ -283,7 +283,7 @@ class TraceAssembler {
   HashMap<std::int64_t, SampledSecond> sampled_facts_by_pid_;
   // sys CLIENT spans not yet emitted, by thread link key (pid/syscall trace id): the request their thread
   // served must stay findable for them.
-  HashMap<std::string, std::uint32_t> waiting_thread_clients_;
+  HashMap<std::uint64_t, std::uint32_t> waiting_thread_clients_;  // by thread_link_key
   SpanIdMap<Resolution> frozen_;                       // resolutions of emitted spans
   HashMap<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
 
@@ -294,10 +294,10 @@ class TraceAssembler {
   HashMap<std::string, std::string> sys_client_by_tcp_;
   HashMap<std::string, std::string> sys_server_by_tcp_;
   HashMap<std::string, SpanIdList> net_by_tcp_;
-  HashMap<std::string, std::string> sys_server_by_thread_link_;
+  HashMap<std::uint64_t, std::string> sys_server_by_thread_link_;  // thread_link_key
   HashMap<std::string, SpanIdList> sys_servers_by_header_;
-  TimeIndex<std::string> sys_servers_by_connection_;  // "peer|port"
-  TimeIndex<std::string> sys_servers_by_request_;     // "METHOD target"
+  TimeIndex<std::uint64_t> sys_servers_by_connection_;  // connection_key(peer, port)
+  TimeIndex<std::uint64_t> sys_servers_by_request_;     // request_key(method, target)
   TimeIndex<std::int64_t> sys_servers_by_ns_pid_;
   HashMap<std::string, SpanIdList> app_spans_by_trace_;
   HashMap<std::string, SpanIdList> app_clients_by_call_;
@@ -309,7 +309,7 @@ class TraceAssembler {
   // end last on that thread, and its connection.
   struct LatestRequest {
     std::uint64_t end_ns = 0;
-    std::string connection;
+    std::uint64_t connection = 0;  // hash of peer address and port, local port
   };
   HashMap<std::uint64_t, LatestRequest> thread_latest_request_;
   HashSet<std::uint64_t> multiplexing_threads_;
