@@ -153,7 +153,7 @@ bool TraceStore::may_keep(std::string_view raw_trace_id) {
   // std::hash of a string_view equals that of the std::string with the same bytes (add_span's key).
   const auto key = std::hash<std::string_view>{}(raw_trace_id);
   if (passed_over_.contains(key)) return false;
-  if (tokens_ >= 1 || traces_.contains(to_hex(raw_trace_id))) return true;
+  if (tokens_ >= 1 || kept_.contains(key)) return true;
   take_new_trace(key);  // passed over: remembered as add_span would
   return false;
 }
@@ -189,6 +189,8 @@ void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span
   auto [it, inserted] = traces_.try_emplace(trace_id);
   Entry& entry = it->second;
   if (inserted) {
+    entry.raw_id_hash = key;
+    kept_.insert(key);
     entry.trace.trace_id = trace_id;
     entry.position = order_.insert(order_.end(), std::move(trace_id));
   } else {
@@ -245,6 +247,7 @@ void TraceStore::evict_to_bounds() {
   while (!order_.empty() && (bytes_ > options_.max_bytes || traces_.size() > options_.max_traces)) {
     auto it = traces_.find(order_.front());
     bytes_ -= it->second.bytes;
+    kept_.erase(it->second.raw_id_hash);
     traces_.erase(it);
     order_.pop_front();
     evicted_.inc();
