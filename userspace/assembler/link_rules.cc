@@ -130,9 +130,9 @@ const SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) c
   return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
 }
 
-std::vector<const SpanFacts*> TraceAssembler::net_path(const std::string& tcp_key) const {
+std::vector<const SpanFacts*> TraceAssembler::net_path(std::uint64_t tcp_hash) const {
   std::vector<const SpanFacts*> path;
-  if (auto it = net_by_tcp_.find(tcp_key); it != net_by_tcp_.end())
+  if (auto it = net_by_tcp_.find(tcp_hash); it != net_by_tcp_.end())
     for (const auto& id : it->second)
       if (const auto* f = facts_of(id)) path.push_back(f);
   std::sort(path.begin(), path.end(), [](const SpanFacts* a, const SpanFacts* b) {
@@ -383,8 +383,8 @@ const char* exchange_rule(const SpanFacts& f, const char* tcp_rule, const char* 
 
 void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
   if (f.tcp_key.empty()) return;
-  const auto net = net_path(f.tcp_key);
-  auto c = sys_client_by_tcp_.find(f.tcp_key);
+  const auto net = net_path(f.tcp_hash);
+  auto c = sys_client_by_tcp_.find(f.tcp_hash);
   const bool has_client = c != sys_client_by_tcp_.end() && c->second != f.span_id && facts_of(c->second);
   if (!net.empty()) {
     if (has_client) follow(c->second, r, path);
@@ -398,8 +398,8 @@ void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, Reso
 
 void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
   if (f.tcp_key.empty()) return;
-  const auto net = net_path(f.tcp_key);
-  const auto client = sys_client_by_tcp_.find(f.tcp_key);
+  const auto net = net_path(f.tcp_hash);
+  const auto client = sys_client_by_tcp_.find(f.tcp_hash);
   const bool has_client = client != sys_client_by_tcp_.end();
   const auto self = std::find(net.begin(), net.end(), &f);
   if (self != net.end() && self != net.begin()) {
@@ -534,7 +534,7 @@ void TraceAssembler::mark_for_gateway(otlp::Span& span, const SpanFacts& f) cons
   // this node: a copy goes to the gateway, for the server end's agent's spans to be linked under.
   const bool client_side = f.source == SpanSource::kNet ||
                            (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT);
-  if (!f.tcp_key.empty() && client_side && !sys_server_by_tcp_.contains(f.tcp_key))
+  if (!f.tcp_key.empty() && client_side && !sys_server_by_tcp_.contains(f.tcp_hash))
     set_span_attribute(span, attr::kGatewayReference, f.tcp_key);
   // Under a server end (or its net spans) whose client end is not here and that nothing else links: the
   // whole local subtree goes to the gateway of that call, where its trace id is decided.
@@ -542,7 +542,7 @@ void TraceAssembler::mark_for_gateway(otlp::Span& span, const SpanFacts& f) cons
   if (!top || top->tcp_key.empty()) return;
   const bool server_side = top->source == SpanSource::kNet ||
                            (top->source == SpanSource::kSys && top->kind == otlp::Span::SPAN_KIND_SERVER);
-  if (server_side && !sys_client_by_tcp_.contains(top->tcp_key))
+  if (server_side && !sys_client_by_tcp_.contains(top->tcp_hash))
     set_span_attribute(span, attr::kGatewayKey, top->tcp_key);
 }
 

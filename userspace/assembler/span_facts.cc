@@ -261,6 +261,7 @@ void read_exchange_facts(SpanFacts& f, const A& a, std::int64_t req_seq, std::in
     f.tcp_key = dns_exchange_key(a);
     f.dns_exchange = !f.tcp_key.empty();
   }
+  if (!f.tcp_key.empty()) f.tcp_hash = exchange_key_hash(f.tcp_key);
 }
 
 // A probe span's server port and, for a client call, its call key (`f` has method and target).

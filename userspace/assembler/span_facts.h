@@ -41,6 +41,7 @@ struct SpanFacts {
   bool has_context = false;  // sys span whose ids came from the request's trace context
   std::string syscall_trace_id;
   std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span, or a DNS-over-UDP exchange's key
+  std::uint64_t tcp_hash = 0;  // tcp_key's key in the indexes (exchange_key_hash), when tcp_key is set
   bool dns_exchange = false;  // tcp_key names a DNS query over UDP (id, client port, question)
   int path_rank = 0;      // net spans: position of the capture point on the path (client pod NIC first)
   std::string operation;  // first word of the name, upper-cased ("SELECT", "GET", "INCR")
@@ -73,6 +74,9 @@ inline std::uint64_t thread_link_key(std::int64_t pid, std::string_view syscall_
 }
 inline std::uint64_t connection_key(std::string_view peer_address, std::uint32_t peer_port) {
   return absl::Hash<std::tuple<std::string_view, std::uint32_t>>{}({peer_address, peer_port});
+}
+inline std::uint64_t exchange_key_hash(std::string_view tcp_key) {
+  return absl::Hash<std::string_view>{}(tcp_key);
 }
 inline std::uint64_t request_key(std::string_view method, std::string_view target) {
   return absl::Hash<std::tuple<std::string_view, std::string_view>>{}({method, target});

@@ -234,8 +234,8 @@ SpanFacts& TraceAssembler::index_span(SpanFacts&& fact) {
     auto& mine = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_server_by_tcp_ : sys_client_by_tcp_;
     auto& other = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
     if (f.kind == otlp::Span::SPAN_KIND_SERVER || f.kind == otlp::Span::SPAN_KIND_CLIENT) {
-      mine[f.tcp_key] = id;
-      if (auto partner = other.find(f.tcp_key); partner != other.end() && partner->second != id)
+      mine[f.tcp_hash] = id;
+      if (auto partner = other.find(f.tcp_hash); partner != other.end() && partner->second != id)
         if (auto pf = facts_.find(partner->second); pf != facts_.end()) {
           mark_pair_complete(f);
           mark_pair_complete(pf->second);
@@ -243,7 +243,7 @@ SpanFacts& TraceAssembler::index_span(SpanFacts&& fact) {
     }
   }
   if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
-    net_by_tcp_[f.tcp_key].push_back(id);
+    net_by_tcp_[f.tcp_hash].push_back(id);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, id);
@@ -299,7 +299,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   auto erase_if_names = [&](auto& index, const auto& key) {
     if (auto it = index.find(key); it != index.end() && it->second == id) index.erase(it);
   };
-  auto erase_from_list = [&](auto& index, const std::string& key) {
+  auto erase_from_list = [&](auto& index, const auto& key) {
     auto it = index.find(key);
     if (it == index.end()) return;
     // Facts mostly leave in arrival order, so the id is nearly always the first. One that leaves out of
@@ -314,11 +314,11 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     if (ids.empty()) index.erase(it);
   };
   if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
-    if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_names(sys_server_by_tcp_, f.tcp_key);
-    if (f.kind == otlp::Span::SPAN_KIND_CLIENT) erase_if_names(sys_client_by_tcp_, f.tcp_key);
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_names(sys_server_by_tcp_, f.tcp_hash);
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT) erase_if_names(sys_client_by_tcp_, f.tcp_hash);
   }
   if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
-    erase_from_list(net_by_tcp_, f.tcp_key);
+    erase_from_list(net_by_tcp_, f.tcp_hash);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, id);
@@ -356,9 +356,10 @@ std::size_t TraceAssembler::index_entries() const {
   std::size_t n = sys_client_by_tcp_.size() + sys_server_by_tcp_.size() + sys_server_by_thread_link_.size() +
                   app_roots_by_trace_.size() + frozen_.size() + sys_servers_by_ns_pid_.size() +
                   sys_servers_by_connection_.size() + sys_servers_by_request_.size();
-  for (const auto* index : {&net_by_tcp_, &sys_servers_by_header_, &app_spans_by_trace_,
-                            &app_clients_by_call_, &sys_clients_by_call_})
+  for (const auto* index :
+       {&sys_servers_by_header_, &app_spans_by_trace_, &app_clients_by_call_, &sys_clients_by_call_})
     for (const auto& [key, ids] : *index) n += ids.size();
+  for (const auto& [key, ids] : net_by_tcp_) n += ids.size();
   return n;
 }
 
@@ -628,11 +629,11 @@ bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
     auto it = facts_.find(id);
     return it != facts_.end() && !it->second.emitted;
   };
-  if (auto s = sys_server_by_tcp_.find(f.tcp_key); s != sys_server_by_tcp_.end() && waiting(s->second))
+  if (auto s = sys_server_by_tcp_.find(f.tcp_hash); s != sys_server_by_tcp_.end() && waiting(s->second))
     return true;
-  if (auto c = sys_client_by_tcp_.find(f.tcp_key); c != sys_client_by_tcp_.end() && waiting(c->second))
+  if (auto c = sys_client_by_tcp_.find(f.tcp_hash); c != sys_client_by_tcp_.end() && waiting(c->second))
     return true;
-  if (auto n = net_by_tcp_.find(f.tcp_key); n != net_by_tcp_.end())
+  if (auto n = net_by_tcp_.find(f.tcp_hash); n != net_by_tcp_.end())
     return std::any_of(n->second.begin(), n->second.end(), waiting);
   return false;
 }
@@ -684,7 +685,7 @@ void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
     std::optional<std::uint64_t> other;
     if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
       const auto& index = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
-      if (auto o = index.find(f.tcp_key); o != index.end() && o->second != f.span_id)
+      if (auto o = index.find(f.tcp_hash); o != index.end() && o->second != f.span_id)
         other = span_key(o->second);
     }
     settle_one(id);

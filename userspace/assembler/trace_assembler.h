@@ -185,7 +185,7 @@ class TraceAssembler {
   // Partner lookups; each returns nullptr when none or when several fit equally (counted as ambiguous).
   const SpanFacts* facts_of(const std::string& span_id) const;
   const SpanFacts* thread_linked_server(const SpanFacts& client) const;
-  std::vector<const SpanFacts*> net_path(const std::string& tcp_key) const;
+  std::vector<const SpanFacts*> net_path(std::uint64_t tcp_hash) const;
   const SpanFacts* sys_server_by_header(const SpanFacts& app) const;
   using Match = PartnerMatch;
 
@@ -291,9 +291,9 @@ class TraceAssembler {
   // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first;
   // one that leaves out of order dangles until the entries before it leave.
   using SpanIdList = std::deque<std::string>;
-  HashMap<std::string, std::string> sys_client_by_tcp_;
-  HashMap<std::string, std::string> sys_server_by_tcp_;
-  HashMap<std::string, SpanIdList> net_by_tcp_;
+  HashMap<std::uint64_t, std::string> sys_client_by_tcp_;  // by tcp_hash
+  HashMap<std::uint64_t, std::string> sys_server_by_tcp_;
+  HashMap<std::uint64_t, SpanIdList> net_by_tcp_;
   HashMap<std::uint64_t, std::string> sys_server_by_thread_link_;  // thread_link_key
   HashMap<std::string, SpanIdList> sys_servers_by_header_;
   TimeIndex<std::uint64_t> sys_servers_by_connection_;  // connection_key(peer, port)
