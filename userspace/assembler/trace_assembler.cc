@@ -5,6 +5,7 @@
 #include "spans/sys_span_export.h"
 
 #include "common/hex.h"
+#include "common/thread_name.h"
 
 #include <fmt/format.h>
 
@@ -834,6 +835,7 @@ void AssemblerStage::join() {
 }
 
 void AssemblerStage::run() {
+  name_this_thread("otb-assembler");
   for (;;) {
     auto batch = pipeline_.next(std::chrono::milliseconds(100));
     if (batch) assembler_.add(std::move(*batch));

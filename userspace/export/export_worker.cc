@@ -1,5 +1,6 @@
 #include "export/export_worker.h"
 
+#include "common/thread_name.h"
 #include "spans/sys_span_export.h"
 
 #include <spdlog/spdlog.h>
@@ -327,6 +328,7 @@ bool ExportWorker::replay_one() {
 }
 
 void ExportWorker::run() {
+  name_this_thread("otb-x-" + name_);
   Pending pending;
   for (;;) {
     const bool stopping = stopping_.load();

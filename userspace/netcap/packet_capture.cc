@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/thread_name.h"
 #include "probes/kernel_filesystems.h"
 
 namespace otelbpf::netcap {
@@ -175,6 +176,7 @@ void PacketCapture::resync_interfaces() {
 }
 
 void PacketCapture::run() {
+  name_this_thread("otb-netcap");
   using clock = std::chrono::steady_clock;
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <optional>
 
+#include "common/thread_name.h"
 #include "google/rpc/status.pb.h"
 #include "model/otlp_json.h"
 #include "tls/tls.h"
@@ -432,7 +433,11 @@ void HttpServer::start() {
   i.work.emplace(i.io.get_executor());
   i.decoders.emplace(static_cast<std::size_t>(std::max(1, i.options.decode_threads)));
   i.accept_next();
-  for (int t = 0; t < std::max(1, i.options.threads); ++t) i.threads.emplace_back([&i] { i.io.run(); });
+  for (int t = 0; t < std::max(1, i.options.threads); ++t)
+    i.threads.emplace_back([&i] {
+      name_this_thread("otb-http");
+      i.io.run();
+    });
   spdlog::info(
       "http receiver listening on {}:{} (/v1/traces, /api/v1/otel/trace, /metrics, /healthz, /readyz){}",
       i.options.listen_address, bound_port(),

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "common/thread_name.h"
 #include "probes/kernel_filesystems.h"
 
 namespace otelbpf {
@@ -67,6 +68,7 @@ bool SyscallTracer::start(std::string& error) {
 }
 
 void SyscallTracer::run() {
+  name_this_thread("otb-tracer");
   auto last_tick = std::chrono::steady_clock::now();
   while (!stopping_) {
     const int rc = probes_->poll(std::chrono::milliseconds(50));
