@@ -1020,36 +1020,39 @@ class Encoder {
     out_ += '[';
     bool first = true;
     for_each_sys_attribute(group, s, [&](std::string_view name, const AttributeView& value) {
-      if (!first) out_ += ',';
+      // {"key":<name>,"value":{"<type>Value":<value>}}, as key_value() writes it, in whole pieces: a span
+      // has ~25 attributes, and the per-member bookkeeping of begin/key/end was a third of their cost.
+      out_.append(first ? "{" : ",{");
       first = false;
-      begin();
-      string_field("\"key\":", name);
-      key("\"value\":");
-      begin();
+      if (!name.empty()) {
+        out_.append("\"key\":");
+        string(name);
+        out_.append(",\"value\":{");
+      } else {
+        out_.append("\"value\":{");
+      }
       std::visit(
           [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, std::string_view>) {
-              key("\"stringValue\":");
+              out_.append("\"stringValue\":");
               // As set_exportable_value makes it: valid UTF-8, a URL query's values redacted.
               if (name != "url.query" && l7::is_valid_utf8(x))
                 string(x);
               else
                 string(exportable_attribute_text(name, x));
             } else if constexpr (std::is_same_v<T, bool>) {
-              key("\"boolValue\":");
-              out_.append(x ? "true" : "false");
+              out_.append(x ? "\"boolValue\":true" : "\"boolValue\":false");
             } else if constexpr (std::is_same_v<T, double>) {
-              key("\"doubleValue\":");
+              out_.append("\"doubleValue\":");
               real(x);
             } else {
-              key("\"intValue\":");
+              out_.append("\"intValue\":");
               quoted_integer(x);
             }
           },
           value);
-      end();
-      end();
+      out_.append("}}");
       return true;
     });
     out_ += ']';
