@@ -664,12 +664,10 @@ void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
   auto settle_one = [&](std::uint64_t id) {
     auto it = facts_.find_key(id);
     if (it == facts_.end() || !nothing_but_an_sdk_left_to_link(it->second)) return;
-    if (fact_wanted_by_late_app_spans(it->second)) {
-      // Only an SDK's late span may still claim it. A process known to run one keeps every such fact; a
-      // server not known either way keeps kMaxLateFactsOfUnknownProcess from now on, not only past the
-      // partners' window: nginx at 70k requests/s held ~230k facts (~370 MB) within that window.
-      if (service_by_pid_.contains(it->second.pid) || admit_late_fact(it->second)) return;
-    }
+    // Only an SDK's late span may still claim it: admit_late_fact keeps it (every fact of a process known
+    // to run one; kMaxLateFactsOfUnknownProcess of a server not known either way) from now on, not only
+    // past the partners' window: nginx at 70k requests/s held ~230k facts (~370 MB) within that window.
+    if (fact_wanted_by_late_app_spans(it->second) && admit_late_fact(it->second)) return;
     settled_facts_.inc();
     if (keep_as_sample(it->second)) {
       it->second.sampled = true;
