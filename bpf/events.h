@@ -22,6 +22,8 @@ typedef int64_t otb_s64;
  * `payload_capture_bytes` (config `probes.payload_capture_bytes`). Power of two for the verifier. */
 #define OTELBPF_MAX_PAYLOAD 4096
 #define OTELBPF_COMM_LEN 16
+/* The probes' port filters are bitmaps of 65536 bits in .bss, in 64-bit words. */
+#define OTELBPF_PORT_BITMAP_WORDS 1024
 
 enum otelbpf_event_type {
   OTELBPF_EV_DATA = 1,    /* a read/write-family syscall moved bytes on a socket */

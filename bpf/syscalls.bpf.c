@@ -76,19 +76,12 @@ struct {
   __type(value, __u8);
 } filter_pids SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 256);
-  __type(key, __u16); /* port, host byte order, matched against either end */
-  __type(value, __u8);
-} filter_ignore_ports SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 256);
-  __type(key, __u16);
-  __type(value, __u8);
-} filter_only_ports SEC(".maps");
+/* Port sets as bitmaps in .bss (bit p of word p / 64: port p, host byte order, matched against either end),
+ * written by the loader. Every traced call asks them for both ends; a bit test is a load, where the hash
+ * maps they replace cost a helper call and a hash per port (~8 % of the sock hooks' time: the agent's own
+ * ports are always in ignore_ports). 8 KiB each. */
+__u64 filter_ignore_port_bits[OTELBPF_PORT_BITMAP_WORDS];
+__u64 filter_only_port_bits[OTELBPF_PORT_BITMAP_WORDS];
 
 /* What a syscall's entry saw, for its exit. */
 struct inflight_syscall {
@@ -177,13 +170,17 @@ filtered:
   return false;
 }
 
+static __always_inline bool port_in(const __u64* bits, __u16 port) {
+  return (bits[(port >> 6) & (OTELBPF_PORT_BITMAP_WORDS - 1)] >> (port & 63)) & 1;
+}
+
 static __always_inline bool pass_port_filters(const struct otelbpf_socket_info* s) {
   __u16 sport = s->sport, dport = s->dport;
-  if (filter_ignore_ports_enabled && (bpf_map_lookup_elem(&filter_ignore_ports, &sport) ||
-                                      bpf_map_lookup_elem(&filter_ignore_ports, &dport)))
+  if (filter_ignore_ports_enabled &&
+      (port_in(filter_ignore_port_bits, sport) || port_in(filter_ignore_port_bits, dport)))
     goto filtered;
-  if (filter_only_ports_enabled && !bpf_map_lookup_elem(&filter_only_ports, &sport) &&
-      !bpf_map_lookup_elem(&filter_only_ports, &dport))
+  if (filter_only_ports_enabled && !port_in(filter_only_port_bits, sport) &&
+      !port_in(filter_only_port_bits, dport))
     goto filtered;
   return true;
 filtered:
@@ -421,6 +418,69 @@ static __always_inline void emit_flat_in_ring(struct inflight_syscall* in, __u64
     emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_SMALL);
   else
     emit_flat_sized(in, id, ret, ts_exit, cached, want, cap);
+}
+
+/* Sock hooks, iovec buffers (readv, writev, sendmsg, recvmsg): as emit_flat_in_ring, gathered straight into
+ * the ring record. A record of class `room` (a power of two) has 2 * room bytes of payload area so that
+ * every chunk, starting below room and at most room long, provably stays inside it; only payload_len of it
+ * is filled. Saves the per-CPU scratch, its header copy and bpf_ringbuf_output's second copy of the event. */
+static __always_inline void emit_iovec_sized(const struct inflight_syscall* in, __u64 id, long ret,
+                                             __u64 ts_exit, const struct sock_verdict* cached,
+                                             const struct iovec* uiov, __u64 iovcnt, __u64 want,
+                                             const __u64 room) {
+  struct event_scratch* ev = bpf_ringbuf_reserve(&events, sizeof(ev->hdr) + 2 * room, 0);
+  if (!ev) {
+    count(OTELBPF_CNT_RINGBUF_DROPS);
+    return;
+  }
+  fill_header(&ev->hdr, in, OTELBPF_EV_DATA, id, ret, ts_exit, cached);
+  if (want > room) want = room;
+  if (iovcnt > OTELBPF_MAX_IOVECS) iovcnt = OTELBPF_MAX_IOVECS;
+  __u64 off = 0;
+  struct iovec iovs[OTELBPF_MAX_IOVECS] = {};
+  barrier_var(iovcnt);
+  if (iovcnt && iovcnt <= OTELBPF_MAX_IOVECS &&
+      !bpf_probe_read_user(iovs, iovcnt * sizeof(struct iovec), uiov)) {
+    for (int i = 0; i < OTELBPF_MAX_IOVECS; i++) {
+      if (i >= iovcnt || off >= want) break;
+      __u64 n = want - off;
+      if (iovs[i].iov_len < n) n = iovs[i].iov_len;
+      if (n == 0) continue;
+      const __u64 at = off & (room - 1);
+      barrier_var(n);
+      if (n > room) break;
+      if (bpf_probe_read_user(ev->payload + at, n, iovs[i].iov_base)) break;
+      off += n;
+    }
+  }
+  ev->hdr.payload_len = off;
+  bpf_ringbuf_submit(ev, ring_wakeup_flags(sizeof(ev->hdr) + 2 * room));
+  count(OTELBPF_CNT_EVENTS);
+}
+
+static __always_inline void emit_iovec_in_ring(struct inflight_syscall* in, __u64 id, enum buffer_shape shape,
+                                               long ret, __u64 ts_exit, const struct sock_verdict* cached) {
+  const struct iovec* iov = (const struct iovec*)in->buf;
+  __u64 iovcnt = in->len;
+  if (shape == SHAPE_MSGHDR) {
+    struct user_msghdr msg = {};
+    if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)in->buf)) return;
+    if (in->sock.dport == 0) peer_from_user_sockaddr(msg.msg_name, &in->sock);
+    iov = msg.msg_iov;
+    iovcnt = msg.msg_iovlen;
+  }
+  if (!pass_port_filters(&in->sock)) return;
+  const __u32 cap = capture_limit();
+  __u64 want = (__u64)ret < cap ? (__u64)ret : cap;
+  /* The full class is the capture limit rounded up to a power of two (the mask needs one). */
+  if (want <= OTB_RECORD_CLASS_TINY)
+    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, OTB_RECORD_CLASS_TINY);
+  else if (want <= OTB_RECORD_CLASS_SMALL)
+    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, OTB_RECORD_CLASS_SMALL);
+  else if (want <= 1024)
+    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, 1024);
+  else
+    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, OTELBPF_MAX_PAYLOAD);
 }
 
 static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
@@ -817,10 +877,12 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
     return 0;
   }
   /* The sock hooks exist from 6.3, so the ring buffer does too; use_perf_buffer is only a test's choice. */
-  if (shape == SHAPE_FLAT && !use_perf_buffer)
+  if (use_perf_buffer)
+    emit_data(ctx, &in, id, shape, ret, now, v);
+  else if (shape == SHAPE_FLAT)
     emit_flat_in_ring(&in, id, ret, now, v);
   else
-    emit_data(ctx, &in, id, shape, ret, now, v);
+    emit_iovec_in_ring(&in, id, shape, ret, now, v);
   return 0;
 }
 

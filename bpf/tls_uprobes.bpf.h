@@ -23,6 +23,9 @@
 
 /* Set by userspace once a TLS uprobe is attached: until then the socket hooks skip the lookup below. */
 __u32 tls_uprobes_active;
+/* Set by the first SSL call an uprobe sees (of a traced process): until then no thread has TLS state, so the
+ * socket hooks skip asking for it (a task storage lookup per TCP call, ~20-25 ns). */
+__u32 tls_calls_seen;
 /* Set by userspace while it watches for new binaries to attach to (sched_process_exec events). */
 __u32 exec_events_enabled;
 
@@ -140,7 +143,7 @@ static __always_inline struct tls_records* socket_records(__u64 sock_id, __u32 t
 
 /* A socket closed: its records go (another socket may reuse its address). */
 static __always_inline void forget_socket_records(__u64 sock_id, __u32 tgid) {
-  if (!tls_uprobes_active) return;
+  if (!tls_uprobes_active || !tls_calls_seen) return;
   struct socket_key key = {.sock_id = sock_id, .tgid = tgid};
   bpf_map_delete_elem(&tls_socket_records, &key);
 }
@@ -241,7 +244,7 @@ static __always_inline bool take_read_record(__u64 sock_id, __u32 tgid, long byt
 static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, const struct otelbpf_socket_info* sock,
                                                   __u32 tcp_seq, __u8 direction, long bytes, __u64 now_ns,
                                                   __u64 flat_buf) {
-  if (!tls_uprobes_active || sock->protocol != IPPROTO_TCP) return false;
+  if (!tls_uprobes_active || !tls_calls_seen || sock->protocol != IPPROTO_TCP) return false;
   struct tls_thread* t = current_tls_thread(pid_tgid, false);
   if (!t) return false;
   if (t->active) {
@@ -276,6 +279,7 @@ static __always_inline bool tls_claim_socket_call(__u64 pid_tgid, __u64 fd, cons
 static __always_inline int tls_enter(__u8 direction, __u64 ssl, __u64 buf, __u64 out_len) {
   __u64 id = bpf_get_current_pid_tgid();
   if (!pass_task_filters(id)) return 0;
+  if (!tls_calls_seen) tls_calls_seen = 1;
   struct tls_thread* t = current_tls_thread(id, true);
   if (!t) return 0;
   if (t->active) {

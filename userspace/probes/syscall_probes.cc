@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -196,6 +197,20 @@ void replace_key_set(bpf_map* map, const std::vector<Key>& keys, const char* wha
     prev = &key;
   }
   for (const Key& k : stale) bpf_map__delete_elem(map, &k, sizeof(k), 0);
+}
+
+// A port set in the probes' .bss bitmap (bit p of word p / 64), which the running programs read without
+// locks: a call made while it changes sees the old set, the new one or their mix, as with the hash maps
+// this replaced. An empty set is switched off before its bits go.
+template <typename Word, std::size_t kWords>
+void replace_port_bitmap(std::uint32_t& enabled, Word (&bits)[kWords],
+                         const std::vector<std::uint16_t>& ports) {
+  static_assert(sizeof(Word) * 8 * kWords == 65536, "one bit per port");
+  std::array<Word, kWords> wanted{};
+  for (std::uint16_t port : ports) wanted[port / 64] |= Word{1} << (port % 64);
+  if (ports.empty()) enabled = 0;
+  for (std::size_t i = 0; i < wanted.size(); ++i) bits[i] = wanted[i];
+  if (!ports.empty()) enabled = 1;
 }
 
 }  // namespace
@@ -430,9 +445,8 @@ void SyscallProbes::set_filters(const SyscallProbeOptions& filters) {
     }
   };
   apply(bss->filter_pids_enabled, skel_->maps.filter_pids, filters.pids, "pid");
-  apply(bss->filter_ignore_ports_enabled, skel_->maps.filter_ignore_ports, filters.ignore_ports,
-        "ignore_ports");
-  apply(bss->filter_only_ports_enabled, skel_->maps.filter_only_ports, filters.only_ports, "only_ports");
+  replace_port_bitmap(bss->filter_ignore_ports_enabled, bss->filter_ignore_port_bits, filters.ignore_ports);
+  replace_port_bitmap(bss->filter_only_ports_enabled, bss->filter_only_port_bits, filters.only_ports);
   bss->filter_cgroup_id = filters.cgroup_id;
 }
 
