@@ -420,69 +420,6 @@ static __always_inline void emit_flat_in_ring(struct inflight_syscall* in, __u64
     emit_flat_sized(in, id, ret, ts_exit, cached, want, cap);
 }
 
-/* Sock hooks, iovec buffers (readv, writev, sendmsg, recvmsg): as emit_flat_in_ring, gathered straight into
- * the ring record. A record of class `room` (a power of two) has 2 * room bytes of payload area so that
- * every chunk, starting below room and at most room long, provably stays inside it; only payload_len of it
- * is filled. Saves the per-CPU scratch, its header copy and bpf_ringbuf_output's second copy of the event. */
-static __always_inline void emit_iovec_sized(const struct inflight_syscall* in, __u64 id, long ret,
-                                             __u64 ts_exit, const struct sock_verdict* cached,
-                                             const struct iovec* uiov, __u64 iovcnt, __u64 want,
-                                             const __u64 room) {
-  struct event_scratch* ev = bpf_ringbuf_reserve(&events, sizeof(ev->hdr) + 2 * room, 0);
-  if (!ev) {
-    count(OTELBPF_CNT_RINGBUF_DROPS);
-    return;
-  }
-  fill_header(&ev->hdr, in, OTELBPF_EV_DATA, id, ret, ts_exit, cached);
-  if (want > room) want = room;
-  if (iovcnt > OTELBPF_MAX_IOVECS) iovcnt = OTELBPF_MAX_IOVECS;
-  __u64 off = 0;
-  struct iovec iovs[OTELBPF_MAX_IOVECS] = {};
-  barrier_var(iovcnt);
-  if (iovcnt && iovcnt <= OTELBPF_MAX_IOVECS &&
-      !bpf_probe_read_user(iovs, iovcnt * sizeof(struct iovec), uiov)) {
-    for (int i = 0; i < OTELBPF_MAX_IOVECS; i++) {
-      if (i >= iovcnt || off >= want) break;
-      __u64 n = want - off;
-      if (iovs[i].iov_len < n) n = iovs[i].iov_len;
-      if (n == 0) continue;
-      const __u64 at = off & (room - 1);
-      barrier_var(n);
-      if (n > room) break;
-      if (bpf_probe_read_user(ev->payload + at, n, iovs[i].iov_base)) break;
-      off += n;
-    }
-  }
-  ev->hdr.payload_len = off;
-  bpf_ringbuf_submit(ev, ring_wakeup_flags(sizeof(ev->hdr) + 2 * room));
-  count(OTELBPF_CNT_EVENTS);
-}
-
-static __always_inline void emit_iovec_in_ring(struct inflight_syscall* in, __u64 id, enum buffer_shape shape,
-                                               long ret, __u64 ts_exit, const struct sock_verdict* cached) {
-  const struct iovec* iov = (const struct iovec*)in->buf;
-  __u64 iovcnt = in->len;
-  if (shape == SHAPE_MSGHDR) {
-    struct user_msghdr msg = {};
-    if (bpf_probe_read_user(&msg, sizeof(msg), (const void*)in->buf)) return;
-    if (in->sock.dport == 0) peer_from_user_sockaddr(msg.msg_name, &in->sock);
-    iov = msg.msg_iov;
-    iovcnt = msg.msg_iovlen;
-  }
-  if (!pass_port_filters(&in->sock)) return;
-  const __u32 cap = capture_limit();
-  __u64 want = (__u64)ret < cap ? (__u64)ret : cap;
-  /* The full class is the capture limit rounded up to a power of two (the mask needs one). */
-  if (want <= OTB_RECORD_CLASS_TINY)
-    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, OTB_RECORD_CLASS_TINY);
-  else if (want <= OTB_RECORD_CLASS_SMALL)
-    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, OTB_RECORD_CLASS_SMALL);
-  else if (want <= 1024)
-    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, 1024);
-  else
-    emit_iovec_sized(in, id, ret, ts_exit, cached, iov, iovcnt, want, OTELBPF_MAX_PAYLOAD);
-}
-
 static __always_inline int exit_data(void* ctx, __u8 syscall, enum buffer_shape shape, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, syscall);
@@ -877,12 +814,10 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
     return 0;
   }
   /* The sock hooks exist from 6.3, so the ring buffer does too; use_perf_buffer is only a test's choice. */
-  if (use_perf_buffer)
-    emit_data(ctx, &in, id, shape, ret, now, v);
-  else if (shape == SHAPE_FLAT)
+  if (shape == SHAPE_FLAT && !use_perf_buffer)
     emit_flat_in_ring(&in, id, ret, now, v);
   else
-    emit_iovec_in_ring(&in, id, shape, ret, now, v);
+    emit_data(ctx, &in, id, shape, ret, now, v);
   return 0;
 }
 
