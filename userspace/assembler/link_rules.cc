@@ -29,7 +29,11 @@ bool TraceAssembler::ResolvePath::contains(const std::string& id) const {
 }
 
 const SpanFacts* TraceAssembler::facts_of(const std::string& span_id) const {
-  auto it = facts_.find(span_id);
+  return facts_of_key(span_key(span_id));
+}
+
+const SpanFacts* TraceAssembler::facts_of_key(std::uint64_t key) const {
+  auto it = facts_.find_key(key);
   return it == facts_.end() ? nullptr : &it->second;
 }
 
@@ -217,8 +221,8 @@ TraceAssembler::Match TraceAssembler::sys_server_by_connection(const SpanFacts& 
                                                                bool learned_offset) const {
   Candidates found;
   const auto t = app_time(app, learned_offset);
-  auto consider = [&](const std::string& id) {
-    const auto* s = facts_of(id);
+  auto consider = [&](std::uint64_t span) {
+    const auto* s = facts_of_key(span);
     if (!s || !request_agrees(app, t, *s) || !scope_agrees(app, *s)) return;
     if (app_process_known(app) && !same_process(app, *s)) return;
     found.add(s, s->start_ns <= t.start && t.start <= s->end_ns);
@@ -246,8 +250,8 @@ TraceAssembler::Match TraceAssembler::sys_server_by_pid(const SpanFacts& app) co
   if (app.pid == 0) return {};
   Candidates found;
   const auto t = app_time(app);
-  sys_servers_by_ns_pid_.started_before(app.pid, t.start + t.slack, [&](const std::string& id) {
-    const auto* s = facts_of(id);
+  sys_servers_by_ns_pid_.started_before(app.pid, t.start + t.slack, [&](std::uint64_t span) {
+    const auto* s = facts_of_key(span);
     if (!s || t.start > s->end_ns + t.slack || !scope_agrees(app, *s)) return;
     if (!app.method.empty() && !s->method.empty() && app.method != s->method) return;
     if (!app.target.empty() && !s->target.empty() && app.target != s->target) return;

@@ -41,11 +41,12 @@ std::int64_t int_of(const otlp::AnyValue* v) {
 struct SysAttributes {
   const SysSpanGroup& group;
   const SysSpan& span;
+  std::uint64_t record_name_lengths = sys_record_name_lengths(span);
 };
 using SysValue = std::optional<l7::AttributeValue>;
 
 SysValue find(const SysAttributes& a, std::string_view key) {
-  return find_sys_attribute(a.group, a.span, key);
+  return find_sys_attribute(a.group, a.span, key, a.record_name_lengths);
 }
 
 std::string string_of(const SysValue& v) {

@@ -3,12 +3,14 @@
 // at time t": a busy server has tens of thousands of sys SERVER spans per process (or per health-check
 // target) within the link window, and scanning them all for every SDK span is quadratic (issue 13,
 // item 8). A lookup visits only the spans that started in the window before t, newest first.
+//
+// Spans are named by their span_key (assembler/span_id_map.h), the key of the assembler's facts: a word
+// per entry instead of a string id, which was copied on every insert and compared on every erase.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <string>
 
 #include "common/hash_map.h"
 
@@ -24,20 +26,20 @@ class TimeIndex {
   static constexpr int kMaxVisited = 512;
 
   // Spans arrive nearly in start order, so an insert is an append or lands a few entries from the end.
-  void insert(const Key& key, std::uint64_t start_ns, const std::string& id) {
+  void insert(const Key& key, std::uint64_t start_ns, std::uint64_t span) {
     Spans& spans = index_[key];
     auto& entries = spans.entries;
     if (entries.empty() || entries.back().start_ns <= start_ns) {
-      entries.push_back({start_ns, id});
+      entries.push_back({start_ns, span});
     } else {
       auto at = std::upper_bound(entries.begin(), entries.end(), start_ns,
                                  [](std::uint64_t t, const Entry& e) { return t < e.start_ns; });
-      entries.insert(at, {start_ns, id});
+      entries.insert(at, {start_ns, span});
     }
     ++spans.live;
   }
 
-  // Calls visit(id) for the spans of `key` that started at or before `t_ns`, latest start first.
+  // Calls visit(span) for the spans of `key` that started at or before `t_ns`, latest start first.
   template <typename Visit>
   void started_before(const Key& key, std::uint64_t t_ns, Visit visit) const {
     auto it = index_.find(key);
@@ -49,14 +51,14 @@ class TimeIndex {
     for (int visited = 0; s != entries.begin() && visited < kMaxVisited; ++visited) {
       --s;
       if (s->start_ns < earliest) break;
-      if (!s->id.empty()) visit(s->id);
+      if (!s->erased) visit(s->span);
     }
   }
 
-  // Drops the one entry insert(key, start_ns, id) made. Entries mostly leave in the order they came, from
+  // Drops the one entry insert(key, start_ns, span) made. Entries mostly leave in the order they came, from
   // the front; one that leaves out of order is blanked, and the blanks are swept when they are the front
   // or outnumber the live entries (a few facts kept long, e.g. samples, must not pin every blank after them).
-  void erase(const Key& key, std::uint64_t start_ns, const std::string& id) {
+  void erase(const Key& key, std::uint64_t start_ns, std::uint64_t span) {
     auto it = index_.find(key);
     if (it == index_.end()) return;
     Spans& spans = it->second;
@@ -64,21 +66,20 @@ class TimeIndex {
     auto s = std::lower_bound(entries.begin(), entries.end(), start_ns,
                               [](const Entry& e, std::uint64_t t) { return e.start_ns < t; });
     for (; s != entries.end() && s->start_ns == start_ns; ++s)
-      if (s->id == id) {
-        s->id.clear();
+      if (!s->erased && s->span == span) {
+        s->erased = true;
         --spans.live;
         break;
       }
-    while (!entries.empty() && entries.front().id.empty()) entries.pop_front();
-    while (!entries.empty() && entries.back().id.empty()) entries.pop_back();
+    while (!entries.empty() && entries.front().erased) entries.pop_front();
+    while (!entries.empty() && entries.back().erased) entries.pop_back();
     if (spans.live == 0) {
       index_.erase(it);
       return;
     }
     if (entries.size() > 64 && entries.size() > 2 * spans.live)
-      entries.erase(
-          std::remove_if(entries.begin(), entries.end(), [](const Entry& e) { return e.id.empty(); }),
-          entries.end());
+      entries.erase(std::remove_if(entries.begin(), entries.end(), [](const Entry& e) { return e.erased; }),
+                    entries.end());
   }
 
   std::size_t size() const {
@@ -90,7 +91,8 @@ class TimeIndex {
  private:
   struct Entry {
     std::uint64_t start_ns;
-    std::string id;  // empty: erased, not yet swept
+    std::uint64_t span;
+    bool erased = false;  // not yet swept
   };
   struct Spans {
     std::deque<Entry> entries;  // by start time; equal starts in insertion order

@@ -16,6 +16,8 @@
 namespace otelbpf {
 namespace {
 
+std::uint64_t trace_key(std::string_view trace_id) { return absl::Hash<std::string_view>{}(trace_id); }
+
 std::uint64_t thread_key(std::int64_t pid, std::int64_t tid) {
   return (static_cast<std::uint64_t>(pid) << 32) ^ static_cast<std::uint32_t>(tid);
 }
@@ -247,14 +249,14 @@ SpanFacts& TraceAssembler::index_span(SpanFacts&& fact) {
     net_by_tcp_[f.tcp_hash].push_back(id);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, id);
+      sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, key);
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
       if (!f.syscall_trace_id.empty())
         sys_server_by_thread_link_[thread_link_key(f.pid, f.syscall_trace_id)] = id;
       if (f.has_context) sys_servers_by_header_[header_key(f.trace_id, f.parent_span_id)].push_back(id);
       if (!f.peer_address.empty() && f.peer_port)
-        sys_servers_by_connection_.insert(connection_key(f.peer_address, f.peer_port), f.start_ns, id);
-      if (!f.method.empty()) sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, id);
+        sys_servers_by_connection_.insert(connection_key(f.peer_address, f.peer_port), f.start_ns, key);
+      if (!f.method.empty()) sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, key);
       // A thread that reads a request on one connection before it answered one on another serves several
       // at once (an event loop), and its thread links cannot be trusted. Requests of one connection on one
       // thread are sequential whatever the clocks say (a response's last write and the next request's read
@@ -297,6 +299,7 @@ void TraceAssembler::release_waiting_thread_client(const SpanFacts& f) {
 
 void TraceAssembler::unindex_span(const SpanFacts& f) {
   const std::string& id = f.span_id;
+  const std::uint64_t span = span_key(id);
   auto erase_if_names = [&](auto& index, const auto& key) {
     if (auto it = index.find(key); it != index.end() && it->second == id) index.erase(it);
   };
@@ -322,13 +325,13 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     erase_from_list(net_by_tcp_, f.tcp_hash);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, id);
+      sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, span);
       if (!f.syscall_trace_id.empty())
         erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
       if (f.has_context) erase_from_list(sys_servers_by_header_, header_key(f.trace_id, f.parent_span_id));
       if (!f.peer_address.empty() && f.peer_port)
-        sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, id);
-      if (!f.method.empty()) sys_servers_by_request_.erase(request_key(f.method, f.target), f.start_ns, id);
+        sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, span);
+      if (!f.method.empty()) sys_servers_by_request_.erase(request_key(f.method, f.target), f.start_ns, span);
     }
   } else if (f.source == SpanSource::kApp) {
     erase_from_list(app_spans_by_trace_, f.trace_id);
@@ -341,7 +344,8 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     erase_from_list(sys_clients_by_call_, f.call_key);
   if (!f.emitted) release_waiting_thread_client(f);
   if (auto fr = frozen_.find(id); fr != frozen_.end()) {
-    if (auto t = frozen_by_trace_.find(fr->second.trace_id); t != frozen_by_trace_.end() && --t->second == 0)
+    if (auto t = frozen_by_trace_.find(trace_key(fr->second.trace_id));
+        t != frozen_by_trace_.end() && --t->second == 0)
       frozen_by_trace_.erase(t);
     frozen_.erase(fr);
   }
@@ -380,7 +384,8 @@ void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point
                                        static_cast<std::int64_t>(partner->end_ns));
   // The spans exported under this root's trace id before it came stay in a trace of their own.
   if (app.parent_span_id.empty())
-    if (auto it = frozen_by_trace_.find(app.trace_id); it != frozen_by_trace_.end() && it->second) {
+    if (auto it = frozen_by_trace_.find(trace_key(app.trace_id));
+        it != frozen_by_trace_.end() && it->second) {
       ResolvePath path;
       if (final_of(partner->span_id, path).trace_id != app.trace_id) count_late(it->second);
     }
@@ -598,7 +603,7 @@ void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
 bool TraceAssembler::record_link(SpanFacts& f, const Resolution& r) {
   mark_emitted(f);
   frozen_[f.span_id] = r;
-  ++frozen_by_trace_[r.trace_id];
+  ++frozen_by_trace_[trace_key(r.trace_id)];
   if (r.ambiguous) count_ambiguous(r.ambiguous);
   if (!r.rule) {
     if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)

@@ -184,6 +184,7 @@ class TraceAssembler {
 
   // Partner lookups; each returns nullptr when none or when several fit equally (counted as ambiguous).
   const SpanFacts* facts_of(const std::string& span_id) const;
+  const SpanFacts* facts_of_key(std::uint64_t key) const;  // by span_key
   const SpanFacts* thread_linked_server(const SpanFacts& client) const;
   std::vector<const SpanFacts*> net_path(std::uint64_t tcp_hash) const;
   const SpanFacts* sys_server_by_header(const SpanFacts& app) const;
@@ -285,7 +286,9 @@ class TraceAssembler {
   // served must stay findable for them.
   HashMap<std::uint64_t, std::uint32_t> waiting_thread_clients_;  // by thread_link_key
   SpanIdMap<Resolution> frozen_;                       // resolutions of emitted spans
-  HashMap<std::string, std::size_t> frozen_by_trace_;  // emitted spans per exported trace id
+  // Emitted spans per exported trace id, by the id's hash: a key of a word, where a 16-byte id string
+  // was an allocation per request (a collision could only miscount the late-split metric).
+  HashMap<std::uint64_t, std::size_t> frozen_by_trace_;
 
   // Indexes (values are span ids; a dangling id resolves to nothing). A fact's entries leave with it
   // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first;

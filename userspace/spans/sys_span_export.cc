@@ -78,13 +78,22 @@ std::optional<l7::AttributeValue> tracer_attribute(const SysSpanGroup& group, co
 
 }  // namespace
 
+std::uint64_t sys_record_name_lengths(const SysSpan& span) {
+  std::uint64_t lengths = 0;
+  for (const auto& [name, value] : span.record.attributes)
+    lengths |= std::uint64_t{1} << (name.view().size() % 64);
+  return lengths;
+}
+
 std::optional<l7::AttributeValue> find_sys_attribute(const SysSpanGroup& group, const SysSpan& span,
-                                                     std::string_view key) {
+                                                     std::string_view key,
+                                                     std::uint64_t record_name_lengths) {
   // The record's attributes first: no parser sets a name that the tracer adds before them (process,
   // thread, network.*, client.*), and the tracer adds server.* only when the record has none, so this is
   // the order of the exported list (tests/unit/assembler/compact_sys_span_test.cc compares every name).
-  for (const auto& [name, value] : span.record.attributes)
-    if (name == key) return exportable(key, view_of(value));
+  if (record_name_lengths & (std::uint64_t{1} << (key.size() % 64)))
+    for (const auto& [name, value] : span.record.attributes)
+      if (name == key) return exportable(key, view_of(value));
   return tracer_attribute(group, span, key);
 }
 

@@ -15,9 +15,16 @@
 
 namespace otelbpf {
 
-// The attribute's value as it is exported, or nullopt.
+// The lengths (mod 64) of the names in the span's record, one bit each: a reader that looks up many
+// names, most of them absent (the link rules' facts ask ~20), passes it to find_sys_attribute so that a
+// name of no length in the record skips the walk of the record's list.
+std::uint64_t sys_record_name_lengths(const SysSpan& span);
+
+// The attribute's value as it is exported, or nullopt. `record_name_lengths`: sys_record_name_lengths
+// of the span, when the caller has it.
 std::optional<l7::AttributeValue> find_sys_attribute(const SysSpanGroup& group, const SysSpan& span,
-                                                     std::string_view key);
+                                                     std::string_view key,
+                                                     std::uint64_t record_name_lengths = ~std::uint64_t{0});
 
 // Writes the span as OTLP into `out` (an empty span).
 void export_sys_span(const SysSpanGroup& group, const SysSpan& span, otlp::Span& out);
