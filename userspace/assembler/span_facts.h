@@ -63,6 +63,7 @@ struct SpanFacts {
   bool emitted = false;
   bool counted_as_late = false;  // one of its process's kMaxLateFactsOfUnknownProcess (TraceAssembler)
   bool sampled = false;          // settled as it left and kept as a sample (in sampled_fact_order_ already)
+  bool in_app_indexes = false;   // a sys SERVER span in the indexes SDK spans search (TraceAssembler)
 };
 
 // The keys of the assembler's indexes, built alike where spans are indexed and where they are looked up:

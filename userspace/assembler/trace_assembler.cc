@@ -249,14 +249,11 @@ SpanFacts& TraceAssembler::index_span(SpanFacts&& fact) {
     net_by_tcp_[f.tcp_hash].push_back(id);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, key);
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
+      if (app_may_claim(f)) index_for_app_spans(f);
       if (!f.syscall_trace_id.empty())
         sys_server_by_thread_link_[thread_link_key(f.pid, f.syscall_trace_id)] = id;
       if (f.has_context) sys_servers_by_header_[header_key(f.trace_id, f.parent_span_id)].push_back(id);
-      if (!f.peer_address.empty() && f.peer_port)
-        sys_servers_by_connection_.insert(connection_key(f.peer_address, f.peer_port), f.start_ns, key);
-      if (!f.method.empty()) sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, key);
       // A thread that reads a request on one connection before it answered one on another serves several
       // at once (an event loop), and its thread links cannot be trusted. Requests of one connection on one
       // thread are sequential whatever the clocks say (a response's last write and the next request's read
@@ -283,6 +280,16 @@ SpanFacts& TraceAssembler::index_span(SpanFacts&& fact) {
     sys_clients_by_call_[f.call_key].push_back(id);
   if (thread_linked_call(f)) ++waiting_thread_clients_[thread_link_key(f.pid, f.syscall_trace_id)];
   return f;
+}
+
+void TraceAssembler::index_for_app_spans(SpanFacts& f) {
+  if (f.in_app_indexes || f.source != SpanSource::kSys || f.kind != otlp::Span::SPAN_KIND_SERVER) return;
+  f.in_app_indexes = true;
+  const std::uint64_t key = span_key(f.span_id);
+  sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, key);
+  if (!f.peer_address.empty() && f.peer_port)
+    sys_servers_by_connection_.insert(connection_key(f.peer_address, f.peer_port), f.start_ns, key);
+  if (!f.method.empty()) sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, key);
 }
 
 void TraceAssembler::mark_emitted(SpanFacts& f) {
@@ -325,13 +332,16 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     erase_from_list(net_by_tcp_, f.tcp_hash);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, span);
       if (!f.syscall_trace_id.empty())
         erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
       if (f.has_context) erase_from_list(sys_servers_by_header_, header_key(f.trace_id, f.parent_span_id));
-      if (!f.peer_address.empty() && f.peer_port)
-        sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, span);
-      if (!f.method.empty()) sys_servers_by_request_.erase(request_key(f.method, f.target), f.start_ns, span);
+      if (f.in_app_indexes) {
+        sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, span);
+        if (!f.peer_address.empty() && f.peer_port)
+          sys_servers_by_connection_.erase(connection_key(f.peer_address, f.peer_port), f.start_ns, span);
+        if (!f.method.empty())
+          sys_servers_by_request_.erase(request_key(f.method, f.target), f.start_ns, span);
+      }
     }
   } else if (f.source == SpanSource::kApp) {
     erase_from_list(app_spans_by_trace_, f.trace_id);
@@ -379,7 +389,12 @@ void TraceAssembler::learn_from_app_span(const SpanFacts& app, Clock::time_point
   // The SDK's process is now known by its host pid: its other spans (database clients) can be matched to
   // that process's sys spans, and that process's sys spans wait for them.
   pids_by_resource_[app.resource_key].insert(partner->pid);
-  service_by_pid_[partner->pid] = app.service;
+  if (auto [known, learned] = service_by_pid_.insert_or_assign(partner->pid, app.service); learned) {
+    // A server that served long enough without an SDK span before this one (its health checks untraced,
+    // say) has facts that the SDKs' indexes skipped: they may be this SDK's too. Once per process.
+    for (auto& [key, f] : facts_)
+      if (f.pid == partner->pid) index_for_app_spans(f);
+  }
   clock_offsets_[app.resource_key].add(static_cast<std::int64_t>(app.end_ns) -
                                        static_cast<std::int64_t>(partner->end_ns));
   // The spans exported under this root's trace id before it came stay in a trace of their own.
@@ -672,9 +687,13 @@ void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
     // Only an SDK's late span may still claim it: admit_late_fact keeps it (every fact of a process known
     // to run one; kMaxLateFactsOfUnknownProcess of a server not known either way) from now on, not only
     // past the partners' window: nginx at 70k requests/s held ~230k facts (~370 MB) within that window.
-    if (fact_wanted_by_late_app_spans(it->second) && admit_late_fact(it->second)) return;
+    if (fact_wanted_by_late_app_spans(it->second) && admit_late_fact(it->second)) {
+      index_for_app_spans(it->second);
+      return;
+    }
     settled_facts_.inc();
     if (keep_as_sample(it->second)) {
+      index_for_app_spans(it->second);
       it->second.sampled = true;
       sampled_fact_order_.push_back(id);
     } else {
@@ -743,9 +762,11 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       if (!(f.seen < partners_horizon || over) || !f.emitted) break;
       if (over || f.seen < sdk_horizon)
         forget_fact(it);
-      else if (partner_still_waiting(f) || (fact_wanted_by_late_app_spans(f) && admit_late_fact(f)))
+      else if (partner_still_waiting(f) || (fact_wanted_by_late_app_spans(f) && admit_late_fact(f))) {
+        index_for_app_spans(f);
         late_fact_order_.push_back(fact_order_.front());
-      else if (keep_as_sample(f)) {
+      } else if (keep_as_sample(f)) {
+        index_for_app_spans(f);
         release_late_fact(f);  // admitted as it left, not claimable any more
         sampled_fact_order_.push_back(fact_order_.front());
       } else {
@@ -763,7 +784,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
       const bool expired = f.seen < sdk_horizon || facts_.size() > max_facts;
       if (!expired && (partner_still_waiting(f) || fact_wanted_by_late_app_spans(f))) break;
       release_late_fact(f);
-      if (!expired && keep_as_sample(f))
+      if (!expired && keep_as_sample(f))  // in the SDKs' indexes since stage 1
         sampled_fact_order_.push_back(late_fact_order_.front());
       else
         forget_fact(it);

@@ -137,6 +137,11 @@ class TraceAssembler {
   // Removes what index_span put in the indexes for this fact, and its frozen resolution: called as the
   // fact is forgotten, so the indexes never hold more than the facts.
   void unindex_span(const SpanFacts& f);
+  // Puts a sys SERVER span in the indexes that only SDK spans search (by namespaced pid, connection and
+  // request), once: at its arrival when an SDK may claim it (app_may_claim), else when it is kept after it
+  // left (for a late SDK span, or as a sample). A server that has served long enough without an SDK
+  // (nginx under load) is not inserted and erased there for every request that it serves.
+  void index_for_app_spans(SpanFacts& f);
   void forget_fact(SpanIdMap<SpanFacts>::iterator it);
   void learn_from_app_span(const SpanFacts& app, Clock::time_point now);
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;

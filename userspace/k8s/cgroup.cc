@@ -155,9 +155,11 @@ std::string find_cgroup2_mount(std::string_view mountinfo) {
   return {};
 }
 
-ProcessCgroups::ProcessCgroups(std::string proc_root, std::size_t max_entries, std::string cgroup2_root)
+ProcessCgroups::ProcessCgroups(std::string proc_root, std::size_t max_entries, std::string cgroup2_root,
+                               std::chrono::milliseconds recheck_after)
     : proc_root_(std::move(proc_root)),
       max_entries_(std::max<std::size_t>(1, max_entries)),
+      recheck_after_(recheck_after),
       cgroup2_root_(std::move(cgroup2_root)) {
   if (cgroup2_root_.empty()) cgroup2_root_ = find_cgroup2_mount(read_proc_file("/proc/self/mountinfo").value_or(""));
 }
@@ -226,13 +228,24 @@ std::optional<CgroupIdentity> ProcessCgroups::read_identity(std::uint32_t pid) c
 }
 
 std::optional<CgroupIdentity> ProcessCgroups::lookup(std::uint32_t pid) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(pid); it != entries_.end() && now - it->second.checked < recheck_after_) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      return it->second.identity;
+    }
+  }
   const auto start_time = start_time_of(pid);
   std::lock_guard lock(mutex_);
   auto it = entries_.find(pid);
   if (it != entries_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     // Gone since (no stat): the last known identity is the best answer for its late spans.
-    if (!start_time || *start_time == it->second.start_time) return it->second.identity;
+    if (!start_time || *start_time == it->second.start_time) {
+      if (start_time) it->second.checked = now;
+      return it->second.identity;
+    }
   }
   if (!start_time) return std::nullopt;
   auto identity = read_identity(pid);
@@ -250,9 +263,10 @@ std::optional<CgroupIdentity> ProcessCgroups::lookup(std::uint32_t pid) {
       lru_.pop_back();
     }
     lru_.push_front(pid);
-    it = entries_.emplace(pid, Entry{0, {}, lru_.begin()}).first;
+    it = entries_.emplace(pid, Entry{0, {}, {}, lru_.begin()}).first;
   }
   it->second.start_time = *start_time;
+  it->second.checked = now;
   it->second.identity = *identity;
   return it->second.identity;
 }

@@ -1,8 +1,11 @@
 #include "k8s/cgroup.h"
 
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
+#include <chrono>
+#include <thread>
 
 #include <filesystem>
 #include <fstream>
@@ -185,13 +188,24 @@ TEST_F(FixtureProc, ReadsAndCaches) {
 
 TEST_F(FixtureProc, RecycledPidIsReadAgain) {
   write_process(100, 5000, "0::/kubepods/burstable/pod" + kUid + "/" + kId + "\n");
-  ProcessCgroups cgroups(root_.string());
+  ProcessCgroups cgroups(root_.string(), 16384, "", std::chrono::milliseconds(0));  // rechecked every time
   ASSERT_EQ(cgroups.lookup(100)->container_id, kId);
   // Same start time: the cache answers even if the file changed under it.
   write_process(100, 5000, "0::/system.slice/sshd.service\n");
   EXPECT_EQ(cgroups.lookup(100)->container_id, kId);
   // A new process with the same pid: the old owner's identity must not leak to it.
   write_process(100, 9000, "0::/system.slice/sshd.service\n");
+  EXPECT_FALSE(cgroups.lookup(100)->in_container());
+}
+
+TEST_F(FixtureProc, RecycledPidIsReadAgainOnceTheRecheckIsDue) {
+  write_process(100, 5000, "0::/kubepods/burstable/pod" + kUid + "/" + kId + "\n");
+  ProcessCgroups cgroups(root_.string(), 16384, "", std::chrono::milliseconds(200));
+  ASSERT_EQ(cgroups.lookup(100)->container_id, kId);
+  // Within the recheck interval the cache answers without reading /proc (the cost this saves).
+  write_process(100, 9000, "0::/system.slice/sshd.service\n");
+  EXPECT_EQ(cgroups.lookup(100)->container_id, kId);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
   EXPECT_FALSE(cgroups.lookup(100)->in_container());
 }
 
