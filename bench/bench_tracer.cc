@@ -351,6 +351,46 @@ BENCHMARK(BM_LoopbackThroughAssembler)
     ->Unit(benchmark::kNanosecond)
     ->UseRealTime();
 
+// The file exporter's part alone: one batch of 512 compact sys spans as the tracer makes them (the
+// KeepAlive requests and responses: trace context, user agent, status codes) written as OTLP/JSON, over
+// and over into a kept line buffer as FileExporter does. Pure CPU on fixed input, so its ns per span
+// compares encoder changes where the end-to-end benchmarks' noise (a few %) would hide them.
+void BM_EncodeSysSpansJson(benchmark::State& state) {
+  Harness h;
+  std::vector<SpanBatch> batches;
+  h.sink = [&](SpanBatch batch) { batches.push_back(std::move(batch)); };
+  SyntheticConnection c(h.pid, 0xffff990000000000ull, 8080, peer_ip(7), 30007);
+  h.send(c.open(OTELBPF_EV_ACCEPT, h.next_ts()));
+  for (std::size_t i = 0; i < 512; ++i) {
+    const auto& req = h.requests[i % h.requests.size()];
+    const auto& resp = h.responses[i % h.responses.size()];
+    h.send(c.data(OTELBPF_DIR_INGRESS, h.pid, h.next_ts(), req.size()), bytes(req));
+    h.send(c.data(OTELBPF_DIR_EGRESS, h.pid, h.next_ts(), resp.size()), bytes(resp));
+  }
+  h.processor.tick();
+  std::vector<const SpanBatch*> parts;
+  std::size_t spans = 0;
+  for (const auto& b : batches) {
+    parts.push_back(&b);
+    spans += b.span_count();
+  }
+  if (spans == 0) {
+    state.SkipWithError("the tracer made no spans");
+    return;
+  }
+  JsonLineBuffer line;
+  for (auto _ : state) {
+    encode_otlp_json_into(parts, line);
+    benchmark::DoNotOptimize(line.view().data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(spans));
+  state.counters["json_bytes_per_span"] = static_cast<double>(line.size()) / static_cast<double>(spans);
+  state.counters["ns_per_span"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * spans),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_EncodeSysSpansJson)->Unit(benchmark::kMicrosecond);
+
 // Traffic no parser recognises (TLS records): the cost of events that never become spans.
 void BM_UnrecognisedTraffic(benchmark::State& state) {
   Harness h;

@@ -75,7 +75,7 @@ ExportOutcome FileExporter::send(const otlp::ExportRequest& request) {
 // The line buffer is kept from send to send, but not at the size of an exceptionally large request.
 void FileExporter::trim_line_buffer() {
   constexpr std::size_t kKeepLineCapacity = 16u << 20;
-  if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);
+  line_.release_if_over(kKeepLineCapacity);
 }
 
 ExportOutcome FileExporter::send_parts(std::span<const otlp::ExportRequest* const> parts) {
@@ -92,8 +92,8 @@ ExportOutcome FileExporter::send_batches(std::span<const SpanBatch* const> batch
 }
 
 ExportOutcome FileExporter::write_line() {
-  std::string& line = line_;
-  line += '\n';
+  line_.push_back('\n');
+  const std::string_view line = line_.view();
   std::string error;
   if (!open_file(error)) return ExportOutcome::retryable(error);
   if (options_.max_bytes > 0 && size_ > 0 && size_ + line.size() > options_.max_bytes && !rotate(error))

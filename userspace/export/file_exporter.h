@@ -5,6 +5,7 @@
 #include <string>
 
 #include "export/exporter.h"
+#include "model/otlp_json.h"
 
 namespace otelbpf {
 
@@ -44,7 +45,7 @@ class FileExporter final : public SpanExporter {
   std::string name_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
-  std::string line_;  // the OTLP/JSON line being written, reused from send to send
+  JsonLineBuffer line_;  // the OTLP/JSON line being written, reused from send to send
 };
 
 }  // namespace otelbpf

@@ -641,7 +641,17 @@ class OutputBuffer {
   explicit OutputBuffer(std::string& out) : out_(out), used_(out.size()) {
     out_.resize(std::max(out_.capacity(), used_ + kMinRoom));
   }
-  ~OutputBuffer() { out_.resize(used_); }
+  // Into a JsonLineBuffer's storage, from its start: the storage is not cut at the end (nor zero-filled
+  // again at the next line); `*used` receives the bytes written.
+  OutputBuffer(std::string& storage, std::size_t* used) : out_(storage), used_(0), report_used_(used) {
+    if (out_.size() < kMinRoom) out_.resize(std::max(out_.capacity(), kMinRoom));
+  }
+  ~OutputBuffer() {
+    if (report_used_)
+      *report_used_ = used_;
+    else
+      out_.resize(used_);
+  }
   OutputBuffer(const OutputBuffer&) = delete;
   OutputBuffer& operator=(const OutputBuffer&) = delete;
 
@@ -663,6 +673,13 @@ class OutputBuffer {
     append(begin, static_cast<std::size_t>(end - begin));
   }
   std::size_t size() const { return used_; }
+  // Room for `n` more bytes at the returned pointer; commit() says how many were written.
+  [[gnu::always_inline]] char* room(std::size_t n) {
+    if (out_.size() - used_ < n) [[unlikely]]
+      grow(n);
+    return out_.data() + used_;
+  }
+  [[gnu::always_inline]] void commit(std::size_t n) { used_ += n; }
   // Room for `n` more bytes at data() + size(), which then count as written.
   char* extend(std::size_t n) {
     if (out_.size() - used_ < n) grow(n);
@@ -676,11 +693,13 @@ class OutputBuffer {
   [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(2 * out_.size(), used_ + n + kMinRoom)); }
   std::string& out_;
   std::size_t used_;
+  std::size_t* report_used_ = nullptr;
 };
 
 class Encoder {
  public:
   explicit Encoder(std::string& out) : out_(out) {}
+  Encoder(std::string& storage, std::size_t* used) : out_(storage, used) {}
 
   void request(const otlp::ExportRequest& request) {
     const otlp::ExportRequest* one[] = {&request};
@@ -816,9 +835,11 @@ class Encoder {
   }
   template <class T>
   void quoted_integer(T value) {
-    out_ += '"';
-    integer(value);
-    out_ += '"';
+    char* at = out_.room(24);  // '"', at most 20 digits and a sign, '"'
+    at[0] = '"';
+    char* end = std::to_chars(at + 1, at + 23, value).ptr;
+    *end = '"';
+    out_.commit(static_cast<std::size_t>(end + 1 - at));
   }
 
   void real(double value) {
@@ -904,7 +925,38 @@ class Encoder {
     return !control && !(v & kHighs) && !has_zero_byte(v ^ (kOnes * '"')) && !has_zero_byte(v ^ (kOnes * '\\'));
   }
 
+  // Whether every byte of `s` is printable ASCII other than '"' and '\\': a word at a time, the last
+  // bytes padded to a word with a plain character.
+  static bool plain_ascii(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    std::size_t n = s.size();
+    for (; n >= 8; p += 8, n -= 8)
+      if (!plain_ascii8(p)) return false;
+    if (n == 0) return true;
+    unsigned char tail[8];
+    std::memset(tail, 'a', sizeof tail);
+    std::memcpy(tail, p, n);
+    return plain_ascii8(tail);
+  }
+
+  // `prefix`, then `s` (plain_ascii) quoted, then `suffix`, with one check of the room: most of what the
+  // encoder writes is names and short values, where the per-piece bookkeeping cost more than the copy.
+  void plain_string(std::string_view prefix, std::string_view s, std::string_view suffix) {
+    // (An empty view may have no data: memcpy is not given it.)
+    auto copy = [](char* to, std::string_view from) {
+      if (!from.empty()) std::memcpy(to, from.data(), from.size());
+      return to + from.size();
+    };
+    char* at = out_.extend(prefix.size() + s.size() + 2 + suffix.size());
+    at = copy(at, prefix);
+    *at++ = '"';
+    at = copy(at, s);
+    *at++ = '"';
+    copy(at, suffix);
+  }
+
   void string(std::string_view s) {
+    if (plain_ascii(s)) return plain_string({}, s, {});
     out_ += '"';
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const auto* end = p + s.size();
@@ -1022,25 +1074,34 @@ class Encoder {
     for_each_sys_attribute(group, s, [&](std::string_view name, const AttributeView& value) {
       // {"key":<name>,"value":{"<type>Value":<value>}}, as key_value() writes it, in whole pieces: a span
       // has ~25 attributes, and the per-member bookkeeping of begin/key/end was a third of their cost.
-      out_.append(first ? "{" : ",{");
-      first = false;
-      if (!name.empty()) {
-        out_.append("\"key\":");
+      const std::string_view open = first ? "{\"key\":" : ",{\"key\":";
+      if (!name.empty() && plain_ascii(name)) {  // every name the tracer and the parsers set
+        plain_string(open, name, ",\"value\":{");
+      } else if (!name.empty()) {
+        out_.append(open);
         string(name);
         out_.append(",\"value\":{");
       } else {
-        out_.append("\"value\":{");
+        out_.append(first ? "{\"value\":{" : ",{\"value\":{");
       }
+      first = false;
       std::visit(
           [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, std::string_view>) {
-              out_.append("\"stringValue\":");
               // As set_exportable_value makes it: valid UTF-8, a URL query's values redacted.
-              if (name != "url.query" && l7::is_valid_utf8(x))
-                string(x);
-              else
+              if (name == "url.query") {
+                out_.append("\"stringValue\":");
                 string(exportable_attribute_text(name, x));
+              } else if (plain_ascii(x)) {  // valid UTF-8 as it is
+                plain_string("\"stringValue\":", x, {});
+              } else if (l7::is_valid_utf8(x)) {
+                out_.append("\"stringValue\":");
+                string(x);
+              } else {
+                out_.append("\"stringValue\":");
+                string(exportable_attribute_text(name, x));
+              }
             } else if constexpr (std::is_same_v<T, bool>) {
               out_.append(x ? "\"boolValue\":true" : "\"boolValue\":false");
             } else if constexpr (std::is_same_v<T, double>) {
@@ -1305,6 +1366,25 @@ void encode_otlp_json_into(std::span<const otlp::ExportRequest* const> parts, st
 void encode_otlp_json_into(std::span<const SpanBatch* const> batches, std::string& out) {
   out.clear();
   Encoder(out).batches(batches);
+}
+
+void JsonLineBuffer::push_back(char c) {
+  if (used_ == storage_.size()) storage_.resize(std::max<std::size_t>(2 * storage_.size(), 64));
+  storage_[used_++] = c;
+}
+
+void JsonLineBuffer::release_if_over(std::size_t max_kept_bytes) {
+  if (storage_.capacity() <= max_kept_bytes) return;
+  std::string().swap(storage_);
+  used_ = 0;
+}
+
+void encode_otlp_json_into(std::span<const otlp::ExportRequest* const> parts, JsonLineBuffer& out) {
+  Encoder(out.storage_, &out.used_).requests(parts);
+}
+
+void encode_otlp_json_into(std::span<const SpanBatch* const> batches, JsonLineBuffer& out) {
+  Encoder(out.storage_, &out.used_).batches(batches);
 }
 
 std::string encode_otlp_json(const otlp::ExportResponse& response) {

@@ -36,6 +36,28 @@ void encode_otlp_json_into(std::span<const otlp::ExportRequest* const> parts, st
 // would make: a compact span is written as the OTLP span it would become (spans/sys_span_export.h).
 void encode_otlp_json_into(std::span<const SpanBatch* const> batches, std::string& out);
 
+// A line buffer kept from encode to encode (the file exporter's). Its storage keeps its size between
+// lines and only the bytes written count, because std::string's resize writes every byte it exposes: a
+// buffer cleared and sized again for every ~1 MB line was zero-filled each time, 7 % of the encoding
+// (bench_tracer BM_EncodeSysSpansJson).
+class JsonLineBuffer {
+ public:
+  std::string_view view() const { return {storage_.data(), used_}; }
+  std::size_t size() const { return used_; }
+  void push_back(char c);
+  // Lets go of the storage when it grew past `max_kept_bytes` (an exceptionally large line).
+  void release_if_over(std::size_t max_kept_bytes);
+
+ private:
+  friend void encode_otlp_json_into(std::span<const otlp::ExportRequest* const>, JsonLineBuffer&);
+  friend void encode_otlp_json_into(std::span<const SpanBatch* const>, JsonLineBuffer&);
+  std::string storage_;
+  std::size_t used_ = 0;
+};
+// The encodings above into `out`, replacing what it held.
+void encode_otlp_json_into(std::span<const otlp::ExportRequest* const> parts, JsonLineBuffer& out);
+void encode_otlp_json_into(std::span<const SpanBatch* const> batches, JsonLineBuffer& out);
+
 // Encodes an ExportTraceServiceResponse (for answers to JSON requests).
 std::string encode_otlp_json(const otlp::ExportResponse& response);
 

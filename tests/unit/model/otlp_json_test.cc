@@ -295,17 +295,40 @@ TEST(OtlpJsonEncode, EscapesAtEveryPositionOfAWord) {
   std::vector<std::string> specials = {"\"", "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "é", "✓", "🚀"};
   for (char c = 1; c < 0x20; ++c) specials.emplace_back(1, c);
   for (const auto& special : specials) {
-    for (std::size_t at = 0; at < 20; ++at) {
-      std::string text = std::string(at, 'a') + special + std::string(20 - at, 'z');
-      otlp::ExportRequest request;
-      auto* span = request.add_resource_spans()->add_scope_spans()->add_spans();
-      span->set_name(text);
-      const std::string json = encode_otlp_json(request);
-      ASSERT_TRUE(is_valid_json(json)) << json;
-      auto decoded = decode_ok(json);
-      EXPECT_EQ(decoded.resource_spans(0).scope_spans(0).spans(0).name(), text) << json;
-    }
+    for (std::size_t at = 0; at < 20; ++at)
+      for (std::size_t after : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{7}, 20 - at}) {
+        // Every length of a last partial word, which the encoder tests padded to a word.
+        std::string text = std::string(at, 'a') + special + std::string(after, 'z');
+        otlp::ExportRequest request;
+        auto* span = request.add_resource_spans()->add_scope_spans()->add_spans();
+        span->set_name(text);
+        const std::string json = encode_otlp_json(request);
+        ASSERT_TRUE(is_valid_json(json)) << json;
+        auto decoded = decode_ok(json);
+        EXPECT_EQ(decoded.resource_spans(0).scope_spans(0).spans(0).name(), text) << json;
+      }
   }
+}
+
+// The file exporter's kept line buffer: a short line after a long one holds only the short one.
+TEST(OtlpJsonEncode, AKeptLineBufferHoldsOnlyTheLastLine) {
+  auto request_of = [](int spans) {
+    otlp::ExportRequest r;
+    auto* ss = r.add_resource_spans()->add_scope_spans();
+    for (int i = 0; i < spans; ++i) ss->add_spans()->set_name("span-" + std::to_string(i));
+    return r;
+  };
+  const auto big = request_of(2000), small = request_of(1);
+  JsonLineBuffer line;
+  for (const auto* request : {&big, &small, &big}) {
+    const otlp::ExportRequest* parts[] = {request};
+    encode_otlp_json_into(parts, line);
+    EXPECT_EQ(line.view(), encode_otlp_json(*request));
+  }
+  line.push_back('\n');
+  EXPECT_EQ(line.view(), encode_otlp_json(big) + "\n");
+  line.release_if_over(0);
+  EXPECT_EQ(line.size(), 0u);
 }
 
 TEST(OtlpJsonEncode, ReplacesInvalidUtf8) {
