@@ -147,7 +147,8 @@ class TraceAssembler {
   // kEarly: only spans with nothing left to wait for (both ends in); kReady: spans past their wait;
   // kAll: everything (shutdown, memory bound).
   enum class EmitMode { kEarly, kReady, kAll };
-  bool leaves_early(const SpanFacts& f) const;
+  // `resolution`: where it goes, when it does (emit_from links it with that instead of resolving again).
+  bool leaves_early(const SpanFacts& f, Resolution& resolution) const;
   // Whether the other end of the span's exchange can only come from this node's own probes (the peer is
   // an address of this node), which deliver both ends within a tick of each other or not at all.
   bool partner_comes_from_here(const SpanFacts& f) const;

@@ -4,6 +4,7 @@
 #include "common/proc_file.h"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include <netinet/in.h>
 #include <unistd.h>
@@ -200,6 +201,9 @@ void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7R
   auto [it, inserted] = pending_.try_emplace(conn.key.pid);
   auto& group = it->second;
   if (inserted) {
+    // A busy process fills much of a flush (512 spans): room for a few dozen at once saves most of the
+    // moves of its spans as the vector grows (a sys span is a few hundred bytes).
+    group.spans.reserve(std::min<std::size_t>(64, options_.max_batch_spans));
     group.pid = conn.key.pid;
     group.executable = executable_of(conn.key.pid, conn.comm);
     auto& resource = group.resource;
