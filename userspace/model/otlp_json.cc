@@ -1075,33 +1075,30 @@ class Encoder {
       // {"key":<name>,"value":{"<type>Value":<value>}}, as key_value() writes it, in whole pieces: a span
       // has ~25 attributes, and the per-member bookkeeping of begin/key/end was a third of their cost.
       const std::string_view open = first ? "{\"key\":" : ",{\"key\":";
-      if (!name.empty() && plain_ascii(name)) {  // every name the tracer and the parsers set
+      const std::string_view open_without_key = first ? "{\"value\":{" : ",{\"value\":{";
+      first = false;
+      if (name.empty()) {
+        out_.append(open_without_key);
+      } else if (plain_ascii(name)) {  // every name the tracer and the parsers set
         plain_string(open, name, ",\"value\":{");
-      } else if (!name.empty()) {
+      } else {
         out_.append(open);
         string(name);
         out_.append(",\"value\":{");
-      } else {
-        out_.append(first ? "{\"value\":{" : ",{\"value\":{");
       }
-      first = false;
       std::visit(
           [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, std::string_view>) {
-              // As set_exportable_value makes it: valid UTF-8, a URL query's values redacted.
-              if (name == "url.query") {
-                out_.append("\"stringValue\":");
-                string(exportable_attribute_text(name, x));
-              } else if (plain_ascii(x)) {  // valid UTF-8 as it is
-                plain_string("\"stringValue\":", x, {});
-              } else if (l7::is_valid_utf8(x)) {
-                out_.append("\"stringValue\":");
+              // As set_exportable_value makes it: valid UTF-8, a URL query's values redacted. Plain ASCII
+              // (most values) is valid UTF-8 as it is, and written in one piece.
+              const bool as_is = name != "url.query";
+              if (as_is && plain_ascii(x)) return plain_string("\"stringValue\":", x, {});
+              out_.append("\"stringValue\":");
+              if (as_is && l7::is_valid_utf8(x))
                 string(x);
-              } else {
-                out_.append("\"stringValue\":");
+              else
                 string(exportable_attribute_text(name, x));
-              }
             } else if constexpr (std::is_same_v<T, bool>) {
               out_.append(x ? "\"boolValue\":true" : "\"boolValue\":false");
             } else if constexpr (std::is_same_v<T, double>) {

@@ -4,12 +4,12 @@
 #include "common/proc_file.h"
 
 #include <spdlog/spdlog.h>
-#include <algorithm>
 
 #include <netinet/in.h>
 #include <unistd.h>
 
 #include <time.h>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
