@@ -495,7 +495,7 @@ void TraceAssembler::join_moved_trace(const SpanFacts& f, Resolution& r, Resolve
 }
 
 TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePath& path) const {
-  if (auto frozen = frozen_.find(f.span_id); frozen != frozen_.end()) return frozen->second;
+  if (f.frozen) return *f.frozen;
   Resolution r{f.trace_id, f.parent_span_id, nullptr, false, false, nullptr};
   // Any graph of links may come in, cycles included: a span already on the path resolves as itself.
   if (path.contains(f.span_id) || path.spans.size() >= kMaxChain) return r;

@@ -1,5 +1,5 @@
 #pragma once
-// A hash map keyed by span id, for the assembler's per-span tables (facts, frozen resolutions).
+// A hash map keyed by span id, for the assembler's per-span tables (its facts).
 //
 // Span ids are 8 bytes: the receiver refuses spans with others (OTLP), and the tracer and packet capture
 // make 8. The map is keyed by their 64-bit value, so a lookup hashes and compares one word instead of a
@@ -40,6 +40,7 @@ class SpanIdMap {
   iterator find_key(std::uint64_t key) { return map_.find(key); }
   const_iterator find_key(std::uint64_t key) const { return map_.find(key); }
   std::pair<iterator, bool> try_emplace(std::string_view id) { return map_.try_emplace(span_key(id)); }
+  std::pair<iterator, bool> try_emplace_key(std::uint64_t key) { return map_.try_emplace(key); }
   // Constructs the value from `value` only if the key is new (else `value` is left as it was).
   template <class V>
   std::pair<iterator, bool> try_emplace_key(std::uint64_t key, V&& value) {

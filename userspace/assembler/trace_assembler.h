@@ -85,7 +85,7 @@ class TraceAssembler {
   std::size_t buffered_spans() const { return buffered_spans_; }
   // Spans (waiting or emitted) whose ids and link keys are still remembered for partners to find.
   std::size_t remembered_facts() const { return facts_.size(); }
-  // Entries of the link indexes and frozen resolutions (each names a remembered fact).
+  // Entries of the link indexes and of the emitted spans' count per trace (each names a remembered fact).
   std::size_t index_entries() const;
 
   // Whether sys spans may come (the syscall probes run, or peer agents may send theirs). While none is
@@ -94,18 +94,7 @@ class TraceAssembler {
   void set_expect_sys_spans(bool expect) { expect_sys_spans_ = expect; }
 
  private:
-  // Where the rules put a span: its trace, its parent, and which rule decided. `provisional`: the answer
-  // may still change when an SDK's spans arrive (the span should wait for them if it can).
-  struct Resolution {
-    std::string trace_id;
-    std::string parent_span_id;
-    const char* rule = nullptr;  // nullptr: unchanged
-    bool provisional = false;
-    // A partner from the probes is still expected (the request a thread-linked call belongs to ends, and
-    // so arrives, after the call): the answer will change when it comes, so the span may not leave early.
-    bool incomplete = false;
-    const char* ambiguous = nullptr;  // a rule that found several partners fitting equally, so made no link
-  };
+  using Resolution = LinkResolution;  // span_facts.h
   // The spans a resolution passes through, to stop at cycles (a hostile or broken sender can make any
   // graph of links) instead of recursing until the stack ends.
   struct ResolvePath {
@@ -133,7 +122,12 @@ class TraceAssembler {
   };
 
   void index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq);
-  SpanFacts& index_span(SpanFacts&& f);  // the fact as it is now remembered
+  // The node of the fact with this span key, default-constructed: a new one, or the one of an id seen
+  // again (a sender that reuses ids), whose index entries go with the earlier fact.
+  SpanFacts& place_fact(std::uint64_t key);
+  SpanFacts& place_fact(SpanFacts&& f);  // the fact moved into its node
+  // Puts a placed fact in the indexes (it has its seen time and batch).
+  void index_span(SpanFacts& f);
   // Removes what index_span put in the indexes for this fact, and its frozen resolution: called as the
   // fact is forgotten, so the indexes never hold more than the facts.
   void unindex_span(const SpanFacts& f);
@@ -291,7 +285,6 @@ class TraceAssembler {
   // sys CLIENT spans not yet emitted, by thread link key (pid/syscall trace id): the request their thread
   // served must stay findable for them.
   HashMap<std::uint64_t, std::uint32_t> waiting_thread_clients_;  // by thread_link_key
-  SpanIdMap<Resolution> frozen_;                       // resolutions of emitted spans
   // Emitted spans per exported trace id, by the id's hash: a key of a word, where a 16-byte id string
   // was an allocation per request (a collision could only miscount the late-split metric).
   HashMap<std::uint64_t, std::size_t> frozen_by_trace_;
