@@ -129,7 +129,7 @@ bool TraceAssembler::app_may_claim(const SpanFacts& sys_span) const {
 // ---- partner lookups -------------------------------------------------------------------------------
 
 const SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) const {
-  if (client.syscall_trace_id.empty()) return nullptr;
+  if (client.syscall_trace_id == 0) return nullptr;
   auto s = sys_server_by_thread_link_.find(thread_link_key(client.pid, client.syscall_trace_id));
   return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
 }
@@ -438,7 +438,7 @@ void TraceAssembler::link_sys_client(const SpanFacts& f, Resolution& r, ResolveP
   const bool may_be_claimed = app_may_claim(f);
   r.provisional |= may_be_claimed;
   if (!server) {
-    r.incomplete = !f.syscall_trace_id.empty();  // its request has not arrived yet
+    r.incomplete = f.syscall_trace_id != 0;  // its request has not arrived yet
     return;
   }
   // link_thread: no context of its own, so the inbound request the same thread was serving. A thread that

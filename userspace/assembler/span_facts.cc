@@ -280,13 +280,26 @@ void read_call_facts(SpanFacts& f, const A& a, SpanSource source) {
   if (f.kind == otlp::Span::SPAN_KIND_CLIENT) f.call_key = call_key_of(a, source, f.method, f.target);
 }
 
+// otelbpf.syscall_trace_id as a number: the decimal text the tracer exports, else (another sender's text)
+// its hash, never 0 (no link).
+std::uint64_t thread_link_id(const otlp::AnyValue* v) {
+  if (!v) return 0;
+  if (v->has_int_value()) return static_cast<std::uint64_t>(v->int_value());
+  const std::string& text = v->string_value();
+  if (text.empty()) return 0;
+  std::uint64_t id = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (error == std::errc{} && end == text.data() + text.size()) return id;
+  return absl::Hash<std::string_view>{}(text) | 1;
+}
+
 // The facts of a span the probes made (sys or net): its exchange, thread link and socket.
 template <class A>
 void read_probe_facts(SpanFacts& f, const A& a, const Attributes& r, SpanSource source) {
   read_exchange_facts(f, a, int_of(find(a, "otelbpf.tcp.req_seq")), int_of(find(a, "otelbpf.tcp.resp_seq")));
   if (source == SpanSource::kNet) f.path_rank = path_rank(first_string(a, {"otelbpf.tap.side"}));
   f.has_context = static_cast<bool>(find(a, "otelbpf.trace_context.source"));
-  f.syscall_trace_id = string_of(find(a, "otelbpf.syscall_trace_id"));
+  f.syscall_trace_id = thread_link_id(find(a, "otelbpf.syscall_trace_id"));
   f.ns_pid = int_of(find(r, "otelbpf.process.ns_pid"));
   if (f.ns_pid == 0) f.ns_pid = f.pid;
   f.pid_namespace = static_cast<std::uint64_t>(int_of(find(r, "otelbpf.process.pid_namespace")));
@@ -382,7 +395,7 @@ void read_sys_span_facts(SpanFacts& f, const SysGroupFacts& g, const SysSpanGrou
   // read_probe_facts
   read_exchange_facts(f, a, record.req_seq, record.resp_seq);
   f.has_context = record.context && record.context->ids_valid;
-  if (span.syscall_trace_id) f.syscall_trace_id = std::to_string(span.syscall_trace_id);
+  f.syscall_trace_id = span.syscall_trace_id;
   f.ns_pid = g.ns_pid != 0 ? g.ns_pid : f.pid;
   f.pid_namespace = g.pid_namespace;
   f.thread_id = record.req_tid;

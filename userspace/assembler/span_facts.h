@@ -53,7 +53,9 @@ struct SpanFacts {
   // App spans: the pod or host address the resource names (k8s.pod.ip, app.host.ip), if any.
   std::string scope_address;
   bool has_context = false;  // sys span whose ids came from the request's trace context
-  std::string syscall_trace_id;
+  // The thread link the probes gave the span (0: none). Numbers from this node's tracer; another
+  // agent's text is read as the number it is (any other text as its hash, so equal texts still match).
+  std::uint64_t syscall_trace_id = 0;
   std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span, or a DNS-over-UDP exchange's key
   std::uint64_t tcp_hash = 0;  // tcp_key's key in the indexes (exchange_key_hash), when tcp_key is set
   bool dns_exchange = false;  // tcp_key names a DNS query over UDP (id, client port, question)
@@ -88,8 +90,8 @@ struct SpanFacts {
 // 64-bit hashes of the fields rather than strings made of them (a server span's three were built, hashed
 // and compared as it was indexed and again as it was forgotten: ~4 % of the assembler). Two different
 // keys share a hash with a probability of 2^-64.
-inline std::uint64_t thread_link_key(std::int64_t pid, std::string_view syscall_trace_id) {
-  return absl::Hash<std::tuple<std::int64_t, std::string_view>>{}({pid, syscall_trace_id});
+inline std::uint64_t thread_link_key(std::int64_t pid, std::uint64_t syscall_trace_id) {
+  return absl::Hash<std::tuple<std::int64_t, std::uint64_t>>{}({pid, syscall_trace_id});
 }
 inline std::uint64_t connection_key(std::string_view peer_address, std::uint32_t peer_port) {
   return absl::Hash<std::tuple<std::string_view, std::uint32_t>>{}({peer_address, peer_port});

@@ -23,8 +23,7 @@ std::uint64_t thread_key(std::int64_t pid, std::int64_t tid) {
 }
 
 bool thread_linked_call(const SpanFacts& f) {
-  return f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT &&
-         !f.syscall_trace_id.empty();
+  return f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && f.syscall_trace_id != 0;
 }
 
 }  // namespace
@@ -270,7 +269,7 @@ void TraceAssembler::index_span(SpanFacts& f) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
       if (app_may_claim(f)) index_for_app_spans(f);
-      if (!f.syscall_trace_id.empty())
+      if (f.syscall_trace_id != 0)
         sys_server_by_thread_link_[thread_link_key(f.pid, f.syscall_trace_id)] = id;
       if (f.has_context) sys_servers_by_header_[header_key(f.trace_id, f.parent_span_id)].push_back(id);
       // A thread that reads a request on one connection before it answered one on another serves several
@@ -350,7 +349,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     erase_from_list(net_by_tcp_, f.tcp_hash);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
-      if (!f.syscall_trace_id.empty())
+      if (f.syscall_trace_id != 0)
         erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
       if (f.has_context) erase_from_list(sys_servers_by_header_, header_key(f.trace_id, f.parent_span_id));
       if (f.in_app_indexes) {
@@ -688,7 +687,7 @@ bool TraceAssembler::nothing_but_an_sdk_left_to_link(const SpanFacts& f) const {
   // A request whose thread's calls still wait (one to another node waits out its window) stays their
   // parent; a call that an SDK's client span of the same statement may claim stays for app_client_for's
   // test of which call that span fits.
-  if (f.kind == otlp::Span::SPAN_KIND_SERVER && !f.syscall_trace_id.empty() &&
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER && f.syscall_trace_id != 0 &&
       waiting_thread_clients_.contains(thread_link_key(f.pid, f.syscall_trace_id)))
     return false;
   if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty() &&

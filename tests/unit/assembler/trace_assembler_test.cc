@@ -502,6 +502,22 @@ TEST_F(AssemblerTest, ThreadLinkWithoutAppSpansGoesUnderSysServer) {
   EXPECT_EQ(links("thread_under_sys_server"), 1);
 }
 
+// The thread link is a number in the facts. Another sender's id that is not decimal text still links the
+// spans that carry the same text, and only those.
+TEST_F(AssemblerTest, ThreadLinkOfNonNumericTextLinksOnlyEqualTexts) {
+  const auto trace = id('\x01', 16);
+  assembler_.add(batch_of(SpanSource::kSys,
+                          {sys_span(id('\x09', 16), id('\x06', 8), "", kClient, 400, 450, 30, false, "req-a"),
+                           sys_span(id('\x0a', 16), id('\x07', 8), "", kClient, 400, 450, 30, false, "req-b"),
+                           sys_span(trace, id('\x04', 8), "", kServer, 200, 800, 30, false, "req-a")}),
+                 t0_);
+  assembler_.flush();
+  EXPECT_EQ(out_[id('\x06', 8)].trace_id(), trace);
+  EXPECT_EQ(out_[id('\x06', 8)].parent_span_id(), id('\x04', 8));
+  EXPECT_EQ(out_[id('\x07', 8)].trace_id(), id('\x0a', 16)) << "another text is another request";
+  EXPECT_EQ(links("thread_under_sys_server"), 1);
+}
+
 TEST_F(AssemblerTest, TraceContextWinsOverThreadLink) {
   const auto sdk_trace = id('\x0a', 16), sdk_client = id('\x0b', 8);
   assembler_.add(batch_of(SpanSource::kSys,
