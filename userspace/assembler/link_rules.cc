@@ -386,7 +386,7 @@ const char* exchange_rule(const SpanFacts& f, const char* tcp_rule, const char* 
 }  // namespace
 
 void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
-  if (f.tcp_key.empty()) return;
+  if (!f.has_exchange()) return;
   const auto net = net_path(f.tcp_hash);
   auto c = sys_client_by_tcp_.find(f.tcp_hash);
   const bool has_client = c != sys_client_by_tcp_.end() && c->second != f.span_id && facts_of(c->second);
@@ -401,7 +401,7 @@ void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, Reso
 }
 
 void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
-  if (f.tcp_key.empty()) return;
+  if (!f.has_exchange()) return;
   const auto net = net_path(f.tcp_hash);
   const auto client = sys_client_by_tcp_.find(f.tcp_hash);
   const bool has_client = client != sys_client_by_tcp_.end();
@@ -538,16 +538,16 @@ void TraceAssembler::mark_for_gateway(otlp::Span& span, const SpanFacts& f) cons
   // this node: a copy goes to the gateway, for the server end's agent's spans to be linked under.
   const bool client_side = f.source == SpanSource::kNet ||
                            (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT);
-  if (!f.tcp_key.empty() && client_side && !sys_server_by_tcp_.contains(f.tcp_hash))
-    set_span_attribute(span, attr::kGatewayReference, f.tcp_key);
+  if (f.has_exchange() && client_side && !sys_server_by_tcp_.contains(f.tcp_hash))
+    set_span_attribute(span, attr::kGatewayReference, f.exchange_text());
   // Under a server end (or its net spans) whose client end is not here and that nothing else links: the
   // whole local subtree goes to the gateway of that call, where its trace id is decided.
   const SpanFacts* top = topmost_local(f);
-  if (!top || top->tcp_key.empty()) return;
+  if (!top || !top->has_exchange()) return;
   const bool server_side = top->source == SpanSource::kNet ||
                            (top->source == SpanSource::kSys && top->kind == otlp::Span::SPAN_KIND_SERVER);
   if (server_side && !sys_client_by_tcp_.contains(top->tcp_hash))
-    set_span_attribute(span, attr::kGatewayKey, top->tcp_key);
+    set_span_attribute(span, attr::kGatewayKey, top->exchange_text());
 }
 
 }  // namespace otelbpf

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 
 #include <absl/hash/hash.h>
 
@@ -56,9 +57,16 @@ struct SpanFacts {
   // The thread link the probes gave the span (0: none). Numbers from this node's tracer; another
   // agent's text is read as the number it is (any other text as its hash, so equal texts still match).
   std::uint64_t syscall_trace_id = 0;
-  std::string tcp_key;    // "req_seq/resp_seq" of a sys or net span, or a DNS-over-UDP exchange's key
-  std::uint64_t tcp_hash = 0;  // tcp_key's key in the indexes (exchange_key_hash), when tcp_key is set
-  bool dns_exchange = false;  // tcp_key names a DNS query over UDP (id, client port, question)
+  // The exchange of a sys or net span: a TCP one by its request's and response's sequence numbers, else a
+  // DNS query over UDP by dns_key (id, client port, question). tcp_hash is its key in the indexes. Numbers,
+  // not text: "req_seq/resp_seq" was an allocation per span, made only for the gateway (exchange_text).
+  std::int64_t req_seq = 0, resp_seq = 0;
+  std::string dns_key;
+  std::uint64_t tcp_hash = 0;  // exchange_key_hash; 0: no exchange
+  bool dns_exchange = false;   // a DNS query over UDP (dns_key)
+  bool has_exchange() const { return tcp_hash != 0; }
+  // "req_seq/resp_seq" or the DNS key: how the gateway's attributes name the exchange.
+  std::string exchange_text() const;
   int path_rank = 0;      // net spans: position of the capture point on the path (client pod NIC first)
   std::string operation;  // first word of the name, upper-cased ("SELECT", "GET", "INCR")
 
@@ -96,8 +104,12 @@ inline std::uint64_t thread_link_key(std::int64_t pid, std::uint64_t syscall_tra
 inline std::uint64_t connection_key(std::string_view peer_address, std::uint32_t peer_port) {
   return absl::Hash<std::tuple<std::string_view, std::uint32_t>>{}({peer_address, peer_port});
 }
-inline std::uint64_t exchange_key_hash(std::string_view tcp_key) {
-  return absl::Hash<std::string_view>{}(tcp_key);
+// Never 0, which means no exchange.
+inline std::uint64_t exchange_key_hash(std::int64_t req_seq, std::int64_t resp_seq) {
+  return absl::Hash<std::pair<std::int64_t, std::int64_t>>{}({req_seq, resp_seq}) | 1;
+}
+inline std::uint64_t exchange_key_hash(std::string_view dns_key) {
+  return absl::Hash<std::string_view>{}(dns_key) | 1;
 }
 inline std::uint64_t request_key(std::string_view method, std::string_view target) {
   return absl::Hash<std::tuple<std::string_view, std::string_view>>{}({method, target});

@@ -250,7 +250,7 @@ SpanFacts& TraceAssembler::place_fact(SpanFacts&& fact) {
 
 void TraceAssembler::index_span(SpanFacts& f) {
   const std::string& id = f.span_id;
-  if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
+  if (f.source == SpanSource::kSys && f.has_exchange()) {
     // Both ends of a TCP exchange traced on this node: the pair has what the TCP rule needs.
     auto& mine = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_server_by_tcp_ : sys_client_by_tcp_;
     auto& other = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
@@ -263,7 +263,7 @@ void TraceAssembler::index_span(SpanFacts& f) {
         }
     }
   }
-  if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
+  if (f.source == SpanSource::kNet && f.has_exchange()) {
     net_by_tcp_[f.tcp_hash].push_back(id);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
@@ -341,11 +341,11 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     }
     if (ids.empty()) index.erase(it);
   };
-  if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
+  if (f.source == SpanSource::kSys && f.has_exchange()) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_names(sys_server_by_tcp_, f.tcp_hash);
     if (f.kind == otlp::Span::SPAN_KIND_CLIENT) erase_if_names(sys_client_by_tcp_, f.tcp_hash);
   }
-  if (f.source == SpanSource::kNet && !f.tcp_key.empty()) {
+  if (f.source == SpanSource::kNet && f.has_exchange()) {
     erase_from_list(net_by_tcp_, f.tcp_hash);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
@@ -437,7 +437,7 @@ std::chrono::nanoseconds TraceAssembler::wait_budget(const SpanFacts& f, Clock::
 
 bool TraceAssembler::partner_comes_from_here(const SpanFacts& f) const {
   // Another agent's spans (or a gateway's) may be the other end: those come a window late.
-  if (f.tcp_key.empty() || options_.peer_spans || options_.gateway_routing) return false;
+  if (!f.has_exchange() || options_.peer_spans || options_.gateway_routing) return false;
   const auto& peer = f.peer_address;
   return peer.starts_with("127.") || peer == "::1" || local_addresses_.contains(peer) ||
          earlier_local_addresses_.contains(peer);
@@ -558,10 +558,10 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       }
       auto& sys = out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(std::move(*in_sys));
       ++moved_spans;
-      if (f && record_link(*f, *resolution)) {
+      if (f && record_link(*f, std::move(*resolution))) {
         sys.linked = true;
-        sys.linked_trace_id = resolution->trace_id;
-        sys.linked_parent_span_id = resolution->parent_span_id;
+        sys.linked_trace_id = f->frozen->trace_id;
+        sys.linked_parent_span_id = f->frozen->parent_span_id;
       }
       continue;
     }
@@ -600,7 +600,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       ++moved_spans;
     }
     if (f) {
-      link(span, *f, *resolution);
+      link(span, *f, std::move(*resolution));
       if (options_.gateway_routing) mark_for_gateway(span, *f);
     }
   }
@@ -627,17 +627,18 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   sink_(std::move(out));
 }
 
-void TraceAssembler::link(otlp::Span& span, SpanFacts& f, const Resolution& r) {
-  if (!record_link(f, r)) return;
+void TraceAssembler::link(otlp::Span& span, SpanFacts& f, Resolution&& r) {
+  if (!record_link(f, std::move(r))) return;
   if (f.source == SpanSource::kApp)
     set_span_attribute(span, "otelbpf.original_parent_span_id", to_hex(span.parent_span_id()));
-  span.set_trace_id(r.trace_id);
-  span.set_parent_span_id(r.parent_span_id);
+  span.set_trace_id(f.frozen->trace_id);
+  span.set_parent_span_id(f.frozen->parent_span_id);
 }
 
-bool TraceAssembler::record_link(SpanFacts& f, const Resolution& r) {
+bool TraceAssembler::record_link(SpanFacts& f, Resolution&& resolution) {
   mark_emitted(f);
-  f.frozen = r;
+  // Moved in: the caller reads the span's new ids from the fact (a copy was an allocation per span).
+  const Resolution& r = f.frozen.emplace(std::move(resolution));
   ++frozen_by_trace_[trace_key(r.trace_id)];
   if (r.ambiguous) count_ambiguous(r.ambiguous);
   if (!r.rule) {
@@ -664,7 +665,7 @@ bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
 }
 
 bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
-  if (f.tcp_key.empty()) return false;  // a DNS exchange's key (id, port, question) counts the same
+  if (!f.has_exchange()) return false;  // a DNS exchange's key (id, port, question) counts the same
   auto waiting = [&](const std::string& id) {
     if (id == f.span_id) return false;
     auto it = facts_.find(id);
@@ -726,7 +727,7 @@ void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
     // The other end left earlier, when this one still waited: it may be settled now too.
     const SpanFacts& f = it->second;
     std::optional<std::uint64_t> other;
-    if (f.source == SpanSource::kSys && !f.tcp_key.empty()) {
+    if (f.source == SpanSource::kSys && f.has_exchange()) {
       const auto& index = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
       if (auto o = index.find(f.tcp_hash); o != index.end() && o->second != f.span_id)
         other = span_key(o->second);

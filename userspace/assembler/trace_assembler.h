@@ -155,10 +155,10 @@ class TraceAssembler {
   void emit_ready(Clock::time_point now);
   // Emits the spans of one batch whose wait is over (kReady) or all of them (kAll: shutdown, bound).
   void emit_from(Pending& p, Clock::time_point now, EmitMode mode);
-  void link(otlp::Span& span, SpanFacts& f, const Resolution& r);
+  void link(otlp::Span& span, SpanFacts& f, Resolution&& r);
   // The bookkeeping of a span leaving with resolution `r` (frozen, counted); true when its trace and
   // parent change to r's.
-  bool record_link(SpanFacts& f, const Resolution& r);
+  bool record_link(SpanFacts& f, Resolution&& r);  // r moves into f.frozen
   void mark_emitted(SpanFacts& f);
   // A sys CLIENT span of a thread link that leaves or is forgotten no longer waits for its request.
   void release_waiting_thread_client(const SpanFacts& f);

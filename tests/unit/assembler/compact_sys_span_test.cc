@@ -144,7 +144,10 @@ void expect_same_facts(const SpanFacts& a, const SpanFacts& b) {
   EXPECT_EQ(a.service, b.service);
   EXPECT_EQ(a.has_context, b.has_context);
   EXPECT_EQ(a.syscall_trace_id, b.syscall_trace_id);
-  EXPECT_EQ(a.tcp_key, b.tcp_key);
+  EXPECT_EQ(a.req_seq, b.req_seq);
+  EXPECT_EQ(a.resp_seq, b.resp_seq);
+  EXPECT_EQ(a.dns_key, b.dns_key);
+  EXPECT_EQ(a.tcp_hash, b.tcp_hash);
   EXPECT_EQ(a.dns_exchange, b.dns_exchange);
   EXPECT_EQ(a.operation, b.operation);
   EXPECT_EQ(a.peer_address, b.peer_address);
