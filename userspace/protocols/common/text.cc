@@ -1,5 +1,8 @@
 #include "protocols/common/text.h"
 
+#include <array>
+#include <cstdint>
+
 namespace otelbpf::l7 {
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
@@ -12,12 +15,19 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+namespace {
+// By table: every trace context carries 48 hex digits, parsed for every request that has one.
+constexpr std::array<std::int8_t, 256> kHexValue = [] {
+  std::array<std::int8_t, 256> t{};
+  t.fill(-1);
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<std::int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<std::int8_t>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c) t[c] = static_cast<std::int8_t>(c - 'A' + 10);
+  return t;
+}();
+}  // namespace
+
+int hex_value(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
 
 std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max) {
   if (s.empty()) return std::nullopt;
