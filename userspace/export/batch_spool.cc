@@ -17,6 +17,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/scoped_fd.h"
+
 namespace otelbpf {
 namespace fs = std::filesystem;
 namespace {
@@ -47,26 +49,6 @@ std::optional<std::uint64_t> sequence_of(const fs::path& file) {
 // A span takes at least this much of a request (trace_id and span_id with their tags); a header claiming
 // more spans than its payload can hold is itself corrupt, and its count is not believed.
 constexpr std::size_t kMinSpanWireBytes = 2 + 16 + 2 + 8;
-
-// Owns a file descriptor for the length of a scope.
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now, reporting the error a deferred write may only surface here.
-  bool close() {
-    const int fd = std::exchange(fd_, -1);
-    return ::close(fd) == 0;
-  }
-
- private:
-  int fd_;
-};
 
 bool fsync_dir(const fs::path& dir) {
   ScopedFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

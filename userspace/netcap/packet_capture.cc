@@ -14,7 +14,9 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
+#include "common/scoped_fd.h"
 #include "common/thread_name.h"
 #include "probes/kernel_filesystems.h"
 
@@ -178,21 +180,26 @@ void PacketCapture::resync_interfaces() {
 void PacketCapture::run() {
   name_this_thread("otb-netcap");
   using clock = std::chrono::steady_clock;
-  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  const ScopedFd epoll(epoll_create1(EPOLL_CLOEXEC));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u32 = 1;
-  epoll_ctl(epfd, EPOLL_CTL_ADD, probes_->epoll_fd(), &ev);
+  bool waiting = epoll.valid() && epoll_ctl(epoll.get(), EPOLL_CTL_ADD, probes_->epoll_fd(), &ev) == 0;
   ev.data.u32 = 2;
-  epoll_ctl(epfd, EPOLL_CTL_ADD, watch_->fd(), &ev);
+  waiting = waiting && epoll_ctl(epoll.get(), EPOLL_CTL_ADD, watch_->fd(), &ev) == 0;
+  if (!waiting)
+    spdlog::error("packet capture: cannot wait on the ring and interface events ({}): polling every 10 ms",
+                  std::strerror(errno));
   auto last_tick = clock::now();
-  std::optional<clock::time_point> resync_at;
+  // When to look at the interfaces again (max: nothing changed).
+  auto resync_at = clock::time_point::max();
   constexpr std::size_t kBudget = 4096;
   bool backlog = false;
   while (!stopping_) {
     epoll_event ready[2];
     // The kernel batches wakeups (wakeup_bytes): drain on a 10 ms beat whether woken or not.
-    const int n = epoll_wait(epfd, ready, 2, backlog ? 0 : 10);
+    const int n = waiting ? epoll_wait(epoll.get(), ready, 2, backlog ? 0 : 10) : 0;
+    if (!waiting && !backlog) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     try {
       // Bounded, so that ticks (flushes, idle eviction, metrics) and interface changes still run under
       // a packet flood.
@@ -200,16 +207,17 @@ void PacketCapture::run() {
     } catch (const std::exception& e) {
       spdlog::error("packet capture: event handling failed: {}", e.what());
     }
-    for (int i = 0; i < n; ++i) {
-      if (ready[i].data.u32 == 2) {
-        // Interfaces come in bursts (a pod's veth pair, its addresses, its state): resync once after.
-        const int got = watch_->drain([](const nlmsghdr&) {});
-        if (got != 0 && !resync_at) resync_at = clock::now() + std::chrono::milliseconds(100);
-      }
+    bool interface_events = !waiting;  // without epoll, looked for on every beat
+    for (int i = 0; i < n; ++i) interface_events |= ready[i].data.u32 == 2;
+    if (interface_events) {
+      // Interfaces come in bursts (a pod's veth pair, its addresses, its state): resync once after.
+      const int got = watch_->drain([](const nlmsghdr&) {});
+      if (got != 0 && resync_at == clock::time_point::max())
+        resync_at = clock::now() + std::chrono::milliseconds(100);
     }
     const auto now = clock::now();
-    if (resync_at && now >= *resync_at) {
-      resync_at.reset();
+    if (now >= resync_at) {
+      resync_at = clock::time_point::max();
       try {
         resync_interfaces();
       } catch (const std::exception& e) {
@@ -223,7 +231,6 @@ void PacketCapture::run() {
       last_tick = now;
     }
   }
-  close(epfd);
 }
 
 void PacketCapture::stop() {

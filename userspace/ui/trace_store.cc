@@ -102,8 +102,9 @@ TraceStore::TraceStore(TraceStoreOptions options, MemoryBudget* budget, MetricsR
       sampled_out_(
           metrics.counter("otelbpf_ui_spans_sampled_out_total",
                           "Spans of traces the trace view passed over (ui.max_new_traces_per_second)")),
-      bytes_gauge_(metrics.gauge("otelbpf_ui_store_bytes", "Bytes held by the trace view's store")),
-      tokens_(static_cast<double>(options_.max_new_traces_per_second)) {}
+      bytes_gauge_(metrics.gauge("otelbpf_ui_store_bytes", "Bytes held by the trace view's store")) {
+  tokens_ = static_cast<double>(options_.max_new_traces_per_second);  // declared before the metrics
+}
 
 void TraceStore::add(const otlp::ExportRequest& batch, std::chrono::steady_clock::time_point now) {
   std::lock_guard lock(mutex_);
