@@ -22,6 +22,16 @@ std::uint64_t thread_key(std::int64_t pid, std::int64_t tid) {
   return (static_cast<std::uint64_t>(pid) << 32) ^ static_cast<std::uint32_t>(tid);
 }
 
+// Whether an emitted span is counted in frozen_by_trace_, for otelbpf_assembler_late_spans_total: the
+// spans exported under an SDK's trace id, which that trace's root may still move when it comes late. They
+// are its SDK's spans, spans carrying its context, and what left provisional under them (follow passes
+// the flag down). A span that left with nothing to wait for has a trace id its own tracer or capture
+// made, or one whose root had come: no late root can split it. Counting every span was an insert and an
+// erase per request in a table as large as the facts.
+bool splittable_by_late_root(const SpanFacts& f) {
+  return f.frozen && (f.frozen->provisional || f.source == SpanSource::kApp || f.has_context);
+}
+
 bool thread_linked_call(const SpanFacts& f) {
   return f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && f.syscall_trace_id != 0;
 }
@@ -370,7 +380,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     erase_from_list(sys_clients_by_call_, f.call_key);
   if (!f.emitted) release_waiting_thread_client(f);
-  if (f.frozen)  // the resolution itself goes with the fact
+  if (f.frozen && splittable_by_late_root(f))  // the resolution itself goes with the fact
     if (auto t = frozen_by_trace_.find(trace_key(f.frozen->trace_id));
         t != frozen_by_trace_.end() && --t->second == 0)
       frozen_by_trace_.erase(t);
@@ -639,7 +649,7 @@ bool TraceAssembler::record_link(SpanFacts& f, Resolution&& resolution) {
   mark_emitted(f);
   // Moved in: the caller reads the span's new ids from the fact (a copy was an allocation per span).
   const Resolution& r = f.frozen.emplace(std::move(resolution));
-  ++frozen_by_trace_[trace_key(r.trace_id)];
+  if (splittable_by_late_root(f)) ++frozen_by_trace_[trace_key(r.trace_id)];
   if (r.ambiguous) count_ambiguous(r.ambiguous);
   if (!r.rule) {
     if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.has_context)

@@ -285,8 +285,9 @@ class TraceAssembler {
   // sys CLIENT spans not yet emitted, by thread link key (pid/syscall trace id): the request their thread
   // served must stay findable for them.
   HashMap<std::uint64_t, std::uint32_t> waiting_thread_clients_;  // by thread_link_key
-  // Emitted spans per exported trace id, by the id's hash: a key of a word, where a 16-byte id string
-  // was an allocation per request (a collision could only miscount the late-split metric).
+  // Emitted spans a late SDK root may split (splittable_by_late_root), per exported trace id, by the id's
+  // hash: a key of a word, where a 16-byte id string was an allocation per request (a collision could
+  // only miscount the late-split metric).
   HashMap<std::uint64_t, std::size_t> frozen_by_trace_;
 
   // Indexes (values are span ids; a dangling id resolves to nothing). A fact's entries leave with it

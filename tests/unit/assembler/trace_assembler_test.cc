@@ -769,6 +769,25 @@ TEST_F(AssemblerTest, SdkSpansLaterThanTheBoundAreCountedAsLate) {
   EXPECT_EQ(late(), 1) << "the sys CLIENT span already left under the SDK's trace id";
 }
 
+// The late-split count covers what left under the SDK's trace without carrying its context itself: the
+// server end of the SDK's call, linked under the call's sys span by TCP, took the SDK's trace id too.
+TEST_F(AssemblerTest, SpansLinkedUnderAnSdkTraceAreCountedAsLateToo) {
+  const auto sdk_trace = id('\xc2', 16), sdk_root = id('\xd1', 8), sdk_call = id('\xd2', 8);
+  auto front = http_sys_server(id('\xe2', 8), 200'000, 9'800'000, 20, "10.0.0.7", 40001, "/o/1", "");
+  auto front_call =
+      sys_span(sdk_trace, id('\xe3', 8), sdk_call, kClient, 3'000'000, 7'000'000, 20, true, "", 21, 22);
+  auto back =
+      sys_span(id('\xc4', 16), id('\xe4', 8), "", kServer, 3'500'000, 6'500'000, 30, false, "", 21, 22);
+  assembler_.add(batch_of(SpanSource::kSys, {front, front_call, back}), t0_);
+  assembler_.poll(t0_ + std::chrono::milliseconds(3100));
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_EQ(out_[id('\xe4', 8)].trace_id(), sdk_trace);
+  EXPECT_EQ(out_[id('\xe4', 8)].parent_span_id(), id('\xe3', 8));
+  auto root = old_semconv_app_server(sdk_trace, sdk_root, 300'000, 9'700'000, "10.0.0.7", 40001, "/o/1");
+  assembler_.add(batch_of(SpanSource::kApp, {root}, "frontend"), t0_ + std::chrono::milliseconds(3200));
+  EXPECT_EQ(late(), 2) << "the SDK's call and the server end under it left under the SDK's trace id";
+}
+
 TEST_F(AssemblerTest, FactsOfAProcessWithoutAnSdkLeaveAfterThePartnersWindowButForSamples) {
   // A server without an SDK (nginx) answers 40 requests in its first second; no SDK span ever joins it.
   std::vector<otlp::Span> spans;
