@@ -10,6 +10,11 @@ namespace otelbpf {
 
 SysSpan make_sys_span(l7::L7Record&& record, const SysSpanOrigin& origin, SpanIdGenerator& ids) {
   SysSpan span;
+  fill_sys_span(span, std::move(record), origin, ids);
+  return span;
+}
+
+void fill_sys_span(SysSpan& span, l7::L7Record&& record, const SysSpanOrigin& origin, SpanIdGenerator& ids) {
   span.record = std::move(record);
   ids.fill_span_id(span.span_id);
   if (const auto& ctx = span.record.context; ctx && ctx->ids_valid)
@@ -31,7 +36,6 @@ SysSpan make_sys_span(l7::L7Record&& record, const SysSpanOrigin& origin, SpanId
     span.local_port = s.sport;
     span.peer_port = s.dport;
   }
-  return span;
 }
 
 otlp::Span build_sys_span(const l7::L7Record& record, const SysSpanOrigin& origin, SpanIdGenerator& ids) {

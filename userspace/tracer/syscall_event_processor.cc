@@ -201,9 +201,11 @@ void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7R
   auto [it, inserted] = pending_.try_emplace(conn.key.pid);
   auto& group = it->second;
   if (inserted) {
-    // A busy process fills much of a flush (512 spans): room for a few dozen at once saves most of the
-    // moves of its spans as the vector grows (a sys span is a few hundred bytes).
-    group.spans.reserve(std::min<std::size_t>(64, options_.max_batch_spans));
+    // Room for as many as the process had last time, and a quarter more (a sys span is a few hundred
+    // bytes, and a growing vector moves them all); a few dozen for a process not seen lately.
+    const auto last = last_group_spans_.find(conn.key.pid);
+    const std::size_t room = last == last_group_spans_.end() ? 64 : last->second + last->second / 4 + 1;
+    group.spans.reserve(std::min<std::size_t>(room, options_.max_batch_spans));
     group.pid = conn.key.pid;
     group.executable = executable_of(conn.key.pid, conn.comm);
     auto& resource = group.resource;
@@ -234,7 +236,7 @@ void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7R
     origin.syscall_trace_id = thread_links_.id_at(conn.key.pid, record.req_tid, record.start_ns);
     origin.tls = conn.tls == Connection::Tls::kPlaintext;
     // The record moves into the span: its attributes are not copied (the caller clears the list).
-    group.spans.push_back(make_sys_span(std::move(record), origin, ids_));
+    fill_sys_span(group.spans.emplace_back(), std::move(record), origin, ids_);
     ++pending_spans_;
     spans_.inc();
   }
@@ -252,7 +254,12 @@ void SyscallEventProcessor::flush() {
   SpanBatch batch;
   batch.source = SpanSource::kSys;
   batch.sys_groups.reserve(pending_.size());
-  for (auto& [pid, group] : pending_) batch.sys_groups.push_back(std::move(group));
+  constexpr std::size_t kMaxRememberedGroupSizes = 4096;  // processes; beyond, forgotten all at once
+  if (last_group_spans_.size() + pending_.size() > kMaxRememberedGroupSizes) last_group_spans_.clear();
+  for (auto& [pid, group] : pending_) {
+    last_group_spans_[pid] = static_cast<std::uint32_t>(group.spans.size());
+    batch.sys_groups.push_back(std::move(group));
+  }
   pending_.clear();
   pending_spans_ = 0;
   sink_(std::move(batch));

@@ -86,6 +86,9 @@ class SyscallEventProcessor {
   std::unordered_map<std::uint32_t, PidNamespace> pid_namespaces_;
   // Spans made since the last flush, grouped by process (one OTLP resource per process).
   std::unordered_map<std::uint32_t, SysSpanGroup> pending_;  // by host pid
+  // Each process's span count in the last flush it had spans in: its next group's room (a group that
+  // grows moves every span it holds; a busy server's fills most of a 512-span flush).
+  std::unordered_map<std::uint32_t, std::uint32_t> last_group_spans_;
   std::size_t pending_spans_ = 0;
   std::vector<l7::L7Record> records_;  // scratch, reused
   l7::StitcherStats closed_stats_;
