@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/hex.h"
+
 namespace otelbpf {
 
 bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error) {
@@ -58,18 +60,12 @@ bool parse_http_url(std::string_view url, HttpUrl& out, std::string& error) {
 }
 
 std::string percent_decode(std::string_view s, bool plus_is_space) {
-  auto hex_value = [](char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
+      const int hi = hex_digit_value(s[i + 1]);
+      const int lo = hex_digit_value(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

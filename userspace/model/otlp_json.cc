@@ -1,5 +1,6 @@
 #include "model/otlp_json.h"
 
+#include "common/hex.h"
 #include "protocols/common/redact.h"
 
 #include <simdjson.h>
@@ -40,18 +41,6 @@ constexpr std::size_t kSpanIdBytes = 8;
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-constexpr std::array<std::int8_t, 256> make_hex_table() {
-  std::array<std::int8_t, 256> t{};
-  for (auto& v : t) v = -1;
-  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<std::int8_t>(i);
-  for (int i = 0; i < 6; ++i) {
-    t['a' + i] = static_cast<std::int8_t>(10 + i);
-    t['A' + i] = static_cast<std::int8_t>(10 + i);
-  }
-  return t;
-}
-constexpr auto kHexValue = make_hex_table();
 
 // Standard and URL-safe alphabets (proto3 JSON parsers accept both).
 constexpr std::array<std::int8_t, 256> make_base64_table() {
@@ -345,8 +334,8 @@ class Decoder {
     }
     out.resize(bytes);
     for (std::size_t i = 0; i < bytes; ++i) {
-      int hi = kHexValue[static_cast<unsigned char>(s[2 * i])];
-      int lo = kHexValue[static_cast<unsigned char>(s[2 * i + 1])];
+      int hi = hex_digit_value(s[2 * i]);
+      int lo = hex_digit_value(s[2 * i + 1]);
       if (hi < 0 || lo < 0) {
         out.clear();
         return fail("invalid hex string \"" + std::string(s) + "\"");

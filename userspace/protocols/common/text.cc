@@ -1,7 +1,6 @@
 #include "protocols/common/text.h"
 
-#include <array>
-#include <cstdint>
+#include "common/hex.h"
 
 namespace otelbpf::l7 {
 
@@ -15,19 +14,7 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-namespace {
-// By table: every trace context carries 48 hex digits, parsed for every request that has one.
-constexpr std::array<std::int8_t, 256> kHexValue = [] {
-  std::array<std::int8_t, 256> t{};
-  t.fill(-1);
-  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<std::int8_t>(c - '0');
-  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<std::int8_t>(c - 'a' + 10);
-  for (int c = 'A'; c <= 'F'; ++c) t[c] = static_cast<std::int8_t>(c - 'A' + 10);
-  return t;
-}();
-}  // namespace
-
-int hex_value(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
+int hex_value(char c) { return hex_digit_value(c); }
 
 std::optional<uint64_t> parse_decimal(std::string_view s, uint64_t max) {
   if (s.empty()) return std::nullopt;
