@@ -210,8 +210,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
     const auto group_facts = sys_group_facts(group);
     for (const auto& span : group.spans) {
       // Read straight into its node: a fact is ~15 strings, and moving one in was ~4 % of the assembler.
-      SpanFacts& f =
-          place_fact(span_key({reinterpret_cast<const char*>(span.span_id.data()), span.span_id.size()}));
+      SpanFacts& f = place_fact(span_key(sys_span_id(span)));
       read_sys_span_facts(f, group_facts, group, span);
       take(f);
     }
@@ -237,6 +236,7 @@ SpanFacts& TraceAssembler::place_fact(std::uint64_t key) {
   fact_order_.push_back(key);
   auto [slot, fresh] = facts_.try_emplace_key(key);
   if (!fresh) {
+    // A span id seen again (a sender that reuses ids): the earlier fact's index entries go with it.
     unindex_span(slot->second);
     release_late_fact(slot->second);
     slot->second = SpanFacts{};
@@ -380,7 +380,7 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
     erase_from_list(sys_clients_by_call_, f.call_key);
   if (!f.emitted) release_waiting_thread_client(f);
-  if (f.frozen && splittable_by_late_root(f))  // the resolution itself goes with the fact
+  if (splittable_by_late_root(f))  // the resolution itself goes with the fact
     if (auto t = frozen_by_trace_.find(trace_key(f.frozen->trace_id));
         t != frozen_by_trace_.end() && --t->second == 0)
       frozen_by_trace_.erase(t);
