@@ -297,7 +297,8 @@ TEST(OtlpJsonEncode, EscapesAtEveryPositionOfAWord) {
   for (const auto& special : specials) {
     for (std::size_t at = 0; at < 20; ++at)
       for (std::size_t after : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{7}, 20 - at}) {
-        // Every length of a last partial word, which the encoder tests padded to a word.
+        // Every length of a last partial word, which the encoder tests as a word overlapping the one
+        // before it (text shorter than a word: byte by byte).
         std::string text = std::string(at, 'a') + special + std::string(after, 'z');
         otlp::ExportRequest request;
         auto* span = request.add_resource_spans()->add_scope_spans()->add_spans();
