@@ -137,6 +137,21 @@ bool next_line(std::string_view block, size_t* pos, std::string_view* line) {
 
 }  // namespace
 
+void Message::reset() {
+  HeaderList kept_headers = std::move(headers);
+  std::string kept_method = std::move(method), kept_target = std::move(target),
+              kept_reason = std::move(reason);
+  kept_headers.clear();
+  kept_method.clear();
+  kept_target.clear();
+  kept_reason.clear();
+  *this = Message{};
+  headers = std::move(kept_headers);
+  method = std::move(kept_method);
+  target = std::move(kept_target);
+  reason = std::move(kept_reason);
+}
+
 const std::string* Message::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (iequals(k, name)) return &v;
@@ -368,7 +383,12 @@ size_t StreamParser::step(std::string_view data, uint64_t pos) {
 }
 
 void StreamParser::begin_message(uint64_t pos) {
-  cur_ = std::make_shared<Message>();
+  if (spare_ && spare_.use_count() == 1) {
+    cur_ = std::move(spare_);
+    cur_->reset();
+  } else {
+    cur_ = std::make_shared<Message>();
+  }
   cur_->kind = kind_;
   cur_->wire.start_ns = chunk_->ts_enter_ns;
   cur_->wire.end_ns = chunk_->ts_exit_ns;
@@ -608,6 +628,7 @@ void StreamParser::complete_message() {
   remaining_ = 0;
   line_buf_.clear();
   listener_.on_complete(dir_, msg);
+  spare_ = std::move(msg);
 }
 
 void StreamParser::lose_sync(uint64_t extra_skipped, bool parse_error) {

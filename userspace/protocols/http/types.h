@@ -50,6 +50,10 @@ struct Message {
 
   // First value of a header (case-insensitive name), or nullptr.
   const std::string* header(std::string_view name) const;
+
+  // Back to a new message, keeping the room its strings and header list had: the parser reuses a message
+  // the stitcher has let go of, so a keep-alive connection's messages cost no allocation for these.
+  void reset();
 };
 
 struct Limits {

@@ -182,6 +182,41 @@ TEST(HttpStitcher, PipelinedRequestsAreAnsweredInOrderIncludingHead) {
   ExpectClean(c.stats());
 }
 
+// A keep-alive connection's parser reuses the message objects of the previous exchange (Message::reset):
+// nothing of the first exchange (headers, trace context, reason, body, version) may show in the second.
+TEST(HttpStitcher, KeepAliveExchangesShareNothing) {
+  Conversation c;
+  c.in(
+      "POST /first?q=1 HTTP/1.0\r\nHost: a.example:81\r\nUser-Agent: agent-with-a-long-name/1.0\r\n"
+      "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: k=v\r\n"
+      "Content-Length: 3\r\n\r\nabc");
+  c.out("HTTP/1.1 503 Service Unavailable Right Now\r\nContent-Length: 4\r\n\r\nbusy");
+  c.in("GET /second HTTP/1.1\r\n\r\n");
+  c.out("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(c.records.size(), 2u);
+  const L7Record& first = c.records[0];
+  EXPECT_EQ(first.span_name, "POST /first");
+  EXPECT_EQ(str_attr(first, "server.address"), "a.example");
+  EXPECT_EQ(str_attr(first, "user_agent.original"), "agent-with-a-long-name/1.0");
+  EXPECT_EQ(str_attr(first, "network.protocol.version"), "1.0");
+  EXPECT_TRUE(first.context.has_value());
+  EXPECT_EQ(first.status_message, "HTTP 503 Service Unavailable Right Now");
+  const L7Record& second = c.records[1];
+  EXPECT_EQ(second.span_name, "GET /second");
+  EXPECT_EQ(str_attr(second, "url.path"), "/second");
+  EXPECT_FALSE(has_attr(second, "url.query"));
+  EXPECT_FALSE(has_attr(second, "server.address"));
+  EXPECT_FALSE(has_attr(second, "user_agent.original"));
+  EXPECT_FALSE(has_attr(second, "http.request.body.size"));
+  EXPECT_FALSE(has_attr(second, "http.response.body.size"));
+  EXPECT_EQ(str_attr(second, "network.protocol.version"), "1.1");
+  EXPECT_EQ(int_attr(second, "http.response.status_code"), 200);
+  EXPECT_FALSE(second.context.has_value());
+  EXPECT_FALSE(second.error);
+  EXPECT_TRUE(second.status_message.empty());
+  ExpectClean(c.stats());
+}
+
 TEST(HttpStitcher, PipelinedResponsesSpreadOverSeveralWrites) {
   Conversation c;
   c.in("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
