@@ -153,7 +153,7 @@ void TraceStore::settle_bytes() {
 bool TraceStore::may_keep(std::string_view raw_trace_id) {
   // std::hash of a string_view equals that of the std::string with the same bytes (add_span's key).
   const auto key = std::hash<std::string_view>{}(raw_trace_id);
-  if (passed_over_.contains(key)) return false;
+  if (was_passed_over(key)) return false;
   if (tokens_ >= 1 || kept_.contains(key)) return true;
   take_new_trace(key);  // passed over: remembered as add_span would
   return false;
@@ -164,21 +164,14 @@ bool TraceStore::take_new_trace(std::size_t trace_hash) {
     tokens_ -= 1;
     return true;
   }
-  constexpr std::size_t kRememberPassedOver = 20000;
-  if (passed_over_.insert(trace_hash).second) {
-    passed_over_order_.push_back(trace_hash);
-    if (passed_over_order_.size() > kRememberPassedOver) {
-      passed_over_.erase(passed_over_order_.front());
-      passed_over_order_.pop_front();
-    }
-  }
+  passed_over_[trace_hash & (kPassedOverSlots - 1)] = trace_hash;
   return false;
 }
 
 void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
-  // The raw id's hash (a collision among the 20,000 remembered only passes over one more trace).
+  // The raw id's hash (a collision among the traces remembered only passes over one more trace).
   const auto key = std::hash<std::string>{}(span.trace_id());
-  if (passed_over_.contains(key)) {
+  if (was_passed_over(key)) {
     sampled_out_.inc();
     return;
   }
