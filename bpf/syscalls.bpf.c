@@ -386,8 +386,11 @@ static __always_inline void emit_data(void* ctx, const struct inflight_syscall* 
  * answer) take a small record, the rest one that holds the capture limit; the consumer reads payload_len,
  * not the record's size. A class never exceeds the capture limit, so the ring holds as many records as
  * with exact sizes when the limit is small. */
-#define OTB_RECORD_CLASS_TINY 64
-#define OTB_RECORD_CLASS_SMALL 256
+#define OTB_RECORD_CLASS_64 64
+#define OTB_RECORD_CLASS_128 128
+#define OTB_RECORD_CLASS_192 192
+#define OTB_RECORD_CLASS_256 256
+#define OTB_RECORD_CLASS_512 512
 
 static __always_inline void emit_flat_sized(const struct inflight_syscall* in, __u64 id, long ret, __u64 ts_exit,
                                             const struct sock_verdict* cached, __u64 want, const __u64 room) {
@@ -412,10 +415,19 @@ static __always_inline void emit_flat_in_ring(struct inflight_syscall* in, __u64
   if (!pass_port_filters(&in->sock)) return;
   const __u32 cap = capture_limit();
   __u64 want = (__u64)ret < cap ? (__u64)ret : cap;
-  if (want <= OTB_RECORD_CLASS_TINY && cap > OTB_RECORD_CLASS_TINY)
-    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_TINY);
-  else if (want <= OTB_RECORD_CLASS_SMALL && cap > OTB_RECORD_CLASS_SMALL)
-    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_SMALL);
+  /* Steps of 64 bytes up to 256: a record is written to lines the consumer's CPU has just read, and each
+   * line costs the writer a miss. With 64 and 256 only, nginx's ~155-byte answer to GET / took a 256-byte
+   * record (docs/kernel-cost.md, "Record size classes"). */
+  if (want <= OTB_RECORD_CLASS_64 && cap > OTB_RECORD_CLASS_64)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_64);
+  else if (want <= OTB_RECORD_CLASS_128 && cap > OTB_RECORD_CLASS_128)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_128);
+  else if (want <= OTB_RECORD_CLASS_192 && cap > OTB_RECORD_CLASS_192)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_192);
+  else if (want <= OTB_RECORD_CLASS_256 && cap > OTB_RECORD_CLASS_256)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_256);
+  else if (want <= OTB_RECORD_CLASS_512 && cap > OTB_RECORD_CLASS_512)
+    emit_flat_sized(in, id, ret, ts_exit, cached, want, OTB_RECORD_CLASS_512);
   else
     emit_flat_sized(in, id, ret, ts_exit, cached, want, cap);
 }
@@ -735,7 +747,7 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
   if (ret <= 0 || !sk) {
     if (sk && direction == OTELBPF_DIR_EGRESS) {
       struct sock_verdict* v = bpf_sk_storage_get(&sock_verdicts, sk, NULL, 0);
-      if (v) v->send_ts_ns = 0;
+      if (v && v->send_ts_ns) v->send_ts_ns = 0;
     }
     return 0;
   }
@@ -793,9 +805,11 @@ static __always_inline int sock_data(void* ctx, struct sock* sk, int ret, __u32 
     if (direction == OTELBPF_DIR_EGRESS) {
       /* This send's mark: set by this thread at this send's first byte (a stale one, left by a send that
        * failed, has another write_seq). */
-      if (v->send_ts_ns && v->send_tid == (__u32)id && v->send_write_seq == in.tcp_seq && v->send_ts_ns <= now)
-        in.ts_enter_ns = v->send_ts_ns;
-      v->send_ts_ns = 0;
+      if (v->send_ts_ns) {
+        if (v->send_tid == (__u32)id && v->send_write_seq == in.tcp_seq && v->send_ts_ns <= now)
+          in.ts_enter_ns = v->send_ts_ns;
+        v->send_ts_ns = 0; /* only when set: without marks (the default) no send stores to the verdict */
+      }
     }
   }
   if (tls_claim_socket_call(id, fd, &in.sock, in.tcp_seq, direction, ret, now, shape == SHAPE_FLAT ? in.buf : 0))
