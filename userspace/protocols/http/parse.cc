@@ -137,6 +137,22 @@ bool next_line(std::string_view block, size_t* pos, std::string_view* line) {
 
 }  // namespace
 
+namespace {
+
+// Heap bytes a string holds beyond its object (0 while it fits the small-string buffer).
+size_t heap_bytes(const std::string& s) {
+  return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+}
+
+}  // namespace
+
+size_t retained_bytes(const Message& m) {
+  size_t n = sizeof(Message) + heap_bytes(m.method) + heap_bytes(m.target) + heap_bytes(m.reason) +
+             m.headers.capacity() * sizeof(HeaderList::value_type);
+  for (const auto& [name, value] : m.headers) n += heap_bytes(name) + heap_bytes(value);
+  return n;
+}
+
 void Message::reset() {
   HeaderList kept_headers = std::move(headers);
   std::string kept_method = std::move(method), kept_target = std::move(target),
@@ -628,7 +644,10 @@ void StreamParser::complete_message() {
   remaining_ = 0;
   line_buf_.clear();
   listener_.on_complete(dir_, msg);
-  spare_ = std::move(msg);
+  if (retained_bytes(*msg) <= kMaxSpareBytes)
+    spare_ = std::move(msg);
+  else
+    spare_.reset();
 }
 
 void StreamParser::lose_sync(uint64_t extra_skipped, bool parse_error) {

@@ -44,6 +44,9 @@ ParseState parse_chunk_size_line(std::string_view line, uint64_t* size);
 // One direction of one connection.
 class StreamParser : public FramerLoop<StreamParser> {
  public:
+  // The most a parser keeps of its last message for reuse (retained_bytes): an idle connection must not
+  // pin a large message's buffers, since the memory budget charges a connection a fixed estimate.
+  static constexpr size_t kMaxSpareBytes = 1024;
   class Listener {
    public:
     virtual ~Listener() = default;
@@ -115,7 +118,8 @@ class StreamParser : public FramerLoop<StreamParser> {
   std::shared_ptr<Message> cur_;
   // The last completed message: the next one reuses it (Message::reset) once the stitcher has let go of
   // it, i.e. this is its only owner. A make_shared and the header list's growth per message were a fifth
-  // of the tracer's allocations under keep-alive load (bench_tracer HttpServerKeepAlive).
+  // of the tracer's allocations under keep-alive load (bench_tracer HttpServerKeepAlive). Kept only while
+  // it holds at most kMaxSpareBytes.
   std::shared_ptr<Message> spare_;
   std::string header_buf_;
   bool start_checked_ = false;

@@ -1,5 +1,6 @@
 #pragma once
 // HTTP/1.x frames (one per message) and the bounds of the parser.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -55,6 +56,9 @@ struct Message {
   // the stitcher has let go of, so a keep-alive connection's messages cost no allocation for these.
   void reset();
 };
+
+// Bytes a message holds: the object and its strings' and header list's heap buffers.
+size_t retained_bytes(const Message& m);
 
 struct Limits {
   size_t max_header_bytes = 16 * 1024;  // per message, per direction; more is an error and a resync

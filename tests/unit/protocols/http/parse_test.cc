@@ -68,6 +68,32 @@ TEST(parse_header_block, RequestFieldsInOrderWithOriginalCase) {
   EXPECT_EQ(m.header("absent"), nullptr);
 }
 
+// What a parser may keep of its last message for reuse (StreamParser::kMaxSpareBytes) is measured by
+// retained_bytes: a plain keep-alive request fits, one with a long target does not, and reset() keeps the
+// buffers (so the measure), not the content.
+TEST(retained_bytes, CountsTheBuffersAMessageHolds) {
+  Message small;
+  ASSERT_EQ(parse_header_block("GET / HTTP/1.1\r\nHost: h\r\n"
+                               "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n",
+                               MessageKind::kRequest, &small),
+            ParseState::kSuccess);
+  EXPECT_GT(retained_bytes(small), sizeof(Message));
+  EXPECT_LE(retained_bytes(small), StreamParser::kMaxSpareBytes);
+
+  Message large;
+  const std::string target = "/" + std::string(4000, 'a');
+  ASSERT_EQ(parse_header_block("GET " + target + " HTTP/1.1\r\n\r\n", MessageKind::kRequest, &large),
+            ParseState::kSuccess);
+  EXPECT_GT(retained_bytes(large), StreamParser::kMaxSpareBytes);
+
+  const std::size_t before = retained_bytes(large);
+  large.reset();
+  EXPECT_TRUE(large.target.empty());
+  EXPECT_TRUE(large.headers.empty());
+  EXPECT_EQ(large.status_code, 0);
+  EXPECT_EQ(retained_bytes(large), before);  // the target's buffer is kept for the next message
+}
+
 TEST(parse_header_block, StatusLineWithAndWithoutReason) {
   Message a;
   ASSERT_EQ(parse_header_block("HTTP/1.0 404 Not Found\r\n\r\n", MessageKind::kResponse, &a),
