@@ -905,6 +905,7 @@ class Encoder {
   // JSON string with escapes; invalid UTF-8 bytes become U+FFFD so the output is always valid JSON.
   // Whether all 8 bytes at p are printable ASCII other than '"' and '\\' (copied as they are): most
   // attribute text is, and testing a word at a time halves the encoder's time in string().
+  static bool plain_byte(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
   static bool plain_ascii8(const unsigned char* p) {
     std::uint64_t v;
     std::memcpy(&v, p, sizeof v);
@@ -924,7 +925,7 @@ class Encoder {
     std::size_t n = s.size();
     if (n < 8) {
       for (std::size_t i = 0; i < n; ++i)
-        if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') return false;
+        if (!plain_byte(p[i])) return false;
       return true;
     }
     for (; n > 8; p += 8, n -= 8)
@@ -961,7 +962,7 @@ class Encoder {
         continue;
       }
       unsigned char c = *p;
-      if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      if (plain_byte(c)) {
         ++p;
         continue;
       }

@@ -4,6 +4,8 @@
 #include <utility>
 #include <variant>
 
+#include "common/heap_bytes.h"
+
 namespace otelbpf {
 
 const char* to_string(SpanSource source) {
@@ -88,16 +90,14 @@ std::size_t SpanBatch::span_count() const {
 
 namespace {
 
-// A string's heap buffer (none within the small-string buffer).
-std::size_t heap_of(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-
 std::size_t value_bytes(const otlp::AnyValue& v, int depth);
 
 std::size_t attributes_bytes(const google::protobuf::RepeatedPtrField<otlp::KeyValue>& attributes, int depth) {
   // Per attribute: the KeyValue and AnyValue objects and their allocator headers, the pointer slot.
   constexpr std::size_t kPerAttribute = 120;
   std::size_t bytes = static_cast<std::size_t>(attributes.Capacity()) * sizeof(void*);
-  for (const auto& kv : attributes) bytes += kPerAttribute + heap_of(kv.key()) + value_bytes(kv.value(), depth);
+  for (const auto& kv : attributes)
+    bytes += kPerAttribute + string_heap_bytes(kv.key()) + value_bytes(kv.value(), depth);
   return bytes;
 }
 
@@ -105,9 +105,9 @@ std::size_t value_bytes(const otlp::AnyValue& v, int depth) {
   if (depth > 8) return 0;  // deeper nesting than any sender uses: counted by the outer levels only
   switch (v.value_case()) {
     case otlp::AnyValue::kStringValue:
-      return heap_of(v.string_value()) + 32;
+      return string_heap_bytes(v.string_value()) + 32;
     case otlp::AnyValue::kBytesValue:
-      return heap_of(v.bytes_value()) + 32;
+      return string_heap_bytes(v.bytes_value()) + 32;
     case otlp::AnyValue::kArrayValue: {
       std::size_t bytes = 64;
       for (const auto& item : v.array_value().values()) bytes += 56 + value_bytes(item, depth + 1);
@@ -125,19 +125,22 @@ std::size_t value_bytes(const otlp::AnyValue& v, int depth) {
 std::size_t approx_resident_bytes(const otlp::Span& span) {
   // The Span object and its header, ids and name.
   constexpr std::size_t kPerSpan = 360;
-  std::size_t bytes = kPerSpan + heap_of(span.trace_id()) + heap_of(span.span_id()) +
-                      heap_of(span.parent_span_id()) + heap_of(span.name()) + heap_of(span.trace_state()) +
-                      heap_of(span.status().message()) + attributes_bytes(span.attributes(), 0);
-  for (const auto& event : span.events()) bytes += 96 + heap_of(event.name()) + attributes_bytes(event.attributes(), 0);
+  std::size_t bytes = kPerSpan + string_heap_bytes(span.trace_id()) + string_heap_bytes(span.span_id()) +
+                      string_heap_bytes(span.parent_span_id()) + string_heap_bytes(span.name()) +
+                      string_heap_bytes(span.trace_state()) + string_heap_bytes(span.status().message()) +
+                      attributes_bytes(span.attributes(), 0);
+  for (const auto& event : span.events())
+    bytes += 96 + string_heap_bytes(event.name()) + attributes_bytes(event.attributes(), 0);
   for (const auto& link : span.links())
-    bytes += 120 + heap_of(link.trace_id()) + heap_of(link.span_id()) + heap_of(link.trace_state()) +
-             attributes_bytes(link.attributes(), 0);
+    bytes += 120 + string_heap_bytes(link.trace_id()) + string_heap_bytes(link.span_id()) +
+             string_heap_bytes(link.trace_state()) + attributes_bytes(link.attributes(), 0);
   return bytes;
 }
 
 std::size_t approx_scope_header_bytes(const otlp::ScopeSpans& ss) {
-  return 160 + heap_of(ss.scope().name()) + heap_of(ss.scope().version()) + heap_of(ss.schema_url()) +
-         attributes_bytes(ss.scope().attributes(), 0) + static_cast<std::size_t>(ss.spans().Capacity()) * sizeof(void*);
+  return 160 + string_heap_bytes(ss.scope().name()) + string_heap_bytes(ss.scope().version()) +
+         string_heap_bytes(ss.schema_url()) + attributes_bytes(ss.scope().attributes(), 0) +
+         static_cast<std::size_t>(ss.spans().Capacity()) * sizeof(void*);
 }
 
 std::size_t approx_resident_bytes(const otlp::ScopeSpans& ss) {
@@ -147,7 +150,8 @@ std::size_t approx_resident_bytes(const otlp::ScopeSpans& ss) {
 }
 
 std::size_t approx_resident_bytes(const otlp::ResourceSpans& rs) {
-  std::size_t bytes = 200 + attributes_bytes(rs.resource().attributes(), 0) + heap_of(rs.schema_url());
+  std::size_t bytes =
+      200 + attributes_bytes(rs.resource().attributes(), 0) + string_heap_bytes(rs.schema_url());
   for (const auto& ss : rs.scope_spans()) bytes += approx_resident_bytes(ss);
   return bytes;
 }
@@ -159,19 +163,21 @@ std::size_t approx_resident_bytes(const otlp::ExportRequest& request) {
 }
 
 std::size_t approx_resident_bytes(const SysSpan& span) {
-  std::size_t bytes = sizeof(SysSpan) + heap_of(span.record.protocol) + heap_of(span.record.span_name) +
-                      heap_of(span.record.status_message) + heap_of(span.local_address) +
-                      heap_of(span.peer_address) +
+  std::size_t bytes = sizeof(SysSpan) + string_heap_bytes(span.record.protocol) +
+                      string_heap_bytes(span.record.span_name) +
+                      string_heap_bytes(span.record.status_message) + string_heap_bytes(span.local_address) +
+                      string_heap_bytes(span.peer_address) +
                       span.record.attributes.capacity() * sizeof(l7::Attributes::value_type);
   for (const auto& [key, value] : span.record.attributes)
-    if (const auto* text = std::get_if<std::string>(&value)) bytes += heap_of(*text);
-  if (const auto& ctx = span.record.context) bytes += heap_of(ctx->tracestate) + heap_of(ctx->request_id);
+    if (const auto* text = std::get_if<std::string>(&value)) bytes += string_heap_bytes(*text);
+  if (const auto& ctx = span.record.context)
+    bytes += string_heap_bytes(ctx->tracestate) + string_heap_bytes(ctx->request_id);
   return bytes;
 }
 
 std::size_t approx_resident_bytes(const SysSpanGroup& group) {
   std::size_t bytes = sizeof(SysSpanGroup) + attributes_bytes(group.resource.attributes(), 0) +
-                      heap_of(group.executable) +
+                      string_heap_bytes(group.executable) +
                       (group.spans.capacity() - group.spans.size()) * sizeof(SysSpan);
   for (const auto& span : group.spans) bytes += approx_resident_bytes(span);
   return bytes;

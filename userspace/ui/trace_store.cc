@@ -164,7 +164,7 @@ bool TraceStore::take_new_trace(std::size_t trace_hash) {
     tokens_ -= 1;
     return true;
   }
-  passed_over_[trace_hash & (kPassedOverSlots - 1)] = trace_hash;
+  passed_over_slot(trace_hash) = trace_hash;
   return false;
 }
 

@@ -132,8 +132,11 @@ class TraceStore {
   // trace, with the set's rehashes: ~1.5 % of the agent under tracing load.)
   static constexpr std::size_t kPassedOverSlots = std::size_t{1} << 15;
   std::vector<std::size_t> passed_over_ = std::vector<std::size_t>(kPassedOverSlots);
-  bool was_passed_over(std::size_t trace_hash) const {
-    return passed_over_[trace_hash & (kPassedOverSlots - 1)] == trace_hash && trace_hash != 0;
+  std::size_t& passed_over_slot(std::size_t trace_hash) {
+    return passed_over_[trace_hash & (kPassedOverSlots - 1)];
+  }
+  bool was_passed_over(std::size_t trace_hash) {
+    return trace_hash != 0 && passed_over_slot(trace_hash) == trace_hash;
   }
   // The same hashes of the traces kept (traces_): may_keep's test for a trace kept, without formatting
   // its id as hex for traces_ (with passed_over_ a node set, that test was 4 % of the agent under load).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "common/heap_bytes.h"
 #include "protocols/common/text.h"
 
 namespace otelbpf::l7::http {
@@ -137,19 +138,10 @@ bool next_line(std::string_view block, size_t* pos, std::string_view* line) {
 
 }  // namespace
 
-namespace {
-
-// Heap bytes a string holds beyond its object (0 while it fits the small-string buffer).
-size_t heap_bytes(const std::string& s) {
-  return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
-}
-
-}  // namespace
-
 size_t retained_bytes(const Message& m) {
-  size_t n = sizeof(Message) + heap_bytes(m.method) + heap_bytes(m.target) + heap_bytes(m.reason) +
-             m.headers.capacity() * sizeof(HeaderList::value_type);
-  for (const auto& [name, value] : m.headers) n += heap_bytes(name) + heap_bytes(value);
+  size_t n = sizeof(Message) + string_heap_bytes(m.method) + string_heap_bytes(m.target) +
+             string_heap_bytes(m.reason) + m.headers.capacity() * sizeof(HeaderList::value_type);
+  for (const auto& [name, value] : m.headers) n += string_heap_bytes(name) + string_heap_bytes(value);
   return n;
 }
 
