@@ -294,6 +294,17 @@ std::vector<Family> families(bool tls) {
                      check(write(fds->second, g_buf, 1) == 1, "write /dev/null");
                    });
                  }});
+  // close() is the other call every process makes on files; its tracepoints fire for every fd closed on
+  // the node, socket or not.
+  out.push_back({"non-socket close", "dup /dev/null + close", [] {
+                   auto fd = std::make_shared<int>(open("/dev/null", O_RDONLY));
+                   check(*fd >= 0, "open /dev/null");
+                   return std::function<void()>([fd] {
+                     const int copy = dup(*fd);
+                     check(copy >= 0, "dup");
+                     check(close(copy) == 0, "close");
+                   });
+                 }});
   return out;
 }
 

@@ -23,6 +23,11 @@ enum fd_kind {
   FD_OTHER_SOCKET,    /* unix, netlink, raw, SCTP, ...: not traced */
 };
 
+/* Set by the loader with the sock hooks (Linux 6.3+, so bpf_get_current_task_btf, 5.11+, is there): fd
+ * lookups reach the fd table with plain loads (fd_to_file_btf). Rodata: on older kernels the verifier
+ * never sees that branch. */
+const volatile __u32 fd_walk_by_btf = 0;
+
 static __always_inline struct file* fd_to_file(__u64 fd) {
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
@@ -35,11 +40,27 @@ static __always_inline struct file* fd_to_file(__u64 fd) {
   return file;
 }
 
+/* fd_to_file through the task's BTF pointer: task, files and fdtable are plain loads, where fd_to_file
+ * reads each with bpf_probe_read_kernel (five calls and a bpf_get_current_task). The slot itself, an array
+ * element indexed by a syscall argument, is out of reach of BTF loads. close() on every fd of the node
+ * comes through here. */
+static __always_inline struct file* fd_to_file_btf(__u64 fd) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct files_struct* files = task->files;
+  if (!files) return NULL;
+  struct fdtable* fdt = files->fdt;
+  if (!fdt || fd >= fdt->max_fds) return NULL;
+  struct file** fds = fdt->fd;
+  struct file* file = NULL;
+  if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd])) return NULL;
+  return file;
+}
+
 /* Returns the struct sock behind fd when it is a TCP or UDP socket over IPv4/IPv6, else NULL and why.
  * `any_sk` (optional) receives the struct sock of any socket, traced or not (for the verdict cache). */
 static __always_inline struct sock* fd_to_sock(__u64 fd, enum fd_kind* kind, struct sock** any_sk) {
   *kind = FD_NOT_SOCKET;
-  struct file* file = fd_to_file(fd);
+  struct file* file = fd_walk_by_btf ? fd_to_file_btf(fd) : fd_to_file(fd);
   if (!file) return NULL;
   /* The inode mode is the one check that holds for every socket type; f_op would need the
    * address of socket_file_ops, which is not in BTF. */

@@ -36,6 +36,9 @@ const volatile __u32 self_tgid = 0;
 /* Kernels before 5.8 have no BPF ring buffer: the loader then sets this and events go through a per-CPU
  * perf buffer instead (one copy more per event, and order across CPUs is restored by timestamps). */
 const volatile __u32 use_perf_buffer = 0;
+/* Set with the sock hooks (Linux 6.3+): close's event leaves from its entry and sys_exit_close is not
+ * attached (close_at_entry). */
+const volatile __u32 close_at_entry_only = 0;
 /* Wake-up batching: events are committed without waking the consumer (it polls on a bounded interval)
  * except once per this many bytes written by a CPU; 0 wakes it whenever it has caught up (libbpf default). */
 const volatile __u64 wakeup_bytes = 0;
@@ -50,6 +53,11 @@ __u64 filter_cgroup_id;
  * once instead of looking into task storage. A thread killed while one waited leaves it counted: the
  * exits then look as before, which costs time, never an event. */
 __u64 udp_recvs_pending;
+/* Closes of traced sockets between their entry and exit, node-wide. close() runs for every file, pipe and
+ * socket on the node; while no traced socket's close is in flight, every exit returns at once instead of
+ * looking for its entry in the inflight map. Like udp_recvs_pending, a thread killed inside close leaves
+ * it counted, which costs time, never an event. */
+__u64 closes_pending;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -223,7 +231,10 @@ static __always_inline int enter_syscall(__u8 syscall, __u8 direction, __u64 fd,
   read_socket_info(sk, &in.sock);
   /* At entry: the syscall itself advances write_seq/copied_seq by the bytes it moves. */
   if (in.sock.protocol == IPPROTO_TCP) in.tcp_seq = tcp_next_seq(sk, direction);
-  if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY)) count(OTELBPF_CNT_INFLIGHT_LOST);
+  if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+    count(OTELBPF_CNT_INFLIGHT_LOST);
+  else if (syscall == OTELBPF_SYS_CLOSE)
+    __sync_fetch_and_add(&closes_pending, 1);
   return 0;
 }
 
@@ -508,9 +519,11 @@ static __always_inline int exit_open(void* ctx, __u8 syscall, __u32 type, long r
 }
 
 static __always_inline int exit_close(void* ctx, long ret) {
+  if (!closes_pending) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, OTELBPF_SYS_CLOSE);
   if (!in) return 0;
+  __sync_fetch_and_sub(&closes_pending, 1);
   forget_socket_records(in->sock.sock_id, id >> 32);
   if (pass_port_filters(&in->sock)) {
     struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret, bpf_ktime_get_ns(), NULL);
@@ -665,8 +678,33 @@ int sys_exit_accept4(struct syscall_exit_args* ctx) {
 }
 
 /* close(fd): the socket is gone at exit, so its identity is taken at entry. */
+/* Sock hooks: close's event is sent from its entry, with ret 0. close() runs for every file, pipe and
+ * socket on the node, and its exit fired only to read a result nothing uses (the tracer ends the
+ * connection either way, and close releases the fd even when it reports an error); without the exit
+ * every non-socket close pays one tracepoint instead of two, and its entry walks the fd table with plain
+ * loads (fd_to_file_btf). */
+static __always_inline int close_at_entry(void* ctx, __u64 fd) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!pass_task_filters(id)) return 0;
+  struct sock* sk = lookup_inet_sock(fd);
+  if (!sk) return 0;
+  struct inflight_syscall in = {};
+  in.ts_enter_ns = bpf_ktime_get_ns();
+  in.fd = fd;
+  in.syscall = OTELBPF_SYS_CLOSE;
+  in.direction = OTELBPF_DIR_EGRESS;
+  read_socket_info(sk, &in.sock);
+  if (in.sock.protocol == IPPROTO_TCP) in.tcp_seq = tcp_next_seq(sk, OTELBPF_DIR_EGRESS);
+  forget_socket_records(in.sock.sock_id, id >> 32);
+  if (!pass_port_filters(&in.sock)) return 0;
+  struct event_scratch* ev = start_event(&in, OTELBPF_EV_CLOSE, id, 0, in.ts_enter_ns, NULL);
+  if (ev) submit_event(ctx, ev, 0);
+  return 0;
+}
+
 SEC("tracepoint/syscalls/sys_enter_close")
 int sys_enter_close(struct syscall_enter_args* ctx) {
+  if (close_at_entry_only) return close_at_entry(ctx, ARG(0));
   return enter_syscall(OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, ARG(0), 0, 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_close")

@@ -255,6 +255,8 @@ TEST_F(SyscallProbesTest, EveryProbeAttachesOnThisKernel) {
     for (const char* name : {"sock/sock_send_length", "sock/sock_recv_length", "syscalls/sys_exit_recvfrom",
                              "syscalls/sys_exit_recvmsg"})
       expected.push_back(name);
+    // close's event leaves from its entry: no exit (every fd closed on the node paid it).
+    expected.erase(std::find(expected.begin(), expected.end(), "syscalls/sys_exit_close"));
     const bool send_marks = std::any_of(probes_->status().begin(), probes_->status().end(),
                                         [](const ProbeStatus& s) { return s.name == "tcp/tcp_sendmsg_locked"; });
     if (send_marks) expected.push_back("tcp/tcp_sendmsg_locked");

@@ -43,8 +43,8 @@ std::string probe_name(const bpf_program* prog) {
 }
 
 // The data calls' programs in each mode (by program name). Programs in neither list serve both: connect,
-// accept, close, sendmmsg/recvmmsg. The sock hooks' sys_exit_recvfrom/recvmsg (*_udp) finish unconnected-UDP
-// receives: the sender's address reaches the caller's buffer only after sock_recvmsg.
+// accept, close's entry, sendmmsg/recvmmsg. The sock hooks' sys_exit_recvfrom/recvmsg (*_udp) finish
+// unconnected-UDP receives: the sender's address reaches the caller's buffer only after sock_recvmsg.
 bool sock_hook_only(std::string_view program) {
   return program.starts_with("sock_") || program == "tcp_sendmsg_locked" || program.ends_with("_udp");
 }
@@ -59,10 +59,24 @@ bool uprobe_program(const bpf_program* prog) {
 }
 bool syscall_fallback_only(std::string_view program) {
   static constexpr std::string_view kFallback[] = {
-      "sys_enter_read",    "sys_exit_read",    "sys_enter_write",    "sys_exit_write",
-      "sys_enter_readv",   "sys_exit_readv",   "sys_enter_writev",   "sys_exit_writev",
-      "sys_enter_sendto",  "sys_exit_sendto",  "sys_enter_recvfrom", "sys_exit_recvfrom",
-      "sys_enter_sendmsg", "sys_exit_sendmsg", "sys_enter_recvmsg",  "sys_exit_recvmsg",
+      "sys_enter_read",
+      "sys_exit_read",
+      "sys_enter_write",
+      "sys_exit_write",
+      "sys_enter_readv",
+      "sys_exit_readv",
+      "sys_enter_writev",
+      "sys_exit_writev",
+      "sys_enter_sendto",
+      "sys_exit_sendto",
+      "sys_enter_recvfrom",
+      "sys_exit_recvfrom",
+      "sys_enter_sendmsg",
+      "sys_exit_sendmsg",
+      "sys_enter_recvmsg",
+      "sys_exit_recvmsg",
+      // The sock hooks send close's event from its entry (bpf/syscalls.bpf.c, close_at_entry).
+      "sys_exit_close",
   };
   return std::find(std::begin(kFallback), std::end(kFallback), program) != std::end(kFallback);
 }
@@ -134,6 +148,8 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   // The TLS probes keep their per-thread state there too with the sock hooks; the fallback keeps it in a
   // hash map (task storage from uprobes is not on every kernel the fallback serves).
   skel->rodata->tls_threads_in_task_storage = config.sock_hooks ? 1 : 0;
+  skel->rodata->close_at_entry_only = config.sock_hooks ? 1 : 0;
+  skel->rodata->fd_walk_by_btf = config.sock_hooks ? 1 : 0;
   if (!config.sock_hooks && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) <= 0) {
     for (bpf_map* map : {skel->maps.udp_recv_pending, skel->maps.tls_thread_storage}) {
       bpf_map__set_type(map, BPF_MAP_TYPE_ARRAY);
