@@ -98,6 +98,24 @@ cpu_seconds() {
   awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# CPU ticks of each thread of a process, summed by thread name: "name ticks" lines, sorted by name.
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$t/stat")"
+  done 2>/dev/null | awk '{ s[$1] += $2 } END { for (k in s) print k, s[k] }' | sort
+}
+
+# Millicores per 10k requests/s of each thread name between two thread_ticks snapshots taken `seconds`
+# apart at `rps` requests/s, as "name=mc name=mc ..." (threads under 0.5 left out).
+thread_split() {  # before-file after-file seconds rps
+  local hz
+  hz=$(getconf CLK_TCK)
+  join "$1" "$2" | awk -v hz="$hz" -v secs="$3" -v rps="$4" '{
+      mc = rps ? 1000 * ($3 - $2) / hz / secs / (rps / 1e4) : 0
+      if (mc >= 0.5) { printf "%s%s=%.0f", sep, $1, mc; sep = " " } } END { print "" }'
+}
+
 # Starts the agent (BENCH_AGENT, default the build's) with the given flags, logs to $BENCH_TMP/agent-<tag>.log;
 # sets AGENT_PID.
 # Waits for /readyz on the given HTTP port. OTELBPF_* variables of the caller's environment are not passed
