@@ -213,24 +213,31 @@ static __always_inline __u32 capture_limit(void) {
 
 /* ---- entry ---- */
 
+/* What a call's entry knows of a traced socket, in `in` (zeroed by the caller); false when the task is
+ * filtered out or fd is not a traced socket. */
+static __always_inline bool read_entry(struct inflight_syscall* in, __u64 id, __u8 syscall, __u8 direction,
+                                       __u64 fd, __u64 buf, __u64 len, __u64 addr) {
+  if (!pass_task_filters(id)) return false;
+  struct sock* sk = lookup_inet_sock(fd);
+  if (!sk) return false;
+  in->ts_enter_ns = bpf_ktime_get_ns();
+  in->fd = fd;
+  in->buf = buf;
+  in->len = len;
+  in->addr = addr;
+  in->syscall = syscall;
+  in->direction = direction;
+  read_socket_info(sk, &in->sock);
+  /* At entry: the syscall itself advances write_seq/copied_seq by the bytes it moves. */
+  if (in->sock.protocol == IPPROTO_TCP) in->tcp_seq = tcp_next_seq(sk, direction);
+  return true;
+}
+
 static __always_inline int enter_syscall(__u8 syscall, __u8 direction, __u64 fd, __u64 buf, __u64 len,
                                          __u64 addr) {
   __u64 id = bpf_get_current_pid_tgid();
-  if (!pass_task_filters(id)) return 0;
-  struct sock* sk = lookup_inet_sock(fd);
-  if (!sk) return 0;
-
   struct inflight_syscall in = {};
-  in.ts_enter_ns = bpf_ktime_get_ns();
-  in.fd = fd;
-  in.buf = buf;
-  in.len = len;
-  in.addr = addr;
-  in.syscall = syscall;
-  in.direction = direction;
-  read_socket_info(sk, &in.sock);
-  /* At entry: the syscall itself advances write_seq/copied_seq by the bytes it moves. */
-  if (in.sock.protocol == IPPROTO_TCP) in.tcp_seq = tcp_next_seq(sk, direction);
+  if (!read_entry(&in, id, syscall, direction, fd, buf, len, addr)) return 0;
   if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
     count(OTELBPF_CNT_INFLIGHT_LOST);
   else if (syscall == OTELBPF_SYS_CLOSE)
@@ -677,24 +684,16 @@ int sys_exit_accept4(struct syscall_exit_args* ctx) {
   return exit_open(ctx, OTELBPF_SYS_ACCEPT4, OTELBPF_EV_ACCEPT, ctx->ret);
 }
 
-/* close(fd): the socket is gone at exit, so its identity is taken at entry. */
-/* Sock hooks: close's event is sent from its entry, with ret 0. close() runs for every file, pipe and
+/* close(fd): the socket is gone at exit, so its identity is taken at entry.
+ * Sock hooks: close's event is sent from its entry, with ret 0. close() runs for every file, pipe and
  * socket on the node, and its exit fired only to read a result nothing uses (the tracer ends the
  * connection either way, and close releases the fd even when it reports an error); without the exit
  * every non-socket close pays one tracepoint instead of two, and its entry walks the fd table with plain
  * loads (fd_to_file_btf). */
 static __always_inline int close_at_entry(void* ctx, __u64 fd) {
   __u64 id = bpf_get_current_pid_tgid();
-  if (!pass_task_filters(id)) return 0;
-  struct sock* sk = lookup_inet_sock(fd);
-  if (!sk) return 0;
   struct inflight_syscall in = {};
-  in.ts_enter_ns = bpf_ktime_get_ns();
-  in.fd = fd;
-  in.syscall = OTELBPF_SYS_CLOSE;
-  in.direction = OTELBPF_DIR_EGRESS;
-  read_socket_info(sk, &in.sock);
-  if (in.sock.protocol == IPPROTO_TCP) in.tcp_seq = tcp_next_seq(sk, OTELBPF_DIR_EGRESS);
+  if (!read_entry(&in, id, OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, fd, 0, 0, 0)) return 0;
   forget_socket_records(in.sock.sock_id, id >> 32);
   if (!pass_port_filters(&in.sock)) return 0;
   struct event_scratch* ev = start_event(&in, OTELBPF_EV_CLOSE, id, 0, in.ts_enter_ns, NULL);
