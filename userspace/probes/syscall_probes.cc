@@ -58,25 +58,13 @@ bool uprobe_program(const bpf_program* prog) {
   return section.starts_with("uprobe") || section.starts_with("uretprobe");
 }
 bool syscall_fallback_only(std::string_view program) {
+  // sys_exit_close too: the sock hooks send close's event from its entry (bpf/syscalls.bpf.c,
+  // close_at_entry).
   static constexpr std::string_view kFallback[] = {
-      "sys_enter_read",
-      "sys_exit_read",
-      "sys_enter_write",
-      "sys_exit_write",
-      "sys_enter_readv",
-      "sys_exit_readv",
-      "sys_enter_writev",
-      "sys_exit_writev",
-      "sys_enter_sendto",
-      "sys_exit_sendto",
-      "sys_enter_recvfrom",
-      "sys_exit_recvfrom",
-      "sys_enter_sendmsg",
-      "sys_exit_sendmsg",
-      "sys_enter_recvmsg",
-      "sys_exit_recvmsg",
-      // The sock hooks send close's event from its entry (bpf/syscalls.bpf.c, close_at_entry).
-      "sys_exit_close",
+      "sys_enter_read",     "sys_exit_read",     "sys_enter_write",   "sys_exit_write",   "sys_enter_readv",
+      "sys_exit_readv",     "sys_enter_writev",  "sys_exit_writev",   "sys_enter_sendto", "sys_exit_sendto",
+      "sys_enter_recvfrom", "sys_exit_recvfrom", "sys_enter_sendmsg", "sys_exit_sendmsg", "sys_enter_recvmsg",
+      "sys_exit_recvmsg",   "sys_exit_close",
   };
   return std::find(std::begin(kFallback), std::end(kFallback), program) != std::end(kFallback);
 }
