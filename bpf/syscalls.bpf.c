@@ -245,16 +245,18 @@ static __always_inline int enter_syscall(__u8 syscall, __u8 direction, __u64 fd,
   return 0;
 }
 
-/* accept's socket only exists at exit; entry only checks that the listener is worth tracing. */
-static __always_inline int enter_accept(__u8 syscall, __u64 listen_fd) {
+/* accept and connect: their exit reads the socket (accept's only exists then; connect's addresses and
+ * initial sequence number are chosen inside the call), so the entry only checks that the fd is worth
+ * tracing and notes when the call began. */
+static __always_inline int enter_open(__u8 syscall, __u64 fd, __u8 direction) {
   __u64 id = bpf_get_current_pid_tgid();
   if (!pass_task_filters(id)) return 0;
-  if (!lookup_inet_sock(listen_fd)) return 0;
+  if (!lookup_inet_sock(fd)) return 0;
   struct inflight_syscall in = {};
   in.ts_enter_ns = bpf_ktime_get_ns();
-  in.fd = listen_fd;
+  in.fd = fd;
   in.syscall = syscall;
-  in.direction = OTELBPF_DIR_INGRESS;
+  in.direction = direction;
   if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY)) count(OTELBPF_CNT_INFLIGHT_LOST);
   return 0;
 }
@@ -658,7 +660,7 @@ int sys_exit_recvmmsg(struct syscall_exit_args* ctx) {
 /* connect(fd, uservaddr, addrlen) */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int sys_enter_connect(struct syscall_enter_args* ctx) {
-  return enter_syscall(OTELBPF_SYS_CONNECT, OTELBPF_DIR_EGRESS, ARG(0), 0, 0, 0);
+  return enter_open(OTELBPF_SYS_CONNECT, ARG(0), OTELBPF_DIR_EGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_connect")
 int sys_exit_connect(struct syscall_exit_args* ctx) {
@@ -668,7 +670,7 @@ int sys_exit_connect(struct syscall_exit_args* ctx) {
 /* accept/accept4(fd, upeer_sockaddr, upeer_addrlen[, flags]): ret is the new fd. */
 SEC("tracepoint/syscalls/sys_enter_accept")
 int sys_enter_accept(struct syscall_enter_args* ctx) {
-  return enter_accept(OTELBPF_SYS_ACCEPT, ARG(0));
+  return enter_open(OTELBPF_SYS_ACCEPT, ARG(0), OTELBPF_DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_accept")
 int sys_exit_accept(struct syscall_exit_args* ctx) {
@@ -677,7 +679,7 @@ int sys_exit_accept(struct syscall_exit_args* ctx) {
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int sys_enter_accept4(struct syscall_enter_args* ctx) {
-  return enter_accept(OTELBPF_SYS_ACCEPT4, ARG(0));
+  return enter_open(OTELBPF_SYS_ACCEPT4, ARG(0), OTELBPF_DIR_INGRESS);
 }
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int sys_exit_accept4(struct syscall_exit_args* ctx) {
