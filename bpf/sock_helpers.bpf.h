@@ -23,10 +23,11 @@ enum fd_kind {
   FD_OTHER_SOCKET,    /* unix, netlink, raw, SCTP, ...: not traced */
 };
 
-/* Set by the loader with the sock hooks (Linux 6.3+, so bpf_get_current_task_btf, 5.11+, is there): fd
- * lookups reach the fd table with plain loads (fd_to_file_btf). Rodata: on older kernels the verifier
- * never sees that branch. */
-const volatile __u32 fd_walk_by_btf = 0;
+/* Set by the loader when it chose the sock hooks (Linux 6.3+, so bpf_get_current_task_btf, 5.11+, is
+ * there): fd lookups reach the fd table with plain loads (fd_to_file_btf), and close's event leaves from
+ * its entry, sys_exit_close not attached (syscalls.bpf.c, close_at_entry). Rodata: on older kernels the
+ * verifier never sees those branches. */
+const volatile __u32 sock_hooks_loaded = 0;
 
 static __always_inline struct file* fd_to_file(__u64 fd) {
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
@@ -60,7 +61,7 @@ static __always_inline struct file* fd_to_file_btf(__u64 fd) {
  * `any_sk` (optional) receives the struct sock of any socket, traced or not (for the verdict cache). */
 static __always_inline struct sock* fd_to_sock(__u64 fd, enum fd_kind* kind, struct sock** any_sk) {
   *kind = FD_NOT_SOCKET;
-  struct file* file = fd_walk_by_btf ? fd_to_file_btf(fd) : fd_to_file(fd);
+  struct file* file = sock_hooks_loaded ? fd_to_file_btf(fd) : fd_to_file(fd);
   if (!file) return NULL;
   /* The inode mode is the one check that holds for every socket type; f_op would need the
    * address of socket_file_ops, which is not in BTF. */

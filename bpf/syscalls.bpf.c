@@ -36,9 +36,6 @@ const volatile __u32 self_tgid = 0;
 /* Kernels before 5.8 have no BPF ring buffer: the loader then sets this and events go through a per-CPU
  * perf buffer instead (one copy more per event, and order across CPUs is restored by timestamps). */
 const volatile __u32 use_perf_buffer = 0;
-/* Set with the sock hooks (Linux 6.3+): close's event leaves from its entry and sys_exit_close is not
- * attached (close_at_entry). */
-const volatile __u32 close_at_entry_only = 0;
 /* Wake-up batching: events are committed without waking the consumer (it polls on a bounded interval)
  * except once per this many bytes written by a CPU; 0 wakes it whenever it has caught up (libbpf default). */
 const volatile __u64 wakeup_bytes = 0;
@@ -705,7 +702,7 @@ static __always_inline int close_at_entry(void* ctx, __u64 fd) {
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int sys_enter_close(struct syscall_enter_args* ctx) {
-  if (close_at_entry_only) return close_at_entry(ctx, ARG(0));
+  if (sock_hooks_loaded) return close_at_entry(ctx, ARG(0));
   return enter_syscall(OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, ARG(0), 0, 0, 0);
 }
 SEC("tracepoint/syscalls/sys_exit_close")

@@ -136,8 +136,7 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   // The TLS probes keep their per-thread state there too with the sock hooks; the fallback keeps it in a
   // hash map (task storage from uprobes is not on every kernel the fallback serves).
   skel->rodata->tls_threads_in_task_storage = config.sock_hooks ? 1 : 0;
-  skel->rodata->close_at_entry_only = config.sock_hooks ? 1 : 0;
-  skel->rodata->fd_walk_by_btf = config.sock_hooks ? 1 : 0;
+  skel->rodata->sock_hooks_loaded = config.sock_hooks ? 1 : 0;
   if (!config.sock_hooks && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) <= 0) {
     for (bpf_map* map : {skel->maps.udp_recv_pending, skel->maps.tls_thread_storage}) {
       bpf_map__set_type(map, BPF_MAP_TYPE_ARRAY);
