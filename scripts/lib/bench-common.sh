@@ -95,14 +95,20 @@ vm_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 cpu_seconds() {
   local hz
   hz=$(getconf CLK_TCK)
-  awk -v hz="$hz" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
+  awk -v hz="$hz" -v ticks="$(stat_ticks "/proc/$1/stat")" 'BEGIN { printf "%.2f\n", ticks / hz }'
+}
+
+# utime + stime, in clock ticks, of a /proc stat file (a process's or one of its tasks'). The fields are
+# counted after the ") " that ends the command name, which may itself hold spaces.
+stat_ticks() {
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$1"
 }
 
 # CPU ticks of each thread of a process, summed by thread name: "name ticks" lines, sorted by name.
 thread_ticks() {
   local t
   for t in /proc/"$1"/task/*; do
-    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$t/stat")"
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(stat_ticks "$t/stat")"
   done 2>/dev/null | awk '{ s[$1] += $2 } END { for (k in s) print k, s[k] }' | sort
 }
 
