@@ -15,6 +15,9 @@ struct FileExporterOptions {
   std::uint64_t max_bytes = 0;
   // Rotated files kept besides the live one; older ones are deleted (0 = the live file is just truncated).
   std::uint32_t keep_files = 3;
+  // Drop-behind: once this many bytes past the last step are written, their write-back starts and the
+  // step before (written back by then) leaves the page cache (0 = leave the written pages cached).
+  std::uint64_t drop_behind_bytes = 8u << 20;
 };
 
 class FileExporter final : public SpanExporter {
@@ -40,11 +43,17 @@ class FileExporter final : public SpanExporter {
   bool open_file(std::string& error);
   bool rotate(std::string& error);
   void close_file();
+  // Starts the write-back of what was appended since the last step and drops the step before from the
+  // page cache (FileExporterOptions::drop_behind_bytes).
+  void drop_behind();
 
   FileExporterOptions options_;
   std::string name_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  // Drop-behind steps: [cached_from_, writing_back_from_) is being written back, [writing_back_from_,
+  // size_) is dirty. Offsets of this file, from the size it had when opened.
+  std::uint64_t cached_from_ = 0, writing_back_from_ = 0;
   JsonLineBuffer line_;  // the OTLP/JSON line being written, reused from send to send
 };
 
