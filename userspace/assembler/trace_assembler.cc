@@ -508,13 +508,6 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   std::size_t moved_spans = 0, exported_compact = 0, copied_bytes = 0;
   const std::size_t waiting_before = p.waiting;
   std::vector<std::uint64_t> emitted;
-  // Compact sys spans are linked where they are; those that leave are then moved to the output, unless
-  // the whole batch leaves at once (most of the tracer's batches, past the start-up windows): it goes on
-  // as it is. Moving each span into a new batch, and freeing the emptied one, was ~5 % of the assembler.
-  const bool compact_output = options_.compact_sys_output && !options_.gateway_routing;
-  bool whole_batch =
-      compact_output && waiting_before == p.slots.size() && p.batch->request().resource_spans_size() == 0;
-  std::vector<const Pending::Slot*> linked_in_place;
   if (mode != EmitMode::kEarly) {
     p.checked_at_generation = app_generation_;
     p.recheck_at = Clock::time_point::max();
@@ -532,10 +525,7 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     std::optional<Resolution> resolution;
     if (mode == EmitMode::kEarly) {
       Resolution early;
-      if (fit == facts_.end() || !leaves_early(fit->second, early)) {
-        whole_batch = false;
-        continue;
-      }
+      if (fit == facts_.end() || !leaves_early(fit->second, early)) continue;
       resolution = std::move(early);  // resolved once: it was a tenth of the assembler's time, done twice
     } else if (fit != facts_.end()) {
       SpanFacts& f = fit->second;
@@ -545,7 +535,6 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
         const auto deadline = p.arrived + std::chrono::duration_cast<Clock::duration>(wait_budget(f, now));
         if (now < deadline) {  // an SDK's span may still claim it
           p.recheck_at = std::min(p.recheck_at, deadline);
-          whole_batch = false;
           continue;
         }
         metrics_
@@ -562,14 +551,28 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       if (f->pair_complete) --p.complete;
       emitted.push_back(span_key(f->span_id));
     }
-    if (compact && compact_output) {
-      // Stays compact: linked in place, then moved (below) or passed on with its batch.
-      if (f && record_link(*f, std::move(*resolution))) {
-        in_sys->linked = true;
-        in_sys->linked_trace_id = f->frozen->trace_id;
-        in_sys->linked_parent_span_id = f->frozen->parent_span_id;
+    if (compact && options_.compact_sys_output && !options_.gateway_routing) {
+      // Stays compact: linked in place, moved to the output's group of its process.
+      auto [group_of, fresh] = compact_groups.try_emplace(slot.resource, -1);
+      int& out_group = group_of->second;
+      if (fresh) {
+        const auto& in_group = p.batch->sys_groups[static_cast<std::size_t>(slot.resource)];
+        out_group = static_cast<int>(out->sys_groups.size());
+        auto& group = out->sys_groups.emplace_back();
+        group.resource = in_group.resource;
+        group.pid = in_group.pid;
+        group.executable = in_group.executable;
+        // Most of a group leaves together: one allocation, and no span moved twice by the vector's growth.
+        group.spans.reserve(in_group.spans.size());
+        if (options_.memory) copied_bytes += approx_resident_bytes(group);
       }
-      linked_in_place.push_back(&slot);
+      auto& sys = out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(std::move(*in_sys));
+      ++moved_spans;
+      if (f && record_link(*f, std::move(*resolution))) {
+        sys.linked = true;
+        sys.linked_trace_id = f->frozen->trace_id;
+        sys.linked_parent_span_id = f->frozen->parent_span_id;
+      }
       continue;
     }
     // Keys of the output's groups: a compact group's index is kept apart from the request's resources.
@@ -612,31 +615,6 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     }
   }
   settle(emitted);
-  if (whole_batch && p.waiting == 0 && !linked_in_place.empty()) {
-    // Every span of the batch left just now, linked in place; its charge goes with it. (Its Pending
-    // is erased by the caller, as every Pending left without waiting spans.)
-    sink_(std::move(p.batch));
-    return;
-  }
-  for (const Pending::Slot* slot : linked_in_place) {
-    // To the output's group of its process.
-    auto [group_of, fresh] = compact_groups.try_emplace(slot->resource, -1);
-    int& out_group = group_of->second;
-    auto& in_group = p.batch->sys_groups[static_cast<std::size_t>(slot->resource)];
-    if (fresh) {
-      out_group = static_cast<int>(out->sys_groups.size());
-      auto& group = out->sys_groups.emplace_back();
-      group.resource = in_group.resource;
-      group.pid = in_group.pid;
-      group.executable = in_group.executable;
-      // Most of a group leaves together: one allocation, and no span moved twice by the vector's growth.
-      group.spans.reserve(in_group.spans.size());
-      if (options_.memory) copied_bytes += approx_resident_bytes(group);
-    }
-    out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(
-        std::move(in_group.spans[static_cast<std::size_t>(slot->span)]));
-    ++moved_spans;
-  }
   if (resources.empty() && out->sys_groups.empty()) return;
   if (options_.memory) {
     // The spans' bytes move with them; the copies of their resources and scopes are new, estimated as

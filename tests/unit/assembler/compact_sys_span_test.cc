@@ -345,71 +345,80 @@ TEST_P(CompactSysSpanLeaving, BothEndsOfAnExchangeLinkWithTheirBytes) {
 }
 
 // A batch whose spans leave at different times: those with both ends in leave at once, linked, and the
-// rest of the batch later, each span once, with every span's bytes released by the end. (A batch that
-// leaves whole goes on as it is: the test above.)
+// rest of the batch later, each span once, with every span's bytes released by the end; whether most of
+// the batch leaves first or most of it stays. (A batch that leaves whole: the test above.)
 TEST_P(CompactSysSpanLeaving, ABatchLeavesPartByPart) {
-  const bool compact_output = GetParam();
-  MetricsRegistry metrics;
-  MemoryBudget budget(64 << 20, metrics);
-  AssemblerOptions options;
-  options.memory = &budget;
-  options.compact_sys_output = compact_output;
-  std::vector<std::vector<std::string>> emitted;  // span ids of each emitted batch
-  std::map<std::string, otlp::Span> out;
-  TraceAssembler assembler(
-      options,
-      [&](std::shared_ptr<SpanBatch> b) {
-        auto& ids = emitted.emplace_back();
-        const auto request = otlp_request_of(*b);
-        for (const auto& rs : request.resource_spans())
-          for (const auto& ss : rs.scope_spans())
-            for (const auto& span : ss.spans()) {
-              ids.push_back(span.span_id());
-              EXPECT_TRUE(out.emplace(span.span_id(), span).second) << "a span left twice";
-            }
-      },
-      metrics);
-  SpanIdGenerator ids;
-  auto span_of = [&](l7::Role role, otelbpf_socket_info sock, std::uint32_t req_seq) {
-    SysSpanOrigin origin;
-    origin.sock = &sock;
-    return make_sys_span(record_of("http1", role, "GET /", req_seq, req_seq + 1000), origin, ids);
-  };
-  // One flush of the tracer: nginx's two requests (one from wrk on this node, one from another node,
-  // whose client end is not traced here) and wrk's call.
-  SpanBatch b;
-  b.source = SpanSource::kSys;
-  auto nginx = group_of(100, "nginx");
-  nginx.spans.push_back(span_of(l7::Role::kServer, socket_of("127.0.0.1", 80, "127.0.0.1", 40000), 1000));
-  nginx.spans.push_back(span_of(l7::Role::kServer, socket_of("10.0.0.5", 80, "10.9.9.9", 50000), 5000));
-  auto wrk = group_of(200, "wrk");
-  wrk.spans.push_back(span_of(l7::Role::kClient, socket_of("127.0.0.1", 40000, "127.0.0.1", 80), 1000));
-  const auto local_server = sys_span_id(nginx.spans[0]), remote_server = sys_span_id(nginx.spans[1]);
-  const auto client = sys_span_id(wrk.spans[0]);
-  b.sys_groups.push_back(std::move(nginx));
-  b.sys_groups.push_back(std::move(wrk));
-  const auto bytes = approx_resident_bytes(b);
-  ASSERT_TRUE(budget.try_charge(bytes));
-  b.charge = MemoryCharge(&budget, bytes);
+  for (const int remote_requests : {1, 3}) {
+    SCOPED_TRACE(testing::Message() << remote_requests << " requests from another node");
+    const bool compact_output = GetParam();
+    MetricsRegistry metrics;
+    MemoryBudget budget(64 << 20, metrics);
+    AssemblerOptions options;
+    options.memory = &budget;
+    options.compact_sys_output = compact_output;
+    std::vector<std::vector<std::string>> emitted;  // span ids of each emitted batch
+    std::map<std::string, otlp::Span> out;
+    TraceAssembler assembler(
+        options,
+        [&](std::shared_ptr<SpanBatch> b) {
+          auto& ids = emitted.emplace_back();
+          const auto request = otlp_request_of(*b);
+          for (const auto& rs : request.resource_spans())
+            for (const auto& ss : rs.scope_spans())
+              for (const auto& span : ss.spans()) {
+                ids.push_back(span.span_id());
+                EXPECT_TRUE(out.emplace(span.span_id(), span).second) << "a span left twice";
+              }
+        },
+        metrics);
+    SpanIdGenerator ids;
+    auto span_of = [&](l7::Role role, otelbpf_socket_info sock, std::uint32_t req_seq) {
+      SysSpanOrigin origin;
+      origin.sock = &sock;
+      return make_sys_span(record_of("http1", role, "GET /", req_seq, req_seq + 1000), origin, ids);
+    };
+    // One flush of the tracer: nginx's requests (one from wrk on this node, the others from another
+    // node, whose client ends are not traced here) and wrk's call.
+    SpanBatch b;
+    b.source = SpanSource::kSys;
+    auto nginx = group_of(100, "nginx");
+    nginx.spans.push_back(span_of(l7::Role::kServer, socket_of("127.0.0.1", 80, "127.0.0.1", 40000), 1000));
+    std::vector<std::string> remote_servers;
+    for (int i = 0; i < remote_requests; ++i) {
+      nginx.spans.push_back(span_of(
+          l7::Role::kServer, socket_of("10.0.0.5", 80, "10.9.9.9", static_cast<std::uint16_t>(50000 + i)),
+          static_cast<std::uint32_t>(5000 + 10 * i)));
+      remote_servers.push_back(sys_span_id(nginx.spans.back()));
+    }
+    auto wrk = group_of(200, "wrk");
+    wrk.spans.push_back(span_of(l7::Role::kClient, socket_of("127.0.0.1", 40000, "127.0.0.1", 80), 1000));
+    const auto local_server = sys_span_id(nginx.spans[0]);
+    const auto client = sys_span_id(wrk.spans[0]);
+    b.sys_groups.push_back(std::move(nginx));
+    b.sys_groups.push_back(std::move(wrk));
+    const auto bytes = approx_resident_bytes(b);
+    ASSERT_TRUE(budget.try_charge(bytes));
+    b.charge = MemoryCharge(&budget, bytes);
 
-  const auto t0 = TraceAssembler::Clock::now();
-  assembler.add(std::move(b), t0);
-  assembler.poll(t0 + std::chrono::milliseconds(10));
-  ASSERT_EQ(emitted.size(), 1u);
-  EXPECT_EQ(std::set<std::string>(emitted[0].begin(), emitted[0].end()),
-            (std::set<std::string>{local_server, client}))
-      << "the exchange with both ends in leaves; the request from another node waits for its client";
-  EXPECT_EQ(out.at(local_server).parent_span_id(), client);
-  EXPECT_EQ(out.at(local_server).trace_id(), out.at(client).trace_id());
-  EXPECT_EQ(assembler.buffered_spans(), 1u);
+    const auto t0 = TraceAssembler::Clock::now();
+    assembler.add(std::move(b), t0);
+    assembler.poll(t0 + std::chrono::milliseconds(10));
+    ASSERT_EQ(emitted.size(), 1u);
+    EXPECT_EQ(std::set<std::string>(emitted[0].begin(), emitted[0].end()),
+              (std::set<std::string>{local_server, client}))
+        << "the exchange with both ends in leaves; the requests from another node wait for their clients";
+    EXPECT_EQ(out.at(local_server).parent_span_id(), client);
+    EXPECT_EQ(out.at(local_server).trace_id(), out.at(client).trace_id());
+    EXPECT_EQ(assembler.buffered_spans(), static_cast<std::size_t>(remote_requests));
 
-  assembler.poll(t0 + options.link_window + std::chrono::seconds(1));
-  ASSERT_EQ(emitted.size(), 2u);
-  EXPECT_EQ(emitted[1], std::vector<std::string>{remote_server});
-  EXPECT_EQ(assembler.buffered_spans(), 0u);
-  emitted.clear();
-  assembler.poll(t0 + std::chrono::minutes(5));
-  EXPECT_LT(budget.held(), 8 * 1024u) << "what is left once everything has gone";
+    assembler.poll(t0 + options.link_window + std::chrono::seconds(1));
+    ASSERT_EQ(emitted.size(), 2u);
+    EXPECT_EQ(emitted[1], remote_servers) << "in their order";
+    EXPECT_EQ(assembler.buffered_spans(), 0u);
+    emitted.clear();
+    assembler.poll(t0 + std::chrono::minutes(5));
+    EXPECT_LT(budget.held(), 8 * 1024u) << "what is left once everything has gone";
+  }
 }
 
 }  // namespace
