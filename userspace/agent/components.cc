@@ -128,6 +128,7 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig::Exp
     file.path = e.file.path;
     file.max_bytes = e.file.max_bytes;
     file.keep_files = e.file.keep_files;
+    file.drop_behind_bytes = e.file.drop_behind_bytes;
     spdlog::info("exporting OTLP/JSON lines to {}", file.path);
     workers.push_back(std::make_unique<ExportWorker>(std::make_unique<FileExporter>(file), worker));
   }

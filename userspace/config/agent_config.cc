@@ -367,6 +367,7 @@ AgentConfig parse_config(const YAML::Node& root) {
   e.file.path = get<std::string>(root, "export.file.path");
   e.file.max_bytes = get<std::uint64_t>(root, "export.file.max_bytes");
   e.file.keep_files = get<std::uint32_t>(root, "export.file.keep_files");
+  e.file.drop_behind_bytes = get<std::uint64_t>(root, "export.file.drop_behind_bytes");
   e.otlp_http = get_endpoint(root, "export.otlp_http");
   e.otlp_grpc = get_endpoint(root, "export.otlp_grpc");
   auto& k = c.kubernetes;

@@ -143,6 +143,7 @@ struct AgentConfig {
       std::string path;
       std::uint64_t max_bytes;
       std::uint32_t keep_files;
+      std::uint64_t drop_behind_bytes;
     } file;
     OtlpEndpointConfig otlp_http;
     OtlpEndpointConfig otlp_grpc;

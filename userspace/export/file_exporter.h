@@ -16,7 +16,8 @@ struct FileExporterOptions {
   // Rotated files kept besides the live one; older ones are deleted (0 = the live file is just truncated).
   std::uint32_t keep_files = 3;
   // Drop-behind: once this many bytes past the last step are written, their write-back starts and the
-  // step before (written back by then) leaves the page cache (0 = leave the written pages cached).
+  // step before (written back by then) leaves the page cache (0 = leave the written pages cached;
+  // export.file.drop_behind_bytes).
   std::uint64_t drop_behind_bytes = 8u << 20;
 };
 

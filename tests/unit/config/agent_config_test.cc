@@ -25,6 +25,8 @@ TEST(AgentConfig, DefaultsAreTheDocumentedOnes) {
   // The embedded default export is a file: it must not fill the disk on a long run (issue 13 item 13).
   EXPECT_GT(config.exporters.file.max_bytes, 0u);
   EXPECT_LE(config.exporters.file.max_bytes * (config.exporters.file.keep_files + 1), 2ull << 30);
+  // ... nor hold what it wrote in the page cache, charged to the agent's memory cgroup.
+  EXPECT_EQ(config.exporters.file.drop_behind_bytes, 8u << 20);
   EXPECT_EQ(config.assembler.max_link_wait_ms, 30000u);
   EXPECT_TRUE(config.peer_agents.empty()) << "no sender may claim sys or net sources unless configured";
   EXPECT_TRUE(config.redaction.url_query);
