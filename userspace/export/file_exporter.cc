@@ -15,6 +15,15 @@
 namespace otelbpf {
 namespace fs = std::filesystem;
 
+namespace {
+// fadvise drops whole pages only: a range that starts inside a page starts at its page, or the page
+// shared with the range before (which is written back by then too) would stay cached.
+std::uint64_t page_floor(std::uint64_t offset) {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return offset - offset % page;
+}
+}  // namespace
+
 FileExporter::FileExporter(FileExporterOptions options, std::string name)
     : options_(std::move(options)), name_(std::move(name)) {}
 
@@ -43,11 +52,18 @@ bool FileExporter::open_file(std::string& error) {
   }
   struct stat st {};
   size_ = ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-  cached_from_ = writing_back_from_ = size_;
+  cached_from_ = page_floor(size_);
+  writing_back_from_ = size_;
   return true;
 }
 
 bool FileExporter::rotate(std::string& error) {
+  // The rotated file is done with: what drop-behind still holds of it leaves the page cache too.
+  if (options_.drop_behind_bytes > 0 && fd_ >= 0) {
+    ::sync_file_range(fd_, static_cast<off64_t>(cached_from_), 0,
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    ::posix_fadvise(fd_, static_cast<off64_t>(cached_from_), 0, POSIX_FADV_DONTNEED);
+  }
   close_file();
   std::error_code ec;
   const std::string& base = options_.path;
@@ -138,7 +154,7 @@ void FileExporter::drop_behind() {
     ::sync_file_range(fd_, off(cached_from_), off(writing_back_from_ - cached_from_),
                       SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
     ::posix_fadvise(fd_, off(cached_from_), off(writing_back_from_ - cached_from_), POSIX_FADV_DONTNEED);
-    cached_from_ = writing_back_from_;
+    cached_from_ = page_floor(writing_back_from_);
   }
   ::sync_file_range(fd_, off(writing_back_from_), off(size_ - writing_back_from_), SYNC_FILE_RANGE_WRITE);
   writing_back_from_ = size_;

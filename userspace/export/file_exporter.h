@@ -53,7 +53,7 @@ class FileExporter final : public SpanExporter {
   int fd_ = -1;
   std::uint64_t size_ = 0;
   // Drop-behind steps: [cached_from_, writing_back_from_) is being written back, [writing_back_from_,
-  // size_) is dirty. Offsets of this file, from the size it had when opened.
+  // size_) is dirty. Offsets of this file, from the size it had when opened (cached_from_ at a page).
   std::uint64_t cached_from_ = 0, writing_back_from_ = 0;
   JsonLineBuffer line_;  // the OTLP/JSON line being written, reused from send to send
 };

@@ -154,5 +154,21 @@ TEST(FileExporterTest, WrittenLinesLeaveThePageCacheBehindTheWriter) {
   EXPECT_EQ(fs::file_size(dropped), fs::file_size(kept));
 }
 
+TEST(FileExporterTest, ARotatedFileLeavesThePageCache) {
+  TempDir dir;
+  constexpr std::uint64_t kStep = 4u << 20, kLine = 1u << 20;
+  const fs::path path = dir.path() / "spans.jsonl";
+  {
+    FileExporter exporter({.path = path.string(), .max_bytes = 24 * kLine, .drop_behind_bytes = kStep});
+    for (int i = 0; i < 30; ++i)
+      ASSERT_EQ(exporter.send(request_of_about(kLine, static_cast<std::uint64_t>(i))).kind,
+                ExportOutcome::Kind::kOk);
+  }
+  const fs::path rotated = path.string() + ".1";
+  ASSERT_TRUE(fs::exists(rotated));
+  EXPECT_GE(fs::file_size(rotated), 20 * kLine);
+  EXPECT_EQ(cached_bytes(rotated), 0u) << "of " << fs::file_size(rotated);
+}
+
 }  // namespace
 }  // namespace otelbpf
