@@ -261,16 +261,24 @@ TEST(CompactSysSpan, ItsJsonIsThatOfTheOtlpSpanItBecomes) {
 // Both ways a compact span leaves: as OTLP (gateway routing), or compact and linked in place (the agent's
 // default), which readers then export (the OTLP exporters) or encode straight to JSON (the file exporter).
 class CompactSysSpanLeaving : public ::testing::TestWithParam<bool> {};
+
+// An assembler's options with a memory budget, compact output or not.
+struct LeavingSetup {
+  explicit LeavingSetup(bool compact_output) {
+    options.memory = &budget;
+    options.compact_sys_output = compact_output;
+  }
+  MetricsRegistry metrics;
+  MemoryBudget budget{64 << 20, metrics};
+  AssemblerOptions options;
+};
 INSTANTIATE_TEST_SUITE_P(Output, CompactSysSpanLeaving, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Compact" : "Otlp"; });
 
 TEST_P(CompactSysSpanLeaving, BothEndsOfAnExchangeLinkWithTheirBytes) {
   const bool compact_output = GetParam();
-  MetricsRegistry metrics;
-  MemoryBudget budget(64 << 20, metrics);
-  AssemblerOptions options;
-  options.memory = &budget;
-  options.compact_sys_output = compact_output;
+  LeavingSetup setup(compact_output);
+  auto& [metrics, budget, options] = setup;
   std::map<std::string, otlp::Span> out;
   std::map<std::string, otlp::ResourceSpans> resource_of;
   std::size_t emitted_bytes = 0;
@@ -351,11 +359,8 @@ TEST_P(CompactSysSpanLeaving, ABatchLeavesPartByPart) {
   for (const int remote_requests : {1, 3}) {
     SCOPED_TRACE(testing::Message() << remote_requests << " requests from another node");
     const bool compact_output = GetParam();
-    MetricsRegistry metrics;
-    MemoryBudget budget(64 << 20, metrics);
-    AssemblerOptions options;
-    options.memory = &budget;
-    options.compact_sys_output = compact_output;
+    LeavingSetup setup(compact_output);
+    auto& [metrics, budget, options] = setup;
     std::vector<std::vector<std::string>> emitted;  // span ids of each emitted batch
     std::map<std::string, otlp::Span> out;
     TraceAssembler assembler(
