@@ -59,11 +59,7 @@ bool FileExporter::open_file(std::string& error) {
 
 bool FileExporter::rotate(std::string& error) {
   // The rotated file is done with: what drop-behind still holds of it leaves the page cache too.
-  if (options_.drop_behind_bytes > 0 && fd_ >= 0) {
-    ::sync_file_range(fd_, static_cast<off64_t>(cached_from_), 0,
-                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    ::posix_fadvise(fd_, static_cast<off64_t>(cached_from_), 0, POSIX_FADV_DONTNEED);
-  }
+  if (options_.drop_behind_bytes > 0 && fd_ >= 0) drop_written(cached_from_, 0);
   close_file();
   std::error_code ec;
   const std::string& base = options_.path;
@@ -148,16 +144,21 @@ ExportOutcome FileExporter::write_line() {
 void FileExporter::drop_behind() {
   const std::uint64_t step = options_.drop_behind_bytes;
   if (step == 0 || size_ - writing_back_from_ < step) return;
-  const auto off = [](std::uint64_t offset) { return static_cast<off64_t>(offset); };
   if (writing_back_from_ > cached_from_) {
-    // Errors here cost only cache: the data is in the file whatever write-back and fadvise say.
-    ::sync_file_range(fd_, off(cached_from_), off(writing_back_from_ - cached_from_),
-                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    ::posix_fadvise(fd_, off(cached_from_), off(writing_back_from_ - cached_from_), POSIX_FADV_DONTNEED);
+    drop_written(cached_from_, writing_back_from_ - cached_from_);
     cached_from_ = page_floor(writing_back_from_);
   }
-  ::sync_file_range(fd_, off(writing_back_from_), off(size_ - writing_back_from_), SYNC_FILE_RANGE_WRITE);
+  ::sync_file_range(fd_, static_cast<off64_t>(writing_back_from_),
+                    static_cast<off64_t>(size_ - writing_back_from_), SYNC_FILE_RANGE_WRITE);
   writing_back_from_ = size_;
+}
+
+void FileExporter::drop_written(std::uint64_t from, std::uint64_t length) {
+  // Errors here cost only cache: the data is in the file whatever write-back and fadvise say.
+  const auto offset = static_cast<off64_t>(from), bytes = static_cast<off64_t>(length);
+  ::sync_file_range(fd_, offset, bytes,
+                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+  ::posix_fadvise(fd_, offset, bytes, POSIX_FADV_DONTNEED);
 }
 
 }  // namespace otelbpf

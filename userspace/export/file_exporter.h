@@ -47,6 +47,9 @@ class FileExporter final : public SpanExporter {
   // Starts the write-back of what was appended since the last step and drops the step before from the
   // page cache (FileExporterOptions::drop_behind_bytes).
   void drop_behind();
+  // Waits for the write-back of `length` bytes from `from` (0: to the end) and drops them from the page
+  // cache (`from` at a page, or its page stays).
+  void drop_written(std::uint64_t from, std::uint64_t length);
 
   FileExporterOptions options_;
   std::string name_;
