@@ -24,9 +24,10 @@ enum fd_kind {
 };
 
 /* Set by the loader when it chose the sock hooks (Linux 6.3+, so bpf_get_current_task_btf, 5.11+, is
- * there): fd lookups reach the fd table with plain loads (fd_to_file_btf), and close's event leaves from
- * its entry, sys_exit_close not attached (syscalls.bpf.c, close_at_entry). Rodata: on older kernels the
- * verifier never sees those branches. */
+ * there): fd lookups reach the fd table with plain loads (fd_to_file_btf), close's event leaves from its
+ * entry, sys_exit_close not attached (syscalls.bpf.c, close_at_entry), and the TLS probes keep their
+ * per-thread state in task storage (tls_uprobes.bpf.h). Rodata: on older kernels the verifier never sees
+ * those branches. */
 const volatile __u32 sock_hooks_loaded = 0;
 
 static __always_inline struct file* fd_to_file(__u64 fd) {

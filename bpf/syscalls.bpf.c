@@ -524,17 +524,22 @@ static __always_inline int exit_open(void* ctx, __u8 syscall, __u32 type, long r
   return 0;
 }
 
+/* The end of a traced socket's connection in this process: its records go, and its close event leaves
+ * (from close's exit, or with the sock hooks from its entry: close_at_entry). */
+static __always_inline void emit_close(void* ctx, struct inflight_syscall* in, __u64 id, long ret, __u64 ts) {
+  forget_socket_records(in->sock.sock_id, id >> 32);
+  if (!pass_port_filters(&in->sock)) return;
+  struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret, ts, NULL);
+  if (ev) submit_event(ctx, ev, 0);
+}
+
 static __always_inline int exit_close(void* ctx, long ret) {
   if (!closes_pending) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall* in = take_inflight(id, OTELBPF_SYS_CLOSE);
   if (!in) return 0;
   __sync_fetch_and_sub(&closes_pending, 1);
-  forget_socket_records(in->sock.sock_id, id >> 32);
-  if (pass_port_filters(&in->sock)) {
-    struct event_scratch* ev = start_event(in, OTELBPF_EV_CLOSE, id, ret, bpf_ktime_get_ns(), NULL);
-    if (ev) submit_event(ctx, ev, 0);
-  }
+  emit_close(ctx, in, id, ret, bpf_ktime_get_ns());
   bpf_map_delete_elem(&inflight, &id);
   return 0;
 }
@@ -692,11 +697,8 @@ int sys_exit_accept4(struct syscall_exit_args* ctx) {
 static __always_inline int close_at_entry(void* ctx, __u64 fd) {
   __u64 id = bpf_get_current_pid_tgid();
   struct inflight_syscall in = {};
-  if (!read_entry(&in, id, OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, fd, 0, 0, 0)) return 0;
-  forget_socket_records(in.sock.sock_id, id >> 32);
-  if (!pass_port_filters(&in.sock)) return 0;
-  struct event_scratch* ev = start_event(&in, OTELBPF_EV_CLOSE, id, 0, in.ts_enter_ns, NULL);
-  if (ev) submit_event(ctx, ev, 0);
+  if (read_entry(&in, id, OTELBPF_SYS_CLOSE, OTELBPF_DIR_EGRESS, fd, 0, 0, 0))
+    emit_close(ctx, &in, id, 0, in.ts_enter_ns);
   return 0;
 }
 

@@ -60,12 +60,11 @@ struct {
   __type(key, __u64); /* pid_tgid */
   __type(value, struct tls_thread);
 } tls_threads SEC(".maps");
-/* The same in the thread's own BPF local storage, where the kernel has it for these programs (the loader
- * sets tls_threads_in_task_storage with the sock hooks, Linux 6.3+): every TCP data call of every process
- * asks whether its thread is inside an SSL call, and a task storage lookup answers that without the hash
- * lookup (~20-25 ns per call, bench_probes read/write with and without --no-tls). It also dies with its
- * thread instead of waiting for LRU eviction. */
-const volatile __u32 tls_threads_in_task_storage = 0;
+/* The same in the thread's own BPF local storage, where the kernel has it for these programs: with the
+ * sock hooks (sock_hooks_loaded, Linux 6.3+; task storage from uprobes is not on every kernel the fallback
+ * serves). Every TCP data call of every process asks whether its thread is inside an SSL call, and a task
+ * storage lookup answers that without the hash lookup (~20-25 ns per call, bench_probes read/write with
+ * and without --no-tls). It also dies with its thread instead of waiting for LRU eviction. */
 struct {
   __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -75,7 +74,7 @@ struct {
 
 /* The current thread's TLS state; created when `create` (an SSL call begins), else NULL when it has none. */
 static __always_inline struct tls_thread* current_tls_thread(__u64 pid_tgid, bool create) {
-  if (tls_threads_in_task_storage)
+  if (sock_hooks_loaded)
     return bpf_task_storage_get(&tls_thread_storage, bpf_get_current_task_btf(), NULL,
                                 create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
   struct tls_thread* t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);

@@ -133,9 +133,8 @@ std::unique_ptr<syscalls_bpf, void (*)(syscalls_bpf*)> open_configured(
   }
   // Task storage (Linux 5.11+) serves only the sock hooks (6.3+): where the kernel lacks it, a one-entry
   // array stands in so that the rest of the object still loads (5.10), as for the ring buffer above.
-  // The TLS probes keep their per-thread state there too with the sock hooks; the fallback keeps it in a
-  // hash map (task storage from uprobes is not on every kernel the fallback serves).
-  skel->rodata->tls_threads_in_task_storage = config.sock_hooks ? 1 : 0;
+  // The TLS probes keep their per-thread state there too with the sock hooks (sock_hooks_loaded); the
+  // fallback keeps it in a hash map (task storage from uprobes is not on every kernel the fallback serves).
   skel->rodata->sock_hooks_loaded = config.sock_hooks ? 1 : 0;
   if (!config.sock_hooks && libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) <= 0) {
     for (bpf_map* map : {skel->maps.udp_recv_pending, skel->maps.tls_thread_storage}) {
