@@ -171,4 +171,58 @@ perf_top() {  # data-file count
     cut -c1-160 | sed 's/^ */    /' || true  # head closes the pipe early: not a failure
 }
 
+# nginx with its own prefix, config and port; one worker, as a small service would run: `/` answers 200 "ok",
+# /static/1k.txt is a 1 KiB file. Sets NGINX_DIR, NGINX_PORT, NGINX_PID.
+start_nginx() {
+  command -v nginx >/dev/null || die "nginx is needed (apt-get install nginx-light)"
+  NGINX_DIR=$BENCH_TMP/nginx
+  NGINX_PORT=$(free_port)
+  mkdir -p "$NGINX_DIR"/{tmp,www/static,logs}
+  head -c 1024 /dev/urandom | base64 -w 76 | head -c 1024 >"$NGINX_DIR/www/static/1k.txt"
+  cat >"$NGINX_DIR/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+user root;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $NGINX_DIR/tmp/body;
+  proxy_temp_path $NGINX_DIR/tmp/proxy;
+  fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
+  uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
+  scgi_temp_path $NGINX_DIR/tmp/scgi;
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location = / { return 200 "ok"; }
+    location /static/ { root $NGINX_DIR/www; }
+  }
+}
+CONF
+  nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" >"$NGINX_DIR/logs/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  bench_track "$NGINX_PID"
+  wait_http_ok "http://127.0.0.1:$NGINX_PORT/" 10 || { cat "$NGINX_DIR/logs/"* >&2; die "nginx did not start"; }
+  wait_http_ok "http://127.0.0.1:$NGINX_PORT/static/1k.txt" 5 || die "nginx does not serve the static file"
+  log "nginx (pid $NGINX_PID) on 127.0.0.1:$NGINX_PORT"
+}
+
+# eBPF run time of a process's programs (kernel.bpf_stats_enabled): prog_ids_of sets PROG_IDS to the ids of
+# every program the process holds an fd of; bpf_snapshot prints "run_time_ns run_cnt" summed over them.
+PROG_IDS="[]"
+prog_ids_of() {  # pid
+  local f ids=()
+  for f in /proc/"$1"/fd/*; do
+    [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:bpf-prog" ] || continue
+    ids+=("$(awk '/^prog_id:/ { print $2 }' "/proc/$1/fdinfo/${f##*/}")")
+  done
+  PROG_IDS="[$(printf '%s\n' "${ids[@]}" | sort -un | paste -sd, -)]"
+}
+bpf_snapshot() {
+  bpftool prog show -j | jq -r --argjson ids "$PROG_IDS" \
+    '[.[] | select(.id as $i | $ids | index($i))] | "\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0)"'
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.3f\n", a / b }'; }
