@@ -1,8 +1,8 @@
 // The floor under the sock hooks' cost (bench/bpf/floor.bpf.c): loads the floor programs at one level,
 // attaches them to tp_btf/sock_send_length and sock_recv_length, and drains their ring buffer like the
-// agent's tracer (a poll every 50 ms; the programs never wake it) until SIGINT/SIGTERM. Prints "ready" when
-// attached. scripts/bench-bpf-floor reads the programs' eBPF run time (kernel.bpf_stats) while wrk drives a
-// loopback nginx, and compares it with the agent's probes in the same run. Needs root.
+// agent's tracer (a poll every 50 ms; the floor programs never wake it) until SIGINT/SIGTERM. Prints "ready"
+// when attached. scripts/bench-bpf-floor reads the programs' eBPF run time (kernel.bpf_stats) while wrk
+// drives a loopback nginx, and compares it with the agent's probes in the same run. Needs root.
 //   bench_bpf_floor --level=0|1|2|3|probes [--read-records] [--work-ns=N]
 // --level=probes loads the agent's own data-call programs instead (with the agent's defaults): their kernel
 // cost without the agent's userspace. --read-records reads every byte of every record, as a parser would;
@@ -41,8 +41,8 @@ struct RingDeleter {
 };
 
 struct Consumer {
-  bool read_records =
-      false;  // read every byte, as a parser does (the kernel then writes to lines this CPU read)
+  // Read every byte, as a parser does (the programs then write to ring lines this CPU has read).
+  bool read_records = false;
   unsigned long long records = 0;
   unsigned long long checksum = 0;
   long work_ns = 0;  // busy time per record, as a parser spends it

@@ -146,18 +146,13 @@ size_t retained_bytes(const Message& m) {
 }
 
 void Message::reset() {
-  HeaderList kept_headers = std::move(headers);
-  std::string kept_method = std::move(method), kept_target = std::move(target),
-              kept_reason = std::move(reason);
-  kept_headers.clear();
-  kept_method.clear();
-  kept_target.clear();
-  kept_reason.clear();
-  *this = Message{};
-  headers = std::move(kept_headers);
-  method = std::move(kept_method);
-  target = std::move(kept_target);
-  reason = std::move(kept_reason);
+  // The scalars in one assignment, the buffers cleared in place. (This was a move of the four buffers out,
+  // `*this = Message{}` and a move back: 5 % of bench_tracer's keep-alive HTTP benchmark.)
+  static_cast<MessageScalars&>(*this) = MessageScalars{};
+  method.clear();
+  target.clear();
+  reason.clear();
+  headers.clear();
 }
 
 const std::string* Message::header(std::string_view name) const {

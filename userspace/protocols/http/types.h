@@ -20,17 +20,13 @@ enum class BodyFraming : uint8_t {
   kTunnel,         // 101 Switching Protocols or CONNECT 2xx: what follows is not HTTP/1
 };
 
-struct Message {
+// A message's scalars, apart so that Message::reset can set them back in one assignment while the strings
+// and the header list keep their buffers. Every member of Message that is not a buffer belongs here.
+struct MessageScalars {
   MessageKind kind = MessageKind::kUnknown;
   int minor_version = 1;  // HTTP/1.<minor>
-  // Request line.
-  std::string method;
-  std::string target;  // request-target as sent: origin-form, absolute-form, authority-form or "*"
-  // Status line.
-  int status_code = 0;
-  std::string reason;
+  int status_code = 0;    // status line
 
-  HeaderList headers;  // at most Limits::max_headers, in wire order
   // Framing inputs, read from every field line (also those beyond max_headers).
   bool has_content_length = false;
   uint64_t content_length = 0;
@@ -48,12 +44,23 @@ struct Message {
   // at the next message start or at close, not by its own framing.
   bool framing_lost = false;
   bool complete = false;
+};
+
+struct Message : MessageScalars {
+  // Request line.
+  std::string method;
+  std::string target;  // request-target as sent: origin-form, absolute-form, authority-form or "*"
+  // Status line (status_code is with the scalars).
+  std::string reason;
+
+  HeaderList headers;  // at most Limits::max_headers, in wire order
 
   // First value of a header (case-insensitive name), or nullptr.
   const std::string* header(std::string_view name) const;
 
   // Back to a new message, keeping the room its strings and header list had: the parser reuses a message
-  // the stitcher has let go of, so a keep-alive connection's messages cost no allocation for these.
+  // the stitcher has let go of, so a keep-alive connection's messages cost no allocation for these. (A
+  // buffer member added above must be cleared there too.)
   void reset();
 };
 
