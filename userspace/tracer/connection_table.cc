@@ -1,5 +1,7 @@
 #include "tracer/connection_table.h"
 
+#include <netinet/in.h>
+
 #include <cstring>
 
 namespace otelbpf {
@@ -19,8 +21,12 @@ Connection& ConnectionTable::upsert(const otelbpf_event_header& event, bool& cre
     lru_.splice(lru_.begin(), lru_, it->second);
     auto& conn = *lru_.front();
     // A kernel socket address reused by a new socket of the same process (missed close): start over.
+    // A local port of 0 is the same socket after TCP is done with it: tcp_done() releases the port
+    // (inet_put_port zeroes it) while data can still wait in the receive queue, e.g. a PostgreSQL
+    // ReadyForQuery read after the client's Terminate and the server's FIN.
+    const bool port_released = event.sock.sport == 0 && event.sock.protocol == IPPROTO_TCP;
     if (std::memcmp(conn.sock.daddr, event.sock.daddr, sizeof conn.sock.daddr) != 0 ||
-        conn.sock.dport != event.sock.dport || conn.sock.sport != event.sock.sport) {
+        conn.sock.dport != event.sock.dport || (conn.sock.sport != event.sock.sport && !port_released)) {
       evict(lru_.begin(), event.ts_enter_ns);
       return upsert(event, created);
     }

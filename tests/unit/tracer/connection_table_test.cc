@@ -1,9 +1,11 @@
 // ConnectionTable: connections keyed by process and kernel socket, bounded by LRU and idle eviction (each
 // eviction handed to the caller, so the stitcher can be closed and pending requests still leave), a
-// reused socket address started over, and a process's connections taken at once when it exits.
+// reused socket address started over (but not a socket whose port TCP released), and a process's
+// connections taken at once when it exits.
 #include "tracer/connection_table.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include <cstring>
 #include <vector>
@@ -15,7 +17,8 @@ otelbpf_event_header event(std::uint32_t pid, std::uint64_t sock_id, std::uint16
   otelbpf_event_header e{};
   e.pid = pid;
   e.sock.sock_id = sock_id;
-  e.sock.family = 2;
+  e.sock.family = AF_INET;
+  e.sock.protocol = IPPROTO_TCP;
   e.sock.sport = sport;
   e.sock.dport = 80;
   e.ts_enter_ns = ts_ns;
@@ -75,6 +78,18 @@ TEST_F(ConnectionTableTest, AReusedSocketAddressStartsOver) {
   ASSERT_EQ(evicted_.size(), 1u);
   EXPECT_EQ(second.sock.sport, 6001);
   EXPECT_EQ(second.role_hint, l7::Role::kUnknown);
+}
+
+TEST_F(ConnectionTableTest, ASocketWhosePortTcpReleasedIsTheSameConnection) {
+  // Both FINs exchanged: tcp_done() zeroes the local port, and a read of data still queued reports 0.
+  auto& open = table_.upsert(event(1, 7, 5001, 100), created_);
+  open.role_hint = l7::Role::kClient;
+  auto& done = table_.upsert(event(1, 7, 0, 200), created_);
+  EXPECT_FALSE(created_);
+  EXPECT_TRUE(evicted_.empty());
+  EXPECT_EQ(&done, &open);
+  EXPECT_EQ(done.sock.sport, 5001) << "the connection keeps the port it had";
+  EXPECT_EQ(done.role_hint, l7::Role::kClient);
 }
 
 TEST_F(ConnectionTableTest, AnExitedProcessLeavesWithAllItsConnections) {

@@ -256,6 +256,35 @@ TEST(SyscallEventProcessor, CloseFlushesPendingRequestAndGarbageIsCounted) {
   EXPECT_EQ(processor.connections(), 1u);  // the junk connection stays known (and ignored) until it closes
 }
 
+TEST(SyscallEventProcessor, AnswerReadAfterTcpReleasedThePortEndsTheSameExchange) {
+  // The client half-closed and the server answered and closed: the client's socket is done (TIME_WAIT)
+  // and the kernel zeroed its local port before the client read the answer still in its queue. The read
+  // and the close report port 0; they are the same connection, and the exchange gets its answer.
+  Recorder out;
+  MetricsRegistry metrics;
+  SyscallEventProcessor processor({}, std::ref(out), metrics);
+  EventFactory conn(5, 9, "127.0.0.1", 5555, "127.0.0.1", 80);
+  EventFactory done(5, 9, "127.0.0.1", 0, "127.0.0.1", 80);
+  const std::string req = "GET /last HTTP/1.1\r\nConnection: close\r\n\r\n";
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  processor.on_event(conn.open(OTELBPF_EV_CONNECT, 1), {});
+  processor.on_event(conn.data(OTELBPF_DIR_EGRESS, 5, 10, 1, req.size()), bytes(req));
+  processor.on_event(done.data(OTELBPF_DIR_INGRESS, 5, 20, 700, resp.size()), bytes(resp));
+  processor.on_event(done.open(OTELBPF_EV_CLOSE, 30), {});
+  processor.tick();
+  ASSERT_EQ(out.spans.size(), 1u);
+  EXPECT_EQ(out.spans[0].kind(), otlp::Span::SPAN_KIND_CLIENT);
+  const auto* status = attr(out.spans[0], "http.response.status_code");
+  ASSERT_NE(status, nullptr) << "the answer reached the exchange";
+  EXPECT_EQ(status->int_value(), 200);
+  EXPECT_EQ(attr(out.spans[0], "otelbpf.response_missing"), nullptr);
+  const auto* local_port = attr(out.spans[0], "network.local.port");
+  ASSERT_NE(local_port, nullptr);
+  EXPECT_EQ(local_port->int_value(), 5555) << "the port the connection had";
+  EXPECT_EQ(metrics.value("otelbpf_tracer_connections_evicted_total"), 0);
+  EXPECT_EQ(processor.connections(), 0u);
+}
+
 TEST(SyscallEventProcessor, ConnectionTableIsBounded) {
   Recorder out;
   MetricsRegistry metrics;
