@@ -50,6 +50,8 @@ class FileExporter final : public SpanExporter {
   // Waits for the write-back of `length` bytes from `from` (0: to the end) and drops them from the page
   // cache (`from` at a page, or its page stays).
   void drop_written(std::uint64_t from, std::uint64_t length);
+  // Allocates the file's blocks ahead of an append of `bytes`, in steps, without changing its size.
+  void preallocate(std::uint64_t bytes);
 
   FileExporterOptions options_;
   std::string name_;
@@ -58,6 +60,8 @@ class FileExporter final : public SpanExporter {
   // Drop-behind steps: [cached_from_, writing_back_from_) is being written back, [writing_back_from_,
   // size_) is dirty. Offsets of this file, from the size it had when opened (cached_from_ at a page).
   std::uint64_t cached_from_ = 0, writing_back_from_ = 0;
+  std::uint64_t allocated_to_ = 0;  // blocks allocated ahead up to here (fallocate, size unchanged)
+  bool preallocate_ = true;         // false once the file system refused
   JsonLineBuffer line_;  // the OTLP/JSON line being written, reused from send to send
 };
 

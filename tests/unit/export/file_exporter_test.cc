@@ -1,6 +1,7 @@
 // FileExporter: one OTLP/JSON line per batch that decodes back to the same request, parent directories
 // created, rotation by size that keeps the configured number of files, and write failures reported as
-// retryable; what was written leaves the page cache behind the writer (drop-behind).
+// retryable; what was written leaves the page cache behind the writer (drop-behind); blocks allocated
+// ahead of the writer go back when the file is closed or rotated.
 #include "export/file_exporter.h"
 
 #include <google/protobuf/util/message_differencer.h>
@@ -8,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -168,6 +170,45 @@ TEST(FileExporterTest, ARotatedFileLeavesThePageCache) {
   ASSERT_TRUE(fs::exists(rotated));
   EXPECT_GE(fs::file_size(rotated), 20 * kLine);
   EXPECT_EQ(cached_bytes(rotated), 0u) << "of " << fs::file_size(rotated);
+}
+
+std::uint64_t allocated_bytes(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+TEST(FileExporterTest, BlocksAllocatedAheadGoBackWhenTheFileIsClosedOrRotated) {
+  TempDir dir;
+  constexpr std::uint64_t kLine = 1u << 20;
+  const fs::path path = dir.path() / "spans.jsonl";
+  {
+    FileExporter exporter({.path = path.string(), .max_bytes = 12 * kLine, .drop_behind_bytes = 0});
+    for (int i = 0; i < 16; ++i)
+      ASSERT_EQ(exporter.send(request_of_about(kLine, static_cast<std::uint64_t>(i))).kind,
+                ExportOutcome::Kind::kOk);
+    // Readers see only what was written, whatever is allocated past it.
+    EXPECT_EQ(read_lines(path).size() + read_lines(path.string() + ".1").size(), 16u);
+    if (allocated_bytes(path) <= fs::file_size(path) + 64 * 1024)
+      GTEST_SKIP() << "this file system allocates no blocks ahead (fallocate refused)";
+  }
+  for (const fs::path& file : {path, fs::path(path.string() + ".1")}) {
+    EXPECT_LE(allocated_bytes(file), fs::file_size(file) + 64 * 1024)
+        << file << ": nothing held past its end";
+  }
+  EXPECT_EQ(read_lines(path).size() + read_lines(path.string() + ".1").size(), 16u);
+}
+
+TEST(FileExporterTest, AFileCutShortByAnotherProcessIsNotGrownBackAtClose) {
+  // logrotate's copytruncate: the file is copied, then truncated under the writer.
+  TempDir dir;
+  const fs::path path = dir.path() / "spans.jsonl";
+  {
+    FileExporter exporter({.path = path.string()});
+    ASSERT_EQ(exporter.send(make_request(0, 3)).kind, ExportOutcome::Kind::kOk);
+    fs::resize_file(path, 0);
+  }
+  EXPECT_EQ(fs::file_size(path), 0u);
 }
 
 }  // namespace
