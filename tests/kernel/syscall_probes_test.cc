@@ -3,13 +3,14 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sched.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,9 +28,10 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "probe_events.h"
 #include "probes/probe_metrics.h"
 #include "probes/syscall_probes.h"
-#include "probe_events.h"
+#include "tracer/syscall_event_processor.h"
 
 namespace otelbpf {
 namespace {
@@ -458,6 +460,68 @@ TEST_F(SyscallProbesTest, ReadThatReachesThePeersFinReportsTheDataSequence) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(in[0].hdr.tcp_seq, out[0].hdr.tcp_seq);
   EXPECT_EQ(in[0].payload, response);
+}
+
+TEST_F(SyscallProbesTest, AnAnswerReadAfterTcpReleasedThePortEndsTheExchangeItAnswers) {
+  // The npm pg client after an error: its Terminate and half-close go out before it reads the server's
+  // last message; the server answers, sees EOF and closes. The client's socket is done (TIME_WAIT), the
+  // kernel released its port (tcp_done zeroes it), and only then does the client read the answer: that
+  // read reports local port 0, and must still end the exchange of its connection.
+  LoopbackTcp tcp = loopback_tcp();
+  const std::string request = "GET /last HTTP/1.1\r\nHost: db\r\n\r\n";
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const int cfd = tcp.client.get();
+  const std::uint16_t client_port = local_end(cfd, AF_INET).port();
+  ASSERT_EQ(write(cfd, request.data(), request.size()), (ssize_t)request.size());
+  std::string got(512, '\0');
+  ASSERT_EQ(read_full(tcp.server.get(), got.data(), request.size()), request.size());
+  ASSERT_EQ(shutdown(cfd, SHUT_WR), 0);
+  ASSERT_EQ(read(tcp.server.get(), got.data(), got.size()), 0);
+  ASSERT_EQ(write(tcp.server.get(), response.data(), response.size()), (ssize_t)response.size());
+  tcp.server.reset();
+  // The server's FIN makes the client's socket done: TCP_CLOSE for the socket (its connection lives on
+  // as a TIME_WAIT entry).
+  tcp_info info{};
+  for (int i = 0; i < 200; ++i) {
+    socklen_t len = sizeof info;
+    ASSERT_EQ(getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+    if (info.tcpi_state == TCP_CLOSE) break;
+    usleep(5000);
+  }
+  ASSERT_EQ(info.tcpi_state, TCP_CLOSE);
+  ASSERT_EQ(read(cfd, got.data(), got.size()), (ssize_t)response.size());
+  tcp.client.reset();
+  ASSERT_TRUE(wait_for([&](const auto&) {
+    return !find(OTELBPF_EV_DATA, cfd, OTELBPF_SYS_READ).empty() && !find(OTELBPF_EV_CLOSE, cfd).empty();
+  }));
+  const auto answer = find(OTELBPF_EV_DATA, cfd, OTELBPF_SYS_READ);
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0].hdr.sock.sport, 0) << "this kernel keeps a done socket's port: the case is not covered";
+  EXPECT_EQ(answer[0].hdr.sock.sock_id, find(OTELBPF_EV_CONNECT, cfd).at(0).hdr.sock.sock_id);
+
+  // The tracer's userspace half, on these very events: one CLIENT exchange, answered.
+  std::vector<SysSpan> spans;
+  MetricsRegistry metrics;
+  SyscallEventProcessor processor(
+      {},
+      [&](SpanBatch batch) {
+        for (auto& group : batch.sys_groups)
+          for (auto& span : group.spans) spans.push_back(std::move(span));
+      },
+      metrics);
+  for (const auto& e : sink_->events())
+    processor.on_event(e.hdr, {reinterpret_cast<const std::uint8_t*>(e.payload.data()), e.payload.size()});
+  processor.close_all();
+  const auto client = std::find_if(spans.begin(), spans.end(),
+                                   [](const SysSpan& s) { return s.record.role == l7::Role::kClient; });
+  ASSERT_NE(client, spans.end());
+  EXPECT_FALSE(client->record.response_missing);
+  EXPECT_EQ(client->record.resp_bytes, response.size());
+  const auto* status = l7::find_attribute(client->record, "http.response.status_code");
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(std::get<std::int64_t>(*status), 200);
+  EXPECT_EQ(client->local_port, client_port) << "the port the connection had";
+  EXPECT_EQ(metrics.value("otelbpf_tracer_connections_evicted_total"), 0);
 }
 
 TEST_F(SyscallProbesTest, SendStartMarksGiveTcpSendsTheirBeginning) {
