@@ -88,6 +88,9 @@ metric_sum() {  # file name [label...]
     END { printf "%.0f\n", sum + 0 }' "$file"
 }
 
+# Requests per second of a wrk report file, rounded to a whole number.
+requests_per_second() { awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$1"; }
+
 scrape() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" >"$2"; }  # port file
 
 # Peak resident set (VmHWM, kB) and CPU seconds (user+sys) of a process.
