@@ -149,8 +149,11 @@ std::vector<std::unique_ptr<ExportWorker>> make_exporters(const AgentConfig::Exp
 }
 
 std::vector<std::uint16_t> own_ports(const AgentConfig& config) {
+  // A port configured as 0 ("any free port") is added once bound (Agent::Components::start_probes). 0 itself
+  // must never be ignored: it is what the kernel reports as the local port of a TCP socket it is done with
+  // (tcp_done releases the port while answers still wait to be read), so ignoring 0 dropped those reads.
   std::vector<std::uint16_t> ports;
-  if (config.http.enabled) ports.push_back(config.http.port);
+  if (config.http.enabled && config.http.port != 0) ports.push_back(config.http.port);
   if (config.grpc.enabled && port_of(config.grpc.listen) != 0) ports.push_back(port_of(config.grpc.listen));
   if (config.ui.enabled && config.ui.port != 0) ports.push_back(config.ui.port);
   return ports;

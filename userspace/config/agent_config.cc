@@ -329,6 +329,10 @@ AgentConfig parse_config(const YAML::Node& root) {
   c.probes.pids = get<std::vector<std::uint32_t>>(root, "probes.pids");
   c.probes.cgroup_id = get<std::uint64_t>(root, "probes.cgroup_id");
   c.probes.ignore_ports = get<std::vector<std::uint16_t>>(root, "probes.ignore_ports");
+  if (std::find(c.probes.ignore_ports.begin(), c.probes.ignore_ports.end(), 0) != c.probes.ignore_ports.end())
+    throw ConfigError(
+        "config: probes.ignore_ports cannot list 0: sockets the kernel is done with report local port 0, and "
+        "their last reads would be dropped");
   c.probes.max_connections = get<std::uint32_t>(root, "probes.max_connections");
   c.probes.connection_idle_seconds = get<std::uint32_t>(root, "probes.connection_idle_seconds");
   c.probes.send_start_marks = get<bool>(root, "probes.send_start_marks");

@@ -179,6 +179,10 @@ TEST(AgentConfig, UnknownKeysAndBadValuesAreNamed) {
   ConfigSources capture;
   capture.set_overrides = {"probes.payload_capture_bytes=9000"};
   EXPECT_THROW(parse_config(merge_config(capture)), ConfigError);
+  // Port 0 is what a socket the kernel is done with reports: ignoring it would drop its last reads.
+  ConfigSources port_zero;
+  port_zero.set_overrides = {"probes.ignore_ports=[22, 0]"};
+  EXPECT_THROW(parse_config(merge_config(port_zero)), ConfigError);
 }
 
 }  // namespace
