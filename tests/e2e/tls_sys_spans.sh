@@ -136,6 +136,11 @@ grep "TLS probes: attached" "$WORK/agent.log" | sed 's/^/  /'
 grep -q "TLS probes: attached to /usr/bin/node\|TLS probes: attached to .*/node " "$WORK/agent.log" ||
   fail "the node executable was not attached"
 stop_agent "$PID_agent"
+# The TLS uprobes' detach is the slow part of a stop (~0.1 s per uprobe in the kernel): it comes after the
+# last export, so that a DaemonSet's grace period running out costs no spans (docs/kernel-cost.md).
+awk '/exporters stopped/ {out = NR} /TLS probes: detaching [0-9]+ uprobes/ {detach = NR}
+     END {exit !(out && detach && out < detach)}' "$WORK/agent.log" ||
+  fail "the TLS uprobes were not detached after the exporters stopped"
 node "$E2E_DIR/node/verify_tls_sys_spans.js" "$WORK/agent.jsonl" "$WORK/sdk_ids.json" $PG_PORT $NGINX_PORT $NODE_PORT \
   $MYSQL_PORT $NGINX_H2_PORT $GRPC_PORT
 echo "tls_sys_spans: ok"

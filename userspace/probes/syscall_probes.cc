@@ -430,6 +430,10 @@ TlsAttachment SyscallProbes::attach_tls_library(const std::string& binary_path) 
   return attachment;
 }
 
+void SyscallProbes::detach_hooks() {
+  while (!links_.empty()) links_.pop_back();
+}
+
 void SyscallProbes::set_tls_state(bool uprobes_attached, bool exec_events) {
   skel_->bss->tls_uprobes_active = uprobes_attached ? 1 : 0;
   skel_->bss->exec_events_enabled = exec_events ? 1 : 0;

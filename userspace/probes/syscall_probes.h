@@ -109,6 +109,9 @@ class SyscallProbes {
   // Tells the kernel side whether TLS uprobes are attached (the socket hooks look up the thread's SSL
   // state only then) and whether to send exec events.
   void set_tls_state(bool uprobes_attached, bool exec_events);
+  // Detaches the tracepoints and sock hooks (fast) and leaves the programs loaded for the TLS uprobes,
+  // which go later (TlsProbes' destructor): their detach is what takes time at stop.
+  void detach_hooks();
   bool tls_loaded() const { return tls_loaded_; }
 
   // Replaces the runtime filters (pids, cgroup_id, ignore_ports, only_ports; other fields are ignored).

@@ -114,13 +114,24 @@ void TlsProbes::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void TlsProbes::stop() {
+void TlsProbes::stop_watching() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+std::size_t TlsProbes::attached_links() const {
+  std::lock_guard lock(mutex_);
+  std::size_t links = 0;
+  for (const auto& [id, entry] : attached_) links += entry.attachment.links.size();
+  return links;
+}
+
+void TlsProbes::stop() {
+  stop_watching();
   std::lock_guard lock(mutex_);
   if (attached_.empty()) return;
   probes_.set_tls_state(false, false);

@@ -62,6 +62,9 @@ class TlsProbes {
   void start();
   // Stops the watch thread and detaches every uprobe (before the probes' object is destroyed).
   void stop();
+  // Stops the watch thread only: nothing new is attached, what is attached stays until stop().
+  void stop_watching();
+  std::size_t attached_links() const;
   // A process exec'd (any thread; never blocks on ELF work).
   void on_exec(std::uint32_t pid);
 

@@ -34,7 +34,10 @@ SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options,
       tls_options_(std::move(tls_options)),
       probe_metrics_(metrics) {}
 
-SyscallTracer::~SyscallTracer() { stop(); }
+SyscallTracer::~SyscallTracer() {
+  stop();
+  release();
+}
 
 bool SyscallTracer::start(std::string& error) {
   try {
@@ -93,7 +96,16 @@ void SyscallTracer::stop() {
   if (!thread_.joinable()) return;
   stopping_ = true;
   thread_.join();
-  tls_.reset();  // detaches the uprobes before their programs go
+  if (tls_) tls_->stop_watching();
+  if (probes_) probes_->detach_hooks();
+}
+
+void SyscallTracer::release() {
+  if (tls_) {
+    if (const auto links = tls_->attached_links(); links > 0)
+      spdlog::info("TLS probes: detaching {} uprobes (the kernel takes ~0.1 s each)", links);
+    tls_.reset();  // detaches the uprobes before their programs go
+  }
   probes_.reset();
 }
 

@@ -27,8 +27,12 @@ class SyscallTracer {
   // Loads and attaches the probes and starts the polling thread; false (with `error`) when the kernel
   // refuses them all.
   bool start(std::string& error);
-  // Detaches the probes, closes every connection (pending requests become spans) and flushes.
+  // Closes every connection (pending requests become spans), flushes, and detaches the syscall hooks. The
+  // TLS uprobes stay attached until release(): detaching a uprobe waits ~0.1 s in the kernel here
+  // (docs/kernel-cost.md, "Detaching at stop"), so the agent releases them after its last export.
   void stop();
+  // Detaches the TLS uprobes and unloads the programs (after stop(); the destructor does both).
+  void release();
   bool running() const { return thread_.joinable(); }
   const std::vector<ProbeStatus>& probe_status() const;
 
