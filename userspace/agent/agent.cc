@@ -290,7 +290,7 @@ void Agent::stop(Clock::time_point deadline) {
         std::max(std::chrono::milliseconds(0),
                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
   c.workers.clear();
-  spdlog::info("exporters stopped: every span is out");
+  spdlog::info("exporters stopped");
 #ifdef OTELBPF_WITH_BPF
   // Last, with every span out: the TLS uprobes' detach is the slow part of stopping (~0.1 s per uprobe).
   if (c.tracer) c.tracer->release();

@@ -153,9 +153,12 @@ std::vector<std::uint16_t> own_ports(const AgentConfig& config) {
   // must never be ignored: it is what the kernel reports as the local port of a TCP socket it is done with
   // (tcp_done releases the port while answers still wait to be read), so ignoring 0 dropped those reads.
   std::vector<std::uint16_t> ports;
-  if (config.http.enabled && config.http.port != 0) ports.push_back(config.http.port);
-  if (config.grpc.enabled && port_of(config.grpc.listen) != 0) ports.push_back(port_of(config.grpc.listen));
-  if (config.ui.enabled && config.ui.port != 0) ports.push_back(config.ui.port);
+  const auto add = [&](bool enabled, std::uint16_t port) {
+    if (enabled && port != 0) ports.push_back(port);
+  };
+  add(config.http.enabled, config.http.port);
+  add(config.grpc.enabled, port_of(config.grpc.listen));
+  add(config.ui.enabled, config.ui.port);
   return ports;
 }
 

@@ -224,7 +224,7 @@ SyscallProbes::SyscallProbes(Skeleton skel, EventHandler handler)
 
 SyscallProbes::~SyscallProbes() {
   // Detach newest first, then stop consuming, then free programs and maps.
-  while (!links_.empty()) links_.pop_back();
+  detach_hooks();
   stream_.reset();
   skel_.reset();
 }
@@ -431,7 +431,7 @@ TlsAttachment SyscallProbes::attach_tls_library(const std::string& binary_path) 
 }
 
 void SyscallProbes::detach_hooks() {
-  while (!links_.empty()) links_.pop_back();
+  while (!links_.empty()) links_.pop_back();  // newest first
 }
 
 void SyscallProbes::set_tls_state(bool uprobes_attached, bool exec_events) {
