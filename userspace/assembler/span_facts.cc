@@ -154,12 +154,15 @@ std::string call_key_of(const A& a, SpanSource source, const std::string& method
 
 // DNS over UDP has no sequence numbers: the query's id, the client's port and the question name one
 // exchange at the client, at the resolver and at every capture point between them (a Service's DNAT
-// changes the server's address, not these). Empty for anything else.
+// changes the server's address, not these). Empty for anything else. The client's port is client.port
+// (net spans, a resolver's span), or a client's own end (network.local.port: its sys span has no client.*).
 template <class A>
-std::string dns_exchange_key(const A& a) {
+std::string dns_exchange_key(const A& a, int kind) {
   if (first_string(a, {"network.transport"}) != "udp") return {};
   const auto id = find(a, "otelbpf.dns.id");
-  const auto client_port = first_port(a, {"client.port"});
+  auto client_port = first_port(a, {"client.port"});
+  if (client_port == 0 && kind == otlp::Span::SPAN_KIND_CLIENT)
+    client_port = first_port(a, {"network.local.port"});
   const auto question = first_string(a, {"dns.question.name"});
   if (!id || client_port == 0 || question.empty()) return {};
   return "dns/" + std::to_string(int_of(id)) + "/" + std::to_string(client_port) + "/" + question + "/" +
@@ -271,7 +274,7 @@ void read_exchange_facts(SpanFacts& f, const A& a, std::int64_t req_seq, std::in
     f.tcp_hash = exchange_key_hash(req_seq, resp_seq);
     return;
   }
-  f.dns_key = dns_exchange_key(a);
+  f.dns_key = dns_exchange_key(a, f.kind);
   f.dns_exchange = !f.dns_key.empty();
   if (f.dns_exchange) f.tcp_hash = exchange_key_hash(f.dns_key);
 }

@@ -86,6 +86,12 @@ void add_resource_attribute(otlp::Resource& resource, std::string_view key, std:
   kv->mutable_value()->set_string_value(std::move(value));
 }
 
+void add_resource_attribute(otlp::Resource& resource, std::string_view key, std::int64_t value) {
+  auto* kv = resource.add_attributes();
+  kv->set_key(key.data(), key.size());
+  kv->mutable_value()->set_int_value(value);
+}
+
 otlp::Span begin_record_span(const l7::L7Record& record, otlp::Span::SpanKind kind,
                              std::int64_t monotonic_to_wall_ns, SpanIdGenerator& ids) {
   otlp::Span span;

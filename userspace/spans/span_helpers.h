@@ -43,6 +43,7 @@ inline void add_str(otlp::Span& span, std::string_view key, std::string value) {
   add_span_attribute(span, key, std::move(value));
 }
 void add_resource_attribute(otlp::Resource& resource, std::string_view key, std::string value);
+void add_resource_attribute(otlp::Resource& resource, std::string_view key, std::int64_t value);
 // "10.0.0.1" / "::1" for an address of the event structs (IPv4-mapped IPv6 shown as IPv4).
 std::string format_address(const std::uint8_t* addr, std::uint16_t family);
 

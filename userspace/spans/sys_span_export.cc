@@ -26,7 +26,6 @@ std::optional<l7::AttributeValue> tracer_attribute(const SysSpanGroup& group, co
   // url.*, db.*, rpc.*, dns.*) are told apart without the chain of comparisons.
   switch (key.empty() ? '\0' : key.front()) {
     case 'o':
-    case 'p':
     case 't':
     case 'n':
     case 's':
@@ -45,8 +44,6 @@ std::optional<l7::AttributeValue> tracer_attribute(const SysSpanGroup& group, co
     return ctx && ctx->ids_valid ? text(l7::to_string(ctx->source)) : std::nullopt;
   if (key == "http.request.header.x-request-id")
     return ctx && !ctx->request_id.empty() ? text(ctx->request_id) : std::nullopt;
-  if (key == attr::kProcessPid) return std::int64_t{group.pid};
-  if (key == "process.executable.name") return text(group.executable);
   if (key == "thread.id") return std::int64_t{record.req_tid};
   if (span.has_socket) {
     const bool server = record.role == l7::Role::kServer;
@@ -59,8 +56,9 @@ std::optional<l7::AttributeValue> tracer_attribute(const SysSpanGroup& group, co
     // Asked only when the record has none of its own (see find_sys_attribute).
     if (key == "server.address") return text(server ? span.local_address : span.peer_address);
     if (key == "server.port") return std::int64_t{server ? span.local_port : span.peer_port};
-    if (key == "client.address") return text(server ? span.peer_address : span.local_address);
-    if (key == "client.port") return std::int64_t{server ? span.peer_port : span.local_port};
+    if (key == "client.address") return server ? text(span.peer_address) : std::nullopt;
+    if (key == "client.port")
+      return server ? std::optional<l7::AttributeValue>(std::int64_t{span.peer_port}) : std::nullopt;
   }
   if (key == attr::kL7Protocol) return text(record.protocol);
   if (key == attr::kTls) return span.tls ? std::optional<l7::AttributeValue>(true) : std::nullopt;

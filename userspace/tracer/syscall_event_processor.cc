@@ -211,11 +211,11 @@ void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7R
     auto& resource = group.resource;
     add_resource_attribute(resource, "service.name", group.executable);
     add_resource_attribute(resource, "process.executable.name", group.executable);
-    add_resource_attribute(resource, "process.pid", std::to_string(conn.key.pid));
+    add_resource_attribute(resource, attr::kProcessPid, std::int64_t{conn.key.pid});
     add_resource_attribute(resource, "host.name", options_.host_name);
     if (auto ns = pid_namespaces_.find(conn.key.pid); ns != pid_namespaces_.end()) {
       if (ns->second.ns_pid != conn.key.pid)
-        add_resource_attribute(resource, attr::kNsPid, std::to_string(ns->second.ns_pid));
+        add_resource_attribute(resource, attr::kNsPid, std::int64_t{ns->second.ns_pid});
       if (ns->second.namespace_inode)
         add_resource_attribute(resource, attr::kPidNamespace, std::to_string(ns->second.namespace_inode));
     }

@@ -239,8 +239,16 @@ wait $AGENT 2>/dev/null
 tracer_spans=$(awk '$1 == "otelbpf_tracer_spans_total" { print $2 }' $W/metrics-end.txt 2>/dev/null)
 lost=$(awk '$1 == "otelbpf_probe_ringbuf_drops_total" { print $2 }' $W/metrics-end.txt 2>/dev/null)
 
-# One span per line: the text from its "traceId" up to the next span or resource.
-awk '{ n = split($0, p, /\{"traceId"/); for (i = 2; i <= n; i++) { s = p[i]; sub(/"resource".*/, "", s); print s } }' \
+# One span per line: the text from its "traceId" up to the next span or resource, then " exe=" and the
+# process.executable.name of its resource (the resource's, not repeated on each span).
+awk '{ n = split($0, p, /\{"traceId"/); exe = ""
+       for (i = 1; i <= n; i++) {
+         s = p[i]
+         if (i > 1) { t = s; sub(/"resource".*/, "", t); print t " exe=" exe }
+         if (match(s, /"process.executable.name","value":\{"stringValue":"[^"]*"/)) {
+           exe = substr(s, RSTART, RLENGTH); sub(/.*"stringValue":"/, "", exe); sub(/"$/, "", exe)
+         }
+       } }' \
   $W/spans.jsonl >$W/spans.txt 2>/dev/null
 nspans=$(wc -l <$W/spans.txt)
 str() { echo "\"key\":\"$1\",\"value\":{\"stringValue\":\"$2\"}"; }
@@ -256,7 +264,7 @@ spans() {
   done
   cat $W/match.txt
 }
-exe() { sed -n 's/.*"key":"process.executable.name","value":{"stringValue":"\([^"]*\)".*/\1/p' | head -n 1; }
+exe() { sed -n 's/.* exe=\(.*\)$/\1/p' | head -n 1; }
 trace() { sed -n 's/^:"\([0-9a-f]*\)".*/\1/p' | head -n 1; }
 check_span() {  # check KIND PATH what-for [fixed strings...]
   c=$1 kind=$2 path=$3 what=$4

@@ -9,7 +9,7 @@ const [file, requestCount, label, metricsUrl] = process.argv.slice(2);
 
 const spans = loadSpans(file);
 const source = (s) => s.attrs['otelbpf.span.source'] || 'app';
-const exe = (s) => s.attrs['process.executable.name'] || s.resource['process.executable.name'] || '';
+const exe = (s) => s.resource['process.executable.name'] || '';
 const KIND = { SERVER: 2, CLIENT: 3 };
 const ID = /u(\d+)z/g;
 

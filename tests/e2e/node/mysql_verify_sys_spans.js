@@ -14,7 +14,7 @@ const sys = sysSpans(loadSpans(exported)).filter((s) => s.attrs['otelbpf.l7.prot
 assert.ok(sys.length > 0, 'mysql sys spans exported');
 const clients = sys.filter((s) => s.kind === KIND.CLIENT && s.attrs['network.peer.port'] === port);
 const servers = sys.filter((s) => s.kind === KIND.SERVER && s.attrs['network.local.port'] === port);
-const exe = (s) => s.attrs['process.executable.name'];
+const exe = (s) => s.resource['process.executable.name'];
 const text = (s) => s.attrs['db.query.text'];
 const txn = (s) => s.attrs['otelbpf.db.transaction_id'];
 
@@ -35,7 +35,8 @@ function pairOf(client, what, answered = true) {
     s.attrs['otelbpf.tcp.resp_seq'] === client.attrs['otelbpf.tcp.resp_seq']);
   assert.strictEqual(server.name, client.name, `${what}: same statement at both ends`);
   assert.strictEqual(text(server), text(client), `${what}: same text at both ends`);
-  assert.notStrictEqual(server.attrs['process.pid'], client.attrs['process.pid'], `${what}: two processes`);
+  assert.notStrictEqual(
+      server.resource['process.pid'], client.resource['process.pid'], `${what}: two processes`);
   if (answered) {
     assertChild(client, server, `${what}: server under client`);
   } else {

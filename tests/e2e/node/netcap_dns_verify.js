@@ -13,10 +13,14 @@ const net = dns.filter((s) => source(s) === 'net');
 
 function show(list) {
   return list
-    .map((s) => `  ${source(s)} kind=${s.kind} "${s.name}" ${s.resource['host.name']}/${s.attrs['otelbpf.tap.interface'] || s.attrs['process.executable.name']}` +
-      ` side=${s.attrs['otelbpf.tap.side']} tunnel=${s.attrs['otelbpf.tunnel.type']} id=${s.attrs['otelbpf.dns.id']}` +
-      ` client=${s.attrs['client.address']}:${s.attrs['client.port']} trace=${s.traceId} span=${s.spanId} parent=${s.parentSpanId}`)
-    .join('\n');
+      .map(
+          (s) => `  ${source(s)} kind=${s.kind} "${s.name}" ${s.resource['host.name']}/${
+                     s.attrs['otelbpf.tap.interface'] || s.resource['process.executable.name']}` +
+              ` side=${s.attrs['otelbpf.tap.side']} tunnel=${s.attrs['otelbpf.tunnel.type']} id=${
+                     s.attrs['otelbpf.dns.id']}` +
+              ` client=${s.attrs['client.address']}:${s.attrs['client.port']} trace=${s.traceId} span=${
+                     s.spanId} parent=${s.parentSpanId}`)
+      .join('\n');
 }
 
 const A = 'nodeA', B = 'nodeB';
@@ -41,7 +45,7 @@ function checkQuery(question, rcode, answers) {
   assert.strictEqual(servers.length, 1, `${question}: one sys SERVER span of dnsmasq${all}`);
   const [client, server] = [clients[0], servers[0]];
   const id = client.attrs['otelbpf.dns.id'];
-  const port = client.attrs['client.port'];
+  const port = client.attrs['network.local.port'];  // dig's own end (client.* name a server's far end)
   assert.strictEqual(client.attrs['network.transport'], 'udp', `${question}: over UDP`);
   assert.strictEqual(server.attrs['otelbpf.dns.id'], id, `${question}: the resolver saw the same id`);
   const path = net.filter((s) => mine(s) && s.attrs['otelbpf.dns.id'] === id && s.attrs['client.port'] === port);

@@ -14,7 +14,7 @@ const sys = sysSpans(loadSpans(exported)).filter((s) => s.attrs['otelbpf.l7.prot
 assert.ok(sys.length > 0, 'postgresql sys spans exported');
 const clients = sys.filter((s) => s.kind === KIND.CLIENT && s.attrs['network.peer.port'] === port);
 const servers = sys.filter((s) => s.kind === KIND.SERVER && s.attrs['network.local.port'] === port);
-const exe = (s) => s.attrs['process.executable.name'];
+const exe = (s) => s.resource['process.executable.name'];
 const query = (s) => s.attrs['db.query.text'];
 const isError = (s) => (s.status || {}).code === STATUS_ERROR;
 const raw = fs.readFileSync(exported, 'utf8');
@@ -51,7 +51,8 @@ pairOf(createTable, 'CREATE TABLE');
 
 // 2. The transaction block: four statements, one transaction id, the state after each.
 const begin = one(psql, 'psql BEGIN', (s) => s.name === 'BEGIN');
-const block = psql.filter((s) => s.attrs['process.pid'] === begin.attrs['process.pid']).sort((a, b) => (a.start < b.start ? -1 : 1));
+const block = psql.filter((s) => s.resource['process.pid'] === begin.resource['process.pid'])
+                  .sort((a, b) => (a.start < b.start ? -1 : 1));
 assert.deepStrictEqual(block.map((s) => s.name), ['BEGIN', 'INSERT', 'INSERT', 'COMMIT'], describe(block));
 const txId = begin.attrs['otelbpf.db.transaction_id'];
 assert.ok(txId, 'BEGIN opens a transaction id');

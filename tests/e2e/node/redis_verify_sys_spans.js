@@ -12,7 +12,7 @@ const sys = sysSpans(loadSpans(exported)).filter((s) => s.attrs['otelbpf.l7.prot
 assert.ok(sys.length > 0, 'redis sys spans exported');
 const clients = sys.filter((s) => s.kind === KIND.CLIENT && s.attrs['network.peer.port'] === port);
 const servers = sys.filter((s) => s.kind === KIND.SERVER && s.attrs['network.local.port'] === port);
-const exe = (s) => s.attrs['process.executable.name'];
+const exe = (s) => s.resource['process.executable.name'];
 const one = (spans, desc, pred) => oneOf(spans, desc, pred);
 const query = (s) => s.attrs['db.query.text'];
 
@@ -31,7 +31,7 @@ function pairOf(client, what) {
     s.attrs['otelbpf.tcp.resp_seq'] === client.attrs['otelbpf.tcp.resp_seq']);
   assert.strictEqual(server.name, client.name, `${what}: same command at both ends`);
   assert.strictEqual(query(server), query(client), `${what}: same text at both ends`);
-  assert.ok(server.attrs['process.pid'] !== client.attrs['process.pid'], `${what}: two processes`);
+  assert.ok(server.resource['process.pid'] !== client.resource['process.pid'], `${what}: two processes`);
   assertChild(client, server, `${what}: server under client`);
   return server;
 }
@@ -62,7 +62,7 @@ assert.ok(!(hgetall.status && hgetall.status.code === STATUS_ERROR), 'HGETALL ok
 
 // 4. redis-cli --pipe: four commands (one inline) and the ECHO redis-cli adds, in one write, FIFO replies.
 const pipeSet = one(cli, 'pipe SET', (s) => s.name === 'SET' && query(s) === 'SET pipe:k1 ?');
-const pipe = cli.filter((s) => s.attrs['process.pid'] === pipeSet.attrs['process.pid']);
+const pipe = cli.filter((s) => s.resource['process.pid'] === pipeSet.resource['process.pid']);
 const names = pipe.map((s) => s.name);
 for (const n of ['SET', 'INCR', 'GET', 'ECHO']) assert.ok(names.includes(n), `pipe ${n}: ${names}`);
 assert.strictEqual(pipe.filter((s) => s.name === 'INCR').length, 2, 'RESP and inline INCR');
@@ -89,8 +89,9 @@ const subscribe = one(node, 'ioredis SUBSCRIBE', (s) => s.name === 'SUBSCRIBE');
 pairOf(subscribe, 'SUBSCRIBE');
 pairOf(one(node, 'ioredis PUBLISH', (s) => s.name === 'PUBLISH'), 'PUBLISH');
 // The PING after UNSUBSCRIBE is answered by its own reply, not by the pushed message.
-const ping = node.find((s) => s.name === 'PING' && s.attrs['process.pid'] === subscribe.attrs['process.pid'] &&
-  s.attrs['otelbpf.tcp.req_seq'] !== undefined && s.start > subscribe.start);
+const ping = node.find(
+    (s) => s.name === 'PING' && s.resource['process.pid'] === subscribe.resource['process.pid'] &&
+        s.attrs['otelbpf.tcp.req_seq'] !== undefined && s.start > subscribe.start);
 assert.ok(ping, 'PING on the subscriber connection');
 pairOf(ping, 'subscriber PING');
 assert.ok(!(ping.status && ping.status.code === STATUS_ERROR));

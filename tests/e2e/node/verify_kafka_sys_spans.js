@@ -6,14 +6,14 @@ const [exported, brokerPort, clientPid, brokerPid] = process.argv.slice(2);
 
 const kafka = sysSpans(loadSpans(exported)).filter((s) => s.attrs['otelbpf.l7.protocol'] === 'kafka');
 const STATUS_ERROR = 2;
-const inClient = kafka.filter((s) => s.attrs['process.pid'] === Number(clientPid));
-const inBroker = kafka.filter((s) => s.attrs['process.pid'] === Number(brokerPid));
+const inClient = kafka.filter((s) => s.resource['process.pid'] === Number(clientPid));
+const inBroker = kafka.filter((s) => s.resource['process.pid'] === Number(brokerPid));
 assert.ok(inClient.length > 0 && inBroker.length > 0, `kafka spans in both processes\n${describe(kafka)}`);
 assert.ok(inClient.every((s) => s.kind === KIND.CLIENT), 'kafkajs spans are CLIENT spans');
 assert.ok(inBroker.every((s) => s.kind === KIND.SERVER), 'broker spans are SERVER spans');
 
 function check(s, op, apiKey, topic) {
-  const what = `${s.attrs['process.pid']} "${s.name}"`;
+  const what = `${s.resource['process.pid']} "${s.name}"`;
   assert.strictEqual(s.attrs['messaging.system'], 'kafka', what);
   assert.strictEqual(s.attrs['messaging.operation.name'], op, what);
   assert.strictEqual(s.attrs['otelbpf.kafka.api_key'], apiKey, what);

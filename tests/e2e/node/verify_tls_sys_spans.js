@@ -12,7 +12,7 @@ const ids = JSON.parse(fs.readFileSync(idsPath, 'utf8'));
 const spans = loadSpans(exported);
 const sys = sysSpans(spans);
 const one = (desc, pred) => oneOf(sys, desc, pred);
-const exe = (s) => s.attrs['process.executable.name'];
+const exe = (s) => s.resource['process.executable.name'];
 const port = (s, which) => s.attrs[`network.${which}.port`];
 
 // Every sys span on the three TLS ports came from plaintext: the ciphertext never reached a parser, so
@@ -96,7 +96,7 @@ const sdkClient = app.find((s) => s.parentSpanId === ids.checkoutSpanId && s.kin
 assert.ok(sdkClient, 'the SDK HTTPS client span');
 const nodeClient = one('node sys CLIENT /api/secure-items', (s) => exe(s) === 'node' && s.kind === KIND.CLIENT && s.attrs['url.path'] === '/api/secure-items');
 checkHttp(nodeClient, '/api/secure-items', 200);
-assert.strictEqual(nodeClient.attrs['process.pid'], ids.pid);
+assert.strictEqual(nodeClient.resource['process.pid'], ids.pid);
 assert.strictEqual(nodeClient.traceId, ids.traceId, 'trace id from the decrypted traceparent');
 assert.strictEqual(nodeClient.parentSpanId, sdkClient.spanId, 'under the SDK client span');
 assert.strictEqual(nodeClient.attrs['otelbpf.trace_context.source'], 'w3c');

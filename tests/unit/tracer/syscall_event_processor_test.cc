@@ -137,7 +137,12 @@ TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
   EXPECT_EQ(attr(server, "server.port")->int_value(), 8080);
   EXPECT_EQ(attr(server, "client.address")->string_value(), "10.0.0.9");
   EXPECT_EQ(attr(server, "thread.id")->int_value(), 101);
-  EXPECT_EQ(attr(server, "process.pid")->int_value(), 100);
+  // client.* name the far end of a server's connection; a client's span has its own end in network.local.*.
+  EXPECT_EQ(attr(client, "client.address"), nullptr);
+  EXPECT_EQ(attr(client, "network.local.address")->string_value(), "10.0.0.2");
+  // The process is the resource's (an integer pid, as the semantic conventions have it), not each span's.
+  EXPECT_EQ(attr(server, "process.pid"), nullptr);
+  EXPECT_EQ(attr(server, "process.executable.name"), nullptr);
   EXPECT_EQ(attr(server, "otelbpf.req.bytes")->int_value(), static_cast<std::int64_t>(request.size()));
   EXPECT_EQ(attr(server, "otelbpf.resp.bytes")->int_value(), static_cast<std::int64_t>(response.size()));
   // The trace context the request carried names the trace and the parent.
@@ -154,6 +159,10 @@ TEST(SyscallEventProcessor, ServerRequestWithOutboundCallOnTheSameThread) {
   EXPECT_EQ(metrics.value("otelbpf_tracer_spans_total"), 2);
   // The process's cgroup as the kernel saw it, for pod attribution after the process is gone.
   const auto& resource = out.resources[1];
+  const auto pid = std::find_if(resource.attributes().begin(), resource.attributes().end(),
+                                [](const auto& kv) { return kv.key() == "process.pid"; });
+  ASSERT_NE(pid, resource.attributes().end());
+  EXPECT_EQ(pid->value().int_value(), 100);
   const auto cgroup = std::find_if(resource.attributes().begin(), resource.attributes().end(),
                                    [](const auto& kv) { return kv.key() == "otelbpf.cgroup.id"; });
   ASSERT_NE(cgroup, resource.attributes().end());
