@@ -504,7 +504,14 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
   // (resource, scope) of the input -> the matching ResourceSpans / ScopeSpans of the output.
   std::map<int, otlp::ResourceSpans*> resources;
   std::map<std::pair<int, int>, otlp::ScopeSpans*> scopes;
-  std::map<int, int> compact_groups;  // input sys group -> output sys group
+  // Input sys group -> its output group and the spans leaving it now, moved once the loop is done: when
+  // the whole group leaves (the common case), its vector moves in one piece, where moving ~200 spans of
+  // ~0.5 KB one by one, and destroying their moved-from shells, was ~5 % of the assembler.
+  struct LeavingGroup {
+    int out_group = -1;
+    std::vector<std::size_t> spans;
+  };
+  std::map<int, LeavingGroup> compact_groups;
   std::size_t moved_spans = 0, exported_compact = 0, copied_bytes = 0;
   const std::size_t waiting_before = p.waiting;
   std::vector<std::uint64_t> emitted;
@@ -553,25 +560,24 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
     }
     if (compact && options_.compact_sys_output && !options_.gateway_routing) {
       // Stays compact: linked in place, moved to the output's group of its process.
-      auto [group_of, fresh] = compact_groups.try_emplace(slot.resource, -1);
-      int& out_group = group_of->second;
+      auto [group_of, fresh] = compact_groups.try_emplace(slot.resource);
+      LeavingGroup& leaving = group_of->second;
       if (fresh) {
         const auto& in_group = p.batch->sys_groups[static_cast<std::size_t>(slot.resource)];
-        out_group = static_cast<int>(out->sys_groups.size());
+        leaving.out_group = static_cast<int>(out->sys_groups.size());
         auto& group = out->sys_groups.emplace_back();
         group.resource = in_group.resource;
         group.pid = in_group.pid;
         group.executable = in_group.executable;
-        // Most of a group leaves together: one allocation, and no span moved twice by the vector's growth.
-        group.spans.reserve(in_group.spans.size());
         if (options_.memory) copied_bytes += approx_resident_bytes(group);
+        leaving.spans.reserve(in_group.spans.size());
       }
-      auto& sys = out->sys_groups[static_cast<std::size_t>(out_group)].spans.emplace_back(std::move(*in_sys));
+      leaving.spans.push_back(static_cast<std::size_t>(slot.span));
       ++moved_spans;
-      if (f && record_link(*f, std::move(*resolution))) {
-        sys.linked = true;
-        sys.linked_trace_id = f->frozen->trace_id;
-        sys.linked_parent_span_id = f->frozen->parent_span_id;
+      if (f && record_link(*f, std::move(*resolution))) {  // linked in place, moved below
+        in_sys->linked = true;
+        in_sys->linked_trace_id = f->frozen->trace_id;
+        in_sys->linked_parent_span_id = f->frozen->parent_span_id;
       }
       continue;
     }
@@ -613,6 +619,17 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
       link(span, *f, std::move(*resolution));
       if (options_.gateway_routing) mark_for_gateway(span, *f);
     }
+  }
+  for (auto& [in_index, leaving] : compact_groups) {
+    auto& in_spans = p.batch->sys_groups[static_cast<std::size_t>(in_index)].spans;
+    auto& out_spans = out->sys_groups[static_cast<std::size_t>(leaving.out_group)].spans;
+    if (leaving.spans.size() == in_spans.size()) {  // each span leaves once: all of them leave now
+      out_spans = std::move(in_spans);
+      in_spans = {};
+      continue;
+    }
+    out_spans.reserve(leaving.spans.size());
+    for (const auto i : leaving.spans) out_spans.push_back(std::move(in_spans[i]));
   }
   settle(emitted);
   if (resources.empty() && out->sys_groups.empty()) return;
