@@ -30,6 +30,12 @@ void add_attr(otlp::ResourceSpans& rs, const std::string& key, const std::string
   kv->set_key(key);
   kv->mutable_value()->set_string_value(value);
 }
+// The tracer's resources carry process.pid as an integer; older agents' (and the tests below) as text.
+void add_int_attr(otlp::ResourceSpans& rs, const std::string& key, std::int64_t value) {
+  auto* kv = rs.mutable_resource()->add_attributes();
+  kv->set_key(key);
+  kv->mutable_value()->set_int_value(value);
+}
 
 otlp::ResourceSpans& add_resource(SpanBatch& batch, int spans = 2) {
   auto& rs = *batch.request().add_resource_spans();
@@ -122,7 +128,7 @@ TEST_F(PodAttributorTest, SysSpansByPidThroughCgroupAndContainer) {
   SpanBatch batch;
   batch.source = SpanSource::kSys;
   auto& rs = add_resource(batch, 3);
-  add_attr(rs, "process.pid", "100");
+  add_int_attr(rs, "process.pid", 100);
   add_attr(rs, "host.name", "node-a");
   attributor().annotate(batch);
   EXPECT_EQ(resource_attr(rs, "k8s.pod.name"), "web-5d4f8c7b9-x2x7q");
