@@ -10,7 +10,7 @@ const client = JSON.parse(fs.readFileSync(clientPath, 'utf8'));
 const sys = sysSpans(loadSpans(exported)).filter((s) => s.attrs['otelbpf.l7.protocol'] === 'http2');
 const one = (desc, pred) => oneOf(sys, desc, pred);
 const inProcess = (pid, kind) => (s) =>
-    s.resource['process.pid'] === Number(pid) && s.kind === kind && s.attrs['rpc.system'] === 'grpc';
+  s.resource['process.pid'] === Number(pid) && s.kind === kind && s.attrs['rpc.system'] === 'grpc';
 const clientSpans = sys.filter(inProcess(client.pid, KIND.CLIENT));
 const serverSpans = sys.filter(inProcess(serverPid, KIND.SERVER));
 console.log(`http2 sys spans: ${sys.length}\n${describe(sys)}`);
@@ -73,9 +73,7 @@ const listed = clientSpans.find((s) => s.attrs['rpc.method'] === 'ListItems');
 assert.ok(listed.attrs['http.response.body.size'] > 0, 'streamed response body counted');
 
 // Plain HTTP/2 (h2c prior knowledge) from curl: not gRPC, the server refuses the content type.
-const curl =
-    one('curl CLIENT GET /plain/check',
-        (s) => s.resource['process.executable.name'] === 'curl' && s.kind === KIND.CLIENT);
+const curl = one('curl CLIENT GET /plain/check', (s) => s.resource['process.executable.name'] === 'curl' && s.kind === KIND.CLIENT);
 assert.strictEqual(curl.name, 'GET /plain/check');
 assert.strictEqual(curl.attrs['http.request.method'], 'GET');
 assert.strictEqual(curl.attrs['url.path'], '/plain/check');

@@ -35,8 +35,7 @@ function pairOf(client, what, answered = true) {
     s.attrs['otelbpf.tcp.resp_seq'] === client.attrs['otelbpf.tcp.resp_seq']);
   assert.strictEqual(server.name, client.name, `${what}: same statement at both ends`);
   assert.strictEqual(text(server), text(client), `${what}: same text at both ends`);
-  assert.notStrictEqual(
-      server.resource['process.pid'], client.resource['process.pid'], `${what}: two processes`);
+  assert.notStrictEqual(server.resource['process.pid'], client.resource['process.pid'], `${what}: two processes`);
   if (answered) {
     assertChild(client, server, `${what}: server under client`);
   } else {

@@ -13,14 +13,10 @@ const net = dns.filter((s) => source(s) === 'net');
 
 function show(list) {
   return list
-      .map(
-          (s) => `  ${source(s)} kind=${s.kind} "${s.name}" ${s.resource['host.name']}/${
-                     s.attrs['otelbpf.tap.interface'] || s.resource['process.executable.name']}` +
-              ` side=${s.attrs['otelbpf.tap.side']} tunnel=${s.attrs['otelbpf.tunnel.type']} id=${
-                     s.attrs['otelbpf.dns.id']}` +
-              ` client=${s.attrs['client.address']}:${s.attrs['client.port']} trace=${s.traceId} span=${
-                     s.spanId} parent=${s.parentSpanId}`)
-      .join('\n');
+    .map((s) => `  ${source(s)} kind=${s.kind} "${s.name}" ${s.resource['host.name']}/${s.attrs['otelbpf.tap.interface'] || s.resource['process.executable.name']}` +
+      ` side=${s.attrs['otelbpf.tap.side']} tunnel=${s.attrs['otelbpf.tunnel.type']} id=${s.attrs['otelbpf.dns.id']}` +
+      ` client=${s.attrs['client.address']}:${s.attrs['client.port']} trace=${s.traceId} span=${s.spanId} parent=${s.parentSpanId}`)
+    .join('\n');
 }
 
 const A = 'nodeA', B = 'nodeB';

@@ -12,14 +12,10 @@ const net = spans.filter((s) => source(s) === 'net');
 
 function show(list) {
   return list
-      .map(
-          (s) => `  ${source(s)} kind=${s.kind} "${s.name}" ${
-                     s.attrs['otelbpf.tap.interface'] || s.resource['process.executable.name']}` +
-              ` side=${s.attrs['otelbpf.tap.side']} tunnel=${s.attrs['otelbpf.tunnel.type']} seq=${
-                     s.attrs['otelbpf.tcp.req_seq']}/${s.attrs['otelbpf.tcp.resp_seq']}` +
-              ` client=${s.attrs['client.address']}:${s.attrs['client.port']} server=${
-                     s.attrs['server.address']}:${s.attrs['server.port']}`)
-      .join('\n');
+    .map((s) => `  ${source(s)} kind=${s.kind} "${s.name}" ${s.attrs['otelbpf.tap.interface'] || s.resource['process.executable.name']}` +
+      ` side=${s.attrs['otelbpf.tap.side']} tunnel=${s.attrs['otelbpf.tunnel.type']} seq=${s.attrs['otelbpf.tcp.req_seq']}/${s.attrs['otelbpf.tcp.resp_seq']}` +
+      ` client=${s.attrs['client.address']}:${s.attrs['client.port']} server=${s.attrs['server.address']}:${s.attrs['server.port']}`)
+    .join('\n');
 }
 
 function checkCall(what, serverAddress, path, chain) {

@@ -51,8 +51,7 @@ pairOf(createTable, 'CREATE TABLE');
 
 // 2. The transaction block: four statements, one transaction id, the state after each.
 const begin = one(psql, 'psql BEGIN', (s) => s.name === 'BEGIN');
-const block = psql.filter((s) => s.resource['process.pid'] === begin.resource['process.pid'])
-                  .sort((a, b) => (a.start < b.start ? -1 : 1));
+const block = psql.filter((s) => s.resource['process.pid'] === begin.resource['process.pid']).sort((a, b) => (a.start < b.start ? -1 : 1));
 assert.deepStrictEqual(block.map((s) => s.name), ['BEGIN', 'INSERT', 'INSERT', 'COMMIT'], describe(block));
 const txId = begin.attrs['otelbpf.db.transaction_id'];
 assert.ok(txId, 'BEGIN opens a transaction id');

@@ -89,9 +89,8 @@ const subscribe = one(node, 'ioredis SUBSCRIBE', (s) => s.name === 'SUBSCRIBE');
 pairOf(subscribe, 'SUBSCRIBE');
 pairOf(one(node, 'ioredis PUBLISH', (s) => s.name === 'PUBLISH'), 'PUBLISH');
 // The PING after UNSUBSCRIBE is answered by its own reply, not by the pushed message.
-const ping = node.find(
-    (s) => s.name === 'PING' && s.resource['process.pid'] === subscribe.resource['process.pid'] &&
-        s.attrs['otelbpf.tcp.req_seq'] !== undefined && s.start > subscribe.start);
+const ping = node.find((s) => s.name === 'PING' && s.resource['process.pid'] === subscribe.resource['process.pid'] &&
+  s.attrs['otelbpf.tcp.req_seq'] !== undefined && s.start > subscribe.start);
 assert.ok(ping, 'PING on the subscriber connection');
 pairOf(ping, 'subscriber PING');
 assert.ok(!(ping.status && ping.status.code === STATUS_ERROR));

@@ -37,10 +37,8 @@ const sysSpans = (spans) => spans.filter((s) => s.attrs['otelbpf.span.source'] =
 
 function describe(spans) {
   return spans
-      .map(
-          (s) => `  ${s.resource['process.executable.name']} kind=${s.kind} proto=${
-              s.attrs['otelbpf.l7.protocol']} "${s.name}" peer=${s.attrs['network.peer.port']}`)
-      .join('\n');
+    .map((s) => `  ${s.resource['process.executable.name']} kind=${s.kind} proto=${s.attrs['otelbpf.l7.protocol']} "${s.name}" peer=${s.attrs['network.peer.port']}`)
+    .join('\n');
 }
 
 // Exactly one span matching `pred`, else an assertion naming `desc` and listing what there is.

@@ -6,8 +6,7 @@ const [exported, dnsPort, digPids, nodePid] = process.argv.slice(2);
 // Clients are told by pid: a process gone before the tracer read its executable is named by its thread.
 const pids = { dig: new Set(digPids.split(',').map(Number)), node: new Set([Number(nodePid)]) };
 const exeOf = (s) => {
-  for (const [exe, set] of Object.entries(pids))
-    if (set.has(s.resource['process.pid'])) return exe;
+  for (const [exe, set] of Object.entries(pids)) if (set.has(s.resource['process.pid'])) return exe;
   return s.resource['process.executable.name'];
 };
 

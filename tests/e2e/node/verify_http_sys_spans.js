@@ -10,8 +10,8 @@ const ids = JSON.parse(fs.readFileSync(idsPath, 'utf8'));
 const spans = loadSpans(exported);
 const sys = sysSpans(spans);
 const one = (desc, pred) => oneOf(sys, desc, pred);
-const byExe = (exe, kind, path, extra = () => true) => (s) => s.resource['process.executable.name'] === exe &&
-    s.kind === kind && s.attrs['url.path'] === path && extra(s);
+const byExe = (exe, kind, path, extra = () => true) => (s) =>
+  s.resource['process.executable.name'] === exe && s.kind === kind && s.attrs['url.path'] === path && extra(s);
 function checkHttp(span, method, path, status) {
   assert.strictEqual(span.attrs['http.request.method'], method);
   assert.strictEqual(span.attrs['url.path'], path);
@@ -42,9 +42,7 @@ const checkout = app.find((s) => s.spanId === ids.checkoutSpanId);
 assert.ok(checkout, 'checkout app span exported');
 const sdkClient = app.find((s) => s.parentSpanId === ids.checkoutSpanId && s.kind === KIND.CLIENT);
 assert.ok(sdkClient, 'the SDK HTTP client span');
-const clientSys =
-    one('node client sys CLIENT /api/items',
-        byExe('node', KIND.CLIENT, '/api/items', (s) => s.resource['process.pid'] === ids.pid));
+const clientSys = one('node client sys CLIENT /api/items', byExe('node', KIND.CLIENT, '/api/items', (s) => s.resource['process.pid'] === ids.pid));
 checkHttp(clientSys, 'GET', '/api/items', 200);
 assert.strictEqual(clientSys.traceId, ids.traceId, 'trace id taken from traceparent');
 assert.strictEqual(clientSys.parentSpanId, sdkClient.spanId, 'under the SDK client span');
