@@ -52,6 +52,7 @@ SpanBatch::SpanBatch(SpanBatch&& other) noexcept
       peer_address(std::move(other.peer_address)),
       from_peer_agent(other.from_peer_agent),
       charge(std::move(other.charge)),
+      admission_bytes(std::exchange(other.admission_bytes, 0)),
       arena_(std::move(other.arena_)),
       owned_request_(std::move(other.owned_request_)),
       request_(std::exchange(other.request_, nullptr)) {}
@@ -63,6 +64,7 @@ SpanBatch& SpanBatch::operator=(SpanBatch&& other) noexcept {
   peer_address = std::move(other.peer_address);
   from_peer_agent = other.from_peer_agent;
   charge = std::move(other.charge);
+  admission_bytes = std::exchange(other.admission_bytes, 0);
   // The old request goes before its arena.
   owned_request_ = std::move(other.owned_request_);
   request_ = std::exchange(other.request_, nullptr);
@@ -175,10 +177,14 @@ std::size_t approx_resident_bytes(const SysSpan& span) {
   return bytes;
 }
 
+std::size_t approx_resident_bytes_without_spans(const SysSpanGroup& group) {
+  return sizeof(SysSpanGroup) + attributes_bytes(group.resource.attributes(), 0) +
+         string_heap_bytes(group.executable) +
+         (group.spans.capacity() - group.spans.size()) * sizeof(SysSpan);
+}
+
 std::size_t approx_resident_bytes(const SysSpanGroup& group) {
-  std::size_t bytes = sizeof(SysSpanGroup) + attributes_bytes(group.resource.attributes(), 0) +
-                      string_heap_bytes(group.executable) +
-                      (group.spans.capacity() - group.spans.size()) * sizeof(SysSpan);
+  std::size_t bytes = approx_resident_bytes_without_spans(group);
   for (const auto& span : group.spans) bytes += approx_resident_bytes(span);
   return bytes;
 }

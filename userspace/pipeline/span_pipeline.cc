@@ -1,5 +1,7 @@
 #include "pipeline/span_pipeline.h"
 
+#include <utility>
+
 namespace otelbpf {
 
 SpanPipeline::SpanPipeline(SpanPipelineOptions options, MetricsRegistry& metrics)
@@ -18,8 +20,10 @@ SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
   do {
     if (current != 0 && current + spans > options_.max_spans) return Admission::kFull;
   } while (!queued_spans_.compare_exchange_weak(current, current + spans));
+  const std::size_t counted_bytes = std::exchange(batch.admission_bytes, 0);
   if (options_.memory && !batch.charge.bytes()) {
-    auto charge = MemoryCharge::try_take(options_.memory, approx_resident_bytes(batch));
+    auto charge =
+        MemoryCharge::try_take(options_.memory, counted_bytes ? counted_bytes : approx_resident_bytes(batch));
     if (!charge) {
       queued_spans_.fetch_sub(spans);
       return Admission::kFull;

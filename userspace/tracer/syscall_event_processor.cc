@@ -236,7 +236,9 @@ void SyscallEventProcessor::finish_records(Connection& conn, std::vector<l7::L7R
     origin.syscall_trace_id = thread_links_.id_at(conn.key.pid, record.req_tid, record.start_ns);
     origin.tls = conn.tls == Connection::Tls::kPlaintext;
     // The record moves into the span: its attributes are not copied (the caller clears the list).
-    fill_sys_span(group.spans.emplace_back(), std::move(record), origin, ids_);
+    auto& span = group.spans.emplace_back();
+    fill_sys_span(span, std::move(record), origin, ids_);
+    pending_span_bytes_ += approx_resident_bytes(span);  // while the span is in the cache
     ++pending_spans_;
     spans_.inc();
   }
@@ -256,12 +258,16 @@ void SyscallEventProcessor::flush() {
   batch.sys_groups.reserve(pending_.size());
   constexpr std::size_t kMaxRememberedGroupSizes = 4096;  // processes; beyond, forgotten all at once
   if (last_group_spans_.size() + pending_.size() > kMaxRememberedGroupSizes) last_group_spans_.clear();
+  std::size_t bytes = approx_resident_bytes(batch.request()) + pending_span_bytes_;
   for (auto& [pid, group] : pending_) {
     last_group_spans_[pid] = static_cast<std::uint32_t>(group.spans.size());
+    bytes += approx_resident_bytes_without_spans(group);
     batch.sys_groups.push_back(std::move(group));
   }
+  batch.admission_bytes = bytes;
   pending_.clear();
   pending_spans_ = 0;
+  pending_span_bytes_ = 0;
   sink_(std::move(batch));
 }
 

@@ -90,6 +90,7 @@ class SyscallEventProcessor {
   // grows moves every span it holds; a busy server's fills most of a 512-span flush).
   std::unordered_map<std::uint32_t, std::uint32_t> last_group_spans_;
   std::size_t pending_spans_ = 0;
+  std::size_t pending_span_bytes_ = 0;  // approx_resident_bytes of each pending span, summed as it is made
   std::vector<l7::L7Record> records_;  // scratch, reused
   l7::StitcherStats closed_stats_;
   Counter& events_;

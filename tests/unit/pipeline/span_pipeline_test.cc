@@ -51,5 +51,20 @@ TEST(SpanPipeline, AdmitsByBytesAndTheBatchHoldsThemUntilItIsFreed) {
   EXPECT_EQ(pipeline.submit(batch_of(64)), SpanPipeline::Admission::kAccepted);
 }
 
+TEST(SpanPipeline, ChargesTheBytesTheBatchsMakerCountedOnceAndForgetsThem) {
+  MetricsRegistry metrics;
+  MemoryBudget budget(1 << 20, metrics);
+  SpanPipeline pipeline(SpanPipelineOptions{16, 100000, &budget}, metrics);
+  auto counted = batch_of(8);
+  const auto walked = approx_resident_bytes(counted);
+  counted.admission_bytes = walked + 1000;  // as if the maker had counted more than a walk finds
+  EXPECT_EQ(pipeline.submit(std::move(counted)), SpanPipeline::Admission::kAccepted);
+  EXPECT_EQ(budget.held(), walked + 1000) << "the maker's count, not a walk";
+  auto taken = pipeline.next(std::chrono::milliseconds(10));
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->admission_bytes, 0u) << "a count that later stages would not keep up to date";
+  EXPECT_EQ(taken->charge.bytes(), walked + 1000);
+}
+
 }  // namespace
 }  // namespace otelbpf

@@ -24,6 +24,9 @@ struct Recorder {
   void operator()(SpanBatch batch) {
     EXPECT_EQ(batch.source, SpanSource::kSys);
     EXPECT_EQ(batch.request().resource_spans_size(), 0);  // compact sys spans, exported by the assembler
+    // The bytes the pipeline charges at admission, summed span by span as they were made: what a walk of
+    // the whole batch estimates.
+    EXPECT_EQ(batch.admission_bytes, approx_resident_bytes(batch));
     export_sys_groups(batch);
     for (const auto& rs : batch.request().resource_spans())
       for (const auto& ss : rs.scope_spans())
