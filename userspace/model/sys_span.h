@@ -61,6 +61,34 @@ std::string exportable_attribute_text(std::string_view key, std::string_view tex
 // A record's error text for the span status: valid UTF-8, database literals redacted.
 std::string exportable_status_message(const l7::L7Record& record);
 
+// Which of the socket's attributes a span has, besides the socket itself (for_each_socket_attribute).
+struct SocketAttributesShape {
+  bool server = false;  // a server's span: client.* name the far end
+  bool record_names_server_address = false, record_names_server_port = false;  // the protocol named them
+};
+
+// The socket's attributes of a span with has_socket, in the order they are exported: network.*, server.*
+// unless the record names them, and client.* of a server.
+template <class At>
+void for_each_socket_attribute(const SysSpan& span, const SocketAttributesShape& shape, At&& at) {
+  at("network.transport", std::string_view(span.udp ? "udp" : "tcp"));
+  at("network.type", std::string_view(span.ipv6 ? "ipv6" : "ipv4"));
+  at("network.peer.address", std::string_view(span.peer_address));
+  at("network.peer.port", std::int64_t{span.peer_port});
+  at("network.local.address", std::string_view(span.local_address));
+  at("network.local.port", std::int64_t{span.local_port});
+  if (!shape.record_names_server_address)
+    at("server.address", std::string_view(shape.server ? span.local_address : span.peer_address));
+  if (!shape.record_names_server_port)
+    at("server.port", std::int64_t{shape.server ? span.local_port : span.peer_port});
+  // client.* describe the other end of a server's connection (HTTP server spans); on a client's own span
+  // they would repeat network.local.*.
+  if (shape.server) {
+    at("client.address", std::string_view(span.peer_address));
+    at("client.port", std::int64_t{span.peer_port});
+  }
+}
+
 // Every attribute of a sys span in the order it is exported: visit(key, AttributeView) returns true to
 // go on, false to stop. The values are as captured; set_exportable_value / exportable_attribute_text make
 // them what leaves the node.
@@ -79,28 +107,20 @@ void for_each_sys_attribute(const SysSpanGroup& group, const SysSpan& span, Visi
   // them), not repeated per span: they were ~7 % of the bytes of every exported sys span.
   at("thread.id", std::int64_t{record.req_tid});
   if (span.has_socket) {
-    const bool server = record.role == l7::Role::kServer;
-    at("network.transport", std::string_view(span.udp ? "udp" : "tcp"));
-    at("network.type", std::string_view(span.ipv6 ? "ipv6" : "ipv4"));
-    at("network.peer.address", std::string_view(span.peer_address));
-    at("network.peer.port", std::int64_t{span.peer_port});
-    at("network.local.address", std::string_view(span.local_address));
-    at("network.local.port", std::int64_t{span.local_port});
     // The protocol may already have named the server (HTTP Host); the socket's view is the address. (One
     // walk of the record's list for both names: two were ~1.5 % of the agent under tracing load.)
-    bool record_names_server_address = false, record_names_server_port = false;
+    SocketAttributesShape shape;
+    shape.server = record.role == l7::Role::kServer;
     for (const auto& [key, value] : record.attributes) {
-      record_names_server_address = record_names_server_address || key.view() == "server.address";
-      record_names_server_port = record_names_server_port || key.view() == "server.port";
+      shape.record_names_server_address = shape.record_names_server_address || key.view() == "server.address";
+      shape.record_names_server_port = shape.record_names_server_port || key.view() == "server.port";
     }
-    if (!record_names_server_address)
-      at("server.address", std::string_view(server ? span.local_address : span.peer_address));
-    if (!record_names_server_port) at("server.port", std::int64_t{server ? span.local_port : span.peer_port});
-    // client.* describe the other end of a server's connection (HTTP server spans); on a client's own
-    // span they would repeat network.local.*.
-    if (server) {
-      at("client.address", std::string_view(span.peer_address));
-      at("client.port", std::int64_t{span.peer_port});
+    // A visitor may take the socket's attributes as one piece (the JSON encoder writes a connection's
+    // from a cache); they are the same for every span of the connection.
+    if constexpr (requires { visit.socket_attributes(span, shape); }) {
+      if (going) going = visit.socket_attributes(span, shape);
+    } else {
+      for_each_socket_attribute(span, shape, at);
     }
   }
   for (const auto& [key, value] : record.attributes) at(key.view(), view_of(value));

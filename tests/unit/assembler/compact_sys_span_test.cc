@@ -221,6 +221,50 @@ TEST(CompactSysSpan, TheLinkRulesReadWhatIsExported) {
   EXPECT_EQ(std::get<std::string>(*find_sys_attribute(group, span, "server.address")), "shop.svc");
 }
 
+// The JSON encoder writes a connection's socket attributes from a cache (per thread, by the ports):
+// connections that share the ports but not the rest, written in turn and over again, each get their own.
+TEST(CompactSysSpan, TheSocketAttributesOfEachConnectionAreItsOwnWhenWrittenFromTheCache) {
+  SpanIdGenerator ids;
+  SpanBatch compact;
+  compact.source = SpanSource::kSys;
+  compact.sys_groups.push_back(group_of(4242, "srv"));
+  struct Variant {
+    l7::Role role;
+    const char* peer;
+    bool udp;
+    bool names_server_port;
+  };
+  const Variant variants[] = {{l7::Role::kServer, "10.0.0.1", false, false},
+                              {l7::Role::kServer, "10.0.0.7", false, false},
+                              {l7::Role::kClient, "10.0.0.1", false, false},
+                              {l7::Role::kServer, "10.0.0.1", true, false},
+                              {l7::Role::kServer, "10.0.0.1", false, true}};
+  for (int round = 0; round < 3; ++round)
+    for (const auto& v : variants) {
+      auto r = record_of("http1", v.role, "GET /", 1000, 2000);
+      r.attributes.emplace_back("http.request.method", std::string("GET"));
+      if (v.names_server_port) r.attributes.emplace_back("server.port", std::int64_t{8443});
+      const auto sock = socket_of("10.0.0.2", 80, v.peer, 40000, v.udp);
+      SysSpanOrigin origin;
+      origin.sock = &sock;
+      compact.sys_groups[0].spans.push_back(make_sys_span(std::move(r), origin, ids));
+    }
+  SpanBatch otlp;
+  otlp.sys_groups = compact.sys_groups;
+  export_sys_groups(otlp);
+  const otlp::ExportRequest* requests[] = {&otlp.request()};
+  std::string via_otlp;
+  encode_otlp_json_into(requests, via_otlp);
+  const SpanBatch* batches[] = {&compact};
+  for (int encoding = 0; encoding < 2; ++encoding) {  // the second finds every connection in the cache
+    std::string direct;
+    encode_otlp_json_into(batches, direct);
+    EXPECT_EQ(direct, via_otlp) << "encoding " << encoding;
+  }
+  EXPECT_NE(via_otlp.find("\"stringValue\":\"10.0.0.7\""), std::string::npos);
+  EXPECT_NE(via_otlp.find("\"stringValue\":\"udp\""), std::string::npos);
+}
+
 TEST(CompactSysSpan, ItsJsonIsThatOfTheOtlpSpanItBecomes) {
   SpanIdGenerator ids;
   SpanBatch compact;
