@@ -200,8 +200,12 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
     if (f.source == SpanSource::kNet) last_net_span_ = now;
     if (f.source == SpanSource::kSys) {
       last_sys_span_ = now;
-      if (!f.local_address.empty() && local_addresses_.size() < kMaxLocalAddresses)
+      // Nearly every span names the address of the span before it: the set is not searched again for it.
+      if (!f.local_address.empty() && f.local_address != last_local_address_ &&
+          local_addresses_.size() < kMaxLocalAddresses) {
         local_addresses_.insert(f.local_address);
+        last_local_address_ = f.local_address;
+      }
     }
     index_span(f);
     if (f.source == SpanSource::kApp) app_spans.push_back(&f);
@@ -856,6 +860,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // Addresses not seen for a window go (a pod that left takes its address along).
   earlier_local_addresses_ = std::move(local_addresses_);
   local_addresses_.clear();
+  last_local_address_.clear();
   absl::erase_if(traces_with_app_root_,
                  [&](const auto& trace) { return !app_spans_by_trace_.contains(trace); });
   // Per-process and per-thread knowledge lives as long as the process shows up in the facts.

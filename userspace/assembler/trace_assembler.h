@@ -253,6 +253,7 @@ class TraceAssembler {
   // traced.
   // Two generations: the current one, and the one before the last sweep.
   HashSet<std::string> local_addresses_, earlier_local_addresses_;
+  std::string last_local_address_;  // the last one inserted into local_addresses_ (since it was cleared)
   static constexpr std::chrono::milliseconds kLocalPartnerWait{1000};
   static constexpr std::size_t kMaxLocalAddresses = 65536;
   std::atomic<bool> expect_sys_spans_{true};
