@@ -51,6 +51,8 @@ class SpanIdMap {
   void erase(const_iterator it) { map_.erase(it); }
 
   std::size_t size() const { return map_.size(); }
+  std::size_t capacity() const { return map_.capacity(); }
+  void rehash(std::size_t n) { map_.rehash(n); }
   bool empty() const { return map_.empty(); }
   iterator begin() { return map_.begin(); }
   iterator end() { return map_.end(); }

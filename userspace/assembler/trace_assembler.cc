@@ -879,6 +879,15 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
     absl::erase_if(pids, [&](auto pid) { return !live_pids.contains(pid); });
   absl::erase_if(pids_by_resource_, [](const auto& kv) { return kv.second.empty(); });
   absl::erase_if(clock_offsets_, [&](const auto& kv) { return !pids_by_resource_.contains(kv.first); });
+  // The per-span tables, sized for the agent's first seconds, are shrunk to what they hold now.
+  shrink_if_sparse(facts_);
+  shrink_if_sparse(sys_client_by_tcp_);
+  shrink_if_sparse(sys_server_by_tcp_);
+  shrink_if_sparse(net_by_tcp_);
+  shrink_if_sparse(sys_server_by_thread_link_);
+  shrink_if_sparse(waiting_thread_clients_);
+  shrink_if_sparse(frozen_by_trace_);
+  shrink_if_sparse(thread_latest_request_);
 }
 
 void TraceAssembler::poll(Clock::time_point now) {

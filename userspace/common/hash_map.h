@@ -16,4 +16,15 @@ using HashMap = absl::node_hash_map<Key, Value>;
 template <class Key>
 using HashSet = absl::node_hash_set<Key>;
 
+// Gives a table's slot array back once it is mostly empty. A Swiss table keeps the capacity of its
+// largest size: the assembler's per-span tables grow to ~16k entries in the agent's first seconds (a
+// server not yet known to run an SDK keeps its facts for one) and hold a few hundred afterwards, and every
+// lookup then probes a random place of a slot array a hundred times larger than its entries, out of the
+// cache. Shrinking costs one rehash of what is left, at most once per call (the caller's sweep).
+template <class Table>
+void shrink_if_sparse(Table& table) {
+  constexpr std::size_t kSmallCapacity = 1024;  // below this, a table fits the cache whatever its load
+  if (table.capacity() > kSmallCapacity && table.size() * 8 < table.capacity()) table.rehash(0);
+}
+
 }  // namespace otelbpf
