@@ -121,6 +121,14 @@ std::vector<Case> cases() {
     out.push_back({std::move(r), socket_of("10.0.0.1", 40004, "10.0.0.5", 50051)});
   }
   {
+    // Captured bytes that are not UTF-8 in what the facts read (name, path, method): the facts take the
+    // exported text, not the bytes.
+    auto r = record_of("http1", l7::Role::kServer, "g\xe9t /caf\xe9", 10000, 10500);
+    r.attributes.emplace_back("http.request.method", std::string("g\xe9t"));
+    r.attributes.emplace_back("url.path", std::string("/caf\xe9"));
+    out.push_back({std::move(r), socket_of("10.0.0.2", 80, "10.0.0.1", 40005), true, 33, false});
+  }
+  {
     auto r = record_of("http1", l7::Role::kServer, "", 11000, 0);
     r.response_missing = true;
     r.end_ns = r.start_ns - 10;  // an end before the start is the start
