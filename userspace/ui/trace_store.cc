@@ -119,14 +119,12 @@ void TraceStore::add(const SpanBatch& batch, std::chrono::steady_clock::time_poi
   add_request(batch.request());
   for (const auto& group : batch.sys_groups)
     for (const auto& span : group.spans) {
-      // Under load nearly every trace is passed over: the OTLP form is made only for spans that are kept.
+      // Under load nearly every trace is passed over: only the spans kept are read any further.
       if (!may_keep(sys_span_exported_trace_id(span))) {
         sampled_out_.inc();
         continue;
       }
-      otlp::Span exported;
-      export_sys_span(group, span, exported);
-      add_span(group.resource, exported);
+      add_sys_span(group, span);
     }
   settle_bytes();
 }
@@ -168,17 +166,17 @@ bool TraceStore::take_new_trace(std::size_t trace_hash) {
   return false;
 }
 
-void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
+TraceStore::Entry* TraceStore::entry_for(std::string_view raw_trace_id) {
   // The raw id's hash (a collision among the traces remembered only passes over one more trace).
-  const auto key = std::hash<std::string>{}(span.trace_id());
+  const auto key = std::hash<std::string_view>{}(raw_trace_id);
   if (was_passed_over(key)) {
     sampled_out_.inc();
-    return;
+    return nullptr;
   }
-  std::string trace_id = to_hex(span.trace_id());
+  std::string trace_id = to_hex(raw_trace_id);
   if (!traces_.contains(trace_id) && !take_new_trace(key)) {
     sampled_out_.inc();
-    return;
+    return nullptr;
   }
   auto [it, inserted] = traces_.try_emplace(trace_id);
   Entry& entry = it->second;
@@ -192,8 +190,14 @@ void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span
   }
   if (entry.trace.spans.size() >= options_.max_spans_per_trace) {
     spans_dropped_.inc();
-    return;
+    return nullptr;
   }
+  return &entry;
+}
+
+void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span) {
+  Entry* entry = entry_for(span.trace_id());
+  if (!entry) return;
   StoredSpan s;
   s.span_id = to_hex(span.span_id());
   s.parent_span_id = to_hex(span.parent_span_id());
@@ -203,23 +207,78 @@ void TraceStore::add_span(const otlp::Resource& resource, const otlp::Span& span
   s.end_ns = std::max(span.end_time_unix_nano(), span.start_time_unix_nano());
   s.source = find_text(span.attributes(), attr::kSpanSource);
   if (s.source.empty()) s.source = "app";
-  const auto& ra = resource.attributes();
-  s.service = find_text(ra, "service.name");
-  s.pod = find_text(ra, "k8s.pod.name");
-  if (s.pod.empty()) s.pod = find_text(span.attributes(), "k8s.pod.name");
-  s.namespace_name = find_text(ra, "k8s.namespace.name");
-  if (s.namespace_name.empty()) s.namespace_name = find_text(span.attributes(), "k8s.namespace.name");
-  std::string executable = find_text(ra, "process.executable.name");
-  if (executable.empty()) executable = find_text(span.attributes(), "process.executable.name");
-  std::string pid = find_text(ra, attr::kProcessPid);
-  if (pid.empty()) pid = find_text(span.attributes(), attr::kProcessPid);
-  s.process =
-      pid.empty() ? executable : (executable.empty() ? "pid " + pid : executable + " (pid " + pid + ")");
+  const auto span_text = [&](std::string_view key) { return find_text(span.attributes(), key); };
+  set_resource_fields(s, resource.attributes(), span_text);
   s.error = span.status().code() == otlp::Status::STATUS_CODE_ERROR;
   s.status_message = span.status().message();
-  s.attributes.reserve(static_cast<std::size_t>(span.attributes_size() + ra.size()));
+  s.attributes.reserve(static_cast<std::size_t>(span.attributes_size() + resource.attributes_size()));
   for (const auto& kv : span.attributes()) s.attributes.emplace_back(kv.key(), value_text(kv.value()));
+  add_resource_attributes(s, resource.attributes());
+  store(*entry, std::move(s));
+}
+
+// What add_span stores of the span this compact span is exported as (export_sys_span), read from its
+// fields: the OTLP form of a span, ~25 attributes as protobuf objects, was most of the view's thread.
+void TraceStore::add_sys_span(const SysSpanGroup& group, const SysSpan& span) {
+  Entry* entry = entry_for(sys_span_exported_trace_id(span));
+  if (!entry) return;
+  StoredSpan s;
+  s.span_id = to_hex(sys_span_id(span));
+  s.parent_span_id = to_hex(sys_span_exported_parent_id(span));
+  s.name = sys_span_name(span);
+  s.kind = kind_name(sys_span_kind(span));
+  s.start_ns = sys_span_start_unix_ns(span);
+  s.end_ns = std::max(sys_span_end_unix_ns(span), s.start_ns);
+  const auto& resource = group.resource.attributes();
+  s.attributes.reserve(28 + span.record.attributes.size() + static_cast<std::size_t>(resource.size()));
+  for_each_sys_attribute(group, span, [&](std::string_view key, const AttributeView& value) {
+    s.attributes.emplace_back(std::string(key), std::visit(
+                                                    [&](const auto& x) -> std::string {
+                                                      using T = std::decay_t<decltype(x)>;
+                                                      if constexpr (std::is_same_v<T, std::string_view>)
+                                                        return exportable_attribute_text(key, x);
+                                                      else if constexpr (std::is_same_v<T, bool>)
+                                                        return x ? "true" : "false";
+                                                      else
+                                                        return std::to_string(x);
+                                                    },
+                                                    value));
+    return true;
+  });
+  const auto span_text = [&](std::string_view key) {
+    for (const auto& [name, text] : s.attributes)
+      if (name == key) return text;
+    return std::string();
+  };
+  s.source = span_text(attr::kSpanSource);
+  if (s.source.empty()) s.source = "app";
+  set_resource_fields(s, resource, span_text);
+  s.error = span.record.error;
+  if (s.error) s.status_message = exportable_status_message(span.record);
+  add_resource_attributes(s, resource);
+  store(*entry, std::move(s));
+}
+
+template <class SpanText>
+void TraceStore::set_resource_fields(StoredSpan& s, const ResourceAttributes& ra, const SpanText& span_text) {
+  s.service = find_text(ra, "service.name");
+  s.pod = find_text(ra, "k8s.pod.name");
+  if (s.pod.empty()) s.pod = span_text("k8s.pod.name");
+  s.namespace_name = find_text(ra, "k8s.namespace.name");
+  if (s.namespace_name.empty()) s.namespace_name = span_text("k8s.namespace.name");
+  std::string executable = find_text(ra, "process.executable.name");
+  if (executable.empty()) executable = span_text("process.executable.name");
+  std::string pid = find_text(ra, attr::kProcessPid);
+  if (pid.empty()) pid = span_text(attr::kProcessPid);
+  s.process =
+      pid.empty() ? executable : (executable.empty() ? "pid " + pid : executable + " (pid " + pid + ")");
+}
+
+void TraceStore::add_resource_attributes(StoredSpan& s, const ResourceAttributes& ra) {
   for (const auto& kv : ra) s.attributes.emplace_back("resource." + kv.key(), value_text(kv.value()));
+}
+
+void TraceStore::store(Entry& entry, StoredSpan s) {
   // The assembler may hand over a span again (a late link moves it): the newer copy replaces the older.
   auto& spans = entry.trace.spans;
   const std::size_t added = span_bytes(s);

@@ -109,7 +109,17 @@ class TraceStore {
   void refill(std::chrono::steady_clock::time_point now);
   void add_request(const otlp::ExportRequest& batch);
   void settle_bytes();
+  using ResourceAttributes = google::protobuf::RepeatedPtrField<opentelemetry::proto::common::v1::KeyValue>;
+  // The trace's entry for one more span, or nullptr when the span is not kept (a trace passed over, or
+  // one at max_spans_per_trace; counted).
+  Entry* entry_for(std::string_view raw_trace_id);
   void add_span(const otlp::Resource& resource, const otlp::Span& span);
+  void add_sys_span(const SysSpanGroup& group, const SysSpan& span);
+  // service, pod, namespace and process: from the resource, else from the span (span_text(key)).
+  template <class SpanText>
+  static void set_resource_fields(StoredSpan& s, const ResourceAttributes& ra, const SpanText& span_text);
+  static void add_resource_attributes(StoredSpan& s, const ResourceAttributes& ra);
+  void store(Entry& entry, StoredSpan s);
   // Whether a span of this trace (raw id) would be kept: add_span's test, without making its span.
   bool may_keep(std::string_view raw_trace_id);
   bool take_new_trace(std::size_t trace_hash);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/memory_budget.h"
+#include "spans/sys_span_export.h"
 #include "ui/trace_view.h"
 
 namespace otelbpf::ui {
@@ -167,6 +168,103 @@ TEST(TraceStore, BoundsSpansPerTraceAndReplacesASpanHandedOverAgain) {
   ASSERT_EQ(trace->spans.size(), 2u);
   EXPECT_EQ(trace->spans[0].name, "first, moved");
   EXPECT_EQ(metrics.counter("otelbpf_ui_spans_dropped_total", "").value(), 1u);
+}
+
+// The tracer's spans reach the store compact; what it keeps of them is what it keeps of the OTLP spans
+// they are exported as, field by field: a server span with its request's context, a query and bytes that
+// are not UTF-8; a client span the assembler linked, answered with an error; a span without a socket.
+TEST(TraceStore, KeepsOfACompactSysSpanWhatItKeepsOfItsOtlpForm) {
+  SpanBatch batch;
+  batch.source = SpanSource::kSys;
+  auto& group = batch.sys_groups.emplace_back();
+  group.pid = 4242;
+  group.executable = "shop";
+  add_attr(group.resource.mutable_attributes(), "service.name", "shop");
+  add_attr(group.resource.mutable_attributes(), "k8s.pod.name", "shop-7d9f");
+  add_attr(group.resource.mutable_attributes(), "process.executable.name", "shop");
+  auto* pid = group.resource.mutable_attributes()->Add();
+  pid->set_key("process.pid");
+  pid->mutable_value()->set_int_value(4242);
+  for (int i = 0; i < 3; ++i) {
+    auto& span = group.spans.emplace_back();
+    auto& r = span.record;
+    r.protocol = "http1";
+    r.role = i == 0 ? l7::Role::kServer : l7::Role::kClient;
+    r.start_ns = 1000 + 100 * static_cast<std::uint64_t>(i);
+    r.end_ns = r.start_ns + 50;
+    r.req_tid = 77;
+    r.req_seq = 10 + static_cast<std::uint32_t>(i);
+    r.resp_seq = 20 + static_cast<std::uint32_t>(i);
+    span.trace_id.fill(static_cast<std::uint8_t>(0x31));
+    span.span_id.fill(static_cast<std::uint8_t>(0x41 + i));
+    span.monotonic_to_wall_ns = 1'700'000'000'000'000'000;
+    if (i < 2) {
+      span.has_socket = true;
+      span.local_address = "10.0.0.2";
+      span.peer_address = "10.0.0.9";
+      span.local_port = i == 0 ? 8080 : 41000;
+      span.peer_port = i == 0 ? 41001 : 5432;
+    }
+    if (i == 0) {
+      r.span_name = "GET /caf\xe9";
+      r.attributes.emplace_back("http.request.method", std::string("GET"));
+      r.attributes.emplace_back("url.query", std::string("token=s3cr3t&page=2"));
+      r.attributes.emplace_back("user_agent.original", std::string("bot\xff"));
+      r.attributes.emplace_back("http.response.status_code", std::int64_t{200});
+      r.context = l7::parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    } else if (i == 1) {
+      r.span_name = "POST /pay";
+      r.attributes.emplace_back("http.response.status_code", std::int64_t{503});
+      r.error = true;
+      r.status_message = "HTTP 503 Service Unavailable";
+      span.tls = true;
+      span.syscall_trace_id = 9;
+      span.linked = true;
+      span.linked_trace_id = bytes('\x31', 16);
+      span.linked_parent_span_id = bytes('\x41', 8);
+    }
+  }
+  MetricsRegistry metrics;
+  TraceStore compact({}, nullptr, metrics), otlp_form({}, nullptr, metrics);
+  compact.add(batch);
+  otlp_form.add(otlp_request_of(batch));
+
+  {
+    const auto got = compact.get(hex_of('\x31', 16));
+    const auto want = otlp_form.get(hex_of('\x31', 16));
+    ASSERT_TRUE(want.has_value());
+    ASSERT_TRUE(got.has_value());
+    ASSERT_EQ(want->spans.size(), 3u);
+    ASSERT_EQ(got->spans.size(), want->spans.size());
+    for (std::size_t i = 0; i < want->spans.size(); ++i) {
+      const auto &g = got->spans[i], &w = want->spans[i];
+      EXPECT_EQ(g.span_id, w.span_id);
+      EXPECT_EQ(g.parent_span_id, w.parent_span_id);
+      EXPECT_EQ(g.name, w.name);
+      EXPECT_EQ(g.kind, w.kind);
+      EXPECT_EQ(g.source, w.source);
+      EXPECT_EQ(g.start_ns, w.start_ns);
+      EXPECT_EQ(g.end_ns, w.end_ns);
+      EXPECT_EQ(g.service, w.service);
+      EXPECT_EQ(g.pod, w.pod);
+      EXPECT_EQ(g.namespace_name, w.namespace_name);
+      EXPECT_EQ(g.process, w.process);
+      EXPECT_EQ(g.error, w.error);
+      EXPECT_EQ(g.status_message, w.status_message);
+      EXPECT_EQ(g.attributes, w.attributes) << w.name;
+    }
+  }
+  // What the comparison stands on: the spans' own fields, as the view shows them.
+  const auto trace = compact.get(hex_of('\x31', 16));
+  EXPECT_EQ(trace->spans[0].parent_span_id, "b7ad6b7169203331");  // the request's context
+  EXPECT_EQ(trace->spans[0].kind, "server");
+  const auto& linked = trace->spans[1];
+  EXPECT_EQ(linked.source, "sys");
+  EXPECT_EQ(linked.process, "shop (pid 4242)");
+  EXPECT_EQ(linked.pod, "shop-7d9f");
+  EXPECT_EQ(linked.parent_span_id, hex_of('\x41', 8));
+  EXPECT_TRUE(linked.error);
+  EXPECT_EQ(linked.status_message, "HTTP 503 Service Unavailable");
 }
 
 // A raw HTTP/1.1 GET over loopback: status line and body.
