@@ -45,6 +45,22 @@ std::string value_text(const otlp::AnyValue& v) {
   return {};
 }
 
+// value_text of the value as the OTLP span carries it (set_exportable_value): strings as
+// exportable_attribute_text makes them.
+std::string exported_value_text(std::string_view key, const AttributeView& value) {
+  return std::visit(
+      [&](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string_view>)
+          return exportable_attribute_text(key, x);
+        else if constexpr (std::is_same_v<T, bool>)
+          return x ? "true" : "false";
+        else
+          return std::to_string(x);
+      },
+      value);
+}
+
 template <class KeyValues>
 std::string find_text(const KeyValues& attributes, std::string_view key) {
   for (const auto& kv : attributes)
@@ -232,17 +248,7 @@ void TraceStore::add_sys_span(const SysSpanGroup& group, const SysSpan& span) {
   const auto& resource = group.resource.attributes();
   s.attributes.reserve(28 + span.record.attributes.size() + static_cast<std::size_t>(resource.size()));
   for_each_sys_attribute(group, span, [&](std::string_view key, const AttributeView& value) {
-    s.attributes.emplace_back(std::string(key), std::visit(
-                                                    [&](const auto& x) -> std::string {
-                                                      using T = std::decay_t<decltype(x)>;
-                                                      if constexpr (std::is_same_v<T, std::string_view>)
-                                                        return exportable_attribute_text(key, x);
-                                                      else if constexpr (std::is_same_v<T, bool>)
-                                                        return x ? "true" : "false";
-                                                      else
-                                                        return std::to_string(x);
-                                                    },
-                                                    value));
+    s.attributes.emplace_back(std::string(key), exported_value_text(key, value));
     return true;
   });
   const auto span_text = [&](std::string_view key) {
