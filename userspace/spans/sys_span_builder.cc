@@ -29,10 +29,15 @@ void fill_sys_span(SysSpan& span, l7::L7Record&& record, const SysSpanOrigin& or
     span.has_socket = true;
     span.udp = s.protocol == IPPROTO_UDP;
     span.ipv6 = s.family == AF_INET6;
-    span.local_address =
-        origin.local_address.empty() ? format_address(s.saddr, s.family) : std::string(origin.local_address);
-    span.peer_address =
-        origin.peer_address.empty() ? format_address(s.daddr, s.family) : std::string(origin.peer_address);
+    // Assigned, not made beside and moved in: each copy of short text is a call.
+    if (origin.local_address.empty())
+      span.local_address = format_address(s.saddr, s.family);
+    else
+      span.local_address.assign(origin.local_address);
+    if (origin.peer_address.empty())
+      span.peer_address = format_address(s.daddr, s.family);
+    else
+      span.peer_address.assign(origin.peer_address);
     span.local_port = s.sport;
     span.peer_port = s.dport;
   }

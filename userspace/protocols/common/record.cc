@@ -33,7 +33,7 @@ const char* to_string(Role r) {
 L7Record record_from_wire(std::string_view protocol, Role role, const WireExtent& request,
                           const WireExtent* response) {
   L7Record r;
-  r.protocol = std::string(protocol);
+  r.protocol.assign(protocol);
   r.role = role;
   r.start_ns = request.start_ns;
   r.end_ns = request.end_ns;

@@ -42,7 +42,7 @@ L7Record make_record(const Message& query, const Message* response, Role role) {
     a.emplace_back("otelbpf.dns.question.type", type);
     if (q->klass != 1) a.emplace_back("otelbpf.dns.question.class", class_name(q->klass));
   }
-  a.emplace_back("network.protocol.name", std::string("dns"));
+  add_text_attribute(a, "network.protocol.name", "dns");
   a.emplace_back("otelbpf.dns.id", static_cast<int64_t>(h.id));
   if (h.opcode != 0) a.emplace_back("otelbpf.dns.opcode", opcode_name(h.opcode));
   if (response != nullptr) {

@@ -58,14 +58,14 @@ L7Record make_record(const Message& request, const Message* response, Role role)
   a.reserve(16);
   const bool known =
       std::find(kKnownMethods.begin(), kKnownMethods.end(), request.method) != kKnownMethods.end();
-  a.emplace_back("http.request.method", known ? request.method : std::string("_OTHER"));
-  if (!known) a.emplace_back("http.request.method_original", request.method);
+  add_text_attribute(a, "http.request.method", known ? std::string_view(request.method) : "_OTHER");
+  if (!known) add_text_attribute(a, "http.request.method_original", request.method);
 
   const bool connect = request.method == "CONNECT";
   const Target t = split_target(request.target, connect);
-  if (!t.path.empty()) a.emplace_back("url.path", std::string(t.path));
-  if (!t.query.empty()) a.emplace_back("url.query", std::string(t.query));
-  if (!t.scheme.empty()) a.emplace_back("url.scheme", std::string(t.scheme));
+  if (!t.path.empty()) add_text_attribute(a, "url.path", t.path);
+  if (!t.query.empty()) add_text_attribute(a, "url.query", t.query);
+  if (!t.scheme.empty()) add_text_attribute(a, "url.scheme", t.scheme);
 
   std::string_view authority = t.authority;
   if (authority.empty()) {
@@ -75,12 +75,12 @@ L7Record make_record(const Message& request, const Message* response, Role role)
     std::string_view host;
     std::optional<int64_t> port;
     split_authority(authority, &host, &port);
-    if (!host.empty()) a.emplace_back("server.address", std::string(host));
+    if (!host.empty()) add_text_attribute(a, "server.address", host);
     if (port) a.emplace_back("server.port", *port);
   }
-  a.emplace_back("network.protocol.name", std::string("http"));
-  a.emplace_back("network.protocol.version", std::string(request.minor_version == 0 ? "1.0" : "1.1"));
-  if (const std::string* ua = request.header("user-agent")) a.emplace_back("user_agent.original", *ua);
+  add_text_attribute(a, "network.protocol.name", "http");
+  add_text_attribute(a, "network.protocol.version", request.minor_version == 0 ? "1.0" : "1.1");
+  if (const std::string* ua = request.header("user-agent")) add_text_attribute(a, "user_agent.original", *ua);
   if (request.body_bytes > 0)
     a.emplace_back("http.request.body.size", static_cast<int64_t>(request.body_bytes));
 

@@ -63,18 +63,18 @@ L7Record make_record(const StreamExchange& s, Role role) {
     a.emplace_back("http.request.method", known_method ? *method : std::string("_OTHER"));
     if (!known_method) a.emplace_back("http.request.method_original", *method);
   }
-  if (!path.empty()) a.emplace_back("url.path", std::string(path));
-  if (!query.empty()) a.emplace_back("url.query", std::string(query));
+  if (!path.empty()) add_text_attribute(a, "url.path", path);
+  if (!query.empty()) add_text_attribute(a, "url.query", query);
   if (scheme != nullptr) a.emplace_back("url.scheme", *scheme);
   if (authority != nullptr && !authority->empty()) {
     std::string_view host;
     std::optional<int64_t> port;
     split_authority(*authority, &host, &port);
-    if (!host.empty()) a.emplace_back("server.address", std::string(host));
+    if (!host.empty()) add_text_attribute(a, "server.address", host);
     if (port) a.emplace_back("server.port", *port);
   }
-  a.emplace_back("network.protocol.name", std::string("http"));
-  a.emplace_back("network.protocol.version", std::string("2"));
+  add_text_attribute(a, "network.protocol.name", "http");
+  add_text_attribute(a, "network.protocol.version", "2");
   if (const std::string* ua = req.find("user-agent")) a.emplace_back("user_agent.original", *ua);
   if (s.request_body > 0) a.emplace_back("http.request.body.size", static_cast<int64_t>(s.request_body));
 
@@ -91,7 +91,7 @@ L7Record make_record(const StreamExchange& s, Role role) {
   std::string_view service;
   std::string_view rpc_method;
   if (grpc) {
-    a.emplace_back("rpc.system", std::string("grpc"));
+    add_text_attribute(a, "rpc.system", "grpc");
     // "/package.Service/Method"
     if (path.size() > 1 && path.front() == '/') {
       const size_t slash = path.rfind('/');
@@ -100,8 +100,8 @@ L7Record make_record(const StreamExchange& s, Role role) {
         rpc_method = path.substr(slash + 1);
       }
     }
-    if (!service.empty()) a.emplace_back("rpc.service", std::string(service));
-    if (!rpc_method.empty()) a.emplace_back("rpc.method", std::string(rpc_method));
+    if (!service.empty()) add_text_attribute(a, "rpc.service", service);
+    if (!rpc_method.empty()) add_text_attribute(a, "rpc.method", rpc_method);
   }
   std::optional<int64_t> grpc_code;
   if (grpc_status != nullptr) {
@@ -127,7 +127,7 @@ L7Record make_record(const StreamExchange& s, Role role) {
     r.status_message = "RST_STREAM " + error_code_name(s.reset_code);
   } else if (s.refused_by_goaway) {
     r.error = true;
-    a.emplace_back("error.type", std::string("GOAWAY"));
+    add_text_attribute(a, "error.type", "GOAWAY");
     r.status_message = "stream not processed (GOAWAY)";
   }
   if (s.reset) a.emplace_back("otelbpf.http2.rst_error_code", error_code_name(s.reset_code));

@@ -26,10 +26,10 @@ L7Record make_record(const Request& request, const Response* response, Role role
 
   Attributes& a = r.attributes;
   const std::string op = operation_name(request.api_key);
-  a.emplace_back("messaging.system", std::string("kafka"));
+  add_text_attribute(a, "messaging.system", "kafka");
   a.emplace_back("messaging.operation.name", op);
-  if (request.api_key == kProduce) a.emplace_back("messaging.operation.type", std::string("send"));
-  if (request.api_key == kFetch) a.emplace_back("messaging.operation.type", std::string("receive"));
+  if (request.api_key == kProduce) add_text_attribute(a, "messaging.operation.type", "send");
+  if (request.api_key == kFetch) add_text_attribute(a, "messaging.operation.type", "receive");
   // Metadata names its topics in the response when the request asked for all of them.
   const std::vector<std::string>& topics =
       request.topics.empty() && response != nullptr ? response->topics : request.topics;
@@ -50,7 +50,7 @@ L7Record make_record(const Request& request, const Response* response, Role role
   a.emplace_back("otelbpf.kafka.correlation_id", static_cast<int64_t>(request.correlation_id));
   if (request.api_key == kProduce && request.acks >= -1)
     a.emplace_back("otelbpf.kafka.acks", static_cast<int64_t>(request.acks));
-  a.emplace_back("network.protocol.name", std::string("kafka"));
+  add_text_attribute(a, "network.protocol.name", "kafka");
   if (response != nullptr && response->body_parsed) {
     a.emplace_back("otelbpf.kafka.error_code", static_cast<int64_t>(response->error_code));
     if (response->error_code != 0) {

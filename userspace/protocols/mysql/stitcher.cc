@@ -64,8 +64,8 @@ L7Record make_record(const Request& req, const Response* resp, Role role, bool m
   r.response_missing = missing;  // a partial response (connection lost mid-result) is still missing
 
   Attributes& a = r.attributes;
-  a.emplace_back("db.system.name", std::string("mysql"));
-  a.emplace_back("db.system", std::string("mysql"));
+  add_text_attribute(a, "db.system.name", "mysql");
+  add_text_attribute(a, "db.system", "mysql");
   const char* cmd_name = command_name(req.command);
   const std::string command = cmd_name ? cmd_name : "UNKNOWN";
   a.emplace_back("otelbpf.mysql.command", "COM_" + command);

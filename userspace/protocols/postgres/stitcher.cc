@@ -91,8 +91,8 @@ L7Record make_record(const Exchange& ex, Role role, const std::string& database)
   }
   r.span_name = op.empty() ? std::string("postgresql") : op;
   Attributes& a = r.attributes;
-  a.emplace_back("db.system.name", std::string("postgresql"));
-  a.emplace_back("db.system", std::string("postgresql"));
+  add_text_attribute(a, "db.system.name", "postgresql");
+  add_text_attribute(a, "db.system", "postgresql");
   if (!op.empty()) a.emplace_back("db.operation.name", op);
   if (!sql.empty()) a.emplace_back("db.query.text", obfuscate_sql(sql, SqlDialect::kPostgres));
   if (!database.empty()) a.emplace_back("db.namespace", database);
@@ -118,13 +118,13 @@ L7Record make_record(const Exchange& ex, Role role, const std::string& database)
       a.emplace_back("db.response.status_code", ex.error_fields.code);
       a.emplace_back("error.type", ex.error_fields.code);
     } else {
-      a.emplace_back("error.type", std::string("_OTHER"));
+      add_text_attribute(a, "error.type", "_OTHER");
     }
     if (!ex.error_fields.severity.empty())
       a.emplace_back("otelbpf.db.error_severity", ex.error_fields.severity);
   }
   if (const char* state = transaction_state_name(ex.transaction_status))
-    a.emplace_back("otelbpf.db.transaction_state", std::string(state));
+    add_text_attribute(a, "otelbpf.db.transaction_state", state);
   if (ex.truncated) a.emplace_back("otelbpf.l7.truncated", true);
   return r;
 }

@@ -43,8 +43,8 @@ L7Record make_record(const Message& request, const Message* reply, Role role,
   const std::string op = request.args.empty() ? std::string("UNKNOWN") : upper(request.args[0]);
   r.span_name = op;
   Attributes& a = r.attributes;
-  a.emplace_back("db.system.name", std::string("redis"));
-  a.emplace_back("db.system", std::string("redis"));
+  add_text_attribute(a, "db.system.name", "redis");
+  add_text_attribute(a, "db.system", "redis");
   a.emplace_back("db.operation.name", op);
   if (!request.args.empty()) a.emplace_back("db.query.text", obfuscate_redis(request.args));
   if (db_namespace) a.emplace_back("db.namespace", *db_namespace);
@@ -57,10 +57,10 @@ L7Record make_record(const Message& request, const Message* reply, Role role,
     std::string_view prefix(reply->text);
     prefix = prefix.substr(0, prefix.find(' '));
     if (!prefix.empty() && prefix.size() <= kMaxOperationName) {
-      a.emplace_back("db.response.status_code", std::string(prefix));
-      a.emplace_back("error.type", std::string(prefix));
+      add_text_attribute(a, "db.response.status_code", prefix);
+      add_text_attribute(a, "error.type", prefix);
     } else {
-      a.emplace_back("error.type", std::string("_OTHER"));
+      add_text_attribute(a, "error.type", "_OTHER");
     }
   }
   if (request.truncated || (reply != nullptr && reply->truncated))
