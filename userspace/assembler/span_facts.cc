@@ -265,15 +265,19 @@ void read_common_facts(SpanFacts& f, const A& a, const Attributes& r, std::strin
   read_request_facts(f, a, name);
 }
 
+// A probe span's TCP exchange, if it has both sequence numbers.
+bool read_tcp_exchange(SpanFacts& f, std::int64_t req_seq, std::int64_t resp_seq) {
+  if (req_seq == 0 || resp_seq == 0) return false;
+  f.req_seq = req_seq;
+  f.resp_seq = resp_seq;
+  f.tcp_hash = exchange_key_hash(req_seq, resp_seq);
+  return true;
+}
+
 // A probe span's exchange: its TCP sequence numbers, else a DNS-over-UDP exchange's key.
 template <class A>
 void read_exchange_facts(SpanFacts& f, const A& a, std::int64_t req_seq, std::int64_t resp_seq) {
-  if (req_seq != 0 && resp_seq != 0) {
-    f.req_seq = req_seq;
-    f.resp_seq = resp_seq;
-    f.tcp_hash = exchange_key_hash(req_seq, resp_seq);
-    return;
-  }
+  if (read_tcp_exchange(f, req_seq, resp_seq)) return;
   f.dns_key = dns_exchange_key(a, f.kind);
   f.dns_exchange = !f.dns_key.empty();
   if (f.dns_exchange) f.tcp_hash = exchange_key_hash(f.dns_key);
@@ -331,6 +335,7 @@ SpanFacts facts_of_span(const otlp::Span& span, const otlp::Resource& resource, 
   f.start_ns = span.start_time_unix_nano();
   f.end_ns = span.end_time_unix_nano();
   read_common_facts(f, a, r, span.name());
+  f.request_facts_read = true;  // below, for probe spans too (read_call_facts)
   if (source != SpanSource::kApp) {
     read_probe_facts(f, a, r, source);
     return f;
@@ -380,12 +385,12 @@ SpanFacts facts_of_sys_span(const SysSpanGroup& group, const SysSpan& span) {
 SpanFacts facts_of_sys_span(const SysGroupFacts& g, const SysSpanGroup& group, const SysSpan& span) {
   SpanFacts f;
   read_sys_span_facts(f, g, group, span);
+  read_sys_request_facts(f, group, span);
   return f;
 }
 
 void read_sys_span_facts(SpanFacts& f, const SysGroupFacts& g, const SysSpanGroup& group,
                          const SysSpan& span) {
-  const SysAttributes a{group, span};
   const auto& record = span.record;
   f.trace_id = sys_span_trace_id(span);
   f.span_id = sys_span_id(span);
@@ -394,12 +399,12 @@ void read_sys_span_facts(SpanFacts& f, const SysGroupFacts& g, const SysSpanGrou
   f.kind = sys_span_kind(span);
   f.start_ns = sys_span_start_unix_ns(span);
   f.end_ns = sys_span_end_unix_ns(span);
-  // read_common_facts
+  // read_common_facts, but for its request facts (read_sys_request_facts)
   f.pid = group.pid;
   f.service = g.service;
-  read_request_facts(f, a, sys_span_name(span));
-  // read_probe_facts
-  read_exchange_facts(f, a, record.req_seq, record.resp_seq);
+  // read_probe_facts (the record's attributes are looked at only for a DNS exchange's key)
+  if (!read_tcp_exchange(f, record.req_seq, record.resp_seq))
+    read_exchange_facts(f, SysAttributes{group, span}, record.req_seq, record.resp_seq);
   f.has_context = record.context && record.context->ids_valid;
   f.syscall_trace_id = span.syscall_trace_id;
   f.ns_pid = g.ns_pid != 0 ? g.ns_pid : f.pid;
@@ -412,7 +417,13 @@ void read_sys_span_facts(SpanFacts& f, const SysGroupFacts& g, const SysSpanGrou
     f.peer_port = span.peer_port;
     f.local_port = span.local_port;
   }
+}
+
+void read_sys_request_facts(SpanFacts& f, const SysSpanGroup& group, const SysSpan& span) {
+  const SysAttributes a{group, span};
+  read_request_facts(f, a, sys_span_name(span));
   read_call_facts(f, a, SpanSource::kSys);
+  f.request_facts_read = true;
 }
 
 }  // namespace otelbpf

@@ -79,6 +79,10 @@ struct SpanFacts {
   std::string method;             // HTTP method, upper-cased
   std::string target;             // path?query of an HTTP request
   std::string call_key;           // client calls: "sql|<statement without literals>", "redis|GET key", ...
+  // operation, method, target, server_port and call_key have been read. Only links to SDK spans use them,
+  // so the assembler reads them of a compact sys span only where an SDK span may come
+  // (TraceAssembler::wants_request_facts): they were a quarter of its time.
+  bool request_facts_read = false;
 
   std::chrono::steady_clock::time_point seen;
   std::uint64_t batch = 0;     // the assembler's sequence number of the batch holding the span
@@ -132,9 +136,12 @@ struct SysGroupFacts {
 SysGroupFacts sys_group_facts(const SysSpanGroup& group);
 SpanFacts facts_of_sys_span(const SysSpanGroup& group, const SysSpan& span);
 SpanFacts facts_of_sys_span(const SysGroupFacts& group_facts, const SysSpanGroup& group, const SysSpan& span);
-// The same, read into a default-constructed fact where it is to stay (the assembler's node).
+// The same, read into a default-constructed fact where it is to stay (the assembler's node), in two
+// parts: read_sys_span_facts reads all but the request facts (what SDK links use: operation, method,
+// target, server port, call key), which read_sys_request_facts adds (request_facts_read).
 void read_sys_span_facts(SpanFacts& f, const SysGroupFacts& group_facts, const SysSpanGroup& group,
                          const SysSpan& span);
+void read_sys_request_facts(SpanFacts& f, const SysSpanGroup& group, const SysSpan& span);
 
 // The source a span names itself (otelbpf.span.source), if any.
 std::optional<SpanSource> claimed_source(const otlp::Span& span);

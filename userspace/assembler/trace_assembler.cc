@@ -120,6 +120,7 @@ void TraceAssembler::add(SpanBatch batch, Clock::time_point now) {
   }
   auto pending = std::make_shared<SpanBatch>(std::move(batch));
   Pending entry{pending, now, {}, 0};
+  entry.arrived_at_generation = app_generation_;
   for (int g = 0; g < static_cast<int>(pending->sys_groups.size()); ++g)
     for (int i = 0; i < static_cast<int>(pending->sys_groups[g].spans.size()); ++i)
       entry.slots.push_back({g, Pending::kCompact, i});
@@ -198,6 +199,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
     f.seen = now;
     f.batch = batch_seq;
     if (f.source == SpanSource::kNet) last_net_span_ = now;
+    if (f.source == SpanSource::kApp) last_app_span_ = now;
     if (f.source == SpanSource::kSys) {
       last_sys_span_ = now;
       // Nearly every span names the address of the span before it: the set is not searched again for it.
@@ -216,6 +218,7 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
       // Read straight into its node: a fact is ~15 strings, and moving one in was ~4 % of the assembler.
       SpanFacts& f = place_fact(span_key(sys_span_id(span)));
       read_sys_span_facts(f, group_facts, group, span);
+      if (wants_request_facts(f)) read_sys_request_facts(f, group, span);
       take(f);
     }
   }
@@ -228,6 +231,34 @@ void TraceAssembler::index(const SpanBatch& batch, Clock::time_point now, std::u
   // After the whole batch is indexed, so that partners within it are found.
   for (const auto* app : app_spans) learn_from_app_span(*app, now);
   if (!app_spans.empty()) ++app_generation_;
+}
+
+bool TraceAssembler::wants_request_facts(const SpanFacts& f) const {
+  if (f.request_facts_read) return false;
+  if (options_.peer_spans || options_.gateway_routing) return true;
+  if (last_app_span_ != Clock::time_point{} && now_ - last_app_span_ < sdk_horizon_length()) return true;
+  // A server not seen before may turn out to run an SDK: app_may_claim says so once it is indexed.
+  if (f.kind == otlp::Span::SPAN_KIND_SERVER && !server_pids_first_seen_.contains(f.pid)) return true;
+  if (app_may_claim(f)) return true;
+  // Its process's samples (keep_as_sample) are the first of each second that leave: those that arrive
+  // while the second's are not all taken.
+  const auto second = std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count();
+  const auto s = sampled_facts_by_pid_.find(f.pid);
+  return s == sampled_facts_by_pid_.end() || s->second.second != second ||
+         s->second.kept < kSampledFactsPerSecond;
+}
+
+void TraceAssembler::add_request_facts(SpanFacts& f, const SysSpanGroup& group, const SysSpan& span) {
+  read_sys_request_facts(f, group, span);
+  // What index_span and index_for_app_spans put in the indexes by them.
+  if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
+    sys_clients_by_call_[f.call_key].push_back(f.span_id);
+  if (f.in_app_indexes && !f.method.empty())
+    sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, span_key(f.span_id));
+}
+
+TraceAssembler::Clock::duration TraceAssembler::sdk_horizon_length() const {
+  return std::max<Clock::duration>(3 * options_.link_window, options_.max_link_wait + options_.link_window);
 }
 
 void TraceAssembler::mark_pair_complete(SpanFacts& f) {
@@ -533,6 +564,10 @@ void TraceAssembler::emit_from(Pending& p, Clock::time_point now, EmitMode mode)
                                   .spans[static_cast<std::size_t>(slot.span)]
                            : nullptr;
     auto fit = facts_.find(compact ? sys_span_id(*in_sys) : in_span->span_id());
+    // SDK spans came since it arrived: it may need what it was spared reading then.
+    if (compact && fit != facts_.end() && p.arrived_at_generation != app_generation_ &&
+        wants_request_facts(fit->second))
+      add_request_facts(fit->second, p.batch->sys_groups[static_cast<std::size_t>(slot.resource)], *in_sys);
     std::optional<Resolution> resolution;
     if (mode == EmitMode::kEarly) {
       Resolution early;
@@ -796,8 +831,7 @@ void TraceAssembler::forget_old_facts(Clock::time_point now) {
   // which at tens of thousands of spans per second is most of them: at 35 s they were ~1 GiB.
   // Facts are bounded in number too (four times the buffered spans).
   const auto partners_horizon = now - (options_.peer_spans ? 3 * options_.link_window : options_.link_window);
-  const auto sdk_horizon = now - std::max<Clock::duration>(3 * options_.link_window,
-                                                           options_.max_link_wait + options_.link_window);
+  const auto sdk_horizon = now - sdk_horizon_length();
   const std::size_t max_facts = 4 * options_.max_buffered_spans;
   // Stage 1: the partners' horizon. Facts that leave it move on to stage 2 (an SDK may still claim
   // them) or to the samples, or are forgotten.

@@ -119,6 +119,7 @@ class TraceAssembler {
     std::uint64_t checked_at_generation = ~std::uint64_t{0};
     Clock::time_point recheck_at = Clock::time_point::max();
     bool local_wait_over = false;  // kLocalPartnerWait has passed and its spans were looked at then
+    std::uint64_t arrived_at_generation = 0;  // app_generation_ when it arrived
   };
 
   void index(const SpanBatch& batch, Clock::time_point now, std::uint64_t batch_seq);
@@ -215,6 +216,15 @@ class TraceAssembler {
   // Whether the SDK trace above `span_id` is complete here (its local root or a sys span reached).
   bool trace_settled(const std::string& span_id) const;
   bool app_may_claim(const SpanFacts& sys_span) const;
+  // Whether the request facts of a sys span (SpanFacts::request_facts_read) may serve a link: an SDK's
+  // spans came within the SDKs' horizon, or may still claim this one (app_may_claim, a server not seen
+  // before), or it may be kept as its process's sample. On a node without SDK traffic, most sys spans
+  // are spared reading them: a quarter of the assembler's time.
+  bool wants_request_facts(const SpanFacts& f) const;
+  // Reads a compact span's request facts after it was indexed, and indexes what depends on them.
+  void add_request_facts(SpanFacts& f, const SysSpanGroup& group, const SysSpan& span);
+  // How long SDK spans may come after the spans they link to (the facts' second horizon).
+  Clock::duration sdk_horizon_length() const;
   // Whether a span of an SDK, arriving late, may still link to this emitted span's fact.
   bool fact_wanted_by_late_app_spans(const SpanFacts& f) const;
   // Whether a span of the same TCP exchange (the other end, a net span) still waits to be linked: it may
@@ -247,6 +257,7 @@ class TraceAssembler {
   std::uint64_t next_batch_seq_ = 1;
   Clock::time_point last_net_span_{};  // packet capture on: a server end waits for the net spans between
   Clock::time_point last_sys_span_{};
+  Clock::time_point last_app_span_{};  // (not from a peer agent)
   // This node's socket addresses, learned from the sys spans' local ends (pod IPs included) within the
   // last one or two link windows, and how long a span whose partner comes from here waits for it: the probes'
   // consumer flushes every 100 ms, so a partner not in after a second was dropped (ring buffer full) or never

@@ -481,5 +481,127 @@ TEST_P(CompactSysSpanLeaving, ABatchLeavesPartByPart) {
   }
 }
 
+// On a node without SDK traffic the assembler spares a sys span the facts only links to SDK spans read
+// (method, target, call key: TraceAssembler::wants_request_facts). A database call of a process whose
+// samples of the second are taken, arriving before any SDK span, is indexed without its call key; an
+// SDK's CLIENT span for it that comes while it waits still claims it, and once SDK spans come, every sys
+// span's request facts are read as it arrives.
+TEST(CompactSysSpanRequestFacts, AreReadWhereAnSdkSpanMayUseThem) {
+  using Clock = TraceAssembler::Clock;
+  using std::chrono::milliseconds;
+  MetricsRegistry metrics;
+  AssemblerOptions options;
+  options.link_window = milliseconds(1000);
+  options.max_link_wait = milliseconds(3000);
+  options.assumed_app_lag = milliseconds(1000);
+  options.compact_sys_output = true;
+  std::map<std::string, otlp::Span> out;
+  TraceAssembler assembler(
+      options,
+      [&](std::shared_ptr<SpanBatch> b) {
+        const auto request = otlp_request_of(*b);
+        for (const auto& rs : request.resource_spans())
+          for (const auto& ss : rs.scope_spans())
+            for (const auto& span : ss.spans()) out[span.span_id()] = span;
+      },
+      metrics);
+  SpanIdGenerator ids;
+  const std::int64_t wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+  auto sys_batch = [&](std::uint32_t pid, const char* exe,
+                       std::vector<std::pair<l7::L7Record, otelbpf_socket_info>> calls) {
+    SpanBatch b;
+    b.source = SpanSource::kSys;
+    auto group = group_of(pid, exe);
+    for (auto& [record, sock] : calls) {
+      SysSpanOrigin origin;
+      origin.sock = &sock;
+      origin.monotonic_to_wall_ns = wall_ns;
+      group.spans.push_back(make_sys_span(std::move(record), origin, ids));
+    }
+    b.sys_groups.push_back(std::move(group));
+    return b;
+  };
+  auto http = [&](l7::Role role, std::uint32_t seq) {
+    auto r = record_of("http1", role, "GET /", seq, seq + 1);
+    r.attributes.emplace_back("http.request.method", std::string("GET"));
+    r.attributes.emplace_back("url.path", std::string("/"));
+    return r;
+  };
+  auto redis_get = [&](std::uint32_t seq) {
+    auto r = record_of("redis", l7::Role::kClient, "GET", seq, seq + 1);
+    r.attributes.emplace_back("db.system", std::string("redis"));
+    r.attributes.emplace_back("db.statement", std::string("GET user:1"));
+    return r;
+  };
+  // The start of a second, so that the steps below share one (samples are counted per second).
+  const auto t0 = Clock::time_point(std::chrono::ceil<std::chrono::seconds>(Clock::now().time_since_epoch()) +
+                                    milliseconds(100));
+
+  // nginx (pid 100) serves a first request, and then past its wait without an SDK.
+  assembler.add(
+      sys_batch(400, "curl", {{http(l7::Role::kClient, 10), socket_of("127.0.0.1", 39000, "127.0.0.1", 80)}}),
+      t0);
+  assembler.add(sys_batch(100, "nginx",
+                          {{http(l7::Role::kServer, 10), socket_of("127.0.0.1", 80, "127.0.0.1", 39000)}}),
+                t0);
+  assembler.poll(t0 + std::chrono::seconds(4));
+  // The shop (pid 300, calls only) makes 12 calls to it in one second: both ends in, they leave at once,
+  // and 8 of the shop's are kept as the second's samples.
+  const auto t1 = t0 + std::chrono::seconds(5);
+  std::vector<std::pair<l7::L7Record, otelbpf_socket_info>> calls, served;
+  for (std::uint32_t i = 0; i < 12; ++i) {
+    const auto port = static_cast<std::uint16_t>(40000 + i);
+    calls.push_back({http(l7::Role::kClient, 100 + 10 * i), socket_of("127.0.0.1", port, "127.0.0.1", 80)});
+    served.push_back({http(l7::Role::kServer, 100 + 10 * i), socket_of("127.0.0.1", 80, "127.0.0.1", port)});
+  }
+  assembler.add(sys_batch(300, "shop", std::move(calls)), t1);
+  assembler.add(sys_batch(100, "nginx", std::move(served)), t1);
+  assembler.poll(t1 + milliseconds(10));
+  ASSERT_EQ(assembler.buffered_spans(), 0u);
+
+  // Its call to Redis on another node waits the window for the other end; no SDK span came yet, so only
+  // its exchange is indexed, not its call key.
+  const auto before = assembler.index_entries();
+  auto first_call =
+      sys_batch(300, "shop", {{redis_get(5000), socket_of("10.0.0.1", 41000, "10.0.0.4", 6379)}});
+  const auto& first = first_call.sys_groups[0].spans[0];
+  const auto first_id = sys_span_id(first);
+  const auto first_start = sys_span_start_unix_ns(first), first_end = sys_span_end_unix_ns(first);
+  assembler.add(std::move(first_call), t1 + milliseconds(200));
+  EXPECT_EQ(assembler.index_entries(), before + 1) << "its TCP exchange only";
+
+  // The shop's SDK span of that call comes while it waits, and claims it.
+  const std::string app_trace(16, '\x5a'), app_span(8, '\x5b');
+  SpanBatch app;
+  app.source = SpanSource::kApp;
+  auto* rs = app.request().add_resource_spans();
+  add_resource_attribute(*rs->mutable_resource(), "service.name", "shop");
+  add_resource_attribute(*rs->mutable_resource(), "process.pid", std::int64_t{300});
+  auto* span = rs->add_scope_spans()->add_spans();
+  span->set_trace_id(app_trace);
+  span->set_span_id(app_span);
+  span->set_kind(otlp::Span::SPAN_KIND_CLIENT);
+  span->set_name("GET");
+  span->set_start_time_unix_nano(first_start - 50'000);
+  span->set_end_time_unix_nano(first_end + 50'000);
+  set_span_attribute(*span, "db.system", "redis");
+  set_span_attribute(*span, "db.statement", "GET user:1");
+  assembler.add(std::move(app), t1 + milliseconds(300));
+
+  // SDK spans came: the next call is indexed by its call key too, as it arrives.
+  const auto with_app = assembler.index_entries();
+  assembler.add(sys_batch(300, "shop", {{redis_get(6000), socket_of("10.0.0.1", 41001, "10.0.0.4", 6379)}}),
+                t1 + milliseconds(400));
+  EXPECT_EQ(assembler.index_entries(), with_app + 2) << "its TCP exchange and its call key";
+
+  assembler.poll(t1 + milliseconds(1300));
+  ASSERT_TRUE(out.contains(first_id));
+  EXPECT_EQ(out.at(first_id).parent_span_id(), app_span);
+  EXPECT_EQ(out.at(first_id).trace_id(), app_trace);
+  EXPECT_EQ(metrics.value("otelbpf_assembler_links_total", {{"rule", "sys_client_under_app_client"}}), 1);
+}
+
 }  // namespace
 }  // namespace otelbpf
