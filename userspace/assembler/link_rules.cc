@@ -9,9 +9,6 @@
 namespace otelbpf {
 namespace {
 
-// Resolutions chain (client -> server -> thread-linked client -> app span ...); real chains are short.
-constexpr std::size_t kMaxChain = 32;
-
 using AppTime = TraceAssembler::AppTime;
 
 bool overlaps(const AppTime& app, const SpanFacts& sys) {
@@ -25,7 +22,8 @@ bool encloses(const AppTime& app, const SpanFacts& sys) {
 }  // namespace
 
 bool TraceAssembler::ResolvePath::contains(const std::string& id) const {
-  return std::any_of(spans.begin(), spans.end(), [&](const std::string* s) { return *s == id; });
+  return std::any_of(spans.begin(), spans.begin() + static_cast<std::ptrdiff_t>(size),
+                     [&](const std::string* s) { return *s == id; });
 }
 
 const SpanFacts* TraceAssembler::facts_of(const std::string& span_id) const {
@@ -46,10 +44,16 @@ TraceAssembler::Resolution TraceAssembler::final_of(const std::string& span_id, 
 // Takes the trace that `partner` ends up in (and whether that may still change); the partner's own
 // resolution follows the same path, so cycles stop there.
 void TraceAssembler::follow(const std::string& partner, Resolution& r, ResolvePath& path) const {
-  const auto p = final_of(partner, path);
-  if (!p.trace_id.empty()) r.trace_id = p.trace_id;
-  r.provisional |= p.provisional;
-  r.incomplete |= p.incomplete;
+  auto take = [&](const Resolution& p) {
+    if (!p.trace_id.empty()) r.trace_id = p.trace_id;
+    r.provisional |= p.provisional;
+    r.incomplete |= p.incomplete;
+  };
+  const auto* f = facts_of(partner);
+  if (!f) return;
+  // A partner that left is read where its resolution is frozen, not copied (an allocation per link).
+  if (f->frozen) return take(*f->frozen);
+  take(resolve(*f, path));
 }
 
 // Puts the span under `parent`, in the trace that `parent` ends up in, by `rule`.
@@ -498,8 +502,8 @@ TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePa
   if (f.frozen) return *f.frozen;
   Resolution r{f.trace_id, f.parent_span_id, nullptr, false, false, nullptr};
   // Any graph of links may come in, cycles included: a span already on the path resolves as itself.
-  if (path.contains(f.span_id) || path.spans.size() >= kMaxChain) return r;
-  path.spans.push_back(&f.span_id);
+  if (path.contains(f.span_id) || path.size >= kMaxChain) return r;
+  path.spans[path.size++] = &f.span_id;
   if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_SERVER)
     link_tcp_sys_server(f, r, path);
   else if (f.source == SpanSource::kNet)
@@ -514,7 +518,7 @@ TraceAssembler::Resolution TraceAssembler::resolve(const SpanFacts& f, ResolvePa
   if ((f.source == SpanSource::kApp || f.has_context) && !trace_settled(f.parent_span_id))
     r.provisional = true;
   join_moved_trace(f, r, path);
-  path.spans.pop_back();
+  --path.size;
   return r;
 }
 

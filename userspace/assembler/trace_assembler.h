@@ -97,8 +97,12 @@ class TraceAssembler {
   using Resolution = LinkResolution;  // span_facts.h
   // The spans a resolution passes through, to stop at cycles (a hostile or broken sender can make any
   // graph of links) instead of recursing until the stack ends.
+  // Resolutions chain (client -> server -> thread-linked client -> app span ...); real chains are short.
+  static constexpr std::size_t kMaxChain = 32;
   struct ResolvePath {
-    std::vector<const std::string*> spans;
+    // Held in place: a vector was one or two allocations for every span resolved.
+    std::array<const std::string*, kMaxChain> spans{};
+    std::size_t size = 0;
     bool contains(const std::string& id) const;
   };
   // One batch as it arrived; its spans leave one by one as their wait ends.
