@@ -135,7 +135,7 @@ bool TraceAssembler::app_may_claim(const SpanFacts& sys_span) const {
 const SpanFacts* TraceAssembler::thread_linked_server(const SpanFacts& client) const {
   if (client.syscall_trace_id == 0) return nullptr;
   auto s = sys_server_by_thread_link_.find(thread_link_key(client.pid, client.syscall_trace_id));
-  return s == sys_server_by_thread_link_.end() ? nullptr : facts_of(s->second);
+  return s == sys_server_by_thread_link_.end() ? nullptr : facts_of_key(s->second);
 }
 
 std::vector<const SpanFacts*> TraceAssembler::net_path(std::uint64_t tcp_hash) const {
@@ -392,33 +392,36 @@ const char* exchange_rule(const SpanFacts& f, const char* tcp_rule, const char* 
 void TraceAssembler::link_tcp_sys_server(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
   if (!f.has_exchange()) return;
   const auto net = net_path(f.tcp_hash);
-  auto c = sys_client_by_tcp_.find(f.tcp_hash);
-  const bool has_client = c != sys_client_by_tcp_.end() && c->second != f.span_id && facts_of(c->second);
+  const auto c = sys_client_by_tcp_.find(f.tcp_hash);
+  const SpanFacts* client =
+      c != sys_client_by_tcp_.end() && c->second != span_key(f.span_id) ? facts_of_key(c->second) : nullptr;
   if (!net.empty()) {
-    if (has_client) follow(c->second, r, path);
+    if (client) follow(client->span_id, r, path);
     r.parent_span_id = net.back()->span_id;
     r.rule = exchange_rule(f, "tcp_sys_server_under_net_span", "dns_sys_server_under_net_span");
-  } else if (has_client) {
-    link_under(c->second, exchange_rule(f, "tcp_sys_server_under_sys_client", "dns_sys_server_under_sys_client"),
-               r, path);
+  } else if (client) {
+    link_under(client->span_id,
+               exchange_rule(f, "tcp_sys_server_under_sys_client", "dns_sys_server_under_sys_client"), r,
+               path);
   }
 }
 
 void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
   if (!f.has_exchange()) return;
   const auto net = net_path(f.tcp_hash);
-  const auto client = sys_client_by_tcp_.find(f.tcp_hash);
-  const bool has_client = client != sys_client_by_tcp_.end();
+  const auto c = sys_client_by_tcp_.find(f.tcp_hash);
+  const SpanFacts* client = c == sys_client_by_tcp_.end() ? nullptr : facts_of_key(c->second);
+  const bool has_client = client != nullptr;
   const auto self = std::find(net.begin(), net.end(), &f);
   if (self != net.end() && self != net.begin()) {
     r.parent_span_id = (*std::prev(self))->span_id;
     r.rule = exchange_rule(f, "tcp_net_span_under_net_span", "dns_net_span_under_net_span");
   } else if (has_client) {
-    r.parent_span_id = client->second;
+    r.parent_span_id = client->span_id;
     r.rule = exchange_rule(f, "tcp_net_span_under_sys_client", "dns_net_span_under_sys_client");
   }
   if (has_client) {
-    follow(client->second, r, path);
+    follow(client->span_id, r, path);
   } else if (!net.empty()) {
     r.trace_id = net.front()->trace_id;  // no client end seen: the path's first capture names the trace
     if (!r.rule && r.trace_id != f.trace_id) r.rule = exchange_rule(f, "tcp_net_path", "dns_net_path");

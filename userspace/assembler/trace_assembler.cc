@@ -295,14 +295,15 @@ SpanFacts& TraceAssembler::place_fact(SpanFacts&& fact) {
 
 void TraceAssembler::index_span(SpanFacts& f) {
   const std::string& id = f.span_id;
+  const std::uint64_t key = span_key(id);
   if (f.source == SpanSource::kSys && f.has_exchange()) {
     // Both ends of a TCP exchange traced on this node: the pair has what the TCP rule needs.
     auto& mine = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_server_by_tcp_ : sys_client_by_tcp_;
     auto& other = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
     if (f.kind == otlp::Span::SPAN_KIND_SERVER || f.kind == otlp::Span::SPAN_KIND_CLIENT) {
-      mine[f.tcp_hash] = id;
-      if (auto partner = other.find(f.tcp_hash); partner != other.end() && partner->second != id)
-        if (auto pf = facts_.find(partner->second); pf != facts_.end()) {
+      mine[f.tcp_hash] = key;
+      if (auto partner = other.find(f.tcp_hash); partner != other.end() && partner->second != key)
+        if (auto pf = facts_.find_key(partner->second); pf != facts_.end()) {
           mark_pair_complete(f);
           mark_pair_complete(pf->second);
         }
@@ -315,7 +316,7 @@ void TraceAssembler::index_span(SpanFacts& f) {
       server_pids_first_seen_.try_emplace(f.pid, f.seen);
       if (app_may_claim(f)) index_for_app_spans(f);
       if (f.syscall_trace_id != 0)
-        sys_server_by_thread_link_[thread_link_key(f.pid, f.syscall_trace_id)] = id;
+        sys_server_by_thread_link_[thread_link_key(f.pid, f.syscall_trace_id)] = key;
       if (f.has_context) sys_servers_by_header_[header_key(f.trace_id, f.parent_span_id)].push_back(id);
       // A thread that reads a request on one connection before it answered one on another serves several
       // at once (an event loop), and its thread links cannot be trusted. Requests of one connection on one
@@ -372,6 +373,9 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
   auto erase_if_names = [&](auto& index, const auto& key) {
     if (auto it = index.find(key); it != index.end() && it->second == id) index.erase(it);
   };
+  auto erase_if_keyed = [&](auto& index, std::uint64_t key) {  // the indexes of span keys
+    if (auto it = index.find(key); it != index.end() && it->second == span) index.erase(it);
+  };
   auto erase_from_list = [&](auto& index, const auto& key) {
     auto it = index.find(key);
     if (it == index.end()) return;
@@ -387,15 +391,15 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
     if (ids.empty()) index.erase(it);
   };
   if (f.source == SpanSource::kSys && f.has_exchange()) {
-    if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_names(sys_server_by_tcp_, f.tcp_hash);
-    if (f.kind == otlp::Span::SPAN_KIND_CLIENT) erase_if_names(sys_client_by_tcp_, f.tcp_hash);
+    if (f.kind == otlp::Span::SPAN_KIND_SERVER) erase_if_keyed(sys_server_by_tcp_, f.tcp_hash);
+    if (f.kind == otlp::Span::SPAN_KIND_CLIENT) erase_if_keyed(sys_client_by_tcp_, f.tcp_hash);
   }
   if (f.source == SpanSource::kNet && f.has_exchange()) {
     erase_from_list(net_by_tcp_, f.tcp_hash);
   } else if (f.source == SpanSource::kSys) {
     if (f.kind == otlp::Span::SPAN_KIND_SERVER) {
       if (f.syscall_trace_id != 0)
-        erase_if_names(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
+        erase_if_keyed(sys_server_by_thread_link_, thread_link_key(f.pid, f.syscall_trace_id));
       if (f.has_context) erase_from_list(sys_servers_by_header_, header_key(f.trace_id, f.parent_span_id));
       if (f.in_app_indexes) {
         sys_servers_by_ns_pid_.erase(f.ns_pid, f.start_ns, span);
@@ -732,14 +736,16 @@ bool TraceAssembler::keep_as_sample(const SpanFacts& f) {
 
 bool TraceAssembler::partner_still_waiting(const SpanFacts& f) const {
   if (!f.has_exchange()) return false;  // a DNS exchange's key (id, port, question) counts the same
-  auto waiting = [&](const std::string& id) {
-    if (id == f.span_id) return false;
-    auto it = facts_.find(id);
+  const std::uint64_t own = span_key(f.span_id);
+  auto waiting_key = [&](std::uint64_t key) {
+    if (key == own) return false;
+    auto it = facts_.find_key(key);
     return it != facts_.end() && !it->second.emitted;
   };
-  if (auto s = sys_server_by_tcp_.find(f.tcp_hash); s != sys_server_by_tcp_.end() && waiting(s->second))
+  auto waiting = [&](const std::string& id) { return waiting_key(span_key(id)); };
+  if (auto s = sys_server_by_tcp_.find(f.tcp_hash); s != sys_server_by_tcp_.end() && waiting_key(s->second))
     return true;
-  if (auto c = sys_client_by_tcp_.find(f.tcp_hash); c != sys_client_by_tcp_.end() && waiting(c->second))
+  if (auto c = sys_client_by_tcp_.find(f.tcp_hash); c != sys_client_by_tcp_.end() && waiting_key(c->second))
     return true;
   if (auto n = net_by_tcp_.find(f.tcp_hash); n != net_by_tcp_.end())
     return std::any_of(n->second.begin(), n->second.end(), waiting);
@@ -795,8 +801,7 @@ void TraceAssembler::settle(const std::vector<std::uint64_t>& emitted) {
     std::optional<std::uint64_t> other;
     if (f.source == SpanSource::kSys && f.has_exchange()) {
       const auto& index = f.kind == otlp::Span::SPAN_KIND_SERVER ? sys_client_by_tcp_ : sys_server_by_tcp_;
-      if (auto o = index.find(f.tcp_hash); o != index.end() && o->second != f.span_id)
-        other = span_key(o->second);
+      if (auto o = index.find(f.tcp_hash); o != index.end() && o->second != id) other = o->second;
     }
     settle_one(id);
     if (other) settle_one(*other);

@@ -310,10 +310,12 @@ class TraceAssembler {
   // (unindex_span). Lists are deques in arrival order: the entry that leaves is nearly always the first;
   // one that leaves out of order dangles until the entries before it leave.
   using SpanIdList = std::deque<std::string>;
-  HashMap<std::uint64_t, std::string> sys_client_by_tcp_;  // by tcp_hash
-  HashMap<std::uint64_t, std::string> sys_server_by_tcp_;
+  // The three one-span indexes every sys span goes into name their span by its key (span_id_map.h), in
+  // flat tables: an id string in a node was an allocation per entry, 1.5 per sys span.
+  FlatHashMap<std::uint64_t, std::uint64_t> sys_client_by_tcp_;  // by tcp_hash
+  FlatHashMap<std::uint64_t, std::uint64_t> sys_server_by_tcp_;
   HashMap<std::uint64_t, SpanIdList> net_by_tcp_;
-  HashMap<std::uint64_t, std::string> sys_server_by_thread_link_;  // thread_link_key
+  FlatHashMap<std::uint64_t, std::uint64_t> sys_server_by_thread_link_;  // thread_link_key
   HashMap<std::string, SpanIdList> sys_servers_by_header_;
   TimeIndex<std::uint64_t> sys_servers_by_connection_;  // connection_key(peer, port)
   TimeIndex<std::uint64_t> sys_servers_by_request_;     // request_key(method, target)

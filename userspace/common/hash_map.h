@@ -6,6 +6,7 @@
 // lookup) and chain walks. Swiss tables probe a group of control bytes at once and index by a power of two.
 // Node-based, so a reference to a value stays valid while others are inserted, as with the containers they
 // replace. Iteration order is unspecified (and varies from run to run): nothing may depend on it.
+#include <absl/container/flat_hash_map.h>
 #include <absl/container/node_hash_map.h>
 #include <absl/container/node_hash_set.h>
 
@@ -15,6 +16,10 @@ template <class Key, class Value>
 using HashMap = absl::node_hash_map<Key, Value>;
 template <class Key>
 using HashSet = absl::node_hash_set<Key>;
+// For small values that nobody holds a reference to (a number for a number): the entries live in the slot
+// array, with no allocation per entry.
+template <class Key, class Value>
+using FlatHashMap = absl::flat_hash_map<Key, Value>;
 
 // Gives a table's slot array back once it is mostly empty. A Swiss table keeps the capacity of its
 // largest size: the assembler's per-span tables grow to ~16k entries in the agent's first seconds (a
