@@ -411,16 +411,15 @@ void TraceAssembler::link_tcp_net_span(const SpanFacts& f, Resolution& r, Resolv
   const auto net = net_path(f.tcp_hash);
   const auto c = sys_client_by_tcp_.find(f.tcp_hash);
   const SpanFacts* client = c == sys_client_by_tcp_.end() ? nullptr : facts_of_key(c->second);
-  const bool has_client = client != nullptr;
   const auto self = std::find(net.begin(), net.end(), &f);
   if (self != net.end() && self != net.begin()) {
     r.parent_span_id = (*std::prev(self))->span_id;
     r.rule = exchange_rule(f, "tcp_net_span_under_net_span", "dns_net_span_under_net_span");
-  } else if (has_client) {
+  } else if (client) {
     r.parent_span_id = client->span_id;
     r.rule = exchange_rule(f, "tcp_net_span_under_sys_client", "dns_net_span_under_sys_client");
   }
-  if (has_client) {
+  if (client) {
     follow(client->span_id, r, path);
   } else if (!net.empty()) {
     r.trace_id = net.front()->trace_id;  // no client end seen: the path's first capture names the trace

@@ -274,13 +274,18 @@ bool read_tcp_exchange(SpanFacts& f, std::int64_t req_seq, std::int64_t resp_seq
   return true;
 }
 
-// A probe span's exchange: its TCP sequence numbers, else a DNS-over-UDP exchange's key.
+// A DNS-over-UDP exchange's key, for a probe span without TCP sequence numbers.
 template <class A>
-void read_exchange_facts(SpanFacts& f, const A& a, std::int64_t req_seq, std::int64_t resp_seq) {
-  if (read_tcp_exchange(f, req_seq, resp_seq)) return;
+void read_dns_exchange(SpanFacts& f, const A& a) {
   f.dns_key = dns_exchange_key(a, f.kind);
   f.dns_exchange = !f.dns_key.empty();
   if (f.dns_exchange) f.tcp_hash = exchange_key_hash(f.dns_key);
+}
+
+// A probe span's exchange: its TCP sequence numbers, else a DNS-over-UDP exchange's key.
+template <class A>
+void read_exchange_facts(SpanFacts& f, const A& a, std::int64_t req_seq, std::int64_t resp_seq) {
+  if (!read_tcp_exchange(f, req_seq, resp_seq)) read_dns_exchange(f, a);
 }
 
 // A probe span's server port and, for a client call, its call key (`f` has method and target).
@@ -404,7 +409,7 @@ void read_sys_span_facts(SpanFacts& f, const SysGroupFacts& g, const SysSpanGrou
   f.service = g.service;
   // read_probe_facts (the record's attributes are looked at only for a DNS exchange's key)
   if (!read_tcp_exchange(f, record.req_seq, record.resp_seq))
-    read_exchange_facts(f, SysAttributes{group, span}, record.req_seq, record.resp_seq);
+    read_dns_exchange(f, SysAttributes{group, span});
   f.has_context = record.context && record.context->ids_valid;
   f.syscall_trace_id = span.syscall_trace_id;
   f.ns_pid = g.ns_pid != 0 ? g.ns_pid : f.pid;

@@ -251,10 +251,8 @@ bool TraceAssembler::wants_request_facts(const SpanFacts& f) const {
 void TraceAssembler::add_request_facts(SpanFacts& f, const SysSpanGroup& group, const SysSpan& span) {
   read_sys_request_facts(f, group, span);
   // What index_span and index_for_app_spans put in the indexes by them.
-  if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
-    sys_clients_by_call_[f.call_key].push_back(f.span_id);
-  if (f.in_app_indexes && !f.method.empty())
-    sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, span_key(f.span_id));
+  index_by_call(f);
+  if (f.in_app_indexes) index_by_request(f);
 }
 
 TraceAssembler::Clock::duration TraceAssembler::sdk_horizon_length() const {
@@ -340,8 +338,7 @@ void TraceAssembler::index_span(SpanFacts& f) {
     if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
       app_clients_by_call_[f.call_key].push_back(id);
   }
-  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
-    sys_clients_by_call_[f.call_key].push_back(id);
+  index_by_call(f);
   if (thread_linked_call(f)) ++waiting_thread_clients_[thread_link_key(f.pid, f.syscall_trace_id)];
 }
 
@@ -352,7 +349,17 @@ void TraceAssembler::index_for_app_spans(SpanFacts& f) {
   sys_servers_by_ns_pid_.insert(f.ns_pid, f.start_ns, key);
   if (!f.peer_address.empty() && f.peer_port)
     sys_servers_by_connection_.insert(connection_key(f.peer_address, f.peer_port), f.start_ns, key);
-  if (!f.method.empty()) sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, key);
+  index_by_request(f);
+}
+
+void TraceAssembler::index_by_request(const SpanFacts& f) {
+  if (!f.method.empty())
+    sys_servers_by_request_.insert(request_key(f.method, f.target), f.start_ns, span_key(f.span_id));
+}
+
+void TraceAssembler::index_by_call(const SpanFacts& f) {
+  if (f.source == SpanSource::kSys && f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
+    sys_clients_by_call_[f.call_key].push_back(f.span_id);
 }
 
 void TraceAssembler::mark_emitted(SpanFacts& f) {

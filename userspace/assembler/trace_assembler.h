@@ -95,10 +95,10 @@ class TraceAssembler {
 
  private:
   using Resolution = LinkResolution;  // span_facts.h
-  // The spans a resolution passes through, to stop at cycles (a hostile or broken sender can make any
-  // graph of links) instead of recursing until the stack ends.
   // Resolutions chain (client -> server -> thread-linked client -> app span ...); real chains are short.
   static constexpr std::size_t kMaxChain = 32;
+  // The spans a resolution passes through, to stop at cycles (a hostile or broken sender can make any
+  // graph of links) instead of recursing until the stack ends.
   struct ResolvePath {
     // Held in place: a vector was one or two allocations for every span resolved.
     std::array<const std::string*, kMaxChain> spans{};
@@ -227,6 +227,10 @@ class TraceAssembler {
   bool wants_request_facts(const SpanFacts& f) const;
   // Reads a compact span's request facts after it was indexed, and indexes what depends on them.
   void add_request_facts(SpanFacts& f, const SysSpanGroup& group, const SysSpan& span);
+  // The index entries that depend on the request facts: a sys CLIENT call by its call key, a server's
+  // request (of those in the SDKs' indexes) by method and target.
+  void index_by_call(const SpanFacts& f);
+  void index_by_request(const SpanFacts& f);
   // How long SDK spans may come after the spans they link to (the facts' second horizon).
   Clock::duration sdk_horizon_length() const;
   // Whether a span of an SDK, arriving late, may still link to this emitted span's fact.

@@ -60,7 +60,7 @@ L7Record make_record(const StreamExchange& s, Role role) {
   const bool known_method = method != nullptr && std::find(kKnownMethods.begin(), kKnownMethods.end(),
                                                            *method) != kKnownMethods.end();
   if (method != nullptr) {
-    a.emplace_back("http.request.method", known_method ? *method : std::string("_OTHER"));
+    add_text_attribute(a, "http.request.method", known_method ? std::string_view(*method) : "_OTHER");
     if (!known_method) a.emplace_back("http.request.method_original", *method);
   }
   if (!path.empty()) add_text_attribute(a, "url.path", path);
