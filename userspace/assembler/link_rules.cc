@@ -332,7 +332,7 @@ const SpanFacts* TraceAssembler::innermost_app_span(const SpanFacts& server, con
   std::vector<std::string> app_ids;
   const auto moved = final_of(server.span_id, path).trace_id;
   for (const auto& trace : {server.trace_id, moved})
-    if (auto it = app_spans_by_trace_.find(trace); it != app_spans_by_trace_.end())
+    if (auto it = app_spans_by_trace_.find(trace.lookup_key()); it != app_spans_by_trace_.end())
       app_ids.insert(app_ids.end(), it->second.begin(), it->second.end());
   // Which app spans are the calling process's: by process.pid, else by the resource of the app SERVER
   // span that joined this sys SERVER span.
@@ -487,7 +487,7 @@ void TraceAssembler::link_app_server(const SpanFacts& f, Resolution& r, ResolveP
 // A trace whose root app SERVER span moved under a sys SERVER span moves with it: every other span of
 // that trace (the SDK's children, the calls carrying its context) joins the same trace.
 void TraceAssembler::join_moved_trace(const SpanFacts& f, Resolution& r, ResolvePath& path) const {
-  auto root = app_roots_by_trace_.find(r.trace_id);
+  auto root = app_roots_by_trace_.find(r.trace_id.lookup_key());
   if (root == app_roots_by_trace_.end() || root->second == f.span_id) return;
   const auto* root_facts = facts_of(root->second);
   if (!root_facts) return;

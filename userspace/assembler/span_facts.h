@@ -13,6 +13,7 @@
 
 #include <absl/hash/hash.h>
 
+#include "common/trace_id_bytes.h"
 #include "model/span_batch.h"
 
 namespace otelbpf {
@@ -23,7 +24,7 @@ inline constexpr const char* kSpanSourceAttribute = "otelbpf.span.source";
 // decided. `provisional`: the answer may still change when an SDK's spans arrive (the span should wait
 // for them if it can).
 struct LinkResolution {
-  std::string trace_id;
+  TraceIdBytes trace_id;
   std::string parent_span_id;
   const char* rule = nullptr;  // nullptr: unchanged
   bool provisional = false;
@@ -34,7 +35,7 @@ struct LinkResolution {
 };
 
 struct SpanFacts {
-  std::string trace_id;
+  TraceIdBytes trace_id;
   std::string span_id;
   std::string parent_span_id;
   SpanSource source = SpanSource::kApp;
@@ -119,8 +120,10 @@ inline std::uint64_t request_key(std::string_view method, std::string_view targe
   return absl::Hash<std::tuple<std::string_view, std::string_view>>{}({method, target});
 }
 // A sys span read from a request's trace context names the SDK span that sent it.
-inline std::string header_key(const std::string& trace_id, const std::string& parent_span_id) {
-  return trace_id + parent_span_id;
+inline std::string header_key(std::string_view trace_id, std::string_view parent_span_id) {
+  std::string key;
+  key.reserve(trace_id.size() + parent_span_id.size());
+  return key.append(trace_id).append(parent_span_id);
 }
 
 // Reads the facts of one span. `resource` is the span's resource, `source` what its batch says.

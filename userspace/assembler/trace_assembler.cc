@@ -330,10 +330,10 @@ void TraceAssembler::index_span(SpanFacts& f) {
       }
     }
   } else if (f.source == SpanSource::kApp) {
-    app_spans_by_trace_[f.trace_id].push_back(id);
+    app_spans_by_trace_[f.trace_id.str()].push_back(id);
     if (f.parent_span_id.empty()) {
-      traces_with_app_root_.insert(f.trace_id);
-      if (f.kind == otlp::Span::SPAN_KIND_SERVER) app_roots_by_trace_[f.trace_id] = id;
+      traces_with_app_root_.insert(f.trace_id.str());
+      if (f.kind == otlp::Span::SPAN_KIND_SERVER) app_roots_by_trace_[f.trace_id.str()] = id;
     }
     if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
       app_clients_by_call_[f.call_key].push_back(id);
@@ -417,9 +417,9 @@ void TraceAssembler::unindex_span(const SpanFacts& f) {
       }
     }
   } else if (f.source == SpanSource::kApp) {
-    erase_from_list(app_spans_by_trace_, f.trace_id);
+    erase_from_list(app_spans_by_trace_, f.trace_id.lookup_key());
     if (f.parent_span_id.empty() && f.kind == otlp::Span::SPAN_KIND_SERVER)
-      erase_if_names(app_roots_by_trace_, f.trace_id);
+      erase_if_names(app_roots_by_trace_, f.trace_id.lookup_key());
     if (f.kind == otlp::Span::SPAN_KIND_CLIENT && !f.call_key.empty())
       erase_from_list(app_clients_by_call_, f.call_key);
   }
@@ -708,7 +708,7 @@ void TraceAssembler::link(otlp::Span& span, SpanFacts& f, Resolution&& r) {
   if (!record_link(f, std::move(r))) return;
   if (f.source == SpanSource::kApp)
     set_span_attribute(span, "otelbpf.original_parent_span_id", to_hex(span.parent_span_id()));
-  span.set_trace_id(f.frozen->trace_id);
+  span.set_trace_id(f.frozen->trace_id.data(), f.frozen->trace_id.size());
   span.set_parent_span_id(f.frozen->parent_span_id);
 }
 

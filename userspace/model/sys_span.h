@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/trace_id_bytes.h"
 #include "model/attributes.h"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "protocols/common/record.h"
@@ -35,7 +36,8 @@ struct SysSpan {
   bool tls = false;  // the bytes were TLS plaintext (otelbpf.tls=true)
   // Where the assembler put it (linked: its trace and parent are these, not the request's or its own).
   bool linked = false;
-  std::string linked_trace_id, linked_parent_span_id;
+  TraceIdBytes linked_trace_id;
+  std::string linked_parent_span_id;
 };
 
 // The instrumentation scope of every sys span (at the agent's version).

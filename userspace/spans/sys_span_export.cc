@@ -99,7 +99,7 @@ void export_sys_span(const SysSpanGroup& group, const SysSpan& span, otlp::Span&
   // A sys span has ~25 attributes (and the assembler adds its source): one allocation of the slots.
   out.mutable_attributes()->Reserve(static_cast<int>(28 + span.record.attributes.size()));
   if (span.linked)
-    out.set_trace_id(span.linked_trace_id);
+    out.set_trace_id(span.linked_trace_id.data(), span.linked_trace_id.size());
   else
     out.set_trace_id(span.trace_id.data(), span.trace_id.size());
   out.set_span_id(span.span_id.data(), span.span_id.size());
