@@ -41,7 +41,7 @@ void add_span_attribute(otlp::Span& span, std::string_view key, const l7::Attrib
   add_span_attribute_view(span, key, view_of(value));
 }
 
-SpanIdGenerator::SpanIdGenerator() : rng_(std::random_device{}()) {}
+SpanIdGenerator::SpanIdGenerator() = default;
 
 void SpanIdGenerator::fill_trace_id(std::array<std::uint8_t, 16>& id) {
   const std::uint64_t hi = rng_() | 1, lo = rng_();  // never all zero

@@ -9,10 +9,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bpf/events.h"
+#include "common/hash_map.h"
 #include "protocols/common/record.h"
 #include "protocols/registry/l7_feed.h"
 #include "protocols/registry/protocol.h"
@@ -23,11 +24,9 @@ struct ConnectionKey {
   std::uint32_t pid = 0;
   std::uint64_t sock_id = 0;
   bool operator==(const ConnectionKey&) const = default;
-};
-
-struct ConnectionKeyHash {
-  std::size_t operator()(const ConnectionKey& k) const {
-    return std::hash<std::uint64_t>()(k.sock_id * 0x9e3779b97f4a7c15ULL ^ k.pid);
+  template <class H>
+  friend H AbslHashValue(H h, const ConnectionKey& k) {
+    return H::combine(std::move(h), k.pid, k.sock_id);
   }
 };
 
@@ -83,10 +82,12 @@ class ConnectionTable {
   std::uint64_t idle_ns_;
   EvictHandler on_evict_;
   Lru lru_;  // most recently used first
-  std::unordered_map<ConnectionKey, Lru::iterator, ConnectionKeyHash> index_;
+  // Every data event looks its connection up: in a flat table the key and the list position sit in the
+  // slot the hash names, one cache miss fewer than a node table's (its chain walk was ~5 % of the tracer).
+  FlatHashMap<ConnectionKey, Lru::iterator> index_;
   // Connections per process: a process exit (frequent on a busy node, and mostly of processes without
   // sockets) looks through the table only when the process has some.
-  std::unordered_map<std::uint32_t, std::uint32_t> per_process_;
+  FlatHashMap<std::uint32_t, std::uint32_t> per_process_;
   std::uint64_t evictions_ = 0;
   void forget(const ConnectionKey& key);
 };
