@@ -45,7 +45,8 @@ PacketCapture::PacketCapture(PacketCaptureOptions options, SpanPipeline& pipelin
           options_.processing,
           [this](SpanBatch batch) {
             const auto spans = batch.span_count();
-            if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
+            if (pipeline_.submit(std::move(batch), SpanPipeline::Sender::kCannotRetry) !=
+                SpanPipeline::Admission::kAccepted)
               metrics_
                   .counter("otelbpf_netcap_dropped_spans_total", "net spans dropped",
                            {{"reason", "pipeline_full"}})

@@ -10,9 +10,9 @@ SpanPipeline::SpanPipeline(SpanPipelineOptions options, MetricsRegistry& metrics
       queued_spans_gauge_(metrics.gauge("otelbpf_pipeline_queued_spans", "Spans waiting for the assembler")) {
 }
 
-SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch) {
+SpanPipeline::Admission SpanPipeline::submit(SpanBatch batch, Sender sender) {
   if (queue_.closed()) return Admission::kClosed;
-  if (downstream_saturated_ && downstream_saturated_()) return Admission::kFull;
+  if (sender == Sender::kRetries && downstream_saturated_ && downstream_saturated_()) return Admission::kFull;
   const std::size_t spans = batch.span_count();
   // Reserve the span budget first so concurrent senders cannot overshoot it together. A single batch
   // larger than the whole budget is still admitted into an empty pipeline, else it could never pass.

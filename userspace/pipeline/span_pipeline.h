@@ -25,14 +25,22 @@ struct SpanPipelineOptions {
 class SpanPipeline {
  public:
   enum class Admission { kAccepted, kFull, kClosed };
+  // Whether a refused sender sends again. An OTLP client retries (429 / UNAVAILABLE), so it is held back
+  // while an exporter is saturated, before its spans take the pipeline's room. The probes cannot: a
+  // refused batch is lost. Their batches are queued while the pipeline has room, whatever the exporters
+  // say, and the assembler paces its output to them: the pipeline's room absorbs an exporter's stall
+  // (a file exporter's queue of small batches filled in ~75 ms at full speed, and the probes' spans were
+  // dropped with the pipeline nearly empty).
+  enum class Sender { kRetries, kCannotRetry };
 
   explicit SpanPipeline(SpanPipelineOptions options, MetricsRegistry& metrics = default_metrics());
 
   // Never blocks. On kFull/kClosed the batch is not taken and the caller decides (reject or count a drop).
-  Admission submit(SpanBatch batch);
+  Admission submit(SpanBatch batch, Sender sender = Sender::kRetries);
 
   // Downstream back-pressure: while this says true (an exporter queue is nearly full), submit() answers
-  // kFull, so OTLP senders get 429/UNAVAILABLE and retry instead of spans being dropped further on.
+  // kFull to senders that retry, so OTLP senders get 429/UNAVAILABLE and retry instead of spans being
+  // dropped further on.
   void set_downstream_saturated(std::function<bool()> saturated) {
     downstream_saturated_ = std::move(saturated);
   }

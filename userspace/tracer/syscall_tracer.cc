@@ -24,7 +24,8 @@ SyscallTracer::SyscallTracer(SyscallProbeOptions probe_options,
           }(),
           [this](SpanBatch batch) {
             const auto spans = batch.span_count();
-            if (pipeline_.submit(std::move(batch)) != SpanPipeline::Admission::kAccepted)
+            if (pipeline_.submit(std::move(batch), SpanPipeline::Sender::kCannotRetry) !=
+                SpanPipeline::Admission::kAccepted)
               metrics_
                   .counter("otelbpf_tracer_dropped_spans_total", "sys spans dropped",
                            {{"reason", "pipeline_full"}})

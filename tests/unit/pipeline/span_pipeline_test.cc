@@ -13,7 +13,7 @@ SpanBatch batch_of(int spans) {
   return b;
 }
 
-TEST(SpanPipeline, BoundedBySpansAndPushedBackWhileExportersAreSaturated) {
+TEST(SpanPipeline, BoundedBySpansAndPushedBackWhileExportersAreSaturatedForSendersThatRetry) {
   MetricsRegistry metrics;
   SpanPipeline pipeline(SpanPipelineOptions{16, 10}, metrics);
   EXPECT_EQ(pipeline.submit(batch_of(6)), SpanPipeline::Admission::kAccepted);
@@ -21,11 +21,18 @@ TEST(SpanPipeline, BoundedBySpansAndPushedBackWhileExportersAreSaturated) {
   bool saturated = true;
   pipeline.set_downstream_saturated([&] { return saturated; });
   EXPECT_EQ(pipeline.submit(batch_of(1)), SpanPipeline::Admission::kFull) << "an exporter queue is full";
+  // The probes cannot send again: their batch takes the pipeline's room (the assembler paces its output
+  // to the exporter), and only the pipeline's own bounds refuse it.
+  EXPECT_EQ(pipeline.submit(batch_of(1), SpanPipeline::Sender::kCannotRetry),
+            SpanPipeline::Admission::kAccepted);
+  EXPECT_EQ(pipeline.submit(batch_of(6), SpanPipeline::Sender::kCannotRetry), SpanPipeline::Admission::kFull)
+      << "span budget";
   saturated = false;
   EXPECT_EQ(pipeline.submit(batch_of(1)), SpanPipeline::Admission::kAccepted);
-  EXPECT_EQ(pipeline.queued_spans(), 7u);
+  EXPECT_EQ(pipeline.queued_spans(), 8u);
   pipeline.close();
   EXPECT_EQ(pipeline.submit(batch_of(1)), SpanPipeline::Admission::kClosed);
+  EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10)));
   EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10)));
   EXPECT_TRUE(pipeline.next(std::chrono::milliseconds(10)));
   EXPECT_FALSE(pipeline.next(std::chrono::milliseconds(10)));
