@@ -3,6 +3,7 @@
 // (the format the OTel Collector's file exporter writes and its otlpjsonfile receiver reads back).
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "export/exporter.h"
 #include "model/otlp_json.h"
@@ -39,6 +40,16 @@ class FileExporter final : public SpanExporter {
   bool limits_request_bytes() const override { return false; }
 
  private:
+  // A file this exporter wrote, taken from it to be closed (here or on the rotation's thread).
+  struct WrittenFile {
+    int fd = -1;
+    std::uint64_t size = 0, allocated_to = 0, cached_from = 0;
+    bool drop_behind = false;
+  };
+  WrittenFile take_file();  // the open file, and the exporter left without one
+  // Drops what is cached of it (with drop-behind), gives back the blocks allocated past its end, closes it.
+  static void close_written(const WrittenFile& file);
+
   void trim_line_buffer();
   ExportOutcome write_line();  // line_ plus a newline, appended to the file
   bool open_file(std::string& error);
@@ -47,9 +58,6 @@ class FileExporter final : public SpanExporter {
   // Starts the write-back of what was appended since the last step and drops the step before from the
   // page cache (FileExporterOptions::drop_behind_bytes).
   void drop_behind();
-  // Waits for the write-back of `length` bytes from `from` (0: to the end) and drops them from the page
-  // cache (`from` at a page, or its page stays).
-  void drop_written(std::uint64_t from, std::uint64_t length);
   // Allocates the file's blocks ahead of an append of `bytes`, in steps, without changing its size.
   void preallocate(std::uint64_t bytes);
 
@@ -63,6 +71,8 @@ class FileExporter final : public SpanExporter {
   std::uint64_t allocated_to_ = 0;  // blocks allocated ahead up to here (fallocate, size unchanged)
   bool preallocate_ = true;         // false once the file system refused
   JsonLineBuffer line_;  // the OTLP/JSON line being written, reused from send to send
+  // The last rotation's slow part: the rotated file closed, the oldest one removed (rotate()).
+  std::jthread rotation_tail_;
 };
 
 }  // namespace otelbpf

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "export_test_support.h"
@@ -87,6 +88,25 @@ TEST(FileExporterTest, RotatesBySizeAndKeepsTheConfiguredFiles) {
       for (auto n : testing::span_numbers(decode(line))) numbers.push_back(n);
   }
   EXPECT_EQ(numbers, testing::range(8, 12));
+}
+
+TEST(FileExporterTest, TheOldestFileIsRemovedAndNothingElseIsLeftBehind) {
+  // Rotation renames the oldest file aside and removes it on a thread of its own (a large file's removal
+  // stalled the writer); by the time the exporter is gone, only the kept files are there.
+  TempDir dir;
+  const fs::path path = dir.path() / "spans.jsonl";
+  const std::size_t line_bytes = encode_otlp_json(make_request(0, 2)).size() + 1;
+  {
+    FileExporter exporter({.path = path.string(), .max_bytes = line_bytes + line_bytes / 2, .keep_files = 1});
+    for (int i = 0; i < 6; ++i)
+      ASSERT_EQ(exporter.send(make_request(i * 2, 2)).kind, ExportOutcome::Kind::kOk);
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir.path())) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"spans.jsonl", "spans.jsonl.1"}));
+  EXPECT_EQ(testing::span_numbers(decode(read_lines(path.string() + ".1").at(0))), testing::range(8, 2));
+  EXPECT_EQ(testing::span_numbers(decode(read_lines(path).at(0))), testing::range(10, 2));
 }
 
 TEST(FileExporterTest, WriteFailuresAreRetryableAndRecover) {
