@@ -33,6 +33,12 @@ const char* to_string(Role r) {
 L7Record record_from_wire(std::string_view protocol, Role role, const WireExtent& request,
                           const WireExtent* response) {
   L7Record r;
+  start_record(r, protocol, role, request, response);
+  return r;
+}
+
+void start_record(L7Record& r, std::string_view protocol, Role role, const WireExtent& request,
+                  const WireExtent* response) {
   r.protocol.assign(protocol);
   r.role = role;
   r.start_ns = request.start_ns;
@@ -48,7 +54,6 @@ L7Record record_from_wire(std::string_view protocol, Role role, const WireExtent
   } else {
     r.response_missing = true;
   }
-  return r;
 }
 
 const AttributeValue* find_attribute(const L7Record& r, std::string_view key) {

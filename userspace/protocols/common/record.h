@@ -76,6 +76,10 @@ struct L7Record {
 // records here and adds its protocol's name and attributes.
 L7Record record_from_wire(std::string_view protocol, Role role, const WireExtent& request,
                           const WireExtent* response);
+// The same, into a default-constructed record where it is to stay (a slot of the stitcher's output): a
+// record moved there was ~3 % of the tracer's thread under HTTP load (its strings are copied as they move).
+void start_record(L7Record& r, std::string_view protocol, Role role, const WireExtent& request,
+                  const WireExtent* response);
 
 // The value of attribute `key`, or nullptr.
 const AttributeValue* find_attribute(const L7Record& r, std::string_view key);

@@ -51,7 +51,13 @@ Target split_target(std::string_view target, bool connect) {
 }  // namespace
 
 L7Record make_record(const Message& request, const Message* response, Role role) {
-  L7Record r = record_from_wire("http1", role, request.wire, response != nullptr ? &response->wire : nullptr);
+  L7Record r;
+  make_record(r, request, response, role);
+  return r;
+}
+
+void make_record(L7Record& r, const Message& request, const Message* response, Role role) {
+  start_record(r, "http1", role, request.wire, response != nullptr ? &response->wire : nullptr);
 
   Attributes& a = r.attributes;
   // At most ~14 attributes: one allocation instead of a growth series per record (a hot path under load).
@@ -108,7 +114,6 @@ L7Record make_record(const Message& request, const Message* response, Role role)
     r.span_name.append(t.path.substr(0, kMaxSpanNamePath));
   }
   r.context = extract_trace_context(request.headers);
-  return r;
 }
 
 namespace {
@@ -234,7 +239,10 @@ void Stitcher::on_complete(Direction dir, const std::shared_ptr<Message>& msg) {
 }
 
 void Stitcher::emit(const Exchange& ex, uint64_t missing_end_ns) {
-  L7Record r = make_record(*ex.request, ex.response.get(), role_);
+  ++stats_.records;
+  if (out_ == nullptr) return;
+  L7Record& r = out_->emplace_back();
+  make_record(r, *ex.request, ex.response.get(), role_);
   if (ex.response_started) {
     r.resp_seq = ex.interim.seq;
     r.resp_tid = ex.interim.tid;
@@ -242,8 +250,6 @@ void Stitcher::emit(const Exchange& ex, uint64_t missing_end_ns) {
   }
   if (!ex.response) r.end_ns = std::max(missing_end_ns, ex.request->wire.end_ns);
   r.end_ns = std::max(r.end_ns, r.start_ns);  // spans never end before they start, whatever the clocks say
-  ++stats_.records;
-  if (out_ != nullptr) out_->push_back(std::move(r));
 }
 
 }  // namespace otelbpf::l7::http

@@ -47,5 +47,7 @@ class Stitcher final : public ProtocolStitcher, private StreamParser::Listener {
 
 // Builds the record of one exchange (exposed for tests); `response` may be null (response missing).
 L7Record make_record(const Message& request, const Message* response, Role role);
+// The same, into a default-constructed record where it is to stay (start_record).
+void make_record(L7Record& r, const Message& request, const Message* response, Role role);
 
 }  // namespace otelbpf::l7::http
